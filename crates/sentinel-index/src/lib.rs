@@ -1,0 +1,177 @@
+//! The registry's metadata index, behind one narrow trait.
+//!
+//! The index records which repositories exist, which blobs each repository
+//! holds, the manifests (their exact bytes) and tags of each repository, the
+//! referrers of each manifest and the state of upload sessions. Blob *content*
+//! is not here: it lives in the content store (`sentinel-storage`).
+//!
+//! [`MetadataIndex`] is the whole contract. [`RedbIndex`] implements it on an
+//! embedded, crash-safe [redb](https://docs.rs/redb) file; every
+//! implementation must pass the shared suite in [`suite`] (feature
+//! `test-suite`), which is how a future PostgreSQL implementation proves
+//! itself equivalent.
+
+mod redb_index;
+#[cfg(feature = "test-suite")]
+pub mod suite;
+
+use async_trait::async_trait;
+use sentinel_oci::{Digest, ReferrerDescriptor, RepositoryName, Tag};
+
+pub use redb_index::RedbIndex;
+
+/// A failure of the index itself (as opposed to an absent entry, which is `None` or `false`).
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// A manifest names a blob or manifest the repository does not hold.
+    #[error("the manifest references {0}, which this repository does not hold")]
+    MissingReference(Digest),
+    /// The underlying database failed.
+    #[error("metadata index failure: {0}")]
+    Backend(String),
+    /// A stored record could not be decoded.
+    #[error("corrupt metadata index record: {0}")]
+    Corrupt(String),
+}
+
+/// A manifest to store: its identity, exact bytes, and what it references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewManifest {
+    /// The digest of `body`.
+    pub digest: Digest,
+    /// The media type the manifest was pushed with.
+    pub media_type: String,
+    /// The exact bytes pushed.
+    pub body: Vec<u8>,
+    /// Blobs that must be held by the repository.
+    pub blobs: Vec<Digest>,
+    /// Manifests that must be held by the repository.
+    pub manifests: Vec<Digest>,
+    /// The manifest's subject, with the descriptor to list among its referrers.
+    pub subject: Option<(Digest, ReferrerDescriptor)>,
+}
+
+/// A stored manifest, as served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredManifest {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// The media type it was pushed with.
+    pub media_type: String,
+    /// The exact bytes pushed.
+    pub body: Vec<u8>,
+}
+
+/// Which slice of a sorted listing to return (the spec's `n` and `last`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Return only entries that sort after this one.
+    pub last: Option<String>,
+    /// Return at most this many entries.
+    pub limit: usize,
+}
+
+/// A slice of a sorted listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    /// The entries, in lexical order.
+    pub items: Vec<String>,
+    /// Whether entries remain after the last one returned.
+    pub more: bool,
+}
+
+/// The metadata index of a registry.
+///
+/// Every method is atomic: a reader sees a write completely or not at all, and
+/// a write that returned `Ok` survives a crash of the process.
+#[async_trait]
+pub trait MetadataIndex: Send + Sync + 'static {
+    /// The size of a blob the registry holds in any repository, or `None`.
+    async fn blob(&self, digest: &Digest) -> Result<Option<u64>, IndexError>;
+
+    /// Records that `repository` holds the blob `digest` of `size` bytes
+    /// (creating the repository if needed). The blob must already be stored.
+    async fn link_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), IndexError>;
+
+    /// The size of blob `digest` if `repository` holds it.
+    async fn repository_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>, IndexError>;
+
+    /// Removes blob `digest` from `repository`; `false` if it was not there.
+    async fn unlink_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, IndexError>;
+
+    /// Stores `manifest` in `repository` and, if given, points `tag` at it.
+    ///
+    /// Fails with [`IndexError::MissingReference`] unless every blob and
+    /// manifest it references is held by the repository; the check and the
+    /// write are one transaction.
+    async fn put_manifest(
+        &self,
+        repository: &RepositoryName,
+        manifest: NewManifest,
+        tag: Option<&Tag>,
+    ) -> Result<(), IndexError>;
+
+    /// The manifest `digest` of `repository`.
+    async fn manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>, IndexError>;
+
+    /// The manifest `tag` points at in `repository`.
+    async fn tagged_manifest(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+    ) -> Result<Option<StoredManifest>, IndexError>;
+
+    /// Deletes manifest `digest` from `repository`, with every tag pointing at
+    /// it and its entry among its subject's referrers; `false` if absent.
+    async fn delete_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, IndexError>;
+
+    /// Deletes `tag` from `repository` (the manifest stays); `false` if absent.
+    async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> Result<bool, IndexError>;
+
+    /// A page of `repository`'s tags in lexical order; `None` if the repository is unknown.
+    async fn tags(
+        &self,
+        repository: &RepositoryName,
+        page: &PageRequest,
+    ) -> Result<Option<Page>, IndexError>;
+
+    /// The descriptors of the manifests in `repository` whose subject is `subject`.
+    async fn referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+    ) -> Result<Vec<ReferrerDescriptor>, IndexError>;
+
+    /// A page of repository names in lexical order.
+    async fn repositories(&self, page: &PageRequest) -> Result<Page, IndexError>;
+
+    /// Creates or replaces the state of upload session `id`.
+    async fn put_upload(&self, id: &str, state: &[u8]) -> Result<(), IndexError>;
+
+    /// The state of upload session `id`.
+    async fn upload(&self, id: &str) -> Result<Option<Vec<u8>>, IndexError>;
+
+    /// Forgets upload session `id`; `false` if it was not there.
+    async fn delete_upload(&self, id: &str) -> Result<bool, IndexError>;
+}

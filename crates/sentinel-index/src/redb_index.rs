@@ -1,0 +1,526 @@
+//! [`MetadataIndex`] on an embedded redb database file.
+//!
+//! Keys are strings whose parts are joined by `\0` (no repository name, tag or
+//! digest can contain it), so "everything under a repository" or "every
+//! referrer of a subject" is one ordered range scan. Writes run on Tokio's
+//! blocking pool and commit with redb's default, immediate durability: when a
+//! method returns, the change is on disk.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use sentinel_oci::{Digest, ReferrerDescriptor, RepositoryName, Tag};
+use serde::{Deserialize, Serialize};
+
+use crate::{IndexError, MetadataIndex, NewManifest, Page, PageRequest, StoredManifest};
+
+/// Repository name -> nothing.
+const REPOSITORIES: TableDefinition<&str, ()> = TableDefinition::new("repositories");
+/// Digest -> size, for every blob stored in any repository.
+const BLOBS: TableDefinition<&str, u64> = TableDefinition::new("blobs");
+/// `repo\0digest` -> size.
+const BLOB_LINKS: TableDefinition<&str, u64> = TableDefinition::new("blob_links");
+/// `repo\0digest` -> encoded [`ManifestRecord`] and body.
+const MANIFESTS: TableDefinition<&str, &[u8]> = TableDefinition::new("manifests");
+/// `repo\0tag` -> digest.
+const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
+/// `repo\0digest\0tag` -> nothing: the tags of each manifest.
+const MANIFEST_TAGS: TableDefinition<&str, ()> = TableDefinition::new("manifest_tags");
+/// `repo\0subject\0referrer` -> JSON [`ReferrerDescriptor`].
+const REFERRERS: TableDefinition<&str, &[u8]> = TableDefinition::new("referrers");
+/// Upload id -> opaque state.
+const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
+
+/// Joins key parts with `\0`.
+fn key(parts: &[&str]) -> String {
+    parts.join("\0")
+}
+
+/// The half-open range of keys that start with `prefix` followed by `\0`.
+fn children(prefix: &[&str]) -> (String, String) {
+    let base = key(prefix);
+    (format!("{base}\0"), format!("{base}\u{1}"))
+}
+
+fn backend(e: impl std::fmt::Display) -> IndexError {
+    IndexError::Backend(e.to_string())
+}
+
+/// What the index keeps of a manifest besides its bytes.
+#[derive(Serialize, Deserialize)]
+struct ManifestRecord {
+    media_type: String,
+    blobs: Vec<Digest>,
+    manifests: Vec<Digest>,
+    subject: Option<Digest>,
+}
+
+/// `[u32 big-endian length of the JSON record][JSON record][body]`.
+fn encode_manifest(record: &ManifestRecord, body: &[u8]) -> Vec<u8> {
+    let meta = serde_json::to_vec(record).expect("a manifest record always serialises");
+    let mut out = Vec::with_capacity(4 + meta.len() + body.len());
+    out.extend_from_slice(&(meta.len() as u32).to_be_bytes());
+    out.extend_from_slice(&meta);
+    out.extend_from_slice(body);
+    out
+}
+
+fn decode_manifest(bytes: &[u8]) -> Result<(ManifestRecord, &[u8]), IndexError> {
+    let corrupt = || IndexError::Corrupt("truncated manifest record".into());
+    let len_bytes: [u8; 4] = bytes.get(..4).ok_or_else(corrupt)?.try_into().map_err(|_| corrupt())?;
+    let len = u32::from_be_bytes(len_bytes) as usize;
+    let meta = bytes.get(4..4 + len).ok_or_else(corrupt)?;
+    let record: ManifestRecord =
+        serde_json::from_slice(meta).map_err(|e| IndexError::Corrupt(e.to_string()))?;
+    Ok((record, &bytes[4 + len..]))
+}
+
+/// The metadata index on a redb file.
+#[derive(Clone)]
+pub struct RedbIndex {
+    db: Arc<Database>,
+}
+
+impl RedbIndex {
+    /// Opens (or creates) the index file at `path`.
+    ///
+    /// redb recovers from an interrupted write on open, so a file left by a
+    /// killed process opens with every committed transaction and nothing else.
+    pub fn open(path: &Path) -> Result<Self, IndexError> {
+        let db = Database::create(path).map_err(backend)?;
+        let txn = db.begin_write().map_err(backend)?;
+        {
+            txn.open_table(REPOSITORIES).map_err(backend)?;
+            txn.open_table(BLOBS).map_err(backend)?;
+            txn.open_table(BLOB_LINKS).map_err(backend)?;
+            txn.open_table(MANIFESTS).map_err(backend)?;
+            txn.open_table(TAGS).map_err(backend)?;
+            txn.open_table(MANIFEST_TAGS).map_err(backend)?;
+            txn.open_table(REFERRERS).map_err(backend)?;
+            txn.open_table(UPLOADS).map_err(backend)?;
+        }
+        txn.commit().map_err(backend)?;
+        Ok(RedbIndex { db: Arc::new(db) })
+    }
+
+    /// Runs `work` in one write transaction on the blocking pool and commits it.
+    async fn write<T, F>(&self, work: F) -> Result<T, IndexError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, IndexError> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write().map_err(backend)?;
+            let value = work(&txn)?;
+            txn.commit().map_err(backend)?;
+            Ok(value)
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    fn read_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>, IndexError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(MANIFESTS).map_err(backend)?;
+        let Some(value) = table
+            .get(key(&[repository.as_str(), digest.as_str()]).as_str())
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let (record, body) = decode_manifest(value.value())?;
+        Ok(Some(StoredManifest {
+            digest: digest.clone(),
+            media_type: record.media_type,
+            body: body.to_vec(),
+        }))
+    }
+
+    /// Lists the last key part of every key under `prefix` in `table`, paged.
+    fn page<V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<&str, V>,
+        prefix: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page, IndexError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(table).map_err(backend)?;
+        let (start, end) = match prefix {
+            Some(prefix) => children(&[prefix]),
+            None => (String::new(), String::from("\u{10FFFF}")),
+        };
+        let skip_prefix = prefix.map_or(0, |p| p.len() + 1);
+        let after = page
+            .last
+            .as_ref()
+            .map(|last| format!("{}{last}", &start[..skip_prefix]));
+        let lower = match &after {
+            Some(after) => Bound::Excluded(after.as_str()),
+            None => Bound::Included(start.as_str()),
+        };
+        let bounds: (Bound<&str>, Bound<&str>) = (lower, Bound::Excluded(end.as_str()));
+        let range = table.range::<&str>(bounds)
+        .map_err(backend)?;
+        let mut items = Vec::new();
+        let mut more = false;
+        for entry in range {
+            let (k, _) = entry.map_err(backend)?;
+            if items.len() == page.limit {
+                more = true;
+                break;
+            }
+            items.push(k.value()[skip_prefix..].to_owned());
+        }
+        Ok(Page { items, more })
+    }
+}
+
+/// Removes every `repo\0digest\0tag` entry of a manifest and the tags themselves.
+fn remove_tags_of(txn: &WriteTransaction, repo: &str, digest: &str) -> Result<(), IndexError> {
+    let mut manifest_tags = txn.open_table(MANIFEST_TAGS).map_err(backend)?;
+    let mut tags = txn.open_table(TAGS).map_err(backend)?;
+    let (start, end) = children(&[repo, digest]);
+    let skip = start.len();
+    let doomed: Vec<String> = manifest_tags
+        .range(start.as_str()..end.as_str())
+        .map_err(backend)?
+        .map(|entry| entry.map(|(k, _)| k.value()[skip..].to_owned()))
+        .collect::<Result<_, _>>()
+        .map_err(backend)?;
+    for tag in doomed {
+        manifest_tags
+            .remove(key(&[repo, digest, &tag]).as_str())
+            .map_err(backend)?;
+        tags.remove(key(&[repo, &tag]).as_str()).map_err(backend)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MetadataIndex for RedbIndex {
+    async fn blob(&self, digest: &Digest) -> Result<Option<u64>, IndexError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(BLOBS).map_err(backend)?;
+        Ok(table.get(digest.as_str()).map_err(backend)?.map(|v| v.value()))
+    }
+
+    async fn link_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), IndexError> {
+        let repo = repository.as_str().to_owned();
+        let digest = digest.as_str().to_owned();
+        self.write(move |txn| {
+            txn.open_table(REPOSITORIES)
+                .map_err(backend)?
+                .insert(repo.as_str(), ())
+                .map_err(backend)?;
+            txn.open_table(BLOBS)
+                .map_err(backend)?
+                .insert(digest.as_str(), size)
+                .map_err(backend)?;
+            txn.open_table(BLOB_LINKS)
+                .map_err(backend)?
+                .insert(key(&[&repo, &digest]).as_str(), size)
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn repository_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>, IndexError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(BLOB_LINKS).map_err(backend)?;
+        Ok(table
+            .get(key(&[repository.as_str(), digest.as_str()]).as_str())
+            .map_err(backend)?
+            .map(|v| v.value()))
+    }
+
+    async fn unlink_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, IndexError> {
+        let link = key(&[repository.as_str(), digest.as_str()]);
+        self.write(move |txn| {
+            let mut links = txn.open_table(BLOB_LINKS).map_err(backend)?;
+            Ok(links.remove(link.as_str()).map_err(backend)?.is_some())
+        })
+        .await
+    }
+
+    async fn put_manifest(
+        &self,
+        repository: &RepositoryName,
+        manifest: NewManifest,
+        tag: Option<&Tag>,
+    ) -> Result<(), IndexError> {
+        let repo = repository.as_str().to_owned();
+        let tag = tag.map(|t| t.as_str().to_owned());
+        self.write(move |txn| {
+            {
+                let links = txn.open_table(BLOB_LINKS).map_err(backend)?;
+                for blob in &manifest.blobs {
+                    if links.get(key(&[&repo, blob.as_str()]).as_str()).map_err(backend)?.is_none() {
+                        return Err(IndexError::MissingReference(blob.clone()));
+                    }
+                }
+                let manifests = txn.open_table(MANIFESTS).map_err(backend)?;
+                for child in &manifest.manifests {
+                    if manifests.get(key(&[&repo, child.as_str()]).as_str()).map_err(backend)?.is_none() {
+                        return Err(IndexError::MissingReference(child.clone()));
+                    }
+                }
+            }
+            let digest = manifest.digest.as_str();
+            let record = ManifestRecord {
+                media_type: manifest.media_type,
+                blobs: manifest.blobs,
+                manifests: manifest.manifests,
+                subject: manifest.subject.as_ref().map(|(subject, _)| subject.clone()),
+            };
+            txn.open_table(REPOSITORIES)
+                .map_err(backend)?
+                .insert(repo.as_str(), ())
+                .map_err(backend)?;
+            txn.open_table(MANIFESTS)
+                .map_err(backend)?
+                .insert(key(&[&repo, digest]).as_str(), encode_manifest(&record, &manifest.body).as_slice())
+                .map_err(backend)?;
+            if let Some((subject, descriptor)) = &manifest.subject {
+                let json = serde_json::to_vec(descriptor).map_err(|e| IndexError::Corrupt(e.to_string()))?;
+                txn.open_table(REFERRERS)
+                    .map_err(backend)?
+                    .insert(key(&[&repo, subject.as_str(), digest]).as_str(), json.as_slice())
+                    .map_err(backend)?;
+            }
+            if let Some(tag) = tag {
+                let mut tags = txn.open_table(TAGS).map_err(backend)?;
+                let previous = tags
+                    .insert(key(&[&repo, &tag]).as_str(), digest)
+                    .map_err(backend)?
+                    .map(|old| old.value().to_owned());
+                drop(tags);
+                let mut manifest_tags = txn.open_table(MANIFEST_TAGS).map_err(backend)?;
+                if let Some(previous) = previous {
+                    manifest_tags
+                        .remove(key(&[&repo, &previous, &tag]).as_str())
+                        .map_err(backend)?;
+                }
+                manifest_tags
+                    .insert(key(&[&repo, digest, &tag]).as_str(), ())
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>, IndexError> {
+        self.read_manifest(repository, digest)
+    }
+
+    async fn tagged_manifest(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+    ) -> Result<Option<StoredManifest>, IndexError> {
+        let digest = {
+            let txn = self.db.begin_read().map_err(backend)?;
+            let tags = txn.open_table(TAGS).map_err(backend)?;
+            let Some(digest) = tags
+                .get(key(&[repository.as_str(), tag.as_str()]).as_str())
+                .map_err(backend)?
+            else {
+                return Ok(None);
+            };
+            digest
+                .value()
+                .parse::<Digest>()
+                .map_err(|e| IndexError::Corrupt(e.to_string()))?
+        };
+        self.read_manifest(repository, &digest)
+    }
+
+    async fn delete_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, IndexError> {
+        let repo = repository.as_str().to_owned();
+        let digest = digest.as_str().to_owned();
+        self.write(move |txn| {
+            let removed = txn
+                .open_table(MANIFESTS)
+                .map_err(backend)?
+                .remove(key(&[&repo, &digest]).as_str())
+                .map_err(backend)?
+                .map(|v| v.value().to_vec());
+            let Some(removed) = removed else {
+                return Ok(false);
+            };
+            let (record, _) = decode_manifest(&removed)?;
+            if let Some(subject) = record.subject {
+                txn.open_table(REFERRERS)
+                    .map_err(backend)?
+                    .remove(key(&[&repo, subject.as_str(), &digest]).as_str())
+                    .map_err(backend)?;
+            }
+            remove_tags_of(txn, &repo, &digest)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> Result<bool, IndexError> {
+        let repo = repository.as_str().to_owned();
+        let tag = tag.as_str().to_owned();
+        self.write(move |txn| {
+            let removed = txn
+                .open_table(TAGS)
+                .map_err(backend)?
+                .remove(key(&[&repo, &tag]).as_str())
+                .map_err(backend)?
+                .map(|v| v.value().to_owned());
+            let Some(digest) = removed else {
+                return Ok(false);
+            };
+            txn.open_table(MANIFEST_TAGS)
+                .map_err(backend)?
+                .remove(key(&[&repo, &digest, &tag]).as_str())
+                .map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn tags(
+        &self,
+        repository: &RepositoryName,
+        page: &PageRequest,
+    ) -> Result<Option<Page>, IndexError> {
+        {
+            let txn = self.db.begin_read().map_err(backend)?;
+            let repos = txn.open_table(REPOSITORIES).map_err(backend)?;
+            if repos.get(repository.as_str()).map_err(backend)?.is_none() {
+                return Ok(None);
+            }
+        }
+        self.page(TAGS, Some(repository.as_str()), page).map(Some)
+    }
+
+    async fn referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+    ) -> Result<Vec<ReferrerDescriptor>, IndexError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(REFERRERS).map_err(backend)?;
+        let (start, end) = children(&[repository.as_str(), subject.as_str()]);
+        let mut out = Vec::new();
+        for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
+            let (_, value) = entry.map_err(backend)?;
+            out.push(serde_json::from_slice(value.value()).map_err(|e| IndexError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    async fn repositories(&self, page: &PageRequest) -> Result<Page, IndexError> {
+        self.page(REPOSITORIES, None, page)
+    }
+
+    async fn put_upload(&self, id: &str, state: &[u8]) -> Result<(), IndexError> {
+        let id = id.to_owned();
+        let state = state.to_vec();
+        self.write(move |txn| {
+            txn.open_table(UPLOADS)
+                .map_err(backend)?
+                .insert(id.as_str(), state.as_slice())
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn upload(&self, id: &str) -> Result<Option<Vec<u8>>, IndexError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(UPLOADS).map_err(backend)?;
+        Ok(table.get(id).map_err(backend)?.map(|v| v.value().to_vec()))
+    }
+
+    async fn delete_upload(&self, id: &str) -> Result<bool, IndexError> {
+        let id = id.to_owned();
+        self.write(move |txn| {
+            Ok(txn
+                .open_table(UPLOADS)
+                .map_err(backend)?
+                .remove(id.as_str())
+                .map_err(backend)?
+                .is_some())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_records_round_trip() {
+        let record = ManifestRecord {
+            media_type: "m".into(),
+            blobs: vec![Digest::sha256(b"a")],
+            manifests: vec![],
+            subject: None,
+        };
+        let encoded = encode_manifest(&record, b"{}");
+        let (decoded, body) = decode_manifest(&encoded).unwrap();
+        assert_eq!(decoded.media_type, "m");
+        assert_eq!(body, b"{}");
+        assert!(decode_manifest(&encoded[..3]).is_err());
+    }
+
+    #[tokio::test]
+    async fn redb_index_passes_the_shared_suite() {
+        crate::suite::run(|| async {
+            let dir = tempfile::tempdir().unwrap();
+            let index = RedbIndex::open(&dir.path().join("index.redb")).unwrap();
+            (index, dir)
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn committed_writes_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.redb");
+        let repo: RepositoryName = "a/b".parse().unwrap();
+        let digest = Digest::sha256(b"x");
+        {
+            let index = RedbIndex::open(&path).unwrap();
+            index.link_blob(&repo, &digest, 1).await.unwrap();
+        }
+        let index = RedbIndex::open(&path).unwrap();
+        assert_eq!(index.repository_blob(&repo, &digest).await.unwrap(), Some(1));
+    }
+}

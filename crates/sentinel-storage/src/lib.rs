@@ -1,0 +1,23 @@
+//! Content-addressed blob storage and resumable uploads, over `object_store`.
+//!
+//! A blob lives once, at `blobs/<algorithm>/<first two hex digits>/<hex>`,
+//! however many repositories hold it (which repository holds what is the
+//! metadata index's business, not this crate's). An upload is a sequence of
+//! *parts*, one object per request body, under `uploads/<id>/<n>`; each part
+//! is written completely or not at all, and the hash state after each part is
+//! part of the [`UploadState`] the caller persists, so an upload survives a
+//! restart of the server. Committing an upload publishes its bytes at the
+//! blob's path in one atomic step (a rename or a completed multipart upload),
+//! so a reader never sees a partial blob.
+//!
+//! Backends are chosen by URL with [`StorageLocation`]: a local directory (the
+//! default, with fsync on every write), `s3://`, `gs://`, `az://`, or
+//! `memory://`.
+
+mod location;
+mod store;
+mod upload;
+
+pub use location::{StorageLocation, StorageLocationError};
+pub use store::{BlobBody, BlobStore, StorageError};
+pub use upload::UploadState;

@@ -1,0 +1,47 @@
+//! The persisted state of an upload session.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything needed to continue an upload after a restart: which repository
+/// it is for, how many bytes it holds, the size of each stored part, and the
+/// running sha256 state after the last part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadState {
+    /// The session id (a UUID), also the directory of its parts.
+    pub id: String,
+    /// The repository the upload was started in.
+    pub repository: String,
+    /// Bytes received so far (the sum of `parts`).
+    pub offset: u64,
+    /// The size of each stored part, in order; part `n` is object `uploads/<id>/<n>`.
+    pub parts: Vec<u64>,
+    /// The saved sha256 state after the last part (`Digester::save`).
+    pub hash_state: Vec<u8>,
+    /// When the session started, in seconds since the Unix epoch.
+    pub started_at: u64,
+}
+
+impl UploadState {
+    /// A new, empty session.
+    pub fn new(id: String, repository: String, started_at: u64) -> Self {
+        let hash_state = sentinel_oci::Digester::new(sentinel_oci::DigestAlgorithm::Sha256).save();
+        UploadState {
+            id,
+            repository,
+            offset: 0,
+            parts: Vec::new(),
+            hash_state,
+            started_at,
+        }
+    }
+
+    /// The state as bytes, for the metadata index.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an upload state always serialises")
+    }
+
+    /// The state from [`UploadState::encode`]'s bytes; `None` if they are not one.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
