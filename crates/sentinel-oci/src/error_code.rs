@@ -33,6 +33,9 @@ pub enum ErrorCode {
     Unsupported,
     /// Too many requests from this client.
     TooManyRequests,
+    /// A failure inside the registry. Not in the spec's table; it is the code
+    /// Distribution sends with a 500, so clients already print it well.
+    Unknown,
 }
 
 impl ErrorCode {
@@ -53,6 +56,7 @@ impl ErrorCode {
             ErrorCode::Denied => "DENIED",
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
+            ErrorCode::Unknown => "UNKNOWN",
         }
     }
 
@@ -74,6 +78,7 @@ impl ErrorCode {
             ErrorCode::Denied => 403,
             ErrorCode::Unsupported => 405,
             ErrorCode::TooManyRequests => 429,
+            ErrorCode::Unknown => 500,
         }
     }
 
@@ -96,6 +101,7 @@ impl ErrorCode {
             ErrorCode::Denied => "requested access to the resource is denied",
             ErrorCode::Unsupported => "the operation is unsupported",
             ErrorCode::TooManyRequests => "too many requests",
+            ErrorCode::Unknown => "unknown error",
         }
     }
 }

@@ -1,1 +1,123 @@
-fn main(){}
+//! `sentinel-registry`: the command line of the Sentinel registry server.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use sentinel_registry::{LogFormat, PartialSettings, Server};
+use tracing_subscriber::EnvFilter;
+
+/// An OCI registry for AI agents (and any other OCI content).
+#[derive(Parser)]
+#[command(name = "sentinel-registry", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the OCI Distribution API (defaults: 127.0.0.1:5000, ./sentinel-data).
+    Serve(ServeArgs),
+}
+
+/// Options of `serve`. Each may also come from its environment variable or,
+/// below those, from the TOML file given with --config (keys: listen,
+/// data-dir, storage, log-format).
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML config file.
+    #[arg(long, env = "SENTINEL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:5000].
+    #[arg(long, env = "SENTINEL_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Directory for the metadata index and local blobs [default: ./sentinel-data].
+    #[arg(long, env = "SENTINEL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Blob storage: a directory, or s3://bucket/prefix, gs://bucket/prefix,
+    /// az://container/prefix (credentials from the usual AWS_*, GOOGLE_*,
+    /// AZURE_* variables) [default: <data-dir>/storage].
+    #[arg(long, env = "SENTINEL_STORAGE", value_name = "URL")]
+    storage: Option<String>,
+    /// Log format [default: text]. The level filter comes from SENTINEL_LOG (default: info).
+    #[arg(long, env = "SENTINEL_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("SENTINEL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let flags = PartialSettings {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        storage: args.storage,
+        log_format: args.log_format,
+    };
+    let file = match &args.config {
+        Some(path) => PartialSettings::from_file(path)?,
+        None => PartialSettings::default(),
+    };
+    let settings = flags.over(file).resolve();
+    init_logging(settings.log_format);
+    let data_dir = settings.data_dir.clone();
+    let server = Server::bind(settings).await.context("cannot start the registry")?;
+    tracing::info!(
+        "sentinel-registry {} listening on http://{} (data: {}, blobs: {})",
+        env!("CARGO_PKG_VERSION"),
+        server.local_addr(),
+        data_dir.display(),
+        server.storage(),
+    );
+    server.run(shutdown_signal()).await.context("server failed")?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sentinel-registry: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

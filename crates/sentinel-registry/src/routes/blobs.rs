@@ -1,0 +1,134 @@
+//! Blob GET, HEAD and DELETE.
+
+use std::ops::Range;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sentinel_oci::ErrorCode;
+
+use super::{DOCKER_CONTENT_DIGEST, Request, digest, empty, header_value, repository};
+use crate::error::ApiError;
+use crate::service::Registry;
+
+/// What a `Range` request header asks of a blob of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum RangeRequest {
+    /// No (usable) range: send the whole blob.
+    Whole,
+    /// Send these bytes.
+    Part(Range<u64>),
+    /// The range lies outside the blob.
+    Unsatisfiable,
+}
+
+/// Reads a single `bytes=` range; anything else is ignored, as RFC 9110 allows.
+fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
+    let Some(spec) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else {
+        return RangeRequest::Whole;
+    };
+    if spec.contains(',') {
+        return RangeRequest::Whole;
+    }
+    let Some((first, last)) = spec.split_once('-') else {
+        return RangeRequest::Whole;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let range = if first.is_empty() {
+        // A suffix: the last N bytes.
+        match last.parse::<u64>() {
+            Ok(0) => return RangeRequest::Unsatisfiable,
+            Ok(n) => size.saturating_sub(n)..size,
+            Err(_) => return RangeRequest::Whole,
+        }
+    } else {
+        let Ok(start) = first.parse::<u64>() else {
+            return RangeRequest::Whole;
+        };
+        let end = if last.is_empty() {
+            size
+        } else {
+            match last.parse::<u64>() {
+                Ok(last) if last >= start => (last + 1).min(size),
+                _ => return RangeRequest::Whole,
+            }
+        };
+        start..end
+    };
+    if range.start >= size {
+        RangeRequest::Unsatisfiable
+    } else {
+        RangeRequest::Part(range)
+    }
+}
+
+/// `GET`/`HEAD /v2/<name>/blobs/<digest>`.
+pub(crate) async fn get(registry: &Registry, request: &Request, name: &str, digest_text: &str) -> Result<Response, ApiError> {
+    let repository = repository(name)?;
+    let digest = digest(digest_text)?;
+    let size = registry.blob_size(&repository, &digest).await?;
+    let range = parse_range(request.header(&header::RANGE), size);
+    let common = [
+        (DOCKER_CONTENT_DIGEST, header_value(digest.as_str())),
+        (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
+        (header::ETAG, header_value(&format!("\"{digest}\""))),
+        (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+    ];
+    let range = match range {
+        RangeRequest::Unsatisfiable => {
+            return Err(ApiError::new(ErrorCode::SizeInvalid, format!("range outside the blob's {size} bytes"))
+                .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .with_header(header::CONTENT_RANGE, header_value(&format!("bytes */{size}"))));
+        }
+        RangeRequest::Whole => None,
+        RangeRequest::Part(range) => Some(range),
+    };
+    let (status, length) = match &range {
+        Some(range) => (StatusCode::PARTIAL_CONTENT, range.end - range.start),
+        None => (StatusCode::OK, size),
+    };
+    let body = if request.method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from_stream(registry.read_blob(&repository, &digest, range.clone()).await?.stream)
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.extend(common);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if let Some(range) = range {
+        headers.insert(
+            header::CONTENT_RANGE,
+            header_value(&format!("bytes {}-{}/{size}", range.start, range.end - 1)),
+        );
+    }
+    Ok(response)
+}
+
+/// `DELETE /v2/<name>/blobs/<digest>`.
+pub(crate) async fn delete(registry: &Registry, name: &str, digest_text: &str) -> Result<Response, ApiError> {
+    let repository = repository(name)?;
+    let digest = digest(digest_text)?;
+    registry.delete_blob(&repository, &digest).await?;
+    Ok(empty(StatusCode::ACCEPTED, [(DOCKER_CONTENT_DIGEST, header_value(digest.as_str()))]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_forms() {
+        assert_eq!(parse_range(None, 10), RangeRequest::Whole);
+        assert_eq!(parse_range(Some("bytes=0-4"), 10), RangeRequest::Part(0..5));
+        assert_eq!(parse_range(Some("bytes=5-"), 10), RangeRequest::Part(5..10));
+        assert_eq!(parse_range(Some("bytes=-3"), 10), RangeRequest::Part(7..10));
+        assert_eq!(parse_range(Some("bytes=8-100"), 10), RangeRequest::Part(8..10));
+        assert_eq!(parse_range(Some("bytes=10-12"), 10), RangeRequest::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=-0"), 10), RangeRequest::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=5-2"), 10), RangeRequest::Whole);
+        assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), RangeRequest::Whole);
+        assert_eq!(parse_range(Some("items=0-1"), 10), RangeRequest::Whole);
+        assert_eq!(parse_range(Some("bytes=0-0"), 0), RangeRequest::Unsatisfiable);
+    }
+}

@@ -1,0 +1,132 @@
+//! The HTTP layer: one entry point that reads the `/v2/` path and hands the
+//! request to the handler of its endpoint. Handlers translate between HTTP and
+//! the [`Registry`] service and nothing else.
+
+mod blobs;
+mod listings;
+mod manifests;
+mod path;
+mod uploads;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use sentinel_oci::{Digest, ErrorCode, RepositoryName};
+
+use crate::error::ApiError;
+use crate::service::Registry;
+use path::Endpoint;
+
+/// `Docker-Content-Digest`.
+pub(crate) const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
+/// `Docker-Upload-UUID`.
+pub(crate) const DOCKER_UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
+/// `OCI-Subject`.
+pub(crate) const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
+/// `OCI-Filters-Applied`.
+pub(crate) const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
+
+/// A request's method, URI and headers (the body travels separately, as it
+/// is consumed by the handlers that need it).
+pub(crate) struct Request {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+}
+
+impl Request {
+    /// The decoded value of query parameter `key`, if present.
+    pub fn query(&self, key: &str) -> Option<String> {
+        let query = self.uri.query()?;
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// A request header as text.
+    pub fn header(&self, name: &HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Parses a repository name from the path.
+pub(crate) fn repository(name: &str) -> Result<RepositoryName, ApiError> {
+    name.parse().map_err(|e: sentinel_oci::NameError| {
+        ApiError::new(ErrorCode::NameInvalid, e.to_string()).with_detail(serde_json::json!({ "name": name }))
+    })
+}
+
+/// Parses a digest from the path or query.
+pub(crate) fn digest(text: &str) -> Result<Digest, ApiError> {
+    text.parse()
+        .map_err(|e: sentinel_oci::DigestError| ApiError::new(ErrorCode::DigestInvalid, e.to_string()))
+}
+
+/// A header value from text that is known to be valid (digests, paths, numbers).
+pub(crate) fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// An empty response with `status` and `headers`, and `Content-Length: 0`.
+pub(crate) fn empty(status: StatusCode, headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>) -> Response {
+    let mut response = (status, Body::empty()).into_response();
+    let map = response.headers_mut();
+    map.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    for (name, value) in headers {
+        map.insert(name, value);
+    }
+    response
+}
+
+fn unsupported(method: &Method) -> ApiError {
+    ApiError::new(ErrorCode::Unsupported, format!("{method} is not supported on this endpoint"))
+        .with_status(StatusCode::METHOD_NOT_ALLOWED)
+}
+
+/// Routes every `/v2/` request.
+pub(crate) async fn dispatch(
+    State(registry): State<Registry>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request = Request { method, uri, headers };
+    match route(&registry, request, body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn route(registry: &Registry, request: Request, body: Body) -> Result<Response, ApiError> {
+    let path = request.uri.path().to_owned();
+    let Some(endpoint) = path::parse(&path) else {
+        return Err(ApiError::new(ErrorCode::NameInvalid, format!("no such endpoint: {path}"))
+            .with_status(StatusCode::NOT_FOUND));
+    };
+    let method = request.method.clone();
+    match (endpoint, method) {
+        (Endpoint::Base, Method::GET | Method::HEAD) => Ok(axum::Json(serde_json::json!({})).into_response()),
+        (Endpoint::Catalog, Method::GET) => listings::catalog(registry, &request).await,
+        (Endpoint::Tags(name), Method::GET) => listings::tags(registry, &request, name).await,
+        (Endpoint::Referrers(name, subject), Method::GET) => {
+            listings::referrers(registry, &request, name, subject).await
+        }
+        (Endpoint::Manifest(name, reference), Method::GET | Method::HEAD) => {
+            manifests::get(registry, &request, name, reference).await
+        }
+        (Endpoint::Manifest(name, reference), Method::PUT) => manifests::put(registry, &request, body, name, reference).await,
+        (Endpoint::Manifest(name, reference), Method::DELETE) => manifests::delete(registry, name, reference).await,
+        (Endpoint::Blob(name, digest), Method::GET | Method::HEAD) => {
+            blobs::get(registry, &request, name, digest).await
+        }
+        (Endpoint::Blob(name, digest), Method::DELETE) => blobs::delete(registry, name, digest).await,
+        (Endpoint::Uploads(name), Method::POST) => uploads::start(registry, &request, body, name).await,
+        (Endpoint::Upload(name, id), Method::GET) => uploads::status(registry, name, id).await,
+        (Endpoint::Upload(name, id), Method::PATCH) => uploads::patch(registry, &request, body, name, id).await,
+        (Endpoint::Upload(name, id), Method::PUT) => uploads::put(registry, &request, body, name, id).await,
+        (Endpoint::Upload(name, id), Method::DELETE) => uploads::cancel(registry, name, id).await,
+        (_, method) => Err(unsupported(&method)),
+    }
+}

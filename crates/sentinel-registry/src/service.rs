@@ -1,0 +1,459 @@
+//! The registry's domain service: every operation of the distribution spec,
+//! in terms of repositories, blobs, uploads and manifests, over the metadata
+//! index and the blob store. The HTTP layer (`routes`) only translates
+//! requests and responses; nothing here knows about HTTP.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use sentinel_index::{IndexError, MetadataIndex, NewManifest, Page, PageRequest, StoredManifest};
+use sentinel_oci::{
+    Digest, ManifestError, ParsedManifest, Reference, ReferrerDescriptor, RepositoryName,
+};
+use sentinel_storage::{BlobBody, BlobStore, StorageError, UploadState};
+use tokio::sync::{Mutex, MutexGuard};
+
+/// The largest manifest accepted, in bytes.
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Upload sessions are serialised through this many locks, chosen by id, so
+/// two requests never append to one session at once.
+const UPLOAD_LOCKS: usize = 64;
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The repository does not hold the blob.
+    #[error("blob {0} is not in this repository")]
+    BlobUnknown(Digest),
+    /// No such upload session in this repository.
+    #[error("upload {0} is not known")]
+    UploadUnknown(String),
+    /// A chunk does not start where the upload ends.
+    #[error("the chunk starts at byte {start} but the upload holds {offset} bytes")]
+    RangeNotContiguous {
+        /// Where the chunk claims to start.
+        start: u64,
+        /// Where the upload ends.
+        offset: u64,
+    },
+    /// The body's length differs from what its headers declared.
+    #[error("the body holds {actual} bytes but {declared} were declared")]
+    LengthMismatch {
+        /// Declared by `Content-Range` or `Content-Length`.
+        declared: u64,
+        /// Received.
+        actual: u64,
+    },
+    /// The content hashes to another digest than the client gave.
+    #[error("the content's digest is {actual}, not {expected}")]
+    DigestMismatch {
+        /// What the client said.
+        expected: Digest,
+        /// What the content hashes to.
+        actual: Digest,
+    },
+    /// The manifest is not in the repository.
+    #[error("manifest {0} is not in this repository")]
+    ManifestUnknown(String),
+    /// The manifest is malformed or of an unsupported type.
+    #[error(transparent)]
+    ManifestInvalid(#[from] ManifestError),
+    /// The manifest is larger than [`MAX_MANIFEST_BYTES`].
+    #[error("the manifest is larger than {MAX_MANIFEST_BYTES} bytes")]
+    ManifestTooLarge,
+    /// The manifest references a blob or manifest the repository lacks.
+    #[error("the manifest references {0}, which this repository does not hold")]
+    ManifestBlobUnknown(Digest),
+    /// The repository has never been pushed to.
+    #[error("repository {0} is not known")]
+    NameUnknown(RepositoryName),
+    /// The metadata index failed.
+    #[error(transparent)]
+    Index(IndexError),
+    /// The blob store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<IndexError> for RegistryError {
+    fn from(error: IndexError) -> Self {
+        match error {
+            IndexError::MissingReference(digest) => RegistryError::ManifestBlobUnknown(digest),
+            other => RegistryError::Index(other),
+        }
+    }
+}
+
+/// The outcome of storing a manifest.
+#[derive(Debug, Clone)]
+pub struct PushedManifest {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// Its subject, if it has one.
+    pub subject: Option<Digest>,
+}
+
+/// The outcome of a mount request.
+#[derive(Debug)]
+pub enum MountOutcome {
+    /// The blob is now in the repository.
+    Mounted,
+    /// The blob could not be mounted; a new upload session was opened instead.
+    Session(UploadState),
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// The registry: repositories of blobs and manifests.
+#[derive(Clone)]
+pub struct Registry {
+    index: Arc<dyn MetadataIndex>,
+    blobs: BlobStore,
+    upload_locks: Arc<[Mutex<()>]>,
+}
+
+impl Registry {
+    /// A registry over `index` and `blobs`.
+    pub fn new(index: Arc<dyn MetadataIndex>, blobs: BlobStore) -> Self {
+        let upload_locks = (0..UPLOAD_LOCKS).map(|_| Mutex::new(())).collect();
+        Registry {
+            index,
+            blobs,
+            upload_locks,
+        }
+    }
+
+    async fn lock_upload(&self, id: &str) -> MutexGuard<'_, ()> {
+        let slot = id.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        self.upload_locks[slot % UPLOAD_LOCKS].lock().await
+    }
+
+    // ---- blobs -------------------------------------------------------------
+
+    /// The size of blob `digest` if `repository` holds it.
+    pub async fn blob_size(&self, repository: &RepositoryName, digest: &Digest) -> Result<u64, RegistryError> {
+        self.index
+            .repository_blob(repository, digest)
+            .await?
+            .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
+    }
+
+    /// The bytes of blob `digest` (or `range` of them) if `repository` holds it.
+    pub async fn read_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        range: Option<Range<u64>>,
+    ) -> Result<BlobBody, RegistryError> {
+        self.blob_size(repository, digest).await?;
+        match self.blobs.read(digest, range).await {
+            Err(StorageError::Missing(_)) => {
+                tracing::error!(%repository, %digest, "the index lists a blob that storage lacks");
+                Err(RegistryError::BlobUnknown(digest.clone()))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Removes blob `digest` from `repository` (its bytes stay while any
+    /// repository holds it).
+    pub async fn delete_blob(&self, repository: &RepositoryName, digest: &Digest) -> Result<(), RegistryError> {
+        if self.index.unlink_blob(repository, digest).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::BlobUnknown(digest.clone()))
+        }
+    }
+
+    /// Puts blob `digest`, which the registry already stores, into `repository`.
+    ///
+    /// With `from`, the blob must be in that repository. Without it the
+    /// registry looks for the blob anywhere (the spec's automatic content
+    /// discovery): knowing a digest is taken as having its content.
+    pub async fn mount(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        from: Option<&RepositoryName>,
+    ) -> Result<MountOutcome, RegistryError> {
+        let size = match from {
+            Some(from) => self.index.repository_blob(from, digest).await?,
+            None => self.index.blob(digest).await?,
+        };
+        match size {
+            Some(size) => {
+                self.index.link_blob(repository, digest, size).await?;
+                Ok(MountOutcome::Mounted)
+            }
+            None => Ok(MountOutcome::Session(self.start_upload(repository).await?)),
+        }
+    }
+
+    // ---- uploads -----------------------------------------------------------
+
+    /// Opens an upload session in `repository`.
+    pub async fn start_upload(&self, repository: &RepositoryName) -> Result<UploadState, RegistryError> {
+        let state = UploadState::new(uuid::Uuid::new_v4().to_string(), repository.to_string(), now());
+        self.index.put_upload(&state.id, &state.encode()).await?;
+        Ok(state)
+    }
+
+    /// The state of upload `id` in `repository`.
+    pub async fn upload(&self, repository: &RepositoryName, id: &str) -> Result<UploadState, RegistryError> {
+        let unknown = || RegistryError::UploadUnknown(id.to_owned());
+        let bytes = self.index.upload(id).await?.ok_or_else(unknown)?;
+        let state = UploadState::decode(&bytes).ok_or_else(unknown)?;
+        if state.repository != repository.as_str() {
+            return Err(unknown());
+        }
+        Ok(state)
+    }
+
+    /// Appends `body` to upload `id`. `start` is where the client says the
+    /// chunk begins (from `Content-Range`) and `length` how long it says it is.
+    pub async fn append<S, E>(
+        &self,
+        repository: &RepositoryName,
+        id: &str,
+        start: Option<u64>,
+        length: Option<u64>,
+        body: S,
+    ) -> Result<UploadState, RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let _guard = self.lock_upload(id).await;
+        let mut state = self.upload(repository, id).await?;
+        self.append_locked(&mut state, start, length, body).await?;
+        Ok(state)
+    }
+
+    async fn append_locked<S, E>(
+        &self,
+        state: &mut UploadState,
+        start: Option<u64>,
+        length: Option<u64>,
+        body: S,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        if let Some(start) = start
+            && start != state.offset
+        {
+            return Err(RegistryError::RangeNotContiguous {
+                start,
+                offset: state.offset,
+            });
+        }
+        let mut next = state.clone();
+        let written = self.blobs.write_part(&mut next, body).await?;
+        if let Some(declared) = length
+            && declared != written
+        {
+            // The part is stored but not recorded: the next append overwrites it.
+            return Err(RegistryError::LengthMismatch {
+                declared,
+                actual: written,
+            });
+        }
+        if written > 0 {
+            self.index.put_upload(&next.id, &next.encode()).await?;
+            *state = next;
+        }
+        Ok(())
+    }
+
+    /// Appends `body` (possibly empty) to upload `id`, checks the whole upload
+    /// against `digest`, and makes it blob `digest` of `repository`. On a
+    /// digest mismatch the upload is discarded.
+    pub async fn finish_upload<S, E>(
+        &self,
+        repository: &RepositoryName,
+        id: &str,
+        digest: &Digest,
+        start: Option<u64>,
+        length: Option<u64>,
+        body: S,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let _guard = self.lock_upload(id).await;
+        let mut state = self.upload(repository, id).await?;
+        self.append_locked(&mut state, start, length, body).await?;
+        self.publish(repository, &state, digest).await
+    }
+
+    /// Stores `body` as blob `digest` of `repository` in one request.
+    pub async fn put_blob<S, E>(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        length: Option<u64>,
+        body: S,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        // Not recorded in the index: if this request dies, the part is garbage
+        // in `uploads/`, never a visible blob.
+        let mut state = UploadState::new(uuid::Uuid::new_v4().to_string(), repository.to_string(), now());
+        let written = self.blobs.write_part(&mut state, body).await?;
+        if let Some(declared) = length
+            && declared != written
+        {
+            self.blobs.discard(&state).await;
+            return Err(RegistryError::LengthMismatch {
+                declared,
+                actual: written,
+            });
+        }
+        self.publish(repository, &state, digest).await
+    }
+
+    /// Verifies an upload against `digest`, publishes it as a blob and links it
+    /// into `repository`, then forgets the session.
+    async fn publish(&self, repository: &RepositoryName, state: &UploadState, digest: &Digest) -> Result<(), RegistryError> {
+        let actual = self.blobs.upload_digest(state, digest.algorithm()).await?;
+        if &actual != digest {
+            self.blobs.discard(state).await;
+            self.index.delete_upload(&state.id).await?;
+            return Err(RegistryError::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        if self.index.blob(digest).await?.is_some() {
+            // Stored already (by this or another repository): keep one copy.
+            self.blobs.discard(state).await;
+        } else {
+            self.blobs.commit(state, digest).await?;
+        }
+        self.index.link_blob(repository, digest, state.offset).await?;
+        self.index.delete_upload(&state.id).await?;
+        Ok(())
+    }
+
+    /// Abandons upload `id`.
+    pub async fn cancel_upload(&self, repository: &RepositoryName, id: &str) -> Result<(), RegistryError> {
+        let _guard = self.lock_upload(id).await;
+        let state = self.upload(repository, id).await?;
+        self.blobs.discard(&state).await;
+        self.index.delete_upload(id).await?;
+        Ok(())
+    }
+
+    // ---- manifests ---------------------------------------------------------
+
+    /// The manifest `reference` points at in `repository`.
+    pub async fn manifest(
+        &self,
+        repository: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<StoredManifest, RegistryError> {
+        let found = match reference {
+            Reference::Digest(digest) => self.index.manifest(repository, digest).await?,
+            Reference::Tag(tag) => self.index.tagged_manifest(repository, tag).await?,
+        };
+        found.ok_or_else(|| RegistryError::ManifestUnknown(reference.to_string()))
+    }
+
+    /// Validates and stores manifest `body`, sent with `content_type`, under
+    /// `reference` (a tag, or the digest it must hash to).
+    pub async fn put_manifest(
+        &self,
+        repository: &RepositoryName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<PushedManifest, RegistryError> {
+        if body.len() > MAX_MANIFEST_BYTES {
+            return Err(RegistryError::ManifestTooLarge);
+        }
+        let parsed = ParsedManifest::parse(content_type, &body)?;
+        let (digest, tag) = match reference {
+            Reference::Digest(expected) => {
+                let actual = Digest::of(expected.algorithm(), &body);
+                if &actual != expected {
+                    return Err(RegistryError::DigestMismatch {
+                        expected: expected.clone(),
+                        actual,
+                    });
+                }
+                (actual, None)
+            }
+            Reference::Tag(tag) => (Digest::sha256(&body), Some(tag)),
+        };
+        let subject = parsed.subject.clone();
+        let descriptor: Option<ReferrerDescriptor> = subject
+            .as_ref()
+            .map(|_| parsed.referrer_descriptor(digest.clone(), body.len() as u64));
+        let manifest = NewManifest {
+            digest: digest.clone(),
+            media_type: parsed.kind.media_type().to_owned(),
+            body: body.to_vec(),
+            blobs: parsed.blobs,
+            manifests: parsed.manifests,
+            subject: subject.clone().zip(descriptor),
+        };
+        self.index.put_manifest(repository, manifest, tag).await?;
+        Ok(PushedManifest { digest, subject })
+    }
+
+    /// Deletes a tag (the manifest stays) or a manifest by digest (with its tags).
+    pub async fn delete_manifest(&self, repository: &RepositoryName, reference: &Reference) -> Result<(), RegistryError> {
+        let deleted = match reference {
+            Reference::Digest(digest) => self.index.delete_manifest(repository, digest).await?,
+            Reference::Tag(tag) => self.index.delete_tag(repository, tag).await?,
+        };
+        if deleted {
+            Ok(())
+        } else {
+            Err(RegistryError::ManifestUnknown(reference.to_string()))
+        }
+    }
+
+    // ---- listings ----------------------------------------------------------
+
+    /// A page of `repository`'s tags.
+    pub async fn tags(&self, repository: &RepositoryName, page: &PageRequest) -> Result<Page, RegistryError> {
+        self.index
+            .tags(repository, page)
+            .await?
+            .ok_or_else(|| RegistryError::NameUnknown(repository.clone()))
+    }
+
+    /// A page of repository names.
+    pub async fn catalog(&self, page: &PageRequest) -> Result<Page, RegistryError> {
+        Ok(self.index.repositories(page).await?)
+    }
+
+    /// The manifests of `repository` whose subject is `subject`, optionally
+    /// only those of `artifact_type`.
+    pub async fn referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ReferrerDescriptor>, RegistryError> {
+        let mut referrers = self.index.referrers(repository, subject).await?;
+        if let Some(wanted) = artifact_type {
+            referrers.retain(|r| r.artifact_type.as_deref() == Some(wanted));
+        }
+        Ok(referrers)
+    }
+}
