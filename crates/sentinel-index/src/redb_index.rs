@@ -70,7 +70,11 @@ fn encode_manifest(record: &ManifestRecord, body: &[u8]) -> Vec<u8> {
 
 fn decode_manifest(bytes: &[u8]) -> Result<(ManifestRecord, &[u8]), IndexError> {
     let corrupt = || IndexError::Corrupt("truncated manifest record".into());
-    let len_bytes: [u8; 4] = bytes.get(..4).ok_or_else(corrupt)?.try_into().map_err(|_| corrupt())?;
+    let len_bytes: [u8; 4] = bytes
+        .get(..4)
+        .ok_or_else(corrupt)?
+        .try_into()
+        .map_err(|_| corrupt())?;
     let len = u32::from_be_bytes(len_bytes) as usize;
     let meta = bytes.get(4..4 + len).ok_or_else(corrupt)?;
     let record: ManifestRecord =
@@ -167,8 +171,7 @@ impl RedbIndex {
             None => Bound::Included(start.as_str()),
         };
         let bounds: (Bound<&str>, Bound<&str>) = (lower, Bound::Excluded(end.as_str()));
-        let range = table.range::<&str>(bounds)
-        .map_err(backend)?;
+        let range = table.range::<&str>(bounds).map_err(backend)?;
         let mut items = Vec::new();
         let mut more = false;
         for entry in range {
@@ -209,7 +212,10 @@ impl MetadataIndex for RedbIndex {
     async fn blob(&self, digest: &Digest) -> Result<Option<u64>, IndexError> {
         let txn = self.db.begin_read().map_err(backend)?;
         let table = txn.open_table(BLOBS).map_err(backend)?;
-        Ok(table.get(digest.as_str()).map_err(backend)?.map(|v| v.value()))
+        Ok(table
+            .get(digest.as_str())
+            .map_err(backend)?
+            .map(|v| v.value()))
     }
 
     async fn link_blob(
@@ -276,13 +282,21 @@ impl MetadataIndex for RedbIndex {
             {
                 let links = txn.open_table(BLOB_LINKS).map_err(backend)?;
                 for blob in &manifest.blobs {
-                    if links.get(key(&[&repo, blob.as_str()]).as_str()).map_err(backend)?.is_none() {
+                    if links
+                        .get(key(&[&repo, blob.as_str()]).as_str())
+                        .map_err(backend)?
+                        .is_none()
+                    {
                         return Err(IndexError::MissingReference(blob.clone()));
                     }
                 }
                 let manifests = txn.open_table(MANIFESTS).map_err(backend)?;
                 for child in &manifest.manifests {
-                    if manifests.get(key(&[&repo, child.as_str()]).as_str()).map_err(backend)?.is_none() {
+                    if manifests
+                        .get(key(&[&repo, child.as_str()]).as_str())
+                        .map_err(backend)?
+                        .is_none()
+                    {
                         return Err(IndexError::MissingReference(child.clone()));
                     }
                 }
@@ -292,7 +306,10 @@ impl MetadataIndex for RedbIndex {
                 media_type: manifest.media_type,
                 blobs: manifest.blobs,
                 manifests: manifest.manifests,
-                subject: manifest.subject.as_ref().map(|(subject, _)| subject.clone()),
+                subject: manifest
+                    .subject
+                    .as_ref()
+                    .map(|(subject, _)| subject.clone()),
             };
             txn.open_table(REPOSITORIES)
                 .map_err(backend)?
@@ -300,13 +317,20 @@ impl MetadataIndex for RedbIndex {
                 .map_err(backend)?;
             txn.open_table(MANIFESTS)
                 .map_err(backend)?
-                .insert(key(&[&repo, digest]).as_str(), encode_manifest(&record, &manifest.body).as_slice())
+                .insert(
+                    key(&[&repo, digest]).as_str(),
+                    encode_manifest(&record, &manifest.body).as_slice(),
+                )
                 .map_err(backend)?;
             if let Some((subject, descriptor)) = &manifest.subject {
-                let json = serde_json::to_vec(descriptor).map_err(|e| IndexError::Corrupt(e.to_string()))?;
+                let json = serde_json::to_vec(descriptor)
+                    .map_err(|e| IndexError::Corrupt(e.to_string()))?;
                 txn.open_table(REFERRERS)
                     .map_err(backend)?
-                    .insert(key(&[&repo, subject.as_str(), digest]).as_str(), json.as_slice())
+                    .insert(
+                        key(&[&repo, subject.as_str(), digest]).as_str(),
+                        json.as_slice(),
+                    )
                     .map_err(backend)?;
             }
             if let Some(tag) = tag {
@@ -439,7 +463,10 @@ impl MetadataIndex for RedbIndex {
         let mut out = Vec::new();
         for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
             let (_, value) = entry.map_err(backend)?;
-            out.push(serde_json::from_slice(value.value()).map_err(|e| IndexError::Corrupt(e.to_string()))?);
+            out.push(
+                serde_json::from_slice(value.value())
+                    .map_err(|e| IndexError::Corrupt(e.to_string()))?,
+            );
         }
         Ok(out)
     }
@@ -521,6 +548,9 @@ mod tests {
             index.link_blob(&repo, &digest, 1).await.unwrap();
         }
         let index = RedbIndex::open(&path).unwrap();
-        assert_eq!(index.repository_blob(&repo, &digest).await.unwrap(), Some(1));
+        assert_eq!(
+            index.repository_blob(&repo, &digest).await.unwrap(),
+            Some(1)
+        );
     }
 }

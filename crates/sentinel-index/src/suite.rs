@@ -64,11 +64,17 @@ async fn blobs_are_linked_per_repository(index: &dyn MetadataIndex) {
     assert_eq!(index.blob(&d).await.unwrap(), None);
     index.link_blob(&repo("a"), &d, 5).await.unwrap();
     assert_eq!(index.blob(&d).await.unwrap(), Some(5));
-    assert_eq!(index.repository_blob(&repo("a"), &d).await.unwrap(), Some(5));
+    assert_eq!(
+        index.repository_blob(&repo("a"), &d).await.unwrap(),
+        Some(5)
+    );
     assert_eq!(index.repository_blob(&repo("b"), &d).await.unwrap(), None);
     // Linking twice is harmless.
     index.link_blob(&repo("a"), &d, 5).await.unwrap();
-    assert_eq!(index.repository_blob(&repo("a"), &d).await.unwrap(), Some(5));
+    assert_eq!(
+        index.repository_blob(&repo("a"), &d).await.unwrap(),
+        Some(5)
+    );
 }
 
 async fn unlinking_a_blob_leaves_other_repositories_alone(index: &dyn MetadataIndex) {
@@ -78,7 +84,10 @@ async fn unlinking_a_blob_leaves_other_repositories_alone(index: &dyn MetadataIn
     assert!(index.unlink_blob(&repo("a"), &d).await.unwrap());
     assert!(!index.unlink_blob(&repo("a"), &d).await.unwrap());
     assert_eq!(index.repository_blob(&repo("a"), &d).await.unwrap(), None);
-    assert_eq!(index.repository_blob(&repo("b"), &d).await.unwrap(), Some(6));
+    assert_eq!(
+        index.repository_blob(&repo("b"), &d).await.unwrap(),
+        Some(6)
+    );
 }
 
 async fn manifests_keep_their_exact_bytes_and_media_type(index: &dyn MetadataIndex) {
@@ -87,25 +96,46 @@ async fn manifests_keep_their_exact_bytes_and_media_type(index: &dyn MetadataInd
     let mut m = manifest(" {\"odd\":  \"spacing\"}\n", &[&config], &[]);
     m.media_type = sentinel_oci::media_types::DOCKER_MANIFEST.to_owned();
     let digest = m.digest.clone();
-    index.put_manifest(&repo("a"), m.clone(), Some(&tag("v1"))).await.unwrap();
+    index
+        .put_manifest(&repo("a"), m.clone(), Some(&tag("v1")))
+        .await
+        .unwrap();
     let by_digest = index.manifest(&repo("a"), &digest).await.unwrap().unwrap();
     assert_eq!(by_digest.body, m.body);
     assert_eq!(by_digest.media_type, m.media_type);
-    let by_tag = index.tagged_manifest(&repo("a"), &tag("v1")).await.unwrap().unwrap();
+    let by_tag = index
+        .tagged_manifest(&repo("a"), &tag("v1"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_tag, by_digest);
     assert_eq!(index.manifest(&repo("b"), &digest).await.unwrap(), None);
-    assert_eq!(index.tagged_manifest(&repo("a"), &tag("v2")).await.unwrap(), None);
+    assert_eq!(
+        index.tagged_manifest(&repo("a"), &tag("v2")).await.unwrap(),
+        None
+    );
 }
 
 async fn manifests_require_their_references(index: &dyn MetadataIndex) {
     let missing = Digest::sha256(b"missing");
-    let result = index.put_manifest(&repo("a"), manifest("{}", &[&missing], &[]), Some(&tag("t"))).await;
+    let result = index
+        .put_manifest(
+            &repo("a"),
+            manifest("{}", &[&missing], &[]),
+            Some(&tag("t")),
+        )
+        .await;
     assert!(matches!(result, Err(IndexError::MissingReference(d)) if d == missing));
-    assert_eq!(index.tagged_manifest(&repo("a"), &tag("t")).await.unwrap(), None);
+    assert_eq!(
+        index.tagged_manifest(&repo("a"), &tag("t")).await.unwrap(),
+        None
+    );
 
     // A blob held by another repository does not count.
     index.link_blob(&repo("other"), &missing, 1).await.unwrap();
-    let result = index.put_manifest(&repo("a"), manifest("{}", &[&missing], &[]), None).await;
+    let result = index
+        .put_manifest(&repo("a"), manifest("{}", &[&missing], &[]), None)
+        .await;
     assert!(matches!(result, Err(IndexError::MissingReference(_))));
 
     // An index needs its child manifests in the same repository.
@@ -123,16 +153,43 @@ async fn manifests_require_their_references(index: &dyn MetadataIndex) {
 async fn tags_move_and_delete(index: &dyn MetadataIndex) {
     let first = manifest("{\"n\":1}", &[], &[]);
     let second = manifest("{\"n\":2}", &[], &[]);
-    index.put_manifest(&repo("a"), first.clone(), Some(&tag("latest"))).await.unwrap();
-    index.put_manifest(&repo("a"), second.clone(), Some(&tag("latest"))).await.unwrap();
-    let current = index.tagged_manifest(&repo("a"), &tag("latest")).await.unwrap().unwrap();
+    index
+        .put_manifest(&repo("a"), first.clone(), Some(&tag("latest")))
+        .await
+        .unwrap();
+    index
+        .put_manifest(&repo("a"), second.clone(), Some(&tag("latest")))
+        .await
+        .unwrap();
+    let current = index
+        .tagged_manifest(&repo("a"), &tag("latest"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(current.digest, second.digest);
     // Deleting the manifest the tag used to point at must not remove the moved tag.
-    assert!(index.delete_manifest(&repo("a"), &first.digest).await.unwrap());
-    assert!(index.tagged_manifest(&repo("a"), &tag("latest")).await.unwrap().is_some());
+    assert!(
+        index
+            .delete_manifest(&repo("a"), &first.digest)
+            .await
+            .unwrap()
+    );
+    assert!(
+        index
+            .tagged_manifest(&repo("a"), &tag("latest"))
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(index.delete_tag(&repo("a"), &tag("latest")).await.unwrap());
     assert!(!index.delete_tag(&repo("a"), &tag("latest")).await.unwrap());
-    assert!(index.manifest(&repo("a"), &second.digest).await.unwrap().is_some());
+    assert!(
+        index
+            .manifest(&repo("a"), &second.digest)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 async fn deleting_a_manifest_removes_its_tags_and_referrer_entry(index: &dyn MetadataIndex) {
@@ -147,12 +204,27 @@ async fn deleting_a_manifest_removes_its_tags_and_referrer_entry(index: &dyn Met
     };
     referrer.subject = Some((subject.clone(), descriptor.clone()));
     let digest = referrer.digest.clone();
-    index.put_manifest(&repo("a"), referrer.clone(), Some(&tag("sig"))).await.unwrap();
-    index.put_manifest(&repo("a"), referrer, Some(&tag("sig2"))).await.unwrap();
-    assert_eq!(index.referrers(&repo("a"), &subject).await.unwrap(), vec![descriptor]);
+    index
+        .put_manifest(&repo("a"), referrer.clone(), Some(&tag("sig")))
+        .await
+        .unwrap();
+    index
+        .put_manifest(&repo("a"), referrer, Some(&tag("sig2")))
+        .await
+        .unwrap();
+    assert_eq!(
+        index.referrers(&repo("a"), &subject).await.unwrap(),
+        vec![descriptor]
+    );
     assert!(index.delete_manifest(&repo("a"), &digest).await.unwrap());
     assert!(!index.delete_manifest(&repo("a"), &digest).await.unwrap());
-    assert!(index.referrers(&repo("a"), &subject).await.unwrap().is_empty());
+    assert!(
+        index
+            .referrers(&repo("a"), &subject)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let tags = index.tags(&repo("a"), &all(100)).await.unwrap().unwrap();
     assert!(tags.items.is_empty(), "{tags:?}");
 }
@@ -160,21 +232,33 @@ async fn deleting_a_manifest_removes_its_tags_and_referrer_entry(index: &dyn Met
 async fn tags_page_in_lexical_order(index: &dyn MetadataIndex) {
     let m = manifest("{}", &[], &[]);
     for t in ["b", "a", "c", "B", "a1"] {
-        index.put_manifest(&repo("r"), m.clone(), Some(&tag(t))).await.unwrap();
+        index
+            .put_manifest(&repo("r"), m.clone(), Some(&tag(t)))
+            .await
+            .unwrap();
     }
     // A tag of another repository whose name extends this one must not leak in.
-    index.put_manifest(&repo("r0"), m.clone(), Some(&tag("zz"))).await.unwrap();
+    index
+        .put_manifest(&repo("r0"), m.clone(), Some(&tag("zz")))
+        .await
+        .unwrap();
     let everything = index.tags(&repo("r"), &all(100)).await.unwrap().unwrap();
     assert_eq!(everything.items, ["B", "a", "a1", "b", "c"]);
     assert!(!everything.more);
     let first = index.tags(&repo("r"), &all(2)).await.unwrap().unwrap();
     assert_eq!(first.items, ["B", "a"]);
     assert!(first.more);
-    let next = PageRequest { last: Some("a".into()), limit: 2 };
+    let next = PageRequest {
+        last: Some("a".into()),
+        limit: 2,
+    };
     let second = index.tags(&repo("r"), &next).await.unwrap().unwrap();
     assert_eq!(second.items, ["a1", "b"]);
     assert!(second.more);
-    let last = PageRequest { last: Some("b".into()), limit: 2 };
+    let last = PageRequest {
+        last: Some("b".into()),
+        limit: 2,
+    };
     let third = index.tags(&repo("r"), &last).await.unwrap().unwrap();
     assert_eq!(third.items, ["c"]);
     assert!(!third.more);
@@ -184,8 +268,15 @@ async fn tags_page_in_lexical_order(index: &dyn MetadataIndex) {
 
 async fn unknown_repository_has_no_tag_list(index: &dyn MetadataIndex) {
     assert_eq!(index.tags(&repo("nobody"), &all(10)).await.unwrap(), None);
-    index.link_blob(&repo("blobs-only"), &Digest::sha256(b"x"), 1).await.unwrap();
-    let page = index.tags(&repo("blobs-only"), &all(10)).await.unwrap().unwrap();
+    index
+        .link_blob(&repo("blobs-only"), &Digest::sha256(b"x"), 1)
+        .await
+        .unwrap();
+    let page = index
+        .tags(&repo("blobs-only"), &all(10))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(page.items.is_empty());
 }
 
@@ -205,19 +296,41 @@ async fn referrers_are_listed_per_subject(index: &dyn MetadataIndex) {
     }
     let listed = index.referrers(&repo("a"), &subject).await.unwrap();
     assert_eq!(listed.len(), 2);
-    assert!(listed.iter().any(|d| d.artifact_type.as_deref() == Some("application/b")));
-    assert!(index.referrers(&repo("b"), &subject).await.unwrap().is_empty());
-    assert!(index.referrers(&repo("a"), &Digest::sha256(b"other")).await.unwrap().is_empty());
+    assert!(
+        listed
+            .iter()
+            .any(|d| d.artifact_type.as_deref() == Some("application/b"))
+    );
+    assert!(
+        index
+            .referrers(&repo("b"), &subject)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        index
+            .referrers(&repo("a"), &Digest::sha256(b"other"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn repositories_page_in_lexical_order(index: &dyn MetadataIndex) {
     for name in ["b", "a/x", "a", "c/d/e"] {
-        index.link_blob(&repo(name), &Digest::sha256(b"x"), 1).await.unwrap();
+        index
+            .link_blob(&repo(name), &Digest::sha256(b"x"), 1)
+            .await
+            .unwrap();
     }
     let everything = index.repositories(&all(100)).await.unwrap();
     assert_eq!(everything.items, ["a", "a/x", "b", "c/d/e"]);
     let page = index
-        .repositories(&PageRequest { last: Some("a/x".into()), limit: 1 })
+        .repositories(&PageRequest {
+            last: Some("a/x".into()),
+            limit: 1,
+        })
         .await
         .unwrap();
     assert_eq!(page.items, ["b"]);
@@ -228,7 +341,10 @@ async fn uploads_round_trip(index: &dyn MetadataIndex) {
     assert_eq!(index.upload("u1").await.unwrap(), None);
     index.put_upload("u1", b"state-1").await.unwrap();
     index.put_upload("u1", b"state-2").await.unwrap();
-    assert_eq!(index.upload("u1").await.unwrap().as_deref(), Some(&b"state-2"[..]));
+    assert_eq!(
+        index.upload("u1").await.unwrap().as_deref(),
+        Some(&b"state-2"[..])
+    );
     assert!(index.delete_upload("u1").await.unwrap());
     assert!(!index.delete_upload("u1").await.unwrap());
     assert_eq!(index.upload("u1").await.unwrap(), None);

@@ -283,7 +283,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed_digests() {
-        for bad in ["", "sha256", "sha256:", ":abc", "SHA256:abc", "sha256:a b", "sha256$x:0"] {
+        for bad in [
+            "",
+            "sha256",
+            "sha256:",
+            ":abc",
+            "SHA256:abc",
+            "sha256:a b",
+            "sha256$x:0",
+        ] {
             assert!(
                 matches!(bad.parse::<Digest>(), Err(DigestError::Malformed(_))),
                 "{bad}"

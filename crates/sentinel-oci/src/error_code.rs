@@ -144,7 +144,11 @@ mod tests {
 
     #[test]
     fn envelope_matches_the_spec_shape() {
-        let body = ErrorBody::single(ErrorCode::BlobUnknown, "no such blob", serde_json::Value::Null);
+        let body = ErrorBody::single(
+            ErrorCode::BlobUnknown,
+            "no such blob",
+            serde_json::Value::Null,
+        );
         assert_eq!(
             serde_json::to_string(&body).unwrap(),
             r#"{"errors":[{"code":"BLOB_UNKNOWN","message":"no such blob"}]}"#

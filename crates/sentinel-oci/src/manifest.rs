@@ -51,7 +51,10 @@ impl ManifestKind {
 
     /// Whether this kind lists other manifests (an index or a manifest list).
     pub fn is_index(self) -> bool {
-        matches!(self, ManifestKind::OciIndex | ManifestKind::DockerManifestList)
+        matches!(
+            self,
+            ManifestKind::OciIndex | ManifestKind::DockerManifestList
+        )
     }
 }
 
@@ -136,16 +139,21 @@ fn essence(content_type: &str) -> &str {
 }
 
 fn digest_of(descriptor: &Descriptor) -> Result<Digest, ManifestError> {
-    Ok(Digest::from_str(&descriptor.digest().to_string())?)
+    Ok(Digest::from_str(descriptor.digest().as_ref())?)
 }
 
 /// A layer with external URLs (Docker's foreign layers, OCI's non-distributable
 /// ones) is fetched from those URLs, so the registry does not require it.
 fn is_external(descriptor: &Descriptor) -> bool {
-    descriptor.urls().as_ref().is_some_and(|urls| !urls.is_empty())
+    descriptor
+        .urls()
+        .as_ref()
+        .is_some_and(|urls| !urls.is_empty())
 }
 
-fn sorted(annotations: Option<&std::collections::HashMap<String, String>>) -> BTreeMap<String, String> {
+fn sorted(
+    annotations: Option<&std::collections::HashMap<String, String>>,
+) -> BTreeMap<String, String> {
     annotations
         .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default()
@@ -166,7 +174,9 @@ impl ParsedManifest {
         let declared = content_type.map(essence).filter(|t| !t.is_empty());
         let kind = match (declared.and_then(ManifestKind::from_media_type), declared) {
             (Some(kind), _) => kind,
-            (None, Some(other)) if other != "application/json" && other != "application/octet-stream" => {
+            (None, Some(other))
+                if other != "application/json" && other != "application/octet-stream" =>
+            {
                 return Err(ManifestError::UnsupportedMediaType(other.to_owned()));
             }
             (None, _) => match envelope.media_type.as_deref() {
@@ -292,9 +302,13 @@ mod tests {
     fn artifact_type_and_subject_are_read() {
         let mut doc = oci_manifest();
         doc["artifactType"] = json!("application/x-sentinel-agent");
-        doc["subject"] = json!({"mediaType": media_types::OCI_MANIFEST, "digest": blob(9), "size": 7});
+        doc["subject"] =
+            json!({"mediaType": media_types::OCI_MANIFEST, "digest": blob(9), "size": 7});
         let parsed = ParsedManifest::parse(None, &serde_json::to_vec(&doc).unwrap()).unwrap();
-        assert_eq!(parsed.artifact_type.as_deref(), Some("application/x-sentinel-agent"));
+        assert_eq!(
+            parsed.artifact_type.as_deref(),
+            Some("application/x-sentinel-agent")
+        );
         assert_eq!(parsed.subject, Some(blob(9).parse().unwrap()));
     }
 
@@ -307,8 +321,11 @@ mod tests {
                  "platform": {"architecture": "amd64", "os": "linux"}}
             ]
         });
-        let parsed =
-            ParsedManifest::parse(Some(media_types::OCI_INDEX), &serde_json::to_vec(&doc).unwrap()).unwrap();
+        let parsed = ParsedManifest::parse(
+            Some(media_types::OCI_INDEX),
+            &serde_json::to_vec(&doc).unwrap(),
+        )
+        .unwrap();
         assert_eq!(parsed.kind, ManifestKind::OciIndex);
         assert_eq!(parsed.manifests, vec![blob(4).parse::<Digest>().unwrap()]);
         assert!(parsed.blobs.is_empty());
@@ -322,8 +339,11 @@ mod tests {
             "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": blob(1), "size": 1},
             "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": blob(2), "size": 1}]
         });
-        let parsed =
-            ParsedManifest::parse(Some(media_types::DOCKER_MANIFEST), &serde_json::to_vec(&doc).unwrap()).unwrap();
+        let parsed = ParsedManifest::parse(
+            Some(media_types::DOCKER_MANIFEST),
+            &serde_json::to_vec(&doc).unwrap(),
+        )
+        .unwrap();
         assert_eq!(parsed.kind, ManifestKind::DockerManifest);
         let list = json!({
             "schemaVersion": 2,

@@ -2,10 +2,10 @@
 
 use std::time::Instant;
 
+use axum::body::HttpBody as _;
 use axum::extract::Request;
 use axum::http::header;
 use axum::middleware::Next;
-use axum::body::HttpBody as _;
 use axum::response::Response;
 
 /// Logs method, path, status, bytes, duration and request id once the

@@ -8,8 +8,12 @@ use serde_json::{Value, json};
 use crate::service::RegistryError;
 
 /// An error response: a status, the spec's JSON envelope, and any extra headers.
+/// (Boxed, so the `Err` side of a handler's `Result` stays one pointer wide.)
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Parts>);
+
+#[derive(Debug)]
+struct Parts {
     status: StatusCode,
     code: ErrorCode,
     message: String,
@@ -20,47 +24,44 @@ pub struct ApiError {
 impl ApiError {
     /// An error with `code`'s usual status.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        ApiError(Box::new(Parts {
+            status: StatusCode::from_u16(code.status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             code,
             message: message.into(),
             detail: Value::Null,
             headers: HeaderMap::new(),
-        }
+        }))
     }
 
     /// The same error with another status.
     pub fn with_status(mut self, status: StatusCode) -> Self {
-        self.status = status;
+        self.0.status = status;
         self
     }
 
     /// The same error with structured detail.
     pub fn with_detail(mut self, detail: Value) -> Self {
-        self.detail = detail;
+        self.0.detail = detail;
         self
     }
 
     /// The same error with an extra response header.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.insert(name, value);
+        self.0.headers.insert(name, value);
         self
-    }
-
-    /// The error code.
-    pub fn code(&self) -> ErrorCode {
-        self.code
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(code = self.code.as_str(), message = %self.message, "request failed");
+        let parts = *self.0;
+        if parts.status.is_server_error() {
+            tracing::error!(code = parts.code.as_str(), message = %parts.message, "request failed");
         }
-        let body = ErrorBody::single(self.code, self.message, self.detail);
-        let mut response = (self.status, axum::Json(body)).into_response();
-        response.headers_mut().extend(self.headers);
+        let body = ErrorBody::single(parts.code, parts.message, parts.detail);
+        let mut response = (parts.status, axum::Json(body)).into_response();
+        response.headers_mut().extend(parts.headers);
         response
     }
 }
@@ -69,33 +70,37 @@ impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> Self {
         let message = error.to_string();
         match error {
-            RegistryError::BlobUnknown(digest) => {
-                ApiError::new(ErrorCode::BlobUnknown, message).with_detail(json!({ "digest": digest }))
-            }
+            RegistryError::BlobUnknown(digest) => ApiError::new(ErrorCode::BlobUnknown, message)
+                .with_detail(json!({ "digest": digest })),
             RegistryError::UploadUnknown(_) => ApiError::new(ErrorCode::BlobUploadUnknown, message),
             RegistryError::RangeNotContiguous { .. } => {
-                ApiError::new(ErrorCode::BlobUploadInvalid, message).with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+                ApiError::new(ErrorCode::BlobUploadInvalid, message)
+                    .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
             }
             RegistryError::LengthMismatch { .. } => ApiError::new(ErrorCode::SizeInvalid, message),
-            RegistryError::DigestMismatch { expected, actual } => ApiError::new(ErrorCode::DigestInvalid, message)
-                .with_detail(json!({ "expected": expected, "actual": actual })),
+            RegistryError::DigestMismatch { expected, actual } => {
+                ApiError::new(ErrorCode::DigestInvalid, message)
+                    .with_detail(json!({ "expected": expected, "actual": actual }))
+            }
             RegistryError::ManifestUnknown(reference) => {
-                ApiError::new(ErrorCode::ManifestUnknown, message).with_detail(json!({ "reference": reference }))
+                ApiError::new(ErrorCode::ManifestUnknown, message)
+                    .with_detail(json!({ "reference": reference }))
             }
             RegistryError::ManifestInvalid(_) => ApiError::new(ErrorCode::ManifestInvalid, message),
-            RegistryError::ManifestTooLarge => {
-                ApiError::new(ErrorCode::SizeInvalid, message).with_status(StatusCode::PAYLOAD_TOO_LARGE)
-            }
+            RegistryError::ManifestTooLarge => ApiError::new(ErrorCode::SizeInvalid, message)
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE),
             RegistryError::ManifestBlobUnknown(digest) => {
-                ApiError::new(ErrorCode::ManifestBlobUnknown, message).with_detail(json!({ "digest": digest }))
+                ApiError::new(ErrorCode::ManifestBlobUnknown, message)
+                    .with_detail(json!({ "digest": digest }))
             }
-            RegistryError::NameUnknown(name) => {
-                ApiError::new(ErrorCode::NameUnknown, message).with_detail(json!({ "name": name.as_str() }))
-            }
+            RegistryError::NameUnknown(name) => ApiError::new(ErrorCode::NameUnknown, message)
+                .with_detail(json!({ "name": name.as_str() })),
             RegistryError::Storage(sentinel_storage::StorageError::Body(_)) => {
                 ApiError::new(ErrorCode::BlobUploadInvalid, message)
             }
-            RegistryError::Index(_) | RegistryError::Storage(_) => ApiError::new(ErrorCode::Unknown, message),
+            RegistryError::Index(_) | RegistryError::Storage(_) => {
+                ApiError::new(ErrorCode::Unknown, message)
+            }
         }
     }
 }

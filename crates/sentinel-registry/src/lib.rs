@@ -80,12 +80,13 @@ impl Server {
         };
         let blobs = BlobStore::open(&storage)?;
         let registry = service::Registry::new(Arc::new(index), blobs);
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: settings.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: settings.listen,
+                    source,
+                })?;
         Ok(Server {
             listener,
             app: router(registry),
@@ -106,7 +107,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then waits for in-flight requests.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         axum::serve(self.listener, self.app)
             .with_graceful_shutdown(shutdown)
             .await
@@ -117,7 +121,10 @@ impl Server {
 fn router(registry: service::Registry) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let middleware = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(
+            x_request_id.clone(),
+            MakeRequestUuid,
+        ))
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(axum::middleware::from_fn(access_log::log_request))
         .layer(CatchPanicLayer::new())
@@ -130,9 +137,12 @@ fn router(registry: service::Registry) -> Router {
         .route("/v2/", any(routes::dispatch))
         .route("/v2/{*rest}", any(routes::dispatch))
         .fallback(|| async {
-            ApiError::new(ErrorCode::Unsupported, "not a registry endpoint: the API lives under /v2/")
-                .with_status(StatusCode::NOT_FOUND)
-                .into_response()
+            ApiError::new(
+                ErrorCode::Unsupported,
+                "not a registry endpoint: the API lives under /v2/",
+            )
+            .with_status(StatusCode::NOT_FOUND)
+            .into_response()
         })
         .with_state(registry)
         .layer(middleware)

@@ -95,7 +95,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = flags.over(file).resolve();
     init_logging(settings.log_format);
     let data_dir = settings.data_dir.clone();
-    let server = Server::bind(settings).await.context("cannot start the registry")?;
+    let server = Server::bind(settings)
+        .await
+        .context("cannot start the registry")?;
     tracing::info!(
         "sentinel-registry {} listening on http://{} (data: {}, blobs: {})",
         env!("CARGO_PKG_VERSION"),
@@ -103,7 +105,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir.display(),
         server.storage(),
     );
-    server.run(shutdown_signal()).await.context("server failed")?;
+    server
+        .run(shutdown_signal())
+        .await
+        .context("server failed")?;
     Ok(())
 }
 

@@ -133,14 +133,20 @@ impl Registry {
     }
 
     async fn lock_upload(&self, id: &str) -> MutexGuard<'_, ()> {
-        let slot = id.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        let slot = id
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
         self.upload_locks[slot % UPLOAD_LOCKS].lock().await
     }
 
     // ---- blobs -------------------------------------------------------------
 
     /// The size of blob `digest` if `repository` holds it.
-    pub async fn blob_size(&self, repository: &RepositoryName, digest: &Digest) -> Result<u64, RegistryError> {
+    pub async fn blob_size(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<u64, RegistryError> {
         self.index
             .repository_blob(repository, digest)
             .await?
@@ -166,7 +172,11 @@ impl Registry {
 
     /// Removes blob `digest` from `repository` (its bytes stay while any
     /// repository holds it).
-    pub async fn delete_blob(&self, repository: &RepositoryName, digest: &Digest) -> Result<(), RegistryError> {
+    pub async fn delete_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
         if self.index.unlink_blob(repository, digest).await? {
             Ok(())
         } else {
@@ -201,14 +211,25 @@ impl Registry {
     // ---- uploads -----------------------------------------------------------
 
     /// Opens an upload session in `repository`.
-    pub async fn start_upload(&self, repository: &RepositoryName) -> Result<UploadState, RegistryError> {
-        let state = UploadState::new(uuid::Uuid::new_v4().to_string(), repository.to_string(), now());
+    pub async fn start_upload(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<UploadState, RegistryError> {
+        let state = UploadState::new(
+            uuid::Uuid::new_v4().to_string(),
+            repository.to_string(),
+            now(),
+        );
         self.index.put_upload(&state.id, &state.encode()).await?;
         Ok(state)
     }
 
     /// The state of upload `id` in `repository`.
-    pub async fn upload(&self, repository: &RepositoryName, id: &str) -> Result<UploadState, RegistryError> {
+    pub async fn upload(
+        &self,
+        repository: &RepositoryName,
+        id: &str,
+    ) -> Result<UploadState, RegistryError> {
         let unknown = || RegistryError::UploadUnknown(id.to_owned());
         let bytes = self.index.upload(id).await?.ok_or_else(unknown)?;
         let state = UploadState::decode(&bytes).ok_or_else(unknown)?;
@@ -311,7 +332,11 @@ impl Registry {
     {
         // Not recorded in the index: if this request dies, the part is garbage
         // in `uploads/`, never a visible blob.
-        let mut state = UploadState::new(uuid::Uuid::new_v4().to_string(), repository.to_string(), now());
+        let mut state = UploadState::new(
+            uuid::Uuid::new_v4().to_string(),
+            repository.to_string(),
+            now(),
+        );
         let written = self.blobs.write_part(&mut state, body).await?;
         if let Some(declared) = length
             && declared != written
@@ -327,7 +352,12 @@ impl Registry {
 
     /// Verifies an upload against `digest`, publishes it as a blob and links it
     /// into `repository`, then forgets the session.
-    async fn publish(&self, repository: &RepositoryName, state: &UploadState, digest: &Digest) -> Result<(), RegistryError> {
+    async fn publish(
+        &self,
+        repository: &RepositoryName,
+        state: &UploadState,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
         let actual = self.blobs.upload_digest(state, digest.algorithm()).await?;
         if &actual != digest {
             self.blobs.discard(state).await;
@@ -343,13 +373,19 @@ impl Registry {
         } else {
             self.blobs.commit(state, digest).await?;
         }
-        self.index.link_blob(repository, digest, state.offset).await?;
+        self.index
+            .link_blob(repository, digest, state.offset)
+            .await?;
         self.index.delete_upload(&state.id).await?;
         Ok(())
     }
 
     /// Abandons upload `id`.
-    pub async fn cancel_upload(&self, repository: &RepositoryName, id: &str) -> Result<(), RegistryError> {
+    pub async fn cancel_upload(
+        &self,
+        repository: &RepositoryName,
+        id: &str,
+    ) -> Result<(), RegistryError> {
         let _guard = self.lock_upload(id).await;
         let state = self.upload(repository, id).await?;
         self.blobs.discard(&state).await;
@@ -415,7 +451,11 @@ impl Registry {
     }
 
     /// Deletes a tag (the manifest stays) or a manifest by digest (with its tags).
-    pub async fn delete_manifest(&self, repository: &RepositoryName, reference: &Reference) -> Result<(), RegistryError> {
+    pub async fn delete_manifest(
+        &self,
+        repository: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<(), RegistryError> {
         let deleted = match reference {
             Reference::Digest(digest) => self.index.delete_manifest(repository, digest).await?,
             Reference::Tag(tag) => self.index.delete_tag(repository, tag).await?,
@@ -430,7 +470,11 @@ impl Registry {
     // ---- listings ----------------------------------------------------------
 
     /// A page of `repository`'s tags.
-    pub async fn tags(&self, repository: &RepositoryName, page: &PageRequest) -> Result<Page, RegistryError> {
+    pub async fn tags(
+        &self,
+        repository: &RepositoryName,
+        page: &PageRequest,
+    ) -> Result<Page, RegistryError> {
         self.index
             .tags(repository, page)
             .await?

@@ -32,7 +32,11 @@ impl Process {
                 .expect("the server prints a listening line before exiting")
                 .expect("read the server's output");
             if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.split_whitespace().next().expect("an address").to_owned();
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .expect("an address")
+                    .to_owned();
             }
         };
         // Keep draining the output so the server never blocks on a full pipe.
@@ -148,10 +152,16 @@ async fn a_chunked_upload_continues_after_kill_9() {
     let server = Process::start(dir.path());
     let status = client.get(server.url(&location)).send().await.unwrap();
     assert_eq!(status.status(), 204);
-    assert_eq!(status.headers()["range"], format!("0-{}", first.len() - 1).as_str());
+    assert_eq!(
+        status.headers()["range"],
+        format!("0-{}", first.len() - 1).as_str()
+    );
     let patched = client
         .patch(server.url(&location))
-        .header("content-range", format!("{}-{}", first.len(), data.len() - 1))
+        .header(
+            "content-range",
+            format!("{}-{}", first.len(), data.len() - 1),
+        )
         .body(second.to_vec())
         .send()
         .await

@@ -27,7 +27,9 @@ pub enum StorageLocation {
 #[derive(Debug, thiserror::Error)]
 pub enum StorageLocationError {
     /// The URL's scheme names no supported backend.
-    #[error("unsupported storage URL scheme {0:?}: use a directory, file://, s3://, gs://, az:// or memory://")]
+    #[error(
+        "unsupported storage URL scheme {0:?}: use a directory, file://, s3://, gs://, az:// or memory://"
+    )]
     UnsupportedScheme(String),
     /// The local directory could not be created or opened.
     #[error("cannot use storage directory {path}: {source}")]

@@ -83,14 +83,20 @@ impl BlobStore {
     }
 
     /// Streams blob `digest`, or the byte `range` of it (which must lie inside the blob).
-    pub async fn read(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobBody, StorageError> {
+    pub async fn read(
+        &self,
+        digest: &Digest,
+        range: Option<Range<u64>>,
+    ) -> Result<BlobBody, StorageError> {
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
         };
         let result = match self.store.get_opts(&Self::blob_path(digest), options).await {
             Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => return Err(StorageError::Missing(digest.clone())),
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(StorageError::Missing(digest.clone()));
+            }
             Err(e) => return Err(e.into()),
         };
         let size = result.meta.size;
@@ -104,13 +110,21 @@ impl BlobStore {
             }
             GetResultPayload::Stream(stream) => stream.map_err(std::io::Error::other).boxed(),
         };
-        Ok(BlobBody { size, range, stream })
+        Ok(BlobBody {
+            size,
+            range,
+            stream,
+        })
     }
 
     /// Stores `body` as the next part of the upload and, once it is completely
     /// stored, advances `state` (offset, parts, hash state). If the body fails
     /// midway, nothing is stored and `state` is unchanged. Returns the part's size.
-    pub async fn write_part<S, E>(&self, state: &mut UploadState, body: S) -> Result<u64, StorageError>
+    pub async fn write_part<S, E>(
+        &self,
+        state: &mut UploadState,
+        body: S,
+    ) -> Result<u64, StorageError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -175,7 +189,11 @@ impl BlobStore {
         }
         let mut hasher = Digester::new(algorithm);
         for n in 0..state.parts.len() {
-            let mut stream = self.store.get(&Self::part_path(&state.id, n)).await?.into_stream();
+            let mut stream = self
+                .store
+                .get(&Self::part_path(&state.id, n))
+                .await?
+                .into_stream();
             while let Some(chunk) = stream.next().await {
                 hasher.update(&chunk?);
             }
@@ -192,14 +210,22 @@ impl BlobStore {
                 self.store.put(&target, PutPayload::default()).await?;
             }
             1 => {
-                self.store.rename(&Self::part_path(&state.id, 0), &target).await?;
+                self.store
+                    .rename(&Self::part_path(&state.id, 0), &target)
+                    .await?;
             }
             parts => {
-                let mut writer =
-                    WriteMultipart::new_with_chunk_size(self.store.put_multipart(&target).await?, WRITE_CHUNK);
+                let mut writer = WriteMultipart::new_with_chunk_size(
+                    self.store.put_multipart(&target).await?,
+                    WRITE_CHUNK,
+                );
                 let copied: Result<(), StorageError> = async {
                     for n in 0..parts {
-                        let mut stream = self.store.get(&Self::part_path(&state.id, n)).await?.into_stream();
+                        let mut stream = self
+                            .store
+                            .get(&Self::part_path(&state.id, n))
+                            .await?
+                            .into_stream();
                         while let Some(chunk) = stream.next().await {
                             writer.wait_for_capacity(WRITES_IN_FLIGHT).await?;
                             writer.put(chunk?);
@@ -229,7 +255,9 @@ impl BlobStore {
         for n in 0..state.parts.len() {
             match self.store.delete(&Self::part_path(&state.id, n)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => tracing::warn!(upload = %state.id, part = n, error = %e, "could not remove an upload part"),
+                Err(e) => {
+                    tracing::warn!(upload = %state.id, part = n, error = %e, "could not remove an upload part")
+                }
             }
         }
         if let Some(root) = &self.local_root {
@@ -244,7 +272,12 @@ mod tests {
     use super::*;
 
     fn body(chunks: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
-        futures_util::stream::iter(chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect::<Vec<_>>())
+        futures_util::stream::iter(
+            chunks
+                .iter()
+                .map(|c| Ok(Bytes::from_static(c)))
+                .collect::<Vec<_>>(),
+        )
     }
 
     async fn read_all(store: &BlobStore, digest: &Digest, range: Option<Range<u64>>) -> Vec<u8> {
@@ -263,16 +296,26 @@ mod tests {
     #[tokio::test]
     async fn parts_commit_into_one_blob() {
         for (store, _dir) in stores() {
-            for parts in [vec![], vec![&b"hello world"[..]], vec![&b"hello "[..], &b""[..], &b"wor"[..], &b"ld"[..]]] {
+            for parts in [
+                vec![],
+                vec![&b"hello world"[..]],
+                vec![&b"hello "[..], &b""[..], &b"wor"[..], &b"ld"[..]],
+            ] {
                 let mut state = UploadState::new(format!("u{}", parts.len()), "r".into(), 0);
                 for part in &parts {
                     store.write_part(&mut state, body(&[part])).await.unwrap();
                 }
                 let expected: Vec<u8> = parts.concat();
                 assert_eq!(state.offset, expected.len() as u64);
-                let digest = store.upload_digest(&state, DigestAlgorithm::Sha256).await.unwrap();
+                let digest = store
+                    .upload_digest(&state, DigestAlgorithm::Sha256)
+                    .await
+                    .unwrap();
                 assert_eq!(digest, Digest::sha256(&expected));
-                let sha512 = store.upload_digest(&state, DigestAlgorithm::Sha512).await.unwrap();
+                let sha512 = store
+                    .upload_digest(&state, DigestAlgorithm::Sha512)
+                    .await
+                    .unwrap();
                 assert_eq!(sha512, Digest::of(DigestAlgorithm::Sha512, &expected));
                 store.commit(&state, &digest).await.unwrap();
                 assert_eq!(read_all(&store, &digest, None).await, expected);
@@ -284,7 +327,10 @@ mod tests {
     async fn ranges_read_exact_bytes() {
         for (store, _dir) in stores() {
             let mut state = UploadState::new("r".into(), "r".into(), 0);
-            store.write_part(&mut state, body(&[b"0123456789"])).await.unwrap();
+            store
+                .write_part(&mut state, body(&[b"0123456789"]))
+                .await
+                .unwrap();
             let digest = Digest::sha256(b"0123456789");
             store.commit(&state, &digest).await.unwrap();
             assert_eq!(read_all(&store, &digest, Some(2..5)).await, b"234");
@@ -297,7 +343,10 @@ mod tests {
     async fn an_interrupted_body_stores_nothing() {
         for (store, _dir) in stores() {
             let mut state = UploadState::new("i".into(), "r".into(), 0);
-            store.write_part(&mut state, body(&[b"first"])).await.unwrap();
+            store
+                .write_part(&mut state, body(&[b"first"]))
+                .await
+                .unwrap();
             let before = state.clone();
             let failing = futures_util::stream::iter(vec![
                 Ok(Bytes::from_static(b"partial")),
@@ -307,8 +356,14 @@ mod tests {
             assert!(matches!(result, Err(StorageError::Body(_))));
             assert_eq!(state, before);
             // The upload continues as if the failed request never happened.
-            store.write_part(&mut state, body(&[b" second"])).await.unwrap();
-            let digest = store.upload_digest(&state, DigestAlgorithm::Sha256).await.unwrap();
+            store
+                .write_part(&mut state, body(&[b" second"]))
+                .await
+                .unwrap();
+            let digest = store
+                .upload_digest(&state, DigestAlgorithm::Sha256)
+                .await
+                .unwrap();
             assert_eq!(digest, Digest::sha256(b"first second"));
         }
     }
@@ -317,7 +372,9 @@ mod tests {
     async fn missing_blobs_are_reported() {
         for (store, _dir) in stores() {
             let digest = Digest::sha256(b"absent");
-            assert!(matches!(store.read(&digest, None).await, Err(StorageError::Missing(d)) if d == digest));
+            assert!(
+                matches!(store.read(&digest, None).await, Err(StorageError::Missing(d)) if d == digest)
+            );
         }
     }
 

@@ -63,7 +63,12 @@ fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
 }
 
 /// `GET`/`HEAD /v2/<name>/blobs/<digest>`.
-pub(crate) async fn get(registry: &Registry, request: &Request, name: &str, digest_text: &str) -> Result<Response, ApiError> {
+pub(crate) async fn get(
+    registry: &Registry,
+    request: &Request,
+    name: &str,
+    digest_text: &str,
+) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let digest = digest(digest_text)?;
     let size = registry.blob_size(&repository, &digest).await?;
@@ -72,13 +77,22 @@ pub(crate) async fn get(registry: &Registry, request: &Request, name: &str, dige
         (DOCKER_CONTENT_DIGEST, header_value(digest.as_str())),
         (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
         (header::ETAG, header_value(&format!("\"{digest}\""))),
-        (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        ),
     ];
     let range = match range {
         RangeRequest::Unsatisfiable => {
-            return Err(ApiError::new(ErrorCode::SizeInvalid, format!("range outside the blob's {size} bytes"))
-                .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .with_header(header::CONTENT_RANGE, header_value(&format!("bytes */{size}"))));
+            return Err(ApiError::new(
+                ErrorCode::SizeInvalid,
+                format!("range outside the blob's {size} bytes"),
+            )
+            .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .with_header(
+                header::CONTENT_RANGE,
+                header_value(&format!("bytes */{size}")),
+            ));
         }
         RangeRequest::Whole => None,
         RangeRequest::Part(range) => Some(range),
@@ -90,7 +104,12 @@ pub(crate) async fn get(registry: &Registry, request: &Request, name: &str, dige
     let body = if request.method == Method::HEAD {
         Body::empty()
     } else {
-        Body::from_stream(registry.read_blob(&repository, &digest, range.clone()).await?.stream)
+        Body::from_stream(
+            registry
+                .read_blob(&repository, &digest, range.clone())
+                .await?
+                .stream,
+        )
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
@@ -106,11 +125,18 @@ pub(crate) async fn get(registry: &Registry, request: &Request, name: &str, dige
 }
 
 /// `DELETE /v2/<name>/blobs/<digest>`.
-pub(crate) async fn delete(registry: &Registry, name: &str, digest_text: &str) -> Result<Response, ApiError> {
+pub(crate) async fn delete(
+    registry: &Registry,
+    name: &str,
+    digest_text: &str,
+) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let digest = digest(digest_text)?;
     registry.delete_blob(&repository, &digest).await?;
-    Ok(empty(StatusCode::ACCEPTED, [(DOCKER_CONTENT_DIGEST, header_value(digest.as_str()))]))
+    Ok(empty(
+        StatusCode::ACCEPTED,
+        [(DOCKER_CONTENT_DIGEST, header_value(digest.as_str()))],
+    ))
 }
 
 #[cfg(test)]
@@ -123,12 +149,24 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=0-4"), 10), RangeRequest::Part(0..5));
         assert_eq!(parse_range(Some("bytes=5-"), 10), RangeRequest::Part(5..10));
         assert_eq!(parse_range(Some("bytes=-3"), 10), RangeRequest::Part(7..10));
-        assert_eq!(parse_range(Some("bytes=8-100"), 10), RangeRequest::Part(8..10));
-        assert_eq!(parse_range(Some("bytes=10-12"), 10), RangeRequest::Unsatisfiable);
-        assert_eq!(parse_range(Some("bytes=-0"), 10), RangeRequest::Unsatisfiable);
+        assert_eq!(
+            parse_range(Some("bytes=8-100"), 10),
+            RangeRequest::Part(8..10)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=10-12"), 10),
+            RangeRequest::Unsatisfiable
+        );
+        assert_eq!(
+            parse_range(Some("bytes=-0"), 10),
+            RangeRequest::Unsatisfiable
+        );
         assert_eq!(parse_range(Some("bytes=5-2"), 10), RangeRequest::Whole);
         assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), RangeRequest::Whole);
         assert_eq!(parse_range(Some("items=0-1"), 10), RangeRequest::Whole);
-        assert_eq!(parse_range(Some("bytes=0-0"), 0), RangeRequest::Unsatisfiable);
+        assert_eq!(
+            parse_range(Some("bytes=0-0"), 0),
+            RangeRequest::Unsatisfiable
+        );
     }
 }

@@ -36,20 +36,30 @@ fn listing(path: &str, page: &Page, limit: usize, body: serde_json::Value) -> Re
             .append_pair("n", &limit.to_string())
             .append_pair("last", last)
             .finish();
-        response
-            .headers_mut()
-            .insert(header::LINK, header_value(&format!("<{path}?{query}>; rel=\"next\"")));
+        response.headers_mut().insert(
+            header::LINK,
+            header_value(&format!("<{path}?{query}>; rel=\"next\"")),
+        );
     }
     response
 }
 
 /// `GET /v2/<name>/tags/list?n=&last=`.
-pub(crate) async fn tags(registry: &Registry, request: &Request, name: &str) -> Result<Response, ApiError> {
+pub(crate) async fn tags(
+    registry: &Registry,
+    request: &Request,
+    name: &str,
+) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let wanted = page_request(request);
     let page = registry.tags(&repository, &wanted).await?;
     let body = json!({ "name": repository.as_str(), "tags": page.items });
-    Ok(listing(&format!("/v2/{repository}/tags/list"), &page, wanted.limit, body))
+    Ok(listing(
+        &format!("/v2/{repository}/tags/list"),
+        &page,
+        wanted.limit,
+        body,
+    ))
 }
 
 /// `GET /v2/_catalog?n=&last=`.
@@ -62,7 +72,12 @@ pub(crate) async fn catalog(registry: &Registry, request: &Request) -> Result<Re
 
 /// `GET /v2/<name>/referrers/<digest>?artifactType=`: an image index of the
 /// manifests whose subject is `<digest>`.
-pub(crate) async fn referrers(registry: &Registry, request: &Request, name: &str, subject: &str) -> Result<Response, ApiError> {
+pub(crate) async fn referrers(
+    registry: &Registry,
+    request: &Request,
+    name: &str,
+    subject: &str,
+) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let subject = digest(subject)?;
     let artifact_type = request.query("artifactType");
@@ -76,9 +91,15 @@ pub(crate) async fn referrers(registry: &Registry, request: &Request, name: &str
     });
     let mut response = (StatusCode::OK, axum::Json(index)).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_types::OCI_INDEX));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media_types::OCI_INDEX),
+    );
     if artifact_type.is_some() {
-        headers.insert(OCI_FILTERS_APPLIED, HeaderValue::from_static("artifactType"));
+        headers.insert(
+            OCI_FILTERS_APPLIED,
+            HeaderValue::from_static("artifactType"),
+        );
     }
     Ok(response)
 }

@@ -16,14 +16,23 @@ use crate::service::{MAX_MANIFEST_BYTES, Registry, RegistryError};
 fn reference(text: &str, for_push: bool) -> Result<Reference, ApiError> {
     match text.parse::<Reference>() {
         Ok(reference) => Ok(reference),
-        Err(ReferenceError::Digest(e)) => Err(ApiError::new(ErrorCode::DigestInvalid, e.to_string())),
-        Err(ReferenceError::Tag(e)) if for_push => Err(ApiError::new(ErrorCode::ManifestInvalid, e.to_string())),
+        Err(ReferenceError::Digest(e)) => {
+            Err(ApiError::new(ErrorCode::DigestInvalid, e.to_string()))
+        }
+        Err(ReferenceError::Tag(e)) if for_push => {
+            Err(ApiError::new(ErrorCode::ManifestInvalid, e.to_string()))
+        }
         Err(ReferenceError::Tag(_)) => Err(RegistryError::ManifestUnknown(text.to_owned()).into()),
     }
 }
 
 /// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the exact bytes pushed.
-pub(crate) async fn get(registry: &Registry, request: &Request, name: &str, reference_text: &str) -> Result<Response, ApiError> {
+pub(crate) async fn get(
+    registry: &Registry,
+    request: &Request,
+    name: &str,
+    reference_text: &str,
+) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let reference = reference(reference_text, false)?;
     let manifest = registry.manifest(&repository, &reference).await?;
@@ -37,8 +46,14 @@ pub(crate) async fn get(registry: &Registry, request: &Request, name: &str, refe
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, header_value(&manifest.media_type));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    headers.insert(DOCKER_CONTENT_DIGEST, header_value(manifest.digest.as_str()));
-    headers.insert(header::ETAG, header_value(&format!("\"{}\"", manifest.digest)));
+    headers.insert(
+        DOCKER_CONTENT_DIGEST,
+        header_value(manifest.digest.as_str()),
+    );
+    headers.insert(
+        header::ETAG,
+        header_value(&format!("\"{}\"", manifest.digest)),
+    );
     Ok(response)
 }
 
@@ -88,7 +103,11 @@ pub(crate) async fn put(
 }
 
 /// `DELETE /v2/<name>/manifests/<reference>`: a tag, or a manifest with all its tags.
-pub(crate) async fn delete(registry: &Registry, name: &str, reference_text: &str) -> Result<Response, ApiError> {
+pub(crate) async fn delete(
+    registry: &Registry,
+    name: &str,
+    reference_text: &str,
+) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let reference = reference(reference_text, false)?;
     registry.delete_manifest(&repository, &reference).await?;

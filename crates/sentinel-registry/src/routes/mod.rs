@@ -19,7 +19,8 @@ use crate::service::Registry;
 use path::Endpoint;
 
 /// `Docker-Content-Digest`.
-pub(crate) const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
+pub(crate) const DOCKER_CONTENT_DIGEST: HeaderName =
+    HeaderName::from_static("docker-content-digest");
 /// `Docker-Upload-UUID`.
 pub(crate) const DOCKER_UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
 /// `OCI-Subject`.
@@ -53,14 +54,16 @@ impl Request {
 /// Parses a repository name from the path.
 pub(crate) fn repository(name: &str) -> Result<RepositoryName, ApiError> {
     name.parse().map_err(|e: sentinel_oci::NameError| {
-        ApiError::new(ErrorCode::NameInvalid, e.to_string()).with_detail(serde_json::json!({ "name": name }))
+        ApiError::new(ErrorCode::NameInvalid, e.to_string())
+            .with_detail(serde_json::json!({ "name": name }))
     })
 }
 
 /// Parses a digest from the path or query.
 pub(crate) fn digest(text: &str) -> Result<Digest, ApiError> {
-    text.parse()
-        .map_err(|e: sentinel_oci::DigestError| ApiError::new(ErrorCode::DigestInvalid, e.to_string()))
+    text.parse().map_err(|e: sentinel_oci::DigestError| {
+        ApiError::new(ErrorCode::DigestInvalid, e.to_string())
+    })
 }
 
 /// A header value from text that is known to be valid (digests, paths, numbers).
@@ -69,7 +72,10 @@ pub(crate) fn header_value(text: &str) -> HeaderValue {
 }
 
 /// An empty response with `status` and `headers`, and `Content-Length: 0`.
-pub(crate) fn empty(status: StatusCode, headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>) -> Response {
+pub(crate) fn empty(
+    status: StatusCode,
+    headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>,
+) -> Response {
     let mut response = (status, Body::empty()).into_response();
     let map = response.headers_mut();
     map.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
@@ -80,8 +86,11 @@ pub(crate) fn empty(status: StatusCode, headers: impl IntoIterator<Item = (Heade
 }
 
 fn unsupported(method: &Method) -> ApiError {
-    ApiError::new(ErrorCode::Unsupported, format!("{method} is not supported on this endpoint"))
-        .with_status(StatusCode::METHOD_NOT_ALLOWED)
+    ApiError::new(
+        ErrorCode::Unsupported,
+        format!("{method} is not supported on this endpoint"),
+    )
+    .with_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
 /// Routes every `/v2/` request.
@@ -92,7 +101,11 @@ pub(crate) async fn dispatch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let request = Request { method, uri, headers };
+    let request = Request {
+        method,
+        uri,
+        headers,
+    };
     match route(&registry, request, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
@@ -102,12 +115,16 @@ pub(crate) async fn dispatch(
 async fn route(registry: &Registry, request: Request, body: Body) -> Result<Response, ApiError> {
     let path = request.uri.path().to_owned();
     let Some(endpoint) = path::parse(&path) else {
-        return Err(ApiError::new(ErrorCode::NameInvalid, format!("no such endpoint: {path}"))
-            .with_status(StatusCode::NOT_FOUND));
+        return Err(
+            ApiError::new(ErrorCode::NameInvalid, format!("no such endpoint: {path}"))
+                .with_status(StatusCode::NOT_FOUND),
+        );
     };
     let method = request.method.clone();
     match (endpoint, method) {
-        (Endpoint::Base, Method::GET | Method::HEAD) => Ok(axum::Json(serde_json::json!({})).into_response()),
+        (Endpoint::Base, Method::GET | Method::HEAD) => {
+            Ok(axum::Json(serde_json::json!({})).into_response())
+        }
         (Endpoint::Catalog, Method::GET) => listings::catalog(registry, &request).await,
         (Endpoint::Tags(name), Method::GET) => listings::tags(registry, &request, name).await,
         (Endpoint::Referrers(name, subject), Method::GET) => {
@@ -116,16 +133,28 @@ async fn route(registry: &Registry, request: Request, body: Body) -> Result<Resp
         (Endpoint::Manifest(name, reference), Method::GET | Method::HEAD) => {
             manifests::get(registry, &request, name, reference).await
         }
-        (Endpoint::Manifest(name, reference), Method::PUT) => manifests::put(registry, &request, body, name, reference).await,
-        (Endpoint::Manifest(name, reference), Method::DELETE) => manifests::delete(registry, name, reference).await,
+        (Endpoint::Manifest(name, reference), Method::PUT) => {
+            manifests::put(registry, &request, body, name, reference).await
+        }
+        (Endpoint::Manifest(name, reference), Method::DELETE) => {
+            manifests::delete(registry, name, reference).await
+        }
         (Endpoint::Blob(name, digest), Method::GET | Method::HEAD) => {
             blobs::get(registry, &request, name, digest).await
         }
-        (Endpoint::Blob(name, digest), Method::DELETE) => blobs::delete(registry, name, digest).await,
-        (Endpoint::Uploads(name), Method::POST) => uploads::start(registry, &request, body, name).await,
+        (Endpoint::Blob(name, digest), Method::DELETE) => {
+            blobs::delete(registry, name, digest).await
+        }
+        (Endpoint::Uploads(name), Method::POST) => {
+            uploads::start(registry, &request, body, name).await
+        }
         (Endpoint::Upload(name, id), Method::GET) => uploads::status(registry, name, id).await,
-        (Endpoint::Upload(name, id), Method::PATCH) => uploads::patch(registry, &request, body, name, id).await,
-        (Endpoint::Upload(name, id), Method::PUT) => uploads::put(registry, &request, body, name, id).await,
+        (Endpoint::Upload(name, id), Method::PATCH) => {
+            uploads::patch(registry, &request, body, name, id).await
+        }
+        (Endpoint::Upload(name, id), Method::PUT) => {
+            uploads::put(registry, &request, body, name, id).await
+        }
         (Endpoint::Upload(name, id), Method::DELETE) => uploads::cancel(registry, name, id).await,
         (_, method) => Err(unsupported(&method)),
     }

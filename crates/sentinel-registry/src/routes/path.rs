@@ -58,7 +58,9 @@ pub fn parse(path: &str) -> Option<Endpoint<'_>> {
     let (name, tail) = split_tail(rest, 2)?;
     match tail.as_slice() {
         ["tags", "list"] => Some(Endpoint::Tags(name)),
-        ["manifests", reference] if !reference.is_empty() => Some(Endpoint::Manifest(name, reference)),
+        ["manifests", reference] if !reference.is_empty() => {
+            Some(Endpoint::Manifest(name, reference))
+        }
         ["blobs", "uploads"] => Some(Endpoint::Uploads(name)),
         ["blobs", digest] if !digest.is_empty() => Some(Endpoint::Blob(name, digest)),
         ["referrers", digest] if !digest.is_empty() => Some(Endpoint::Referrers(name, digest)),
@@ -76,12 +78,24 @@ mod tests {
         assert_eq!(parse("/v2"), Some(Endpoint::Base));
         assert_eq!(parse("/v2/_catalog"), Some(Endpoint::Catalog));
         assert_eq!(parse("/v2/a/b/tags/list"), Some(Endpoint::Tags("a/b")));
-        assert_eq!(parse("/v2/a/manifests/latest"), Some(Endpoint::Manifest("a", "latest")));
-        assert_eq!(parse("/v2/a/b/c/blobs/sha256:00"), Some(Endpoint::Blob("a/b/c", "sha256:00")));
+        assert_eq!(
+            parse("/v2/a/manifests/latest"),
+            Some(Endpoint::Manifest("a", "latest"))
+        );
+        assert_eq!(
+            parse("/v2/a/b/c/blobs/sha256:00"),
+            Some(Endpoint::Blob("a/b/c", "sha256:00"))
+        );
         assert_eq!(parse("/v2/a/blobs/uploads/"), Some(Endpoint::Uploads("a")));
         assert_eq!(parse("/v2/a/blobs/uploads"), Some(Endpoint::Uploads("a")));
-        assert_eq!(parse("/v2/a/b/blobs/uploads/123"), Some(Endpoint::Upload("a/b", "123")));
-        assert_eq!(parse("/v2/a/referrers/sha256:00"), Some(Endpoint::Referrers("a", "sha256:00")));
+        assert_eq!(
+            parse("/v2/a/b/blobs/uploads/123"),
+            Some(Endpoint::Upload("a/b", "123"))
+        );
+        assert_eq!(
+            parse("/v2/a/referrers/sha256:00"),
+            Some(Endpoint::Referrers("a", "sha256:00"))
+        );
     }
 
     #[test]
@@ -94,12 +108,23 @@ mod tests {
             parse("/v2/manifests/manifests/manifests"),
             Some(Endpoint::Manifest("manifests", "manifests"))
         );
-        assert_eq!(parse("/v2/tags/list/tags/list"), Some(Endpoint::Tags("tags/list")));
+        assert_eq!(
+            parse("/v2/tags/list/tags/list"),
+            Some(Endpoint::Tags("tags/list"))
+        );
     }
 
     #[test]
     fn rejects_unknown_paths() {
-        for path in ["/", "/v3/a/tags/list", "/v2/a", "/v2/a/unknown/x", "/v2/blobs/x", "/v2/a/manifests/", "/v2x"] {
+        for path in [
+            "/",
+            "/v3/a/tags/list",
+            "/v2/a",
+            "/v2/a/unknown/x",
+            "/v2/blobs/x",
+            "/v2/a/manifests/",
+            "/v2x",
+        ] {
             assert_eq!(parse(path), None, "{path}");
         }
     }

@@ -6,7 +6,9 @@ use axum::response::Response;
 use sentinel_oci::{Digest, ErrorCode, RepositoryName};
 use sentinel_storage::UploadState;
 
-use super::{DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID, Request, digest, empty, header_value, repository};
+use super::{
+    DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID, Request, digest, empty, header_value, repository,
+};
 use crate::error::ApiError;
 use crate::service::{MountOutcome, Registry, RegistryError};
 
@@ -20,15 +22,25 @@ fn received_range(offset: u64) -> HeaderValue {
     header_value(&format!("0-{}", offset.saturating_sub(1)))
 }
 
-fn session_headers(repository: &RepositoryName, state: &UploadState) -> [(HeaderName, HeaderValue); 3] {
+fn session_headers(
+    repository: &RepositoryName,
+    state: &UploadState,
+) -> [(HeaderName, HeaderValue); 3] {
     [
-        (header::LOCATION, header_value(&upload_location(repository, &state.id))),
+        (
+            header::LOCATION,
+            header_value(&upload_location(repository, &state.id)),
+        ),
         (header::RANGE, received_range(state.offset)),
         (DOCKER_UPLOAD_UUID, header_value(&state.id)),
     ]
 }
 
-fn session_response(status: StatusCode, repository: &RepositoryName, state: &UploadState) -> Response {
+fn session_response(
+    status: StatusCode,
+    repository: &RepositoryName,
+    state: &UploadState,
+) -> Response {
     empty(status, session_headers(repository, state))
 }
 
@@ -36,7 +48,10 @@ fn created(repository: &RepositoryName, digest: &Digest) -> Response {
     empty(
         StatusCode::CREATED,
         [
-            (header::LOCATION, header_value(&format!("/v2/{repository}/blobs/{digest}"))),
+            (
+                header::LOCATION,
+                header_value(&format!("/v2/{repository}/blobs/{digest}")),
+            ),
             (DOCKER_CONTENT_DIGEST, header_value(digest.as_str())),
         ],
     )
@@ -49,8 +64,11 @@ fn content_range(request: &Request) -> Result<Option<(u64, u64)>, ApiError> {
         return Ok(None);
     };
     let invalid = || {
-        ApiError::new(ErrorCode::BlobUploadInvalid, format!("invalid Content-Range {value:?}"))
-            .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+        ApiError::new(
+            ErrorCode::BlobUploadInvalid,
+            format!("invalid Content-Range {value:?}"),
+        )
+        .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
     };
     let spec = value.trim();
     let spec = spec
@@ -86,20 +104,32 @@ async fn with_session_headers(
 
 /// `POST /v2/<name>/blobs/uploads/`: open a session, upload a whole blob
 /// (`?digest=`), or mount one (`?mount=` with or without `&from=`).
-pub(crate) async fn start(registry: &Registry, request: &Request, body: Body, name: &str) -> Result<Response, ApiError> {
+pub(crate) async fn start(
+    registry: &Registry,
+    request: &Request,
+    body: Body,
+    name: &str,
+) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     if let Some(mount) = request.query("mount") {
         let mount = digest(&mount)?;
-        let from = request.query("from").map(|from| super::repository(&from)).transpose()?;
+        let from = request
+            .query("from")
+            .map(|from| super::repository(&from))
+            .transpose()?;
         return match registry.mount(&repository, &mount, from.as_ref()).await? {
             MountOutcome::Mounted => Ok(created(&repository, &mount)),
-            MountOutcome::Session(state) => Ok(session_response(StatusCode::ACCEPTED, &repository, &state)),
+            MountOutcome::Session(state) => {
+                Ok(session_response(StatusCode::ACCEPTED, &repository, &state))
+            }
         };
     }
     if let Some(expected) = request.query("digest") {
         let expected = digest(&expected)?;
         let body = body.into_data_stream();
-        registry.put_blob(&repository, &expected, None, body).await?;
+        registry
+            .put_blob(&repository, &expected, None, body)
+            .await?;
         return Ok(created(&repository, &expected));
     }
     let state = registry.start_upload(&repository).await?;
@@ -107,20 +137,40 @@ pub(crate) async fn start(registry: &Registry, request: &Request, body: Body, na
 }
 
 /// `GET /v2/<name>/blobs/uploads/<id>`: how much the session holds.
-pub(crate) async fn status(registry: &Registry, name: &str, id: &str) -> Result<Response, ApiError> {
+pub(crate) async fn status(
+    registry: &Registry,
+    name: &str,
+    id: &str,
+) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let state = registry.upload(&repository, id).await?;
-    Ok(session_response(StatusCode::NO_CONTENT, &repository, &state))
+    Ok(session_response(
+        StatusCode::NO_CONTENT,
+        &repository,
+        &state,
+    ))
 }
 
 /// `PATCH /v2/<name>/blobs/uploads/<id>`: append a chunk (with `Content-Range`)
 /// or stream data (without it).
-pub(crate) async fn patch(registry: &Registry, request: &Request, body: Body, name: &str, id: &str) -> Result<Response, ApiError> {
+pub(crate) async fn patch(
+    registry: &Registry,
+    request: &Request,
+    body: Body,
+    name: &str,
+    id: &str,
+) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let range = content_range(request)?;
     let body = body.into_data_stream();
     match registry
-        .append(&repository, id, range.map(|r| r.0), range.map(|r| r.1), body)
+        .append(
+            &repository,
+            id,
+            range.map(|r| r.0),
+            range.map(|r| r.1),
+            body,
+        )
         .await
     {
         Ok(state) => Ok(session_response(StatusCode::ACCEPTED, &repository, &state)),
@@ -130,7 +180,13 @@ pub(crate) async fn patch(registry: &Registry, request: &Request, body: Body, na
 
 /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: append the last chunk, if any,
 /// and complete the blob.
-pub(crate) async fn put(registry: &Registry, request: &Request, body: Body, name: &str, id: &str) -> Result<Response, ApiError> {
+pub(crate) async fn put(
+    registry: &Registry,
+    request: &Request,
+    body: Body,
+    name: &str,
+    id: &str,
+) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let Some(expected) = request.query("digest") else {
         return Err(ApiError::new(
@@ -142,7 +198,14 @@ pub(crate) async fn put(registry: &Registry, request: &Request, body: Body, name
     let range = content_range(request)?;
     let body = body.into_data_stream();
     match registry
-        .finish_upload(&repository, id, &expected, range.map(|r| r.0), range.map(|r| r.1), body)
+        .finish_upload(
+            &repository,
+            id,
+            &expected,
+            range.map(|r| r.0),
+            range.map(|r| r.1),
+            body,
+        )
         .await
     {
         Ok(()) => Ok(created(&repository, &expected)),
@@ -151,7 +214,11 @@ pub(crate) async fn put(registry: &Registry, request: &Request, body: Body, name
 }
 
 /// `DELETE /v2/<name>/blobs/uploads/<id>`: abandon the session.
-pub(crate) async fn cancel(registry: &Registry, name: &str, id: &str) -> Result<Response, ApiError> {
+pub(crate) async fn cancel(
+    registry: &Registry,
+    name: &str,
+    id: &str,
+) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     registry.cancel_upload(&repository, id).await?;
     Ok(empty(StatusCode::NO_CONTENT, []))
