@@ -389,6 +389,25 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_and_embedded_data_are_accepted() {
+        // The shape the official conformance suite pushes: extra fields on
+        // descriptors, `data`, no top-level mediaType, no layers.
+        let doc = json!({
+            "schemaVersion": 2,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(1), "size": 1,
+                       "data": "AQ==", "newUnspecifiedField": "aGVsbG8gd29ybGQ="},
+            "layers": [],
+            "newUnspecifiedField": null
+        });
+        let parsed = ParsedManifest::parse(
+            Some(media_types::OCI_MANIFEST),
+            &serde_json::to_vec(&doc).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(parsed.blobs, vec![blob(1).parse::<Digest>().unwrap()]);
+    }
+
+    #[test]
     fn content_type_parameters_are_ignored() {
         let body = serde_json::to_vec(&oci_manifest()).unwrap();
         let content_type = format!("{}; charset=utf-8", media_types::OCI_MANIFEST);

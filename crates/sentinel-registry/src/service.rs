@@ -14,14 +14,13 @@ use sentinel_oci::{
     Digest, ManifestError, ParsedManifest, Reference, ReferrerDescriptor, RepositoryName,
 };
 use sentinel_storage::{BlobBody, BlobStore, StorageError, UploadState};
-use tokio::sync::{Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::Weak;
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// The largest manifest accepted, in bytes.
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
-
-/// Upload sessions are serialised through this many locks, chosen by id, so
-/// two requests never append to one session at once.
-const UPLOAD_LOCKS: usize = 64;
 
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -118,25 +117,38 @@ fn now() -> u64 {
 pub struct Registry {
     index: Arc<dyn MetadataIndex>,
     blobs: BlobStore,
-    upload_locks: Arc<[Mutex<()>]>,
+    /// One lock per upload session in use, so two requests never append to
+    /// the same session at once while different sessions never wait on each other.
+    upload_locks: Arc<std::sync::Mutex<HashMap<String, Weak<Mutex<()>>>>>,
 }
 
 impl Registry {
     /// A registry over `index` and `blobs`.
     pub fn new(index: Arc<dyn MetadataIndex>, blobs: BlobStore) -> Self {
-        let upload_locks = (0..UPLOAD_LOCKS).map(|_| Mutex::new(())).collect();
         Registry {
             index,
             blobs,
-            upload_locks,
+            upload_locks: Arc::default(),
         }
     }
 
-    async fn lock_upload(&self, id: &str) -> MutexGuard<'_, ()> {
-        let slot = id
-            .bytes()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
-        self.upload_locks[slot % UPLOAD_LOCKS].lock().await
+    async fn lock_upload(&self, id: &str) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self
+                .upload_locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.retain(|_, lock| lock.strong_count() > 0);
+            match locks.get(id).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(Mutex::new(()));
+                    locks.insert(id.to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
     }
 
     // ---- blobs -------------------------------------------------------------
