@@ -24,6 +24,7 @@ use sentinel_index::RedbIndex;
 use sentinel_oci::ErrorCode;
 use sentinel_storage::{BlobStore, StorageLocation};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -64,6 +65,7 @@ pub struct Server {
     listener: TcpListener,
     app: Router,
     storage: StorageLocation,
+    released: oneshot::Receiver<()>,
 }
 
 impl Server {
@@ -79,7 +81,8 @@ impl Server {
             None => StorageLocation::Local(settings.data_dir.join("storage")),
         };
         let blobs = BlobStore::open(&storage)?;
-        let registry = service::Registry::new(Arc::new(index), blobs);
+        let (release_guard, released) = ReleaseGuard::new();
+        let registry = service::Registry::new(Arc::new(index), blobs, release_guard);
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -91,6 +94,7 @@ impl Server {
             listener,
             app: router(registry),
             storage,
+            released,
         })
     }
 
@@ -107,13 +111,38 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then waits for in-flight requests.
+    ///
+    /// When this returns, every connection task has dropped its handle on the
+    /// registry, so the metadata index is closed and the data directory can be
+    /// opened again (by a restarted server in the same process, for instance).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         axum::serve(self.listener, self.app)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await?;
+        // Fires when the last clone of the registry is dropped.
+        let _ = self.released.await;
+        Ok(())
+    }
+}
+
+/// Signals, when dropped, that the registry it belongs to is gone.
+pub(crate) struct ReleaseGuard(Option<oneshot::Sender<()>>);
+
+impl ReleaseGuard {
+    fn new() -> (Self, oneshot::Receiver<()>) {
+        let (sender, receiver) = oneshot::channel();
+        (ReleaseGuard(Some(sender)), receiver)
+    }
+}
+
+impl Drop for ReleaseGuard {
+    fn drop(&mut self) {
+        if let Some(sender) = self.0.take() {
+            let _ = sender.send(());
+        }
     }
 }
 

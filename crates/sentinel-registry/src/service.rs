@@ -120,15 +120,22 @@ pub struct Registry {
     /// One lock per upload session in use, so two requests never append to
     /// the same session at once while different sessions never wait on each other.
     upload_locks: Arc<std::sync::Mutex<HashMap<String, Weak<Mutex<()>>>>>,
+    /// Dropped with the last clone: tells the server the index is closed.
+    _release: Arc<crate::ReleaseGuard>,
 }
 
 impl Registry {
-    /// A registry over `index` and `blobs`.
-    pub fn new(index: Arc<dyn MetadataIndex>, blobs: BlobStore) -> Self {
+    /// A registry over `index` and `blobs`; `release` is dropped with the last clone.
+    pub(crate) fn new(
+        index: Arc<dyn MetadataIndex>,
+        blobs: BlobStore,
+        release: crate::ReleaseGuard,
+    ) -> Self {
         Registry {
             index,
             blobs,
             upload_locks: Arc::default(),
+            _release: Arc::new(release),
         }
     }
 

@@ -3,7 +3,8 @@
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use sentinel_oci::{ErrorCode, Reference, ReferenceError};
 
 use super::{DOCKER_CONTENT_DIGEST, OCI_SUBJECT, Request, empty, header_value, repository};
@@ -57,6 +58,42 @@ pub(crate) async fn get(
     Ok(response)
 }
 
+/// Bodies of oversized manifests are read and thrown away up to this many
+/// bytes, so the client, still sending, gets the 413 rather than a reset
+/// connection; past it the connection is dropped.
+const MAX_DRAINED_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Reads a manifest body of at most [`MAX_MANIFEST_BYTES`].
+async fn read_manifest_body(body: Body, declared: Option<u64>) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::from(RegistryError::ManifestTooLarge);
+    if declared.is_some_and(|n| n > MAX_DRAINED_BYTES) {
+        return Err(too_large());
+    }
+    let interrupted = |e: axum::Error| {
+        ApiError::new(
+            ErrorCode::ManifestInvalid,
+            format!("the manifest body was interrupted: {e}"),
+        )
+    };
+    let mut stream = body.into_data_stream();
+    let mut collected = BytesMut::new();
+    let mut seen: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(interrupted)?;
+        seen += chunk.len() as u64;
+        if seen > MAX_DRAINED_BYTES {
+            return Err(too_large());
+        }
+        if seen <= MAX_MANIFEST_BYTES as u64 {
+            collected.extend_from_slice(&chunk);
+        }
+    }
+    if seen > MAX_MANIFEST_BYTES as u64 {
+        return Err(too_large());
+    }
+    Ok(collected.freeze())
+}
+
 /// `PUT /v2/<name>/manifests/<reference>`.
 pub(crate) async fn put(
     registry: &Registry,
@@ -67,25 +104,11 @@ pub(crate) async fn put(
 ) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let reference = reference(reference_text, true)?;
-    let too_large = || ApiError::from(RegistryError::ManifestTooLarge);
     let declared = request
         .header(&header::CONTENT_LENGTH)
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_MANIFEST_BYTES) {
-        return Err(too_large());
-    }
+        .and_then(|v| v.parse::<u64>().ok());
     let content_type = request.header(&header::CONTENT_TYPE).map(str::to_owned);
-    let limited = http_body_util::Limited::new(body, MAX_MANIFEST_BYTES);
-    let body = match limited.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(e) => {
-            return Err(ApiError::new(
-                ErrorCode::ManifestInvalid,
-                format!("the manifest body was interrupted: {e}"),
-            ));
-        }
-    };
+    let body = read_manifest_body(body, declared).await?;
     let pushed = registry
         .put_manifest(&repository, &reference, content_type.as_deref(), body)
         .await?;
