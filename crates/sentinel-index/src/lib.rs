@@ -28,7 +28,7 @@ pub enum IndexError {
     MissingReference(Digest),
     /// The underlying database failed.
     #[error("metadata index failure: {0}")]
-    Backend(String),
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A stored record could not be decoded.
     #[error("corrupt metadata index record: {0}")]
     Corrupt(String),
@@ -86,7 +86,7 @@ pub struct Page {
 /// a write that returned `Ok` survives a crash of the process.
 #[async_trait]
 pub trait MetadataIndex: Send + Sync + 'static {
-    /// The size of a blob the registry holds in any repository, or `None`.
+    /// The size of blob `digest` if at least one repository holds it.
     async fn blob(&self, digest: &Digest) -> Result<Option<u64>, IndexError>;
 
     /// Records that `repository` holds the blob `digest` of `size` bytes
@@ -174,4 +174,7 @@ pub trait MetadataIndex: Send + Sync + 'static {
 
     /// Forgets upload session `id`; `false` if it was not there.
     async fn delete_upload(&self, id: &str) -> Result<bool, IndexError>;
+
+    /// Every upload session, as `(id, state)`.
+    async fn uploads(&self) -> Result<Vec<(String, Vec<u8>)>, IndexError>;
 }

@@ -19,8 +19,9 @@ use crate::{IndexError, MetadataIndex, NewManifest, Page, PageRequest, StoredMan
 
 /// Repository name -> nothing.
 const REPOSITORIES: TableDefinition<&str, ()> = TableDefinition::new("repositories");
-/// Digest -> size, for every blob stored in any repository.
-const BLOBS: TableDefinition<&str, u64> = TableDefinition::new("blobs");
+/// Digest -> (size, number of repositories holding it), for every blob at
+/// least one repository holds.
+const BLOBS: TableDefinition<&str, (u64, u64)> = TableDefinition::new("blobs");
 /// `repo\0digest` -> size.
 const BLOB_LINKS: TableDefinition<&str, u64> = TableDefinition::new("blob_links");
 /// `repo\0digest` -> encoded [`ManifestRecord`] and body.
@@ -45,8 +46,8 @@ fn children(prefix: &[&str]) -> (String, String) {
     (format!("{base}\0"), format!("{base}\u{1}"))
 }
 
-fn backend(e: impl std::fmt::Display) -> IndexError {
-    IndexError::Backend(e.to_string())
+fn backend(e: impl Into<redb::Error>) -> IndexError {
+    IndexError::Backend(Box::new(e.into()))
 }
 
 /// What the index keeps of a manifest besides its bytes.
@@ -124,7 +125,7 @@ impl RedbIndex {
             Ok(value)
         })
         .await
-        .map_err(backend)?
+        .map_err(|e| IndexError::Backend(Box::new(e)))?
     }
 
     fn read_manifest(
@@ -215,7 +216,7 @@ impl MetadataIndex for RedbIndex {
         Ok(table
             .get(digest.as_str())
             .map_err(backend)?
-            .map(|v| v.value()))
+            .map(|v| v.value().0))
     }
 
     async fn link_blob(
@@ -231,14 +232,21 @@ impl MetadataIndex for RedbIndex {
                 .map_err(backend)?
                 .insert(repo.as_str(), ())
                 .map_err(backend)?;
-            txn.open_table(BLOBS)
-                .map_err(backend)?
-                .insert(digest.as_str(), size)
-                .map_err(backend)?;
-            txn.open_table(BLOB_LINKS)
-                .map_err(backend)?
+            let mut links = txn.open_table(BLOB_LINKS).map_err(backend)?;
+            let is_new = links
                 .insert(key(&[&repo, &digest]).as_str(), size)
-                .map_err(backend)?;
+                .map_err(backend)?
+                .is_none();
+            if is_new {
+                let mut blobs = txn.open_table(BLOBS).map_err(backend)?;
+                let links = blobs
+                    .get(digest.as_str())
+                    .map_err(backend)?
+                    .map_or(0, |v| v.value().1);
+                blobs
+                    .insert(digest.as_str(), (size, links + 1))
+                    .map_err(backend)?;
+            }
             Ok(())
         })
         .await
@@ -263,9 +271,28 @@ impl MetadataIndex for RedbIndex {
         digest: &Digest,
     ) -> Result<bool, IndexError> {
         let link = key(&[repository.as_str(), digest.as_str()]);
+        let digest = digest.as_str().to_owned();
         self.write(move |txn| {
             let mut links = txn.open_table(BLOB_LINKS).map_err(backend)?;
-            Ok(links.remove(link.as_str()).map_err(backend)?.is_some())
+            if links.remove(link.as_str()).map_err(backend)?.is_none() {
+                return Ok(false);
+            }
+            let mut blobs = txn.open_table(BLOBS).map_err(backend)?;
+            let counted = blobs
+                .get(digest.as_str())
+                .map_err(backend)?
+                .map(|v| v.value());
+            match counted {
+                Some((size, links)) if links > 1 => {
+                    blobs
+                        .insert(digest.as_str(), (size, links - 1))
+                        .map_err(backend)?;
+                }
+                _ => {
+                    blobs.remove(digest.as_str()).map_err(backend)?;
+                }
+            }
+            Ok(true)
         })
         .await
     }
@@ -505,6 +532,17 @@ impl MetadataIndex for RedbIndex {
                 .is_some())
         })
         .await
+    }
+
+    async fn uploads(&self) -> Result<Vec<(String, Vec<u8>)>, IndexError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(UPLOADS).map_err(backend)?;
+        let mut out = Vec::new();
+        for entry in table.range::<&str>(..).map_err(backend)? {
+            let (id, state) = entry.map_err(backend)?;
+            out.push((id.value().to_owned(), state.value().to_vec()));
+        }
+        Ok(out)
     }
 }
 

@@ -81,29 +81,6 @@ impl ErrorCode {
             ErrorCode::Unknown => 500,
         }
     }
-
-    /// The spec's one-line description of the code.
-    pub fn description(self) -> &'static str {
-        match self {
-            ErrorCode::BlobUnknown => "blob unknown to registry",
-            ErrorCode::BlobUploadInvalid => "blob upload invalid",
-            ErrorCode::BlobUploadUnknown => "blob upload unknown to registry",
-            ErrorCode::DigestInvalid => "provided digest did not match uploaded content",
-            ErrorCode::ManifestBlobUnknown => {
-                "manifest references a manifest or blob unknown to registry"
-            }
-            ErrorCode::ManifestInvalid => "manifest invalid",
-            ErrorCode::ManifestUnknown => "manifest unknown to registry",
-            ErrorCode::NameInvalid => "invalid repository name",
-            ErrorCode::NameUnknown => "repository name not known to registry",
-            ErrorCode::SizeInvalid => "provided length did not match content length",
-            ErrorCode::Unauthorized => "authentication required",
-            ErrorCode::Denied => "requested access to the resource is denied",
-            ErrorCode::Unsupported => "the operation is unsupported",
-            ErrorCode::TooManyRequests => "too many requests",
-            ErrorCode::Unknown => "unknown error",
-        }
-    }
 }
 
 /// One entry of the error envelope.

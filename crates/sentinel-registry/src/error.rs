@@ -66,6 +66,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<sentinel_oci::DigestError> for ApiError {
+    fn from(error: sentinel_oci::DigestError) -> Self {
+        ApiError::new(ErrorCode::DigestInvalid, error.to_string())
+    }
+}
+
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> Self {
         let message = error.to_string();
@@ -95,7 +101,7 @@ impl From<RegistryError> for ApiError {
             }
             RegistryError::NameUnknown(name) => ApiError::new(ErrorCode::NameUnknown, message)
                 .with_detail(json!({ "name": name.as_str() })),
-            RegistryError::Storage(sentinel_storage::StorageError::Body(_)) => {
+            RegistryError::BodyInterrupted(_) => {
                 ApiError::new(ErrorCode::BlobUploadInvalid, message)
             }
             RegistryError::Index(_) | RegistryError::Storage(_) => {

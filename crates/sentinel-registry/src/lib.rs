@@ -15,9 +15,10 @@ mod settings;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::any;
 use sentinel_index::RedbIndex;
@@ -65,6 +66,7 @@ pub struct Server {
     listener: TcpListener,
     app: Router,
     storage: StorageLocation,
+    registry: service::Registry,
     released: oneshot::Receiver<()>,
 }
 
@@ -92,8 +94,9 @@ impl Server {
                 })?;
         Ok(Server {
             listener,
-            app: router(registry),
+            app: router(registry.clone()),
             storage,
+            registry,
             released,
         })
     }
@@ -119,13 +122,43 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.app)
+        let sweeper = tokio::spawn(expire_uploads(self.registry));
+        let served = axum::serve(self.listener, self.app)
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        sweeper.abort();
+        let _ = sweeper.await;
         // Fires when the last clone of the registry is dropped.
         let _ = self.released.await;
-        Ok(())
+        served
     }
+}
+
+/// Upload sessions idle for this long are abandoned (their parts deleted).
+pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(24 * 60 * 60);
+/// How often idle upload sessions are looked for.
+const UPLOAD_SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
+/// Expires idle upload sessions at start-up and then periodically.
+async fn expire_uploads(registry: service::Registry) {
+    let mut ticks = tokio::time::interval(UPLOAD_SWEEP_INTERVAL);
+    loop {
+        ticks.tick().await;
+        match registry.expire_uploads(UPLOAD_EXPIRY).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "abandoned idle upload sessions"),
+            Err(error) => tracing::warn!(%error, "could not expire idle upload sessions"),
+        }
+    }
+}
+
+/// A handler panicked: answer with the OCI error envelope like any other failure.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    ApiError::new(
+        ErrorCode::Unknown,
+        "internal error: the request handler failed",
+    )
+    .into_response()
 }
 
 /// Signals, when dropped, that the registry it belongs to is gone.
@@ -156,7 +189,7 @@ fn router(registry: service::Registry) -> Router {
         ))
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(axum::middleware::from_fn(access_log::log_request))
-        .layer(CatchPanicLayer::new())
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("docker-distribution-api-version"),
             HeaderValue::from_static("registry/2.0"),
@@ -165,13 +198,8 @@ fn router(registry: service::Registry) -> Router {
         .route("/v2", any(routes::dispatch))
         .route("/v2/", any(routes::dispatch))
         .route("/v2/{*rest}", any(routes::dispatch))
-        .fallback(|| async {
-            ApiError::new(
-                ErrorCode::Unsupported,
-                "not a registry endpoint: the API lives under /v2/",
-            )
-            .with_status(StatusCode::NOT_FOUND)
-            .into_response()
+        .fallback(|uri: axum::http::Uri| async move {
+            routes::no_such_endpoint(uri.path()).into_response()
         })
         .with_state(registry)
         .layer(middleware)

@@ -5,15 +5,18 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use sentinel_index::{IndexError, MetadataIndex, NewManifest, Page, PageRequest, StoredManifest};
+use sentinel_index::{IndexError, MetadataIndex, NewManifest};
 use sentinel_oci::{
     Digest, ManifestError, ParsedManifest, Reference, ReferrerDescriptor, RepositoryName,
 };
-use sentinel_storage::{BlobBody, BlobStore, StorageError, UploadState};
+use sentinel_storage::{BlobStore, BlobStream, StorageError};
+
+pub use sentinel_index::{Page, PageRequest, StoredManifest};
+pub use sentinel_storage::UploadState;
 use std::collections::HashMap;
 use std::sync::Weak;
 
@@ -70,12 +73,27 @@ pub enum RegistryError {
     /// The repository has never been pushed to.
     #[error("repository {0} is not known")]
     NameUnknown(RepositoryName),
+    /// The request body ended before it was complete (the client went away).
+    #[error(transparent)]
+    BodyInterrupted(StorageError),
     /// The metadata index failed.
     #[error(transparent)]
     Index(IndexError),
     /// The blob store failed.
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for RegistryError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Body(_) => RegistryError::BodyInterrupted(error),
+            StorageError::LengthMismatch { declared, actual } => {
+                RegistryError::LengthMismatch { declared, actual }
+            }
+            other => RegistryError::Storage(other),
+        }
+    }
 }
 
 impl From<IndexError> for RegistryError {
@@ -96,6 +114,15 @@ pub struct PushedManifest {
     pub subject: Option<Digest>,
 }
 
+/// A blob that a repository holds, as checked by [`Registry::blob`].
+#[derive(Debug, Clone)]
+pub struct HeldBlob {
+    /// The blob's digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
 /// The outcome of a mount request.
 #[derive(Debug)]
 pub enum MountOutcome {
@@ -110,6 +137,15 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
+}
+
+/// A fresh upload session for `repository`.
+fn new_session(repository: &RepositoryName) -> UploadState {
+    UploadState::new(
+        uuid::Uuid::new_v4().to_string(),
+        repository.to_string(),
+        now(),
+    )
 }
 
 /// The registry: repositories of blobs and manifests.
@@ -160,37 +196,40 @@ impl Registry {
 
     // ---- blobs -------------------------------------------------------------
 
-    /// The size of blob `digest` if `repository` holds it.
-    pub async fn blob_size(
+    /// Blob `digest`, if `repository` holds it.
+    pub async fn blob(
         &self,
         repository: &RepositoryName,
         digest: &Digest,
-    ) -> Result<u64, RegistryError> {
-        self.index
+    ) -> Result<HeldBlob, RegistryError> {
+        let size = self
+            .index
             .repository_blob(repository, digest)
             .await?
-            .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
+            .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))?;
+        Ok(HeldBlob {
+            digest: digest.clone(),
+            size,
+        })
     }
 
-    /// The bytes of blob `digest` (or `range` of them) if `repository` holds it.
+    /// The bytes of a held blob, or the `range` of them (which lies inside it).
     pub async fn read_blob(
         &self,
-        repository: &RepositoryName,
-        digest: &Digest,
+        blob: &HeldBlob,
         range: Option<Range<u64>>,
-    ) -> Result<BlobBody, RegistryError> {
-        self.blob_size(repository, digest).await?;
-        match self.blobs.read(digest, range).await {
-            Err(StorageError::Missing(_)) => {
-                tracing::error!(%repository, %digest, "the index lists a blob that storage lacks");
-                Err(RegistryError::BlobUnknown(digest.clone()))
+    ) -> Result<BlobStream, RegistryError> {
+        match self.blobs.read(&blob.digest, range).await {
+            Err(StorageError::Missing(digest)) => {
+                tracing::error!(%digest, "the index lists a blob that storage lacks; push it again to repair");
+                Err(RegistryError::BlobUnknown(digest))
             }
             other => Ok(other?),
         }
     }
 
-    /// Removes blob `digest` from `repository` (its bytes stay while any
-    /// repository holds it).
+    /// Removes blob `digest` from `repository`. Its bytes stay in storage
+    /// (other repositories may hold it); reclaiming them is garbage collection.
     pub async fn delete_blob(
         &self,
         repository: &RepositoryName,
@@ -205,8 +244,8 @@ impl Registry {
 
     /// Puts blob `digest`, which the registry already stores, into `repository`.
     ///
-    /// With `from`, the blob must be in that repository. Without it the
-    /// registry looks for the blob anywhere (the spec's automatic content
+    /// With `from`, the blob must be in that repository. Without it, any
+    /// repository that holds the blob will do (the spec's automatic content
     /// discovery): knowing a digest is taken as having its content.
     pub async fn mount(
         &self,
@@ -234,11 +273,7 @@ impl Registry {
         &self,
         repository: &RepositoryName,
     ) -> Result<UploadState, RegistryError> {
-        let state = UploadState::new(
-            uuid::Uuid::new_v4().to_string(),
-            repository.to_string(),
-            now(),
-        );
+        let state = new_session(repository);
         self.index.put_upload(&state.id, &state.encode()).await?;
         Ok(state)
     }
@@ -270,7 +305,7 @@ impl Registry {
     ) -> Result<UploadState, RegistryError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let _guard = self.lock_upload(id).await;
         let mut state = self.upload(repository, id).await?;
@@ -287,7 +322,7 @@ impl Registry {
     ) -> Result<(), RegistryError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         if let Some(start) = start
             && start != state.offset
@@ -298,17 +333,9 @@ impl Registry {
             });
         }
         let mut next = state.clone();
-        let written = self.blobs.write_part(&mut next, body).await?;
-        if let Some(declared) = length
-            && declared != written
-        {
-            // The part is stored but not recorded: the next append overwrites it.
-            return Err(RegistryError::LengthMismatch {
-                declared,
-                actual: written,
-            });
-        }
+        let written = self.blobs.write_part(&mut next, body, length).await?;
         if written > 0 {
+            next.updated_at = now();
             self.index.put_upload(&next.id, &next.encode()).await?;
             *state = next;
         }
@@ -329,7 +356,7 @@ impl Registry {
     ) -> Result<(), RegistryError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let _guard = self.lock_upload(id).await;
         let mut state = self.upload(repository, id).await?;
@@ -342,35 +369,23 @@ impl Registry {
         &self,
         repository: &RepositoryName,
         digest: &Digest,
-        length: Option<u64>,
         body: S,
     ) -> Result<(), RegistryError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        // Not recorded in the index: if this request dies, the part is garbage
-        // in `uploads/`, never a visible blob.
-        let mut state = UploadState::new(
-            uuid::Uuid::new_v4().to_string(),
-            repository.to_string(),
-            now(),
-        );
-        let written = self.blobs.write_part(&mut state, body).await?;
-        if let Some(declared) = length
-            && declared != written
-        {
-            self.blobs.discard(&state).await;
-            return Err(RegistryError::LengthMismatch {
-                declared,
-                actual: written,
-            });
-        }
+        // A session that never enters the index: if this request dies, no
+        // part is stored, and nothing is left to resume.
+        let mut state = new_session(repository);
+        self.blobs.write_part(&mut state, body, None).await?;
         self.publish(repository, &state, digest).await
     }
 
     /// Verifies an upload against `digest`, publishes it as a blob and links it
-    /// into `repository`, then forgets the session.
+    /// into `repository`, then forgets the session. Each step can be retried:
+    /// if the process dies after publishing but before linking, the client's
+    /// retry finds the blob stored and links it.
     async fn publish(
         &self,
         repository: &RepositoryName,
@@ -386,8 +401,9 @@ impl Registry {
                 actual,
             });
         }
-        if self.index.blob(digest).await?.is_some() {
-            // Stored already (by this or another repository): keep one copy.
+        if self.blobs.exists(digest).await? {
+            // Stored already (by this or another repository, or by an earlier
+            // try of this upload that died before its link): keep one copy.
             self.blobs.discard(state).await;
         } else {
             self.blobs.commit(state, digest).await?;
@@ -410,6 +426,24 @@ impl Registry {
         self.blobs.discard(&state).await;
         self.index.delete_upload(id).await?;
         Ok(())
+    }
+
+    /// Abandons every upload session idle for longer than `max_idle`, and any
+    /// whose state cannot be read; returns how many went.
+    pub async fn expire_uploads(&self, max_idle: Duration) -> Result<usize, RegistryError> {
+        let cutoff = now().saturating_sub(max_idle.as_secs());
+        let mut expired = 0;
+        for (id, bytes) in self.index.uploads().await? {
+            let _guard = self.lock_upload(&id).await;
+            match UploadState::decode(&bytes) {
+                Some(state) if state.updated_at >= cutoff => continue,
+                Some(state) => self.blobs.discard(&state).await,
+                None => {}
+            }
+            self.index.delete_upload(&id).await?;
+            expired += 1;
+        }
+        Ok(expired)
     }
 
     // ---- manifests ---------------------------------------------------------
@@ -518,5 +552,52 @@ impl Registry {
             referrers.retain(|r| r.artifact_type.as_deref() == Some(wanted));
         }
         Ok(referrers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(dir: &std::path::Path) -> Registry {
+        let index = sentinel_index::RedbIndex::open(&dir.join("index.redb")).unwrap();
+        let blobs = BlobStore::open(&sentinel_storage::StorageLocation::Local(
+            dir.join("storage"),
+        ))
+        .unwrap();
+        let (guard, _released) = crate::ReleaseGuard::new();
+        Registry::new(Arc::new(index), blobs, guard)
+    }
+
+    #[tokio::test]
+    async fn idle_upload_sessions_expire_and_active_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry(dir.path());
+        let repository: RepositoryName = "a/b".parse().unwrap();
+        let idle = registry.start_upload(&repository).await.unwrap();
+        let chunk = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]);
+        let mut idle = registry
+            .append(&repository, &idle.id, Some(0), Some(1), chunk)
+            .await
+            .unwrap();
+        idle.updated_at = 0;
+        registry
+            .index
+            .put_upload(&idle.id, &idle.encode())
+            .await
+            .unwrap();
+        let active = registry.start_upload(&repository).await.unwrap();
+
+        let expired = registry
+            .expire_uploads(Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(expired, 1);
+        assert!(matches!(
+            registry.upload(&repository, &idle.id).await,
+            Err(RegistryError::UploadUnknown(_))
+        ));
+        assert!(registry.upload(&repository, &active.id).await.is_ok());
+        assert!(!dir.path().join("storage/uploads").join(&idle.id).exists());
     }
 }

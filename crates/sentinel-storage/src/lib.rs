@@ -19,5 +19,5 @@ mod store;
 mod upload;
 
 pub use location::{StorageLocation, StorageLocationError};
-pub use store::{BlobBody, BlobStore, StorageError};
+pub use store::{BlobStore, BlobStream, StorageError};
 pub use upload::UploadState;

@@ -21,9 +21,13 @@ use crate::upload::UploadState;
 /// Bytes buffered before a part of a multipart write is sent to the backend.
 /// S3 needs at least 5 MiB per part; larger parts mean fewer round trips.
 const WRITE_CHUNK: usize = 8 * 1024 * 1024;
-/// Multipart writes in flight at once per upload; with [`WRITE_CHUNK`], this
-/// bounds an upload's memory to about 16 MiB whatever the blob's size.
+/// Multipart writes in flight at once per upload; with the chunk being filled,
+/// this bounds an upload's memory to about 3 x [`WRITE_CHUNK`] = 24 MiB,
+/// whatever the blob's size.
 const WRITES_IN_FLIGHT: usize = 2;
+/// The largest object S3's CopyObject (which `rename` uses there) accepts;
+/// bigger single-part uploads are published by a streamed multipart copy.
+const MAX_SERVER_SIDE_COPY: u64 = 5 * 1024 * 1024 * 1024;
 /// Read buffer for blobs served from local files.
 const READ_BUFFER: usize = 256 * 1024;
 
@@ -38,24 +42,25 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
     /// The request body failed before it ended (the client went away).
     #[error("the request body was interrupted: {0}")]
-    Body(String),
+    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A blob the index knows is absent from storage.
     #[error("blob {0} is missing from storage")]
     Missing(Digest),
+    /// The body's length differs from the length the client declared.
+    #[error("the body holds {actual} bytes but {declared} were declared")]
+    LengthMismatch {
+        /// Declared (by `Content-Range`).
+        declared: u64,
+        /// Received (at least; reading stops once past `declared`).
+        actual: u64,
+    },
     /// A saved hash state could not be restored.
     #[error("upload {0} has a corrupt hash state")]
     CorruptState(String),
 }
 
-/// A blob's bytes, or a range of them, as a stream.
-pub struct BlobBody {
-    /// The whole blob's size.
-    pub size: u64,
-    /// The range of the blob that `stream` yields.
-    pub range: Range<u64>,
-    /// The bytes.
-    pub stream: BoxStream<'static, Result<Bytes, std::io::Error>>,
-}
+/// A blob's bytes, or a range of them.
+pub type BlobStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
 /// Content-addressed blob storage over an [`ObjectStore`].
 #[derive(Clone)]
@@ -87,7 +92,7 @@ impl BlobStore {
         &self,
         digest: &Digest,
         range: Option<Range<u64>>,
-    ) -> Result<BlobBody, StorageError> {
+    ) -> Result<BlobStream, StorageError> {
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
@@ -99,9 +104,8 @@ impl BlobStore {
             }
             Err(e) => return Err(e.into()),
         };
-        let size = result.meta.size;
         let range = result.range.clone();
-        let stream = match result.payload {
+        Ok(match result.payload {
             GetResultPayload::File(file, _) => {
                 let mut file = tokio::fs::File::from_std(file);
                 file.seek(SeekFrom::Start(range.start)).await?;
@@ -109,25 +113,32 @@ impl BlobStore {
                 tokio_util::io::ReaderStream::with_capacity(reader, READ_BUFFER).boxed()
             }
             GetResultPayload::Stream(stream) => stream.map_err(std::io::Error::other).boxed(),
-        };
-        Ok(BlobBody {
-            size,
-            range,
-            stream,
         })
+    }
+
+    /// Whether blob `digest` is stored. Blobs appear only complete (by atomic
+    /// rename or completed multipart upload), so a stored blob is a whole one.
+    pub async fn exists(&self, digest: &Digest) -> Result<bool, StorageError> {
+        match self.store.head(&Self::blob_path(digest)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Stores `body` as the next part of the upload and, once it is completely
     /// stored, advances `state` (offset, parts, hash state). If the body fails
-    /// midway, nothing is stored and `state` is unchanged. Returns the part's size.
+    /// midway, or its length differs from `expected`, nothing is stored and
+    /// `state` is unchanged. Returns the part's size.
     pub async fn write_part<S, E>(
         &self,
         state: &mut UploadState,
         body: S,
+        expected: Option<u64>,
     ) -> Result<u64, StorageError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let mut hasher = Digester::restore(DigestAlgorithm::Sha256, &state.hash_state)
             .ok_or_else(|| StorageError::CorruptState(state.id.clone()))?;
@@ -137,7 +148,7 @@ impl BlobStore {
         let mut written = 0u64;
         let outcome: Result<(), StorageError> = async {
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| StorageError::Body(e.to_string()))?;
+                let chunk = chunk.map_err(|e| StorageError::Body(e.into()))?;
                 if chunk.is_empty() {
                     continue;
                 }
@@ -151,9 +162,18 @@ impl BlobStore {
                 target.wait_for_capacity(WRITES_IN_FLIGHT).await?;
                 hasher.update(&chunk);
                 written += chunk.len() as u64;
+                if expected.is_some_and(|declared| written > declared) {
+                    break;
+                }
                 target.put(chunk);
             }
-            Ok(())
+            match expected {
+                Some(declared) if declared != written => Err(StorageError::LengthMismatch {
+                    declared,
+                    actual: written,
+                }),
+                _ => Ok(()),
+            }
         }
         .await;
         match (outcome, writer) {
@@ -205,11 +225,14 @@ impl BlobStore {
     /// verified) in one atomic step, then removes the parts.
     pub async fn commit(&self, state: &UploadState, digest: &Digest) -> Result<(), StorageError> {
         let target = Self::blob_path(digest);
+        // A rename is one cheap call locally; on S3 it is a server-side copy,
+        // which has a size limit.
+        let renameable = self.local_root.is_some() || state.offset <= MAX_SERVER_SIDE_COPY;
         match state.parts.len() {
             0 => {
                 self.store.put(&target, PutPayload::default()).await?;
             }
-            1 => {
+            1 if renameable => {
                 self.store
                     .rename(&Self::part_path(&state.id, 0), &target)
                     .await?;
@@ -262,7 +285,7 @@ impl BlobStore {
         }
         if let Some(root) = &self.local_root {
             // Local directories are not objects: remove the empty one ourselves.
-            let _ = std::fs::remove_dir(root.join("uploads").join(&state.id));
+            let _ = tokio::fs::remove_dir(root.join("uploads").join(&state.id)).await;
         }
     }
 }
@@ -281,8 +304,8 @@ mod tests {
     }
 
     async fn read_all(store: &BlobStore, digest: &Digest, range: Option<Range<u64>>) -> Vec<u8> {
-        let body = store.read(digest, range).await.unwrap();
-        let chunks: Vec<Bytes> = body.stream.try_collect().await.unwrap();
+        let stream = store.read(digest, range).await.unwrap();
+        let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
         chunks.concat()
     }
 
@@ -303,7 +326,10 @@ mod tests {
             ] {
                 let mut state = UploadState::new(format!("u{}", parts.len()), "r".into(), 0);
                 for part in &parts {
-                    store.write_part(&mut state, body(&[part])).await.unwrap();
+                    store
+                        .write_part(&mut state, body(&[part]), None)
+                        .await
+                        .unwrap();
                 }
                 let expected: Vec<u8> = parts.concat();
                 assert_eq!(state.offset, expected.len() as u64);
@@ -328,14 +354,15 @@ mod tests {
         for (store, _dir) in stores() {
             let mut state = UploadState::new("r".into(), "r".into(), 0);
             store
-                .write_part(&mut state, body(&[b"0123456789"]))
+                .write_part(&mut state, body(&[b"0123456789"]), None)
                 .await
                 .unwrap();
             let digest = Digest::sha256(b"0123456789");
             store.commit(&state, &digest).await.unwrap();
             assert_eq!(read_all(&store, &digest, Some(2..5)).await, b"234");
-            let body = store.read(&digest, Some(9..10)).await.unwrap();
-            assert_eq!((body.size, body.range), (10, 9..10));
+            assert_eq!(read_all(&store, &digest, Some(9..10)).await, b"9");
+            assert!(store.exists(&digest).await.unwrap());
+            assert!(!store.exists(&Digest::sha256(b"other")).await.unwrap());
         }
     }
 
@@ -344,7 +371,7 @@ mod tests {
         for (store, _dir) in stores() {
             let mut state = UploadState::new("i".into(), "r".into(), 0);
             store
-                .write_part(&mut state, body(&[b"first"]))
+                .write_part(&mut state, body(&[b"first"]), None)
                 .await
                 .unwrap();
             let before = state.clone();
@@ -352,12 +379,12 @@ mod tests {
                 Ok(Bytes::from_static(b"partial")),
                 Err(std::io::Error::other("connection reset")),
             ]);
-            let result = store.write_part(&mut state, failing).await;
+            let result = store.write_part(&mut state, failing, None).await;
             assert!(matches!(result, Err(StorageError::Body(_))));
             assert_eq!(state, before);
             // The upload continues as if the failed request never happened.
             store
-                .write_part(&mut state, body(&[b" second"]))
+                .write_part(&mut state, body(&[b" second"]), None)
                 .await
                 .unwrap();
             let digest = store
@@ -365,6 +392,29 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(digest, Digest::sha256(b"first second"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_of_the_wrong_length_stores_nothing() {
+        for (store, _dir) in stores() {
+            let mut state = UploadState::new("l".into(), "r".into(), 0);
+            for (declared, chunks) in [(3, &[&b"ab"[..], &b"cd"[..]][..]), (9, &[&b"abcd"[..]][..])]
+            {
+                let result = store
+                    .write_part(&mut state, body(chunks), Some(declared))
+                    .await;
+                assert!(
+                    matches!(result, Err(StorageError::LengthMismatch { .. })),
+                    "{result:?}"
+                );
+                assert_eq!(state.offset, 0);
+            }
+            store
+                .write_part(&mut state, body(&[b"abcd"]), Some(4))
+                .await
+                .unwrap();
+            assert_eq!(state.parts, vec![4]);
         }
     }
 
@@ -383,8 +433,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(&StorageLocation::Local(dir.path().to_path_buf())).unwrap();
         let mut state = UploadState::new("c".into(), "r".into(), 0);
-        store.write_part(&mut state, body(&[b"ab"])).await.unwrap();
-        store.write_part(&mut state, body(&[b"cd"])).await.unwrap();
+        store
+            .write_part(&mut state, body(&[b"ab"]), None)
+            .await
+            .unwrap();
+        store
+            .write_part(&mut state, body(&[b"cd"]), None)
+            .await
+            .unwrap();
         let digest = Digest::sha256(b"abcd");
         store.commit(&state, &digest).await.unwrap();
         let hex = digest.hex();

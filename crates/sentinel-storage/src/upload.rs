@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 /// Everything needed to continue an upload after a restart: which repository
-/// it is for, how many bytes it holds, the size of each stored part, and the
-/// running sha256 state after the last part.
+/// it is for, how many bytes it holds, the size of each stored part, the
+/// running sha256 state after the last part, and when it last changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadState {
     /// The session id (a UUID), also the directory of its parts.
@@ -17,13 +17,14 @@ pub struct UploadState {
     pub parts: Vec<u64>,
     /// The saved sha256 state after the last part (`Digester::save`).
     pub hash_state: Vec<u8>,
-    /// When the session started, in seconds since the Unix epoch.
-    pub started_at: u64,
+    /// When the session started or last received data, in seconds since the
+    /// Unix epoch; sessions idle for too long are expired.
+    pub updated_at: u64,
 }
 
 impl UploadState {
     /// A new, empty session.
-    pub fn new(id: String, repository: String, started_at: u64) -> Self {
+    pub fn new(id: String, repository: String, now: u64) -> Self {
         let hash_state = sentinel_oci::Digester::new(sentinel_oci::DigestAlgorithm::Sha256).save();
         UploadState {
             id,
@@ -31,7 +32,7 @@ impl UploadState {
             offset: 0,
             parts: Vec::new(),
             hash_state,
-            started_at,
+            updated_at: now,
         }
     }
 

@@ -49,7 +49,7 @@ fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
             size
         } else {
             match last.parse::<u64>() {
-                Ok(last) if last >= start => (last + 1).min(size),
+                Ok(last) if last >= start => last.saturating_add(1).min(size),
                 _ => return RangeRequest::Whole,
             }
         };
@@ -70,19 +70,9 @@ pub(crate) async fn get(
     digest_text: &str,
 ) -> Result<Response, ApiError> {
     let repository = repository(name)?;
-    let digest = digest(digest_text)?;
-    let size = registry.blob_size(&repository, &digest).await?;
-    let range = parse_range(request.header(&header::RANGE), size);
-    let common = [
-        (DOCKER_CONTENT_DIGEST, header_value(digest.as_str())),
-        (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
-        (header::ETAG, header_value(&format!("\"{digest}\""))),
-        (
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        ),
-    ];
-    let range = match range {
+    let blob = registry.blob(&repository, &digest(digest_text)?).await?;
+    let size = blob.size;
+    let range = match parse_range(request.header(&header::RANGE), size) {
         RangeRequest::Unsatisfiable => {
             return Err(ApiError::new(
                 ErrorCode::SizeInvalid,
@@ -104,16 +94,17 @@ pub(crate) async fn get(
     let body = if request.method == Method::HEAD {
         Body::empty()
     } else {
-        Body::from_stream(
-            registry
-                .read_blob(&repository, &digest, range.clone())
-                .await?
-                .stream,
-        )
+        Body::from_stream(registry.read_blob(&blob, range.clone()).await?)
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.extend(common);
+    headers.insert(DOCKER_CONTENT_DIGEST, header_value(blob.digest.as_str()));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::ETAG, header_value(&format!("\"{}\"", blob.digest)));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if let Some(range) = range {
         headers.insert(

@@ -2,13 +2,13 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sentinel_index::{Page, PageRequest};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use sentinel_oci::media_types;
 use serde_json::json;
 
 use super::{OCI_FILTERS_APPLIED, Request, digest, header_value, repository};
 use crate::error::ApiError;
-use crate::service::Registry;
+use crate::service::{Page, PageRequest, Registry};
 
 /// The most entries one listing page returns, whatever `n` asks for.
 const MAX_PAGE: usize = 10_000;
@@ -32,10 +32,8 @@ fn listing(path: &str, page: &Page, limit: usize, body: serde_json::Value) -> Re
     if page.more
         && let Some(last) = page.items.last()
     {
-        let query: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("n", &limit.to_string())
-            .append_pair("last", last)
-            .finish();
+        let last = utf8_percent_encode(last, NON_ALPHANUMERIC);
+        let query = format!("n={limit}&last={last}");
         response.headers_mut().insert(
             header::LINK,
             header_value(&format!("<{path}?{query}>; rel=\"next\"")),
@@ -80,7 +78,7 @@ pub(crate) async fn referrers(
 ) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let subject = digest(subject)?;
-    let artifact_type = request.query("artifactType");
+    let artifact_type = request.query("artifactType").filter(|t| !t.is_empty());
     let referrers = registry
         .referrers(&repository, &subject, artifact_type.as_deref())
         .await?;

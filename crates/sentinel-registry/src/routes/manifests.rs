@@ -17,9 +17,7 @@ use crate::service::{MAX_MANIFEST_BYTES, Registry, RegistryError};
 fn reference(text: &str, for_push: bool) -> Result<Reference, ApiError> {
     match text.parse::<Reference>() {
         Ok(reference) => Ok(reference),
-        Err(ReferenceError::Digest(e)) => {
-            Err(ApiError::new(ErrorCode::DigestInvalid, e.to_string()))
-        }
+        Err(ReferenceError::Digest(e)) => Err(e.into()),
         Err(ReferenceError::Tag(e)) if for_push => {
             Err(ApiError::new(ErrorCode::ManifestInvalid, e.to_string()))
         }

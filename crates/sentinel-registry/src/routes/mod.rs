@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
 use sentinel_oci::{Digest, ErrorCode, RepositoryName};
 
 use crate::error::ApiError;
@@ -37,12 +38,15 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    /// The decoded value of query parameter `key`, if present.
+    /// The percent-decoded value of query parameter `key`, if present. A `+`
+    /// stays a `+` (media types such as `application/vnd.x+json` contain it);
+    /// clients encode spaces as `%20`.
     pub fn query(&self, key: &str) -> Option<String> {
-        let query = self.uri.query()?;
-        url::form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.into_owned())
+        self.uri.query()?.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode_str(k).decode_utf8_lossy() == key)
+                .then(|| percent_decode_str(v).decode_utf8_lossy().into_owned())
+        })
     }
 
     /// A request header as text.
@@ -61,9 +65,7 @@ pub(crate) fn repository(name: &str) -> Result<RepositoryName, ApiError> {
 
 /// Parses a digest from the path or query.
 pub(crate) fn digest(text: &str) -> Result<Digest, ApiError> {
-    text.parse().map_err(|e: sentinel_oci::DigestError| {
-        ApiError::new(ErrorCode::DigestInvalid, e.to_string())
-    })
+    Ok(text.parse::<Digest>()?)
 }
 
 /// A header value from text that is known to be valid (digests, paths, numbers).
@@ -83,6 +85,15 @@ pub(crate) fn empty(
         map.insert(name, value);
     }
     response
+}
+
+/// The answer for a path that names no endpoint of the API.
+pub(crate) fn no_such_endpoint(path: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Unsupported,
+        format!("no such endpoint: {path} (the API lives under /v2/)"),
+    )
+    .with_status(StatusCode::NOT_FOUND)
 }
 
 fn unsupported(method: &Method) -> ApiError {
@@ -115,19 +126,20 @@ pub(crate) async fn dispatch(
 async fn route(registry: &Registry, request: Request, body: Body) -> Result<Response, ApiError> {
     let path = request.uri.path().to_owned();
     let Some(endpoint) = path::parse(&path) else {
-        return Err(
-            ApiError::new(ErrorCode::NameInvalid, format!("no such endpoint: {path}"))
-                .with_status(StatusCode::NOT_FOUND),
-        );
+        return Err(no_such_endpoint(&path));
     };
     let method = request.method.clone();
     match (endpoint, method) {
         (Endpoint::Base, Method::GET | Method::HEAD) => {
             Ok(axum::Json(serde_json::json!({})).into_response())
         }
-        (Endpoint::Catalog, Method::GET) => listings::catalog(registry, &request).await,
-        (Endpoint::Tags(name), Method::GET) => listings::tags(registry, &request, name).await,
-        (Endpoint::Referrers(name, subject), Method::GET) => {
+        (Endpoint::Catalog, Method::GET | Method::HEAD) => {
+            listings::catalog(registry, &request).await
+        }
+        (Endpoint::Tags(name), Method::GET | Method::HEAD) => {
+            listings::tags(registry, &request, name).await
+        }
+        (Endpoint::Referrers(name, subject), Method::GET | Method::HEAD) => {
             listings::referrers(registry, &request, name, subject).await
         }
         (Endpoint::Manifest(name, reference), Method::GET | Method::HEAD) => {

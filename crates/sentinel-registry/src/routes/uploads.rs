@@ -4,35 +4,31 @@ use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use sentinel_oci::{Digest, ErrorCode, RepositoryName};
-use sentinel_storage::UploadState;
 
 use super::{
     DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID, Request, digest, empty, header_value, repository,
 };
 use crate::error::ApiError;
-use crate::service::{MountOutcome, Registry, RegistryError};
+use crate::service::{MountOutcome, Registry, RegistryError, UploadState};
 
-fn upload_location(repository: &RepositoryName, id: &str) -> String {
-    format!("/v2/{repository}/blobs/uploads/{id}")
-}
-
-/// The `Range` header of an upload: the inclusive range of bytes received.
-/// With nothing received it is `0-0`, as Distribution and most clients expect.
-fn received_range(offset: u64) -> HeaderValue {
-    header_value(&format!("0-{}", offset.saturating_sub(1)))
-}
-
+/// The headers that tell a client where a session is and how much it holds:
+/// `Location`, `Range` (the inclusive range received; `0-0` when empty, as
+/// Distribution and docker expect) and `Docker-Upload-UUID`.
 fn session_headers(
     repository: &RepositoryName,
-    state: &UploadState,
+    id: &str,
+    offset: u64,
 ) -> [(HeaderName, HeaderValue); 3] {
     [
         (
             header::LOCATION,
-            header_value(&upload_location(repository, &state.id)),
+            header_value(&format!("/v2/{repository}/blobs/uploads/{id}")),
         ),
-        (header::RANGE, received_range(state.offset)),
-        (DOCKER_UPLOAD_UUID, header_value(&state.id)),
+        (
+            header::RANGE,
+            header_value(&format!("0-{}", offset.saturating_sub(1))),
+        ),
+        (DOCKER_UPLOAD_UUID, header_value(id)),
     ]
 }
 
@@ -41,7 +37,7 @@ fn session_response(
     repository: &RepositoryName,
     state: &UploadState,
 ) -> Response {
-    empty(status, session_headers(repository, state))
+    empty(status, session_headers(repository, &state.id, state.offset))
 }
 
 fn created(repository: &RepositoryName, digest: &Digest) -> Response {
@@ -66,7 +62,7 @@ fn content_range(request: &Request) -> Result<Option<(u64, u64)>, ApiError> {
     let invalid = || {
         ApiError::new(
             ErrorCode::BlobUploadInvalid,
-            format!("invalid Content-Range {value:?}"),
+            format!("invalid Content-Range {value:?}: expected <start>-<end>"),
         )
         .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
     };
@@ -79,23 +75,23 @@ fn content_range(request: &Request) -> Result<Option<(u64, u64)>, ApiError> {
     let (start, end) = spec.split_once('-').ok_or_else(invalid)?;
     let start: u64 = start.trim().parse().map_err(|_| invalid())?;
     let end: u64 = end.trim().parse().map_err(|_| invalid())?;
-    if end < start {
-        return Err(invalid());
-    }
-    Ok(Some((start, end - start + 1)))
+    let length = end
+        .checked_sub(start)
+        .and_then(|span| span.checked_add(1))
+        .ok_or_else(invalid)?;
+    Ok(Some((start, length)))
 }
 
-/// Adds the session's `Location` and `Range` to a 416, so the client can resume.
-async fn with_session_headers(
-    registry: &Registry,
-    repository: &RepositoryName,
-    id: &str,
-    error: RegistryError,
-) -> ApiError {
-    let range_error = matches!(error, RegistryError::RangeNotContiguous { .. });
-    let mut api: ApiError = error.into();
-    if range_error && let Ok(state) = registry.upload(repository, id).await {
-        for (name, value) in session_headers(repository, &state) {
+/// An error response; a chunk out of order also gets the session's headers,
+/// so the client can resume from the right offset.
+fn upload_error(repository: &RepositoryName, id: &str, error: RegistryError) -> ApiError {
+    let offset = match error {
+        RegistryError::RangeNotContiguous { offset, .. } => Some(offset),
+        _ => None,
+    };
+    let mut api = ApiError::from(error);
+    if let Some(offset) = offset {
+        for (name, value) in session_headers(repository, id, offset) {
             api = api.with_header(name, value);
         }
     }
@@ -126,9 +122,8 @@ pub(crate) async fn start(
     }
     if let Some(expected) = request.query("digest") {
         let expected = digest(&expected)?;
-        let body = body.into_data_stream();
         registry
-            .put_blob(&repository, &expected, None, body)
+            .put_blob(&repository, &expected, body.into_data_stream())
             .await?;
         return Ok(created(&repository, &expected));
     }
@@ -162,20 +157,17 @@ pub(crate) async fn patch(
 ) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let range = content_range(request)?;
-    let body = body.into_data_stream();
-    match registry
+    registry
         .append(
             &repository,
             id,
             range.map(|r| r.0),
             range.map(|r| r.1),
-            body,
+            body.into_data_stream(),
         )
         .await
-    {
-        Ok(state) => Ok(session_response(StatusCode::ACCEPTED, &repository, &state)),
-        Err(error) => Err(with_session_headers(registry, &repository, id, error).await),
-    }
+        .map(|state| session_response(StatusCode::ACCEPTED, &repository, &state))
+        .map_err(|error| upload_error(&repository, id, error))
 }
 
 /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: append the last chunk, if any,
@@ -196,21 +188,18 @@ pub(crate) async fn put(
     };
     let expected = digest(&expected)?;
     let range = content_range(request)?;
-    let body = body.into_data_stream();
-    match registry
+    registry
         .finish_upload(
             &repository,
             id,
             &expected,
             range.map(|r| r.0),
             range.map(|r| r.1),
-            body,
+            body.into_data_stream(),
         )
         .await
-    {
-        Ok(()) => Ok(created(&repository, &expected)),
-        Err(error) => Err(with_session_headers(registry, &repository, id, error).await),
-    }
+        .map(|()| created(&repository, &expected))
+        .map_err(|error| upload_error(&repository, id, error))
 }
 
 /// `DELETE /v2/<name>/blobs/uploads/<id>`: abandon the session.
@@ -222,4 +211,42 @@ pub(crate) async fn cancel(
     let repository = repository(name)?;
     registry.cancel_upload(&repository, id).await?;
     Ok(empty(StatusCode::NO_CONTENT, []))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_with_range(value: &str) -> Request {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(value).unwrap());
+        Request {
+            method: axum::http::Method::PATCH,
+            uri: "/v2/a/blobs/uploads/x".parse().unwrap(),
+            headers,
+        }
+    }
+
+    #[test]
+    fn content_range_forms() {
+        for (value, expected) in [
+            ("0-21", (0, 22)),
+            ("22-41", (22, 20)),
+            ("bytes 5-5", (5, 1)),
+            ("bytes=0-9/10", (0, 10)),
+            ("bytes 0-9/*", (0, 10)),
+        ] {
+            assert_eq!(
+                content_range(&request_with_range(value)).unwrap(),
+                Some(expected),
+                "{value}"
+            );
+        }
+        for value in ["", "5", "a-b", "9-3", "0-18446744073709551615", "-3"] {
+            assert!(
+                content_range(&request_with_range(value)).is_err(),
+                "{value}"
+            );
+        }
+    }
 }
