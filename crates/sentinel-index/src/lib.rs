@@ -27,7 +27,7 @@ pub enum IndexError {
     #[error("the manifest references {0}, which this repository does not hold")]
     MissingReference(Digest),
     /// The underlying database failed.
-    #[error("metadata index failure: {0}")]
+    #[error("metadata index failure")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A stored record could not be decoded.
     #[error("corrupt metadata index record: {0}")]

@@ -72,9 +72,21 @@ impl From<sentinel_oci::DigestError> for ApiError {
     }
 }
 
+/// An error and its chain of causes on one line: `outer: cause: root cause`.
+pub(crate) fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> Self {
-        let message = error.to_string();
+        let message = describe(&error);
         match error {
             RegistryError::BlobUnknown(digest) => ApiError::new(ErrorCode::BlobUnknown, message)
                 .with_detail(json!({ "digest": digest })),

@@ -38,7 +38,7 @@ pub use settings::{LogFormat, PartialSettings, Settings, SettingsError};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The data directory could not be created.
-    #[error("cannot create data directory {path}: {source}")]
+    #[error("cannot create data directory {path}")]
     DataDir {
         /// The directory.
         path: std::path::PathBuf,
@@ -46,13 +46,13 @@ pub enum StartError {
         source: std::io::Error,
     },
     /// The metadata index could not be opened.
-    #[error("cannot open the metadata index: {0}")]
+    #[error("cannot open the metadata index")]
     Index(#[from] sentinel_index::IndexError),
     /// The blob storage could not be opened.
     #[error(transparent)]
     Storage(#[from] sentinel_storage::StorageLocationError),
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         /// The address.
         addr: SocketAddr,

@@ -62,7 +62,7 @@ pub struct PartialSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     /// The config file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -70,7 +70,7 @@ pub enum SettingsError {
         source: std::io::Error,
     },
     /// The config file is not valid TOML for these settings.
-    #[error("invalid config file {path}: {source}")]
+    #[error("invalid config file {path}")]
     Parse {
         /// The file.
         path: PathBuf,
@@ -152,6 +152,7 @@ mod tests {
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, "listn = \"127.0.0.1:1\"\n").unwrap();
         let error = PartialSettings::from_file(&file).unwrap_err();
-        assert!(error.to_string().contains("listn"), "{error}");
+        let message = crate::error::describe(&error);
+        assert!(message.contains("listn"), "{message}");
     }
 }

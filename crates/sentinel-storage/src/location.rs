@@ -32,7 +32,7 @@ pub enum StorageLocationError {
     )]
     UnsupportedScheme(String),
     /// The local directory could not be created or opened.
-    #[error("cannot use storage directory {path}: {source}")]
+    #[error("cannot use storage directory {path}")]
     Directory {
         /// The directory.
         path: PathBuf,
@@ -40,7 +40,7 @@ pub enum StorageLocationError {
         source: std::io::Error,
     },
     /// The backend rejected its configuration (bucket, credentials, options).
-    #[error("cannot configure storage {url}: {source}")]
+    #[error("cannot configure storage {url}")]
     Backend {
         /// The URL as given.
         url: String,

@@ -35,13 +35,13 @@ const READ_BUFFER: usize = 256 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The backend failed (I/O error, full disk, network, permissions).
-    #[error("storage backend failure: {0}")]
+    #[error("storage backend failure")]
     Backend(#[from] object_store::Error),
     /// Reading a local file failed.
-    #[error("storage I/O failure: {0}")]
+    #[error("storage I/O failure")]
     Io(#[from] std::io::Error),
     /// The request body failed before it ended (the client went away).
-    #[error("the request body was interrupted: {0}")]
+    #[error("the request body was interrupted")]
     Body(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A blob the index knows is absent from storage.
     #[error("blob {0} is missing from storage")]
