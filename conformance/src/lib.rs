@@ -4,6 +4,11 @@
 //! uses: [`TestRegistry`] starts the real `sentinel-registry` server on
 //! `127.0.0.1:0` with a temporary data directory, and a few helpers compute
 //! digests and build requests the way the specification describes them.
+//!
+//! Blobs go to the data directory, or, when `SENTINEL_TEST_STORAGE` names an
+//! object store URL (e.g. `s3://bucket/prefix`, with the backend's usual
+//! environment variables), to a fresh prefix under it for each registry, so
+//! the whole suite runs against every storage backend.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +24,7 @@ use tokio::task::JoinHandle;
 pub struct TestRegistry {
     addr: SocketAddr,
     data_dir: PathBuf,
+    storage: Option<String>,
     _temp: Option<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -29,15 +35,20 @@ impl TestRegistry {
     pub async fn start() -> Self {
         let temp = tempfile::tempdir().expect("create a temporary data directory");
         let data_dir = temp.path().to_path_buf();
-        let mut registry = Self::start_on(&data_dir).await;
+        let storage = std::env::var("SENTINEL_TEST_STORAGE")
+            .ok()
+            .filter(|base| !base.is_empty())
+            .map(|base| format!("{}/{}", base.trim_end_matches('/'), uuid::Uuid::new_v4()));
+        let mut registry = Self::start_on(&data_dir, storage).await;
         registry._temp = Some(temp);
         registry
     }
 
-    async fn start_on(data_dir: &Path) -> Self {
+    async fn start_on(data_dir: &Path, storage: Option<String>) -> Self {
         let settings = sentinel_registry::Settings {
             listen: "127.0.0.1:0".parse().expect("a loopback address"),
             data_dir: data_dir.to_path_buf(),
+            storage: storage.clone(),
             ..sentinel_registry::Settings::default()
         };
         let server = sentinel_registry::Server::bind(settings)
@@ -56,6 +67,7 @@ impl TestRegistry {
         Self {
             addr,
             data_dir: data_dir.to_path_buf(),
+            storage,
             _temp: None,
             shutdown: Some(tx),
             task: Some(task),
@@ -65,7 +77,7 @@ impl TestRegistry {
     /// Stops the server gracefully and starts a new one on the same data directory.
     pub async fn restart(mut self) -> Self {
         self.stop().await;
-        let mut next = Self::start_on(&self.data_dir).await;
+        let mut next = Self::start_on(&self.data_dir, self.storage.take()).await;
         next._temp = self._temp.take();
         next
     }
@@ -92,6 +104,20 @@ impl TestRegistry {
     /// The registry's data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Deletes the stored bytes of blob `digest` behind the registry's back,
+    /// as a lost disk or a cleared bucket would.
+    pub async fn lose_blob(&self, digest: &str) {
+        use object_store::ObjectStoreExt as _;
+        let location: sentinel_storage::StorageLocation = match &self.storage {
+            Some(url) => url.parse().expect("a storage URL"),
+            None => sentinel_storage::StorageLocation::Local(self.data_dir.join("storage")),
+        };
+        let (store, _) = location.open().expect("open the registry's storage");
+        let (algorithm, hex) = digest.split_once(':').expect("algorithm:hex");
+        let path = object_store::path::Path::from_iter(["blobs", algorithm, &hex[..2], hex]);
+        store.delete(&path).await.expect("delete the blob's object");
     }
 }
 
