@@ -4,7 +4,7 @@
 # port, one bucket, and a fresh prefix per test registry.
 #
 # Usage: conformance/interop/s3.sh
-# Needs: moto_server, curl, python3. Binds 127.0.0.1 only; stops what it starts.
+# Needs: python3 with moto[server], curl. Binds 127.0.0.1 only; stops what it starts.
 set -euo pipefail
 
 work=$(mktemp -d)
@@ -16,7 +16,7 @@ cleanup() {
 trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+python3 -m moto.server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
 moto_pid=$!
 endpoint="http://127.0.0.1:$port"
 for _ in $(seq 1 100); do
