@@ -156,6 +156,18 @@ pub trait MetadataIndex: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Option<Page>, IndexError>;
 
+    /// Every blob `repository` holds, with its size, in digest order.
+    async fn repository_blobs(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<Vec<(Digest, u64)>, IndexError>;
+
+    /// The digest of every manifest `repository` holds, in digest order.
+    async fn repository_manifests(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<Vec<Digest>, IndexError>;
+
     /// The descriptors of the manifests in `repository` whose subject is `subject`.
     async fn referrers(
         &self,

@@ -50,6 +50,11 @@ fn backend(e: impl Into<redb::Error>) -> IndexError {
     IndexError::Backend(Box::new(e.into()))
 }
 
+fn parse_digest(text: &str) -> Result<Digest, IndexError> {
+    text.parse()
+        .map_err(|e: sentinel_oci::DigestError| IndexError::Corrupt(e.to_string()))
+}
+
 /// What the index keeps of a manifest besides its bytes.
 #[derive(Serialize, Deserialize)]
 struct ManifestRecord {
@@ -404,10 +409,7 @@ impl MetadataIndex for RedbIndex {
             else {
                 return Ok(None);
             };
-            digest
-                .value()
-                .parse::<Digest>()
-                .map_err(|e| IndexError::Corrupt(e.to_string()))?
+            parse_digest(digest.value())?
         };
         self.read_manifest(repository, &digest)
     }
@@ -477,6 +479,36 @@ impl MetadataIndex for RedbIndex {
             }
         }
         self.page(TAGS, Some(repository.as_str()), page).map(Some)
+    }
+
+    async fn repository_blobs(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<Vec<(Digest, u64)>, IndexError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(BLOB_LINKS).map_err(backend)?;
+        let (start, end) = children(&[repository.as_str()]);
+        let mut out = Vec::new();
+        for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
+            let (key, size) = entry.map_err(backend)?;
+            out.push((parse_digest(&key.value()[start.len()..])?, size.value()));
+        }
+        Ok(out)
+    }
+
+    async fn repository_manifests(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<Vec<Digest>, IndexError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(MANIFESTS).map_err(backend)?;
+        let (start, end) = children(&[repository.as_str()]);
+        let mut out = Vec::new();
+        for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
+            let (key, _) = entry.map_err(backend)?;
+            out.push(parse_digest(&key.value()[start.len()..])?);
+        }
+        Ok(out)
     }
 
     async fn referrers(

@@ -57,6 +57,40 @@ where
     check!(referrers_are_listed_per_subject);
     check!(repositories_page_in_lexical_order);
     check!(uploads_round_trip);
+    check!(repository_contents_are_enumerated);
+}
+
+async fn repository_contents_are_enumerated(index: &dyn MetadataIndex) {
+    let (a, b) = (Digest::sha256(b"a"), Digest::sha256(b"b"));
+    index.link_blob(&repo("r"), &a, 1).await.unwrap();
+    index.link_blob(&repo("r"), &b, 2).await.unwrap();
+    index.link_blob(&repo("r0"), &a, 1).await.unwrap();
+    let mut expected = vec![(a.clone(), 1), (b.clone(), 2)];
+    expected.sort();
+    assert_eq!(index.repository_blobs(&repo("r")).await.unwrap(), expected);
+    let m = manifest("{\"m\":1}", &[&a], &[]);
+    index
+        .put_manifest(&repo("r"), m.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        index.repository_manifests(&repo("r")).await.unwrap(),
+        vec![m.digest]
+    );
+    assert!(
+        index
+            .repository_manifests(&repo("r0"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        index
+            .repository_blobs(&repo("none"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn blobs_are_linked_per_repository(index: &dyn MetadataIndex) {

@@ -8,6 +8,7 @@
 
 mod access_log;
 mod error;
+mod fsck;
 mod routes;
 pub mod service;
 mod settings;
@@ -32,6 +33,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::ApiError;
+pub use fsck::FsckReport;
 pub use settings::{LogFormat, PartialSettings, Settings, SettingsError};
 
 /// Why the server could not start.
@@ -73,18 +75,7 @@ pub struct Server {
 impl Server {
     /// Opens storage and binds the listener.
     pub async fn bind(settings: Settings) -> Result<Server, StartError> {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
-            path: settings.data_dir.clone(),
-            source,
-        })?;
-        let index = RedbIndex::open(&settings.data_dir.join("index.redb"))?;
-        let storage = match &settings.storage {
-            Some(location) => location.parse()?,
-            None => StorageLocation::Local(settings.data_dir.join("storage")),
-        };
-        let blobs = BlobStore::open(&storage)?;
-        let (release_guard, released) = ReleaseGuard::new();
-        let registry = service::Registry::new(Arc::new(index), blobs, release_guard);
+        let (registry, storage, released) = open(&settings)?;
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -177,6 +168,43 @@ impl Drop for ReleaseGuard {
             let _ = sender.send(());
         }
     }
+}
+
+/// Opens the metadata index and blob store named by `settings`.
+fn open(
+    settings: &Settings,
+) -> Result<(service::Registry, StorageLocation, oneshot::Receiver<()>), StartError> {
+    std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
+        path: settings.data_dir.clone(),
+        source,
+    })?;
+    let index = RedbIndex::open(&settings.data_dir.join("index.redb"))?;
+    let storage = match &settings.storage {
+        Some(location) => location.parse()?,
+        None => StorageLocation::Local(settings.data_dir.join("storage")),
+    };
+    let blobs = BlobStore::open(&storage)?;
+    let (release_guard, released) = ReleaseGuard::new();
+    let registry = service::Registry::new(Arc::new(index), blobs, release_guard);
+    Ok((registry, storage, released))
+}
+
+/// Why `fsck` could not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum FsckError {
+    /// The data could not be opened (a running server holds the index, for one).
+    #[error(transparent)]
+    Open(#[from] StartError),
+    /// Reading the index or storage failed midway.
+    #[error("the check could not finish")]
+    Check(#[source] service::RegistryError),
+}
+
+/// Checks every blob, manifest, tag and upload session in the data named by
+/// `settings`. The server must be stopped: a running server holds the index.
+pub async fn fsck(settings: &Settings) -> Result<FsckReport, FsckError> {
+    let (registry, _, _) = open(settings)?;
+    fsck::check(&registry).await.map_err(FsckError::Check)
 }
 
 /// The HTTP application: every `/v2/` route and the middleware around it.

@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -21,19 +22,20 @@ struct Cli {
 enum Command {
     /// Serve the OCI Distribution API (defaults: 127.0.0.1:5000, ./sentinel-data).
     Serve(ServeArgs),
+    /// Check the stored data: every blob is read back and hashed, every
+    /// manifest re-hashed and its references looked up, every tag resolved.
+    /// Run it while the server is stopped. Exits 1 if damage is found.
+    Fsck(DataArgs),
 }
 
-/// Options of `serve`. Each may also come from its environment variable or,
-/// below those, from the TOML file given with --config (keys: listen,
-/// data-dir, storage, log-format).
+/// Where the registry's data is. Each option may also come from its
+/// environment variable or, below those, from the TOML file given with
+/// --config (keys: data-dir, storage).
 #[derive(Args)]
-struct ServeArgs {
+struct DataArgs {
     /// TOML config file.
     #[arg(long, env = "SENTINEL_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:5000].
-    #[arg(long, env = "SENTINEL_LISTEN", value_name = "ADDR")]
-    listen: Option<SocketAddr>,
     /// Directory for the metadata index and local blobs [default: ./sentinel-data].
     #[arg(long, env = "SENTINEL_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -42,6 +44,34 @@ struct ServeArgs {
     /// AZURE_* variables) [default: <data-dir>/storage].
     #[arg(long, env = "SENTINEL_STORAGE", value_name = "URL")]
     storage: Option<String>,
+}
+
+impl DataArgs {
+    /// These flags over the config file's settings.
+    fn settings(&self, flags: PartialSettings) -> anyhow::Result<PartialSettings> {
+        let flags = PartialSettings {
+            data_dir: self.data_dir.clone(),
+            storage: self.storage.clone(),
+            ..flags
+        };
+        let file = match &self.config {
+            Some(path) => PartialSettings::from_file(path)?,
+            None => PartialSettings::default(),
+        };
+        Ok(flags.over(file))
+    }
+}
+
+/// Options of `serve`. Each may also come from its environment variable or,
+/// below those, from the TOML file given with --config (keys: listen,
+/// data-dir, storage, log-format).
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Address to listen on [default: 127.0.0.1:5000].
+    #[arg(long, env = "SENTINEL_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
     /// Log format [default: text]. The level filter comes from SENTINEL_LOG (default: info).
     #[arg(long, env = "SENTINEL_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -84,15 +114,10 @@ async fn shutdown_signal() {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let flags = PartialSettings {
         listen: args.listen,
-        data_dir: args.data_dir,
-        storage: args.storage,
         log_format: args.log_format,
+        ..PartialSettings::default()
     };
-    let file = match &args.config {
-        Some(path) => PartialSettings::from_file(path)?,
-        None => PartialSettings::default(),
-    };
-    let settings = flags.over(file).resolve();
+    let settings = args.data.settings(flags)?.resolve();
     init_logging(settings.log_format);
     let data_dir = settings.data_dir.clone();
     let server = Server::bind(settings)
@@ -112,17 +137,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn fsck(args: DataArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.settings(PartialSettings::default())?.resolve();
+    let report = sentinel_registry::fsck(&settings)
+        .await
+        .context("cannot check the registry (is it still running?)")?;
+    println!("{report}");
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Fsck(args) => fsck(args).await,
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("sentinel-registry: {error:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

@@ -151,8 +151,8 @@ fn new_session(repository: &RepositoryName) -> UploadState {
 /// The registry: repositories of blobs and manifests.
 #[derive(Clone)]
 pub struct Registry {
-    index: Arc<dyn MetadataIndex>,
-    blobs: BlobStore,
+    pub(crate) index: Arc<dyn MetadataIndex>,
+    pub(crate) blobs: BlobStore,
     /// One lock per upload session in use, so two requests never append to
     /// the same session at once while different sessions never wait on each other.
     upload_locks: Arc<std::sync::Mutex<HashMap<String, Weak<Mutex<()>>>>>,

@@ -4,6 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sentinel_oci::Digest;
 
@@ -42,6 +45,17 @@ impl Process {
         // Keep draining the output so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Process { child, base }
+    }
+
+    /// Stops the process with SIGTERM and waits for its graceful exit.
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("send SIGTERM");
+        assert!(status.success());
+        let exit = self.child.wait().expect("reap the server");
+        assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
     }
 
     /// Kills the process with SIGKILL: no shutdown code runs.
@@ -180,4 +194,296 @@ async fn a_chunked_upload_continues_after_kill_9() {
         .await
         .unwrap();
     assert_eq!(blob.bytes().await.unwrap(), data.as_slice());
+}
+
+/// Runs `sentinel-registry fsck` on `data_dir` and returns its exit code and report.
+fn fsck(data_dir: &Path) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sentinel-registry"))
+        .args(["fsck", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("run fsck");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// Deterministic, incompressible-looking bytes.
+fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u8
+        })
+        .collect()
+}
+
+/// What the workers saw acknowledged before the kill.
+#[derive(Default)]
+struct Acknowledged {
+    /// (repository, digest, bytes) of every blob that got its 201.
+    blobs: Vec<(String, Digest, Vec<u8>)>,
+    /// (repository, tag, bytes) of every manifest that got its 201.
+    manifests: Vec<(String, String, Vec<u8>)>,
+    /// (repository, location, bytes acknowledged, whole blob) of chunked
+    /// uploads caught between chunks.
+    sessions: Vec<(String, String, usize, Vec<u8>)>,
+}
+
+/// One worker: pushes blobs (monolithic and chunked) and manifests until the
+/// server goes away or `rounds` are done.
+async fn push_until_killed(
+    base: String,
+    worker: u64,
+    rounds: u64,
+    acknowledged: Arc<Mutex<Acknowledged>>,
+    progress: Arc<AtomicUsize>,
+) {
+    let client = reqwest::Client::new();
+    let repo = format!("load/w{worker}");
+    for round in 0..rounds {
+        let len = 1 + ((worker * 7919 + round * 104_729) % (3 * 1024 * 1024)) as usize;
+        let data = pseudo_random(worker * 1000 + round, len);
+        let digest = Digest::sha256(&data);
+        if round % 2 == 0 {
+            let Ok(response) = client
+                .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={digest}"))
+                .body(data.clone())
+                .send()
+                .await
+            else {
+                return;
+            };
+            if response.status() != 201 {
+                return;
+            }
+        } else {
+            let Ok(started) = client
+                .post(format!("{base}/v2/{repo}/blobs/uploads/"))
+                .send()
+                .await
+            else {
+                return;
+            };
+            let location = started.headers()["location"].to_str().unwrap().to_owned();
+            let cut = len / 2;
+            let mut sent = 0;
+            for (start, end) in [(0, cut), (cut, len)] {
+                if start == end {
+                    continue;
+                }
+                let Ok(patched) = client
+                    .patch(format!("{base}{location}"))
+                    .header("content-range", format!("{start}-{}", end - 1))
+                    .body(data[start..end].to_vec())
+                    .send()
+                    .await
+                else {
+                    let mut ack = acknowledged.lock().unwrap();
+                    if sent > 0 {
+                        ack.sessions
+                            .push((repo.clone(), location.clone(), sent, data.clone()));
+                    }
+                    return;
+                };
+                assert_eq!(patched.status(), 202, "chunk {start}-{end} of {location}");
+                sent = end;
+            }
+            let Ok(finished) = client
+                .put(format!("{base}{location}?digest={digest}"))
+                .send()
+                .await
+            else {
+                let mut ack = acknowledged.lock().unwrap();
+                ack.sessions.push((repo.clone(), location, sent, data));
+                return;
+            };
+            assert_eq!(finished.status(), 201);
+        }
+        acknowledged
+            .lock()
+            .unwrap()
+            .blobs
+            .push((repo.clone(), digest.clone(), data.clone()));
+        progress.fetch_add(1, Ordering::SeqCst);
+
+        let config = format!("{{\"worker\":{worker},\"round\":{round}}}").into_bytes();
+        let config_digest = Digest::sha256(&config);
+        let Ok(response) = client
+            .post(format!(
+                "{base}/v2/{repo}/blobs/uploads/?digest={config_digest}"
+            ))
+            .body(config.clone())
+            .send()
+            .await
+        else {
+            return;
+        };
+        if response.status() != 201 {
+            return;
+        }
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": len}],
+        }))
+        .unwrap();
+        let tag = format!("r{round}");
+        let Ok(response) = client
+            .put(format!("{base}/v2/{repo}/manifests/{tag}"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.clone())
+            .send()
+            .await
+        else {
+            return;
+        };
+        if response.status() != 201 {
+            return;
+        }
+        acknowledged
+            .lock()
+            .unwrap()
+            .manifests
+            .push((repo.clone(), tag, manifest));
+        progress.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_during_concurrent_pushes_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Process::start(dir.path());
+    let acknowledged = Arc::new(Mutex::new(Acknowledged::default()));
+    let progress = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..12)
+        .map(|worker| {
+            tokio::spawn(push_until_killed(
+                server.base.clone(),
+                worker,
+                40,
+                Arc::clone(&acknowledged),
+                Arc::clone(&progress),
+            ))
+        })
+        .collect();
+    // Kill once plenty has been acknowledged, with every worker mid-push.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while progress.load(Ordering::SeqCst) < 80 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill();
+    for worker in workers {
+        worker
+            .await
+            .expect("a worker finishes once the server is gone");
+    }
+    let acknowledged = Arc::try_unwrap(acknowledged)
+        .ok()
+        .expect("workers are done")
+        .into_inner()
+        .unwrap();
+    assert!(
+        acknowledged.blobs.len() >= 20,
+        "enough pushes before the kill"
+    );
+
+    let server = Process::start(dir.path());
+    let client = reqwest::Client::new();
+    for (repo, digest, data) in &acknowledged.blobs {
+        let response = client
+            .get(server.url(&format!("/v2/{repo}/blobs/{digest}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "acknowledged blob {repo}@{digest}");
+        assert!(
+            response.bytes().await.unwrap() == data.as_slice(),
+            "bytes of {digest}"
+        );
+    }
+    for (repo, tag, manifest) in &acknowledged.manifests {
+        let response = client
+            .get(server.url(&format!("/v2/{repo}/manifests/{tag}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "acknowledged manifest {repo}:{tag}");
+        assert_eq!(response.bytes().await.unwrap(), manifest.as_slice());
+    }
+    // A chunked upload caught by the kill is resumable from where the server
+    // says it is, or cleanly unknown.
+    for (repo, location, acknowledged_bytes, data) in &acknowledged.sessions {
+        let status = client.get(server.url(location)).send().await.unwrap();
+        if status.status() == 404 {
+            continue;
+        }
+        assert_eq!(status.status(), 204, "session {location}");
+        let range = status.headers()["range"].to_str().unwrap().to_owned();
+        let held: usize = range.split('-').nth(1).unwrap().parse::<usize>().unwrap() + 1;
+        assert!(held >= *acknowledged_bytes, "{location} holds {range}");
+        let digest = Digest::sha256(data);
+        if held < data.len() {
+            let patched = client
+                .patch(server.url(location))
+                .header("content-range", format!("{held}-{}", data.len() - 1))
+                .body(data[held..].to_vec())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(patched.status(), 202);
+        }
+        let finished = client
+            .put(server.url(&format!("{location}?digest={digest}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            finished.status(),
+            201,
+            "finishing {location} after the restart"
+        );
+        let blob = client
+            .get(server.url(&format!("/v2/{repo}/blobs/{digest}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(blob.bytes().await.unwrap() == data.as_slice());
+    }
+    server.terminate();
+    let (code, report) = fsck(dir.path());
+    assert_eq!(code, 0, "fsck after kill -9:\n{report}");
+    assert!(report.contains(" 0 errors, 0 warnings"), "{report}");
+}
+
+#[tokio::test]
+async fn fsck_reports_damaged_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Process::start(dir.path());
+    let client = reqwest::Client::new();
+    let digest = push_blob(&client, &server, "damage/me", b"original bytes").await;
+    server.terminate();
+    assert_eq!(fsck(dir.path()).0, 0);
+    let hex = digest.hex();
+    let path = dir
+        .path()
+        .join("storage/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex);
+    std::fs::write(&path, b"damaged bytes!").unwrap();
+    let (code, report) = fsck(dir.path());
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains(&format!("blob {digest}: its bytes hash to")),
+        "{report}"
+    );
 }

@@ -116,6 +116,15 @@ impl BlobStore {
         })
     }
 
+    /// The stored size of part `n` of upload `id`, or `None` if it is absent.
+    pub async fn part_size(&self, id: &str, n: usize) -> Result<Option<u64>, StorageError> {
+        match self.store.head(&Self::part_path(id, n)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Whether blob `digest` is stored. Blobs appear only complete (by atomic
     /// rename or completed multipart upload), so a stored blob is a whole one.
     pub async fn exists(&self, digest: &Digest) -> Result<bool, StorageError> {
@@ -441,8 +450,11 @@ mod tests {
             .write_part(&mut state, body(&[b"cd"]), None)
             .await
             .unwrap();
+        assert_eq!(store.part_size("c", 1).await.unwrap(), Some(2));
+        assert_eq!(store.part_size("c", 2).await.unwrap(), None);
         let digest = Digest::sha256(b"abcd");
         store.commit(&state, &digest).await.unwrap();
+        assert_eq!(store.part_size("c", 0).await.unwrap(), None);
         let hex = digest.hex();
         let blob = dir.path().join("blobs/sha256").join(&hex[..2]).join(hex);
         assert_eq!(std::fs::read(blob).unwrap(), b"abcd");

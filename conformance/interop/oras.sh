@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Interop: oras-py (PyPI `oras`, 0.2.x) pushes an OCI artifact with custom
+# media types, artifactType and annotations to a real sentinel-registry,
+# attaches referrers through `subject`, lists them (with the artifactType
+# filter), pulls everything back verifying every digest, and exercises
+# get_tags, DELETE by tag and delete_tag. The steps are in oras_interop.py.
+#
+# Usage: conformance/interop/oras.sh [path/to/sentinel-registry]
+# Needs: python3 with `pip install oras` (brings requests and jsonschema).
+# Binds 127.0.0.1 only; cleans up after itself.
+set -euo pipefail
+
+binary=${1:-target/debug/sentinel-registry}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "interop oras-py: FAILED at step '$1'" >&2
+  [ -f "$work/server.log" ] && tail -n 20 "$work/server.log" >&2
+  exit 1
+}
+
+python3 -c 'import oras.client' 2>/dev/null || fail "import oras-py (pip install oras)"
+
+# Start the registry on a free port and read the address it prints.
+"$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  addr=$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" | head -n1 | sed 's|listening on http://||') || true
+  [ -n "${addr:-}" ] && break
+  sleep 0.1
+done
+[ -n "${addr:-}" ] || fail "start the registry"
+
+mkdir "$work/client"
+# The script names the failing step and the registry's response itself; the
+# timeout only guards against a hung connection.
+timeout 60 python3 "$here/oras_interop.py" "$addr" "$work/client" || {
+  status=$?
+  [ "$status" = 124 ] && echo "interop oras-py: timed out after 60 s" >&2
+  echo "--- last lines of the registry log:" >&2
+  tail -n 20 "$work/server.log" >&2
+  exit 1
+}

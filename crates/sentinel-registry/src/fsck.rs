@@ -1,0 +1,266 @@
+//! `sentinel-registry fsck`: a store-wide consistency check.
+//!
+//! Every blob some repository holds is read back and hashed; every manifest
+//! is re-hashed and re-parsed, and its references looked up; every tag is
+//! resolved; every upload session's parts are looked for. Run it while the
+//! server is stopped (the index file is locked by a running server).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use futures_util::StreamExt;
+use sentinel_oci::{Digest, Digester, ParsedManifest, RepositoryName};
+
+use crate::service::{PageRequest, Registry, RegistryError, UploadState};
+
+/// Entries read per page when walking repositories and tags.
+const PAGE: usize = 1000;
+
+/// What `fsck` found.
+#[derive(Debug, Default)]
+pub struct FsckReport {
+    /// Repositories walked.
+    pub repositories: usize,
+    /// Distinct blobs read back and hashed.
+    pub blobs: usize,
+    /// Bytes hashed.
+    pub bytes: u64,
+    /// Manifests re-hashed and re-parsed.
+    pub manifests: usize,
+    /// Tags resolved.
+    pub tags: usize,
+    /// Upload sessions checked.
+    pub uploads: usize,
+    /// Damage: content that does not match its digest, missing or unreadable
+    /// objects, undecodable records. Each one is a line for the operator.
+    pub errors: Vec<String>,
+    /// Not damage, but worth knowing: manifests that reference blobs deleted
+    /// from their repository (a blob `DELETE` is allowed to do that).
+    pub warnings: Vec<String>,
+}
+
+impl FsckReport {
+    /// Whether no damage was found.
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+impl fmt::Display for FsckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for warning in &self.warnings {
+            writeln!(f, "warning: {warning}")?;
+        }
+        for error in &self.errors {
+            writeln!(f, "error: {error}")?;
+        }
+        write!(
+            f,
+            "checked {} repositories, {} blobs ({} bytes hashed), {} manifests, {} tags, {} upload sessions: {} errors, {} warnings",
+            self.repositories,
+            self.blobs,
+            self.bytes,
+            self.manifests,
+            self.tags,
+            self.uploads,
+            self.errors.len(),
+            self.warnings.len()
+        )
+    }
+}
+
+/// Walks `registry` and reports what does not hold together.
+pub async fn check(registry: &Registry) -> Result<FsckReport, RegistryError> {
+    let mut report = FsckReport::default();
+    let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
+    let mut last = None;
+    loop {
+        let page = registry
+            .index
+            .repositories(&PageRequest { last, limit: PAGE })
+            .await?;
+        for name in &page.items {
+            let Ok(repository) = name.parse::<RepositoryName>() else {
+                report
+                    .errors
+                    .push(format!("repository {name:?}: invalid name in the index"));
+                continue;
+            };
+            report.repositories += 1;
+            check_repository(registry, &repository, &mut blobs, &mut report).await?;
+        }
+        if !page.more {
+            break;
+        }
+        last = page.items.last().cloned();
+    }
+    for (digest, size) in &blobs {
+        check_blob(registry, digest, *size, &mut report).await;
+    }
+    for (id, bytes) in registry.index.uploads().await? {
+        report.uploads += 1;
+        check_upload(registry, &id, &bytes, &mut report).await?;
+    }
+    Ok(report)
+}
+
+async fn check_repository(
+    registry: &Registry,
+    repository: &RepositoryName,
+    blobs: &mut BTreeMap<Digest, u64>,
+    report: &mut FsckReport,
+) -> Result<(), RegistryError> {
+    let held = registry.index.repository_blobs(repository).await?;
+    for (digest, size) in &held {
+        if let Some(other) = blobs.insert(digest.clone(), *size)
+            && other != *size
+        {
+            report.errors.push(format!(
+                "blob {digest}: recorded as {size} bytes in {repository} but {other} elsewhere"
+            ));
+        }
+    }
+    let held: HashSet<&Digest> = held.iter().map(|(digest, _)| digest).collect();
+    let manifests = registry.index.repository_manifests(repository).await?;
+    let present: HashSet<&Digest> = manifests.iter().collect();
+    for digest in &manifests {
+        report.manifests += 1;
+        let Some(manifest) = registry.index.manifest(repository, digest).await? else {
+            report.errors.push(format!(
+                "manifest {repository}@{digest}: listed but unreadable"
+            ));
+            continue;
+        };
+        let actual = Digest::of(digest.algorithm(), &manifest.body);
+        if &actual != digest {
+            report.errors.push(format!(
+                "manifest {repository}@{digest}: its bytes hash to {actual}"
+            ));
+            continue;
+        }
+        let parsed = match ParsedManifest::parse(Some(&manifest.media_type), &manifest.body) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                report
+                    .errors
+                    .push(format!("manifest {repository}@{digest}: {e}"));
+                continue;
+            }
+        };
+        for blob in &parsed.blobs {
+            if !held.contains(blob) {
+                report.warnings.push(format!(
+                    "manifest {repository}@{digest} references blob {blob}, which {repository} no longer holds"
+                ));
+            }
+        }
+        for child in &parsed.manifests {
+            if !present.contains(child) {
+                report.warnings.push(format!(
+                    "manifest {repository}@{digest} references manifest {child}, which {repository} no longer holds"
+                ));
+            }
+        }
+    }
+    let mut last = None;
+    loop {
+        let Some(page) = registry
+            .index
+            .tags(repository, &PageRequest { last, limit: PAGE })
+            .await?
+        else {
+            break;
+        };
+        for tag in &page.items {
+            report.tags += 1;
+            let resolved = match tag.parse() {
+                Ok(tag) => registry.index.tagged_manifest(repository, &tag).await?,
+                Err(_) => None,
+            };
+            if resolved.is_none() {
+                report
+                    .errors
+                    .push(format!("tag {repository}:{tag}: points at no manifest"));
+            }
+        }
+        if !page.more {
+            break;
+        }
+        last = page.items.last().cloned();
+    }
+    Ok(())
+}
+
+async fn check_blob(registry: &Registry, digest: &Digest, size: u64, report: &mut FsckReport) {
+    report.blobs += 1;
+    let mut stream = match registry.blobs.read(digest, None).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            report
+                .errors
+                .push(format!("blob {digest}: {}", crate::error::describe(&e)));
+            return;
+        }
+    };
+    let mut hasher = Digester::new(digest.algorithm());
+    let mut read = 0u64;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => {
+                hasher.update(&chunk);
+                read += chunk.len() as u64;
+            }
+            Err(e) => {
+                report
+                    .errors
+                    .push(format!("blob {digest}: read failed: {e}"));
+                return;
+            }
+        }
+    }
+    report.bytes += read;
+    let actual = hasher.finish();
+    if read != size {
+        report.errors.push(format!(
+            "blob {digest}: {read} bytes stored, {size} recorded"
+        ));
+    }
+    if &actual != digest {
+        report
+            .errors
+            .push(format!("blob {digest}: its bytes hash to {actual}"));
+    }
+}
+
+async fn check_upload(
+    registry: &Registry,
+    id: &str,
+    bytes: &[u8],
+    report: &mut FsckReport,
+) -> Result<(), RegistryError> {
+    let Some(state) = UploadState::decode(bytes) else {
+        report
+            .errors
+            .push(format!("upload {id}: undecodable session state"));
+        return Ok(());
+    };
+    if state.parts.iter().sum::<u64>() != state.offset {
+        report.errors.push(format!(
+            "upload {id}: parts add up to {} bytes, offset says {}",
+            state.parts.iter().sum::<u64>(),
+            state.offset
+        ));
+    }
+    for (n, expected) in state.parts.iter().enumerate() {
+        match registry.blobs.part_size(id, n).await? {
+            Some(size) if size == *expected => {}
+            Some(size) => report.errors.push(format!(
+                "upload {id}: part {n} holds {size} bytes, {expected} recorded"
+            )),
+            None => report
+                .errors
+                .push(format!("upload {id}: part {n} is missing")),
+        }
+    }
+    Ok(())
+}
