@@ -7,11 +7,13 @@
 //! method returns, the change is on disk.
 
 use std::ops::Bound;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 use sentinel_oci::{Digest, ReferrerDescriptor, RepositoryName, Tag};
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +49,11 @@ fn children(prefix: &[&str]) -> (String, String) {
 }
 
 fn backend(e: impl Into<redb::Error>) -> IndexError {
-    IndexError::Backend(Box::new(e.into()))
+    match e.into() {
+        // Keep the I/O error itself, so callers can see what the disk said.
+        redb::Error::Io(io) => IndexError::Backend(Box::new(io)),
+        other => IndexError::Backend(Box::new(other)),
+    }
 }
 
 fn parse_digest(text: &str) -> Result<Digest, IndexError> {
@@ -89,9 +95,47 @@ fn decode_manifest(bytes: &[u8]) -> Result<(ManifestRecord, &[u8]), IndexError> 
 }
 
 /// The metadata index on a redb file.
+///
+/// redb refuses all further work on a database handle that met an I/O error
+/// (a full disk, say) until it is reopened; this index drops such a handle
+/// and reopens the file on the next operation, so the registry recovers by
+/// itself once the cause is gone.
 #[derive(Clone)]
 pub struct RedbIndex {
-    db: Arc<Database>,
+    path: PathBuf,
+    db: Arc<RwLock<Option<Arc<Database>>>>,
+}
+
+/// Opens (or creates) the file with every table in place.
+fn open_database(path: &Path) -> Result<Database, IndexError> {
+    let db = Database::create(path).map_err(backend)?;
+    let txn = db.begin_write().map_err(backend)?;
+    {
+        txn.open_table(REPOSITORIES).map_err(backend)?;
+        txn.open_table(BLOBS).map_err(backend)?;
+        txn.open_table(BLOB_LINKS).map_err(backend)?;
+        txn.open_table(MANIFESTS).map_err(backend)?;
+        txn.open_table(TAGS).map_err(backend)?;
+        txn.open_table(MANIFEST_TAGS).map_err(backend)?;
+        txn.open_table(REFERRERS).map_err(backend)?;
+        txn.open_table(UPLOADS).map_err(backend)?;
+    }
+    txn.commit().map_err(backend)?;
+    Ok(db)
+}
+
+/// Whether `error` came from the disk, which leaves a redb handle unusable.
+fn is_io_error(error: &IndexError) -> bool {
+    match error {
+        IndexError::Backend(source) => {
+            source.is::<std::io::Error>()
+                || matches!(
+                    source.downcast_ref::<redb::Error>(),
+                    Some(redb::Error::PreviousIo)
+                )
+        }
+        _ => false,
+    }
 }
 
 impl RedbIndex {
@@ -100,20 +144,56 @@ impl RedbIndex {
     /// redb recovers from an interrupted write on open, so a file left by a
     /// killed process opens with every committed transaction and nothing else.
     pub fn open(path: &Path) -> Result<Self, IndexError> {
-        let db = Database::create(path).map_err(backend)?;
-        let txn = db.begin_write().map_err(backend)?;
+        let db = open_database(path)?;
+        Ok(RedbIndex {
+            path: path.to_path_buf(),
+            db: Arc::new(RwLock::new(Some(Arc::new(db)))),
+        })
+    }
+
+    /// The open database, reopening the file if the last handle was dropped.
+    fn database(&self) -> Result<Arc<Database>, IndexError> {
+        if let Some(db) = self
+            .db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
         {
-            txn.open_table(REPOSITORIES).map_err(backend)?;
-            txn.open_table(BLOBS).map_err(backend)?;
-            txn.open_table(BLOB_LINKS).map_err(backend)?;
-            txn.open_table(MANIFESTS).map_err(backend)?;
-            txn.open_table(TAGS).map_err(backend)?;
-            txn.open_table(MANIFEST_TAGS).map_err(backend)?;
-            txn.open_table(REFERRERS).map_err(backend)?;
-            txn.open_table(UPLOADS).map_err(backend)?;
+            return Ok(Arc::clone(db));
         }
-        txn.commit().map_err(backend)?;
-        Ok(RedbIndex { db: Arc::new(db) })
+        let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(db) = slot.as_ref() {
+            return Ok(Arc::clone(db));
+        }
+        let db = Arc::new(open_database(&self.path)?);
+        *slot = Some(Arc::clone(&db));
+        Ok(db)
+    }
+
+    /// Passes `result` through; if it is an I/O error, drops the handle that
+    /// produced it so the next operation reopens the file.
+    fn checked<T>(
+        &self,
+        used: &Arc<Database>,
+        result: Result<T, IndexError>,
+    ) -> Result<T, IndexError> {
+        if let Err(error) = &result
+            && is_io_error(error)
+        {
+            let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
+            if slot.as_ref().is_some_and(|db| Arc::ptr_eq(db, used)) {
+                *slot = None;
+            }
+        }
+        result
+    }
+
+    /// Begins a read transaction (a handle that met an I/O error fails here
+    /// and is dropped, so the next call reopens the file).
+    fn begin_read(&self) -> Result<ReadTransaction, IndexError> {
+        let db = self.database()?;
+        let txn = db.begin_read().map_err(backend);
+        self.checked(&db, txn)
     }
 
     /// Runs `work` in one write transaction on the blocking pool and commits it.
@@ -122,12 +202,15 @@ impl RedbIndex {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> Result<T, IndexError> + Send + 'static,
     {
-        let db = Arc::clone(&self.db);
+        let index = self.clone();
         tokio::task::spawn_blocking(move || {
-            let txn = db.begin_write().map_err(backend)?;
-            let value = work(&txn)?;
-            txn.commit().map_err(backend)?;
-            Ok(value)
+            let db = index.database()?;
+            let result = db.begin_write().map_err(backend).and_then(|txn| {
+                let value = work(&txn)?;
+                txn.commit().map_err(backend)?;
+                Ok(value)
+            });
+            index.checked(&db, result)
         })
         .await
         .map_err(|e| IndexError::Backend(Box::new(e)))?
@@ -138,7 +221,7 @@ impl RedbIndex {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<StoredManifest>, IndexError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(MANIFESTS).map_err(backend)?;
         let Some(value) = table
             .get(key(&[repository.as_str(), digest.as_str()]).as_str())
@@ -161,7 +244,7 @@ impl RedbIndex {
         prefix: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page, IndexError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(table).map_err(backend)?;
         let (start, end) = match prefix {
             Some(prefix) => children(&[prefix]),
@@ -216,7 +299,7 @@ fn remove_tags_of(txn: &WriteTransaction, repo: &str, digest: &str) -> Result<()
 #[async_trait]
 impl MetadataIndex for RedbIndex {
     async fn blob(&self, digest: &Digest) -> Result<Option<u64>, IndexError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(BLOBS).map_err(backend)?;
         Ok(table
             .get(digest.as_str())
@@ -262,7 +345,7 @@ impl MetadataIndex for RedbIndex {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<u64>, IndexError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(BLOB_LINKS).map_err(backend)?;
         Ok(table
             .get(key(&[repository.as_str(), digest.as_str()]).as_str())
@@ -401,7 +484,7 @@ impl MetadataIndex for RedbIndex {
         tag: &Tag,
     ) -> Result<Option<StoredManifest>, IndexError> {
         let digest = {
-            let txn = self.db.begin_read().map_err(backend)?;
+            let txn = self.begin_read()?;
             let tags = txn.open_table(TAGS).map_err(backend)?;
             let Some(digest) = tags
                 .get(key(&[repository.as_str(), tag.as_str()]).as_str())
@@ -472,7 +555,7 @@ impl MetadataIndex for RedbIndex {
         page: &PageRequest,
     ) -> Result<Option<Page>, IndexError> {
         {
-            let txn = self.db.begin_read().map_err(backend)?;
+            let txn = self.begin_read()?;
             let repos = txn.open_table(REPOSITORIES).map_err(backend)?;
             if repos.get(repository.as_str()).map_err(backend)?.is_none() {
                 return Ok(None);
@@ -485,7 +568,7 @@ impl MetadataIndex for RedbIndex {
         &self,
         repository: &RepositoryName,
     ) -> Result<Vec<(Digest, u64)>, IndexError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(BLOB_LINKS).map_err(backend)?;
         let (start, end) = children(&[repository.as_str()]);
         let mut out = Vec::new();
@@ -500,7 +583,7 @@ impl MetadataIndex for RedbIndex {
         &self,
         repository: &RepositoryName,
     ) -> Result<Vec<Digest>, IndexError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(MANIFESTS).map_err(backend)?;
         let (start, end) = children(&[repository.as_str()]);
         let mut out = Vec::new();
@@ -516,7 +599,7 @@ impl MetadataIndex for RedbIndex {
         repository: &RepositoryName,
         subject: &Digest,
     ) -> Result<Vec<ReferrerDescriptor>, IndexError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(REFERRERS).map_err(backend)?;
         let (start, end) = children(&[repository.as_str(), subject.as_str()]);
         let mut out = Vec::new();
@@ -548,7 +631,7 @@ impl MetadataIndex for RedbIndex {
     }
 
     async fn upload(&self, id: &str) -> Result<Option<Vec<u8>>, IndexError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(UPLOADS).map_err(backend)?;
         Ok(table.get(id).map_err(backend)?.map(|v| v.value().to_vec()))
     }
@@ -567,7 +650,7 @@ impl MetadataIndex for RedbIndex {
     }
 
     async fn uploads(&self) -> Result<Vec<(String, Vec<u8>)>, IndexError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(UPLOADS).map_err(backend)?;
         let mut out = Vec::new();
         for entry in table.range::<&str>(..).map_err(backend)? {

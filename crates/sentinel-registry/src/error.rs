@@ -72,20 +72,50 @@ impl From<sentinel_oci::DigestError> for ApiError {
     }
 }
 
-/// An error and its chain of causes on one line: `outer: cause: root cause`.
-pub(crate) fn describe(error: &dyn std::error::Error) -> String {
+/// An error and its chain of causes on one line: `outer: cause: root cause`
+/// (a cause whose text is already there, as wrappers often repeat it, is skipped).
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
         source = cause.source();
     }
     text
 }
 
+/// Whether an I/O error anywhere in `error`'s chain says the disk or quota is full.
+fn is_storage_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && (matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) || matches!(io.raw_os_error(), Some(ENOSPC | EDQUOT)))
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> Self {
+        if is_storage_full(&error) {
+            return ApiError::new(
+                ErrorCode::Unknown,
+                "the registry's storage is full: pushes fail until space is freed; pulls still work",
+            )
+            .with_status(StatusCode::INSUFFICIENT_STORAGE);
+        }
         let message = describe(&error);
         match error {
             RegistryError::BlobUnknown(digest) => ApiError::new(ErrorCode::BlobUnknown, message)
