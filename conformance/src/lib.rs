@@ -106,15 +106,32 @@ impl TestRegistry {
         &self.data_dir
     }
 
-    /// Deletes the stored bytes of blob `digest` behind the registry's back,
-    /// as a lost disk or a cleared bucket would.
-    pub async fn lose_blob(&self, digest: &str) {
-        use object_store::ObjectStoreExt as _;
+    /// The registry's blob storage, opened on the side.
+    fn object_store(&self) -> std::sync::Arc<dyn object_store::ObjectStore> {
         let location: sentinel_storage::StorageLocation = match &self.storage {
             Some(url) => url.parse().expect("a storage URL"),
             None => sentinel_storage::StorageLocation::Local(self.data_dir.join("storage")),
         };
-        let (store, _) = location.open().expect("open the registry's storage");
+        location.open().expect("open the registry's storage").0
+    }
+
+    /// Every object left under `uploads/` in storage (unfinished upload parts).
+    pub async fn upload_objects(&self) -> Vec<String> {
+        use futures_util::TryStreamExt as _;
+        let prefix = object_store::path::Path::from("uploads");
+        self.object_store()
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .expect("list the upload objects")
+    }
+
+    /// Deletes the stored bytes of blob `digest` behind the registry's back,
+    /// as a lost disk or a cleared bucket would.
+    pub async fn lose_blob(&self, digest: &str) {
+        use object_store::ObjectStoreExt as _;
+        let store = self.object_store();
         let (algorithm, hex) = digest.split_once(':').expect("algorithm:hex");
         let path = object_store::path::Path::from_iter(["blobs", algorithm, &hex[..2], hex]);
         store.delete(&path).await.expect("delete the blob's object");

@@ -182,3 +182,142 @@ async fn unknown_paths_get_an_oci_error() {
             .expect_error(StatusCode::NOT_FOUND, "UNSUPPORTED");
     }
 }
+
+/// Sends a request whose body stops halfway (the client goes away), and
+/// returns the status line the server answered with, if any.
+async fn send_truncated(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    declared: usize,
+    sent: &[u8],
+) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let authority = base_url.strip_prefix("http://").expect("plain http");
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\n"
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("send the head");
+    stream.write_all(sent).await.expect("send part of the body");
+    // Close our side: the body ends early. The server answers (or closes) once
+    // it has dealt with the request, which is what the test waits for.
+    stream.shutdown().await.expect("half-close");
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply).await;
+    String::from_utf8_lossy(&reply)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A monolithic upload whose body is cut short stores nothing: no blob, no
+/// leftover part.
+#[tokio::test]
+async fn a_truncated_monolithic_upload_leaves_no_trace() {
+    let oci = Oci::start().await;
+    let data = vec![7u8; 200_000];
+    let digest = sha256_digest(&data);
+    let status = send_truncated(
+        &oci.reg.base_url(),
+        "POST",
+        &format!("/v2/cut/short/blobs/uploads/?digest={digest}"),
+        data.len(),
+        &data[..100_000],
+    )
+    .await;
+    assert!(
+        !status.contains(" 201 "),
+        "a truncated push is not acknowledged: {status}"
+    );
+    oci.head_blob("cut/short", &digest)
+        .await
+        .expect_status(StatusCode::NOT_FOUND);
+    assert_eq!(oci.reg.upload_objects().await, Vec::<String>::new());
+}
+
+/// A chunk cut short leaves the session where it was, and the chunk can be
+/// sent again.
+#[tokio::test]
+async fn a_truncated_chunk_leaves_the_session_unchanged() {
+    let oci = Oci::start().await;
+    let session = oci.start_upload("cut/chunk").await;
+    send(
+        oci.patch(&session)
+            .header("Content-Range", "0-9")
+            .body(b"0123456789".to_vec()),
+    )
+    .await
+    .expect_status(StatusCode::ACCEPTED);
+    let path = location_path(&session);
+    let status = send_truncated(&oci.reg.base_url(), "PATCH", &path, 1000, &[b'x'; 300]).await;
+    assert!(
+        !status.contains(" 202 "),
+        "a truncated chunk is not acknowledged: {status}"
+    );
+    let reply = send(oci.get(&session))
+        .await
+        .expect_status(StatusCode::NO_CONTENT);
+    assert_eq!(reply.require_header("Range"), "0-9");
+    // Only the acknowledged chunk's part is in storage.
+    assert_eq!(oci.reg.upload_objects().await.len(), 1);
+    let rest = vec![b'y'; 1000];
+    send(
+        oci.patch(&session)
+            .header("Content-Range", "10-1009")
+            .body(rest.clone()),
+    )
+    .await
+    .expect_status(StatusCode::ACCEPTED)
+    .expect_header("Range", "0-1009");
+    let mut whole = b"0123456789".to_vec();
+    whole.extend_from_slice(&rest);
+    let digest = sha256_digest(&whole);
+    send(oci.put(&with_query(&session, &format!("digest={digest}"))))
+        .await
+        .expect_status(StatusCode::CREATED);
+    assert_eq!(oci.get_blob("cut/chunk", &digest).await.body, whole);
+    assert_eq!(oci.reg.upload_objects().await, Vec::<String>::new());
+}
+
+/// A blob whose bytes do not match its digest is refused and leaves nothing behind.
+#[tokio::test]
+async fn a_digest_mismatch_leaves_no_trace() {
+    let oci = Oci::start().await;
+    let wrong = sha256_digest(b"something else");
+    send(
+        oci.post(&format!("/v2/bad/digest/blobs/uploads/?digest={wrong}"))
+            .body(b"actual bytes".to_vec()),
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+    oci.head_blob("bad/digest", &wrong)
+        .await
+        .expect_status(StatusCode::NOT_FOUND);
+    assert_eq!(oci.reg.upload_objects().await, Vec::<String>::new());
+}
+
+/// A 100 MiB manifest gets 413 and is not stored.
+#[tokio::test]
+async fn a_100_mib_manifest_is_refused() {
+    let oci = Oci::start().await;
+    let mut body = br#"{"schemaVersion":2,"annotations":{"x":""#.to_vec();
+    body.resize(100 * 1024 * 1024, b'a');
+    body.extend_from_slice(br#""}}"#);
+    send(
+        oci.put("/v2/huge/manifest/manifests/v1")
+            .header("Content-Type", OCI_MANIFEST)
+            .body(body),
+    )
+    .await
+    .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID");
+    send(oci.get("/v2/huge/manifest/tags/list"))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN");
+}
