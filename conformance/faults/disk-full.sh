@@ -6,6 +6,8 @@
 # Usage (as root: it mounts a small tmpfs): conformance/faults/disk-full.sh [path/to/sentinel-registry]
 # Needs: curl, python3, mount/umount. Binds 127.0.0.1 only; cleans up after itself.
 set -euo pipefail
+# shellcheck source=../interop/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../interop/lib.sh"
 
 binary=$(realpath "${1:-target/debug/sentinel-registry}")
 work=$(mktemp -d)
@@ -28,17 +30,6 @@ fail() {
 mkdir -p "$disk"
 mount -t tmpfs -o size=48m tmpfs "$disk" || fail "mount a 48 MiB tmpfs"
 
-start() {
-  "$binary" serve --listen 127.0.0.1:0 --data-dir "$disk/data" >"$work/server.log" 2>&1 &
-  server_pid=$!
-  addr=
-  for _ in $(seq 1 100); do
-    addr=$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" | head -n1 | sed 's|listening on http://||') || true
-    [ -n "$addr" ] && return 0
-    sleep 0.1
-  done
-  fail "start the registry"
-}
 
 # push FILE REPO: monolithic push; prints the HTTP status, keeps the body in $work/response.
 push() {
@@ -48,7 +39,7 @@ push() {
     -H 'Content-Type: application/octet-stream' "http://$addr/v2/$2/blobs/uploads/?digest=$digest"
 }
 
-start
+data_dir="$disk/data" start_registry "$binary" "$work" || fail "start the registry"
 head -c 1000000 /dev/urandom >"$work/small"
 [ "$(push "$work/small" faults/kept)" = 201 ] || fail "push a blob while there is room"
 small_digest="sha256:$(python3 -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' "$work/small")"

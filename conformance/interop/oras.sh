@@ -9,6 +9,8 @@
 # Needs: python3 with `pip install oras` (brings requests and jsonschema).
 # Binds 127.0.0.1 only; cleans up after itself.
 set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 binary=${1:-target/debug/sentinel-registry}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,14 +31,7 @@ fail() {
 python3 -c 'import oras.client' 2>/dev/null || fail "import oras-py (pip install oras)"
 
 # Start the registry on a free port and read the address it prints.
-"$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 100); do
-  addr=$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" | head -n1 | sed 's|listening on http://||') || true
-  [ -n "${addr:-}" ] && break
-  sleep 0.1
-done
-[ -n "${addr:-}" ] || fail "start the registry"
+start_registry "$binary" "$work" || fail "start the registry"
 
 mkdir "$work/client"
 # The script names the failing step and the registry's response itself; the

@@ -6,6 +6,8 @@
 # Usage: conformance/interop/skopeo.sh [path/to/sentinel-registry]
 # Needs: skopeo, umoci, jq, curl. Binds 127.0.0.1 only; cleans up after itself.
 set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 binary=${1:-target/debug/sentinel-registry}
 work=$(mktemp -d)
@@ -23,14 +25,7 @@ fail() {
 }
 
 # Start the registry on a free port and read the address it prints.
-"$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 100); do
-  addr=$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" | head -n1 | sed 's|listening on http://||') || true
-  [ -n "${addr:-}" ] && break
-  sleep 0.1
-done
-[ -n "${addr:-}" ] || fail "start the registry"
+start_registry "$binary" "$work" || fail "start the registry"
 registry="docker://$addr"
 
 # A two-layer image with umoci.
