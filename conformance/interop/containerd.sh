@@ -221,10 +221,10 @@ done
 # The registry already had every blob: ctr must have skipped (HEAD 200) or
 # mounted (POST .../blobs/uploads/ answered 201) each, and uploaded none.
 tail -n +"$((mark + 1))" "$work/server.log" | grep 'sentinel::access' |
-  grep 'path="/v2/interop/containerd-copy/' >"$work/push.requests" || true
-uploads=$(grep -cE 'method=(PATCH|PUT) path="/v2/interop/containerd-copy/blobs/uploads/' "$work/push.requests" || true)
-mounted=$(grep -cE 'method=POST path="/v2/interop/containerd-copy/blobs/uploads/" status=201' "$work/push.requests" || true)
-skipped=$(grep -cE 'method=HEAD path="/v2/interop/containerd-copy/blobs/sha256:[0-9a-f]+" status=200' "$work/push.requests" || true)
+  grep 'uri="/v2/interop/containerd-copy/' >"$work/push.requests" || true
+uploads=$(grep -cE 'method=(PATCH|PUT) uri="/v2/interop/containerd-copy/blobs/uploads/' "$work/push.requests" || true)
+mounted=$(grep -cE 'method=POST uri="/v2/interop/containerd-copy/blobs/uploads/\?[^"]*mount=[^"]*" status=201' "$work/push.requests" || true)
+skipped=$(grep -cE 'method=HEAD uri="/v2/interop/containerd-copy/blobs/sha256:[0-9a-f]+" status=200' "$work/push.requests" || true)
 mount_queries=$(grep -coE 'POST /v2/interop/containerd-copy/blobs/uploads/\?[^ ]*mount=' "$work/push.out" || true)
 if [ "$uploads" != 0 ] || [ "$((mounted + skipped))" -lt "$nblobs" ]; then
   cp "$work/push.requests" "$work/out"

@@ -56,7 +56,7 @@ cleanup() {
       runc --root "${dir%/*}" delete -f "${dir##*/}" >/dev/null 2>&1
     done
     for cmdline in /proc/[0-9]*/cmdline; do
-      case "$(tr '\0' ' ' <"$cmdline" 2>/dev/null)" in
+      case "$(tr '\0' ' ' 2>/dev/null <"$cmdline")" in
         *containerd-shim*"-address $work/containerd.sock"*)
           pid=${cmdline#/proc/}
           kill "${pid%/cmdline}" 2>/dev/null
@@ -267,9 +267,9 @@ copied=$(grep -o 'digest: sha256:[0-9a-f]\{64\}' "$work/out" | cut -d' ' -f2) ||
 # The layer must be mounted (POST .../blobs/uploads/ answered 201), not sent
 # again. dockerd 20.10 does not try to mount the config blob: it uploads it
 # again (a few hundred bytes).
-tail -n +"$((mark + 1))" "$work/server.log" | grep 'path="/v2/interop/docker-copy/' >copy.requests || true
-copy_mounts=$(grep -c 'method=POST path="/v2/interop/docker-copy/blobs/uploads/" status=201' copy.requests || true)
-copy_uploads=$(grep -c 'method=PUT path="/v2/interop/docker-copy/blobs/uploads/' copy.requests || true)
+tail -n +"$((mark + 1))" "$work/server.log" | grep 'uri="/v2/interop/docker-copy/' >copy.requests || true
+copy_mounts=$(grep -c 'method=POST uri="/v2/interop/docker-copy/blobs/uploads/?[^"]*mount=[^"]*" status=201' copy.requests || true)
+copy_uploads=$(grep -c 'method=PUT uri="/v2/interop/docker-copy/blobs/uploads/' copy.requests || true)
 nlayers=$(jq '.layers | length' amd64.manifest)
 if [ "$copy_mounts" != "$nlayers" ] || [ "$copy_uploads" -gt 1 ]; then
   cp copy.requests "$work/out"
@@ -319,11 +319,11 @@ pull_platform() {
   id=$(docker image inspect --format '{{.Id}} {{.Os}}/{{.Architecture}}' "$repo:$1" 2>&1) || true
   [ "$id" = "$5 $2" ] || fail "docker pull --platform $2 $1: got image '$id', expected '$5 $2'"
   tail -n +"$((mark + 1))" "$work/server.log" >pull.requests
-  grep -qE "method=(GET|HEAD) path=\"/v2/interop/docker/manifests/$1\" status=200" pull.requests ||
+  grep -qE "method=(GET|HEAD) uri=\"/v2/interop/docker/manifests/$1\" status=200" pull.requests ||
     fail "docker pull --platform $2 $1: the list was not resolved at the registry" pull.requests
-  ! grep -q "path=\"/v2/interop/docker/manifests/$4\"" pull.requests ||
+  ! grep -q "uri=\"/v2/interop/docker/manifests/$4\"" pull.requests ||
     fail "docker pull --platform $2 $1: fetched the other platform's manifest $4" pull.requests
-  if grep -q "method=GET path=\"/v2/interop/docker/manifests/$3\" status=200" pull.requests; then
+  if grep -q "method=GET uri=\"/v2/interop/docker/manifests/$3\" status=200" pull.requests; then
     fetched=$((fetched + 1))
   fi
 }

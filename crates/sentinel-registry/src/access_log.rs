@@ -1,49 +1,61 @@
 //! One log line per request.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use axum::body::HttpBody as _;
+use axum::body::{Body, HttpBody as _};
 use axum::extract::Request;
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use futures_util::TryStreamExt as _;
 
-/// Logs method, path, status, bytes, duration and request id once the
-/// response is ready (for a download, the duration is the time to the first
-/// byte; for an upload, it includes receiving the whole body).
+/// Logs method, path and query, status, bytes received and sent, duration
+/// and request id once the response is ready. Uploads have been read by then,
+/// so their byte count and duration are complete; for a download the
+/// duration is the time to the first byte and the size is the one announced.
 pub(crate) async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| request.uri().path().to_owned(), ToString::to_string);
     let request_id = request
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let received = content_length(request.headers());
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&received);
+    let request = request.map(|body| {
+        Body::from_stream(body.into_data_stream().inspect_ok(move |chunk| {
+            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }))
+    });
     let response = next.run(request).await;
-    let sent = match content_length(response.headers()) {
-        0 => response.body().size_hint().exact().unwrap_or(0),
-        n => n,
+    let sent = if method == Method::HEAD {
+        0
+    } else {
+        response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .or_else(|| response.body().size_hint().exact())
+            .unwrap_or(0)
     };
     tracing::info!(
         target: "sentinel::access",
         %method,
-        path,
+        uri = target,
         status = response.status().as_u16(),
-        received,
+        received = received.load(Ordering::Relaxed),
         sent,
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         request_id,
     );
     response
-}
-
-fn content_length(headers: &axum::http::HeaderMap) -> u64 {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
