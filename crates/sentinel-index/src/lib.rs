@@ -105,6 +105,16 @@ pub trait MetadataIndex: Send + Sync + 'static {
         digest: &Digest,
     ) -> Result<Option<u64>, IndexError>;
 
+    /// [`MetadataIndex::link_blob`] and [`MetadataIndex::delete_upload`] of
+    /// the session that uploaded it, in one transaction.
+    async fn link_uploaded_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        upload: &str,
+    ) -> Result<(), IndexError>;
+
     /// Removes blob `digest` from `repository`; `false` if it was not there.
     async fn unlink_blob(
         &self,

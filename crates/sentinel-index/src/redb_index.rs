@@ -275,6 +275,28 @@ impl RedbIndex {
     }
 }
 
+/// Records that `repo` holds blob `digest` (and the repository itself).
+fn link(txn: &WriteTransaction, repo: &str, digest: &str, size: u64) -> Result<(), IndexError> {
+    txn.open_table(REPOSITORIES)
+        .map_err(backend)?
+        .insert(repo, ())
+        .map_err(backend)?;
+    let mut links = txn.open_table(BLOB_LINKS).map_err(backend)?;
+    let is_new = links
+        .insert(key(&[repo, digest]).as_str(), size)
+        .map_err(backend)?
+        .is_none();
+    if is_new {
+        let mut blobs = txn.open_table(BLOBS).map_err(backend)?;
+        let holders = blobs
+            .get(digest)
+            .map_err(backend)?
+            .map_or(0, |v| v.value().1);
+        blobs.insert(digest, (size, holders + 1)).map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// Removes every `repo\0digest\0tag` entry of a manifest and the tags themselves.
 fn remove_tags_of(txn: &WriteTransaction, repo: &str, digest: &str) -> Result<(), IndexError> {
     let mut manifest_tags = txn.open_table(MANIFEST_TAGS).map_err(backend)?;
@@ -315,26 +337,25 @@ impl MetadataIndex for RedbIndex {
     ) -> Result<(), IndexError> {
         let repo = repository.as_str().to_owned();
         let digest = digest.as_str().to_owned();
+        self.write(move |txn| link(txn, &repo, &digest, size)).await
+    }
+
+    async fn link_uploaded_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        upload: &str,
+    ) -> Result<(), IndexError> {
+        let repo = repository.as_str().to_owned();
+        let digest = digest.as_str().to_owned();
+        let upload = upload.to_owned();
         self.write(move |txn| {
-            txn.open_table(REPOSITORIES)
+            link(txn, &repo, &digest, size)?;
+            txn.open_table(UPLOADS)
                 .map_err(backend)?
-                .insert(repo.as_str(), ())
+                .remove(upload.as_str())
                 .map_err(backend)?;
-            let mut links = txn.open_table(BLOB_LINKS).map_err(backend)?;
-            let is_new = links
-                .insert(key(&[&repo, &digest]).as_str(), size)
-                .map_err(backend)?
-                .is_none();
-            if is_new {
-                let mut blobs = txn.open_table(BLOBS).map_err(backend)?;
-                let links = blobs
-                    .get(digest.as_str())
-                    .map_err(backend)?
-                    .map_or(0, |v| v.value().1);
-                blobs
-                    .insert(digest.as_str(), (size, links + 1))
-                    .map_err(backend)?;
-            }
             Ok(())
         })
         .await

@@ -381,5 +381,16 @@ async fn uploads_round_trip(index: &dyn MetadataIndex) {
     );
     assert!(index.delete_upload("u1").await.unwrap());
     assert!(!index.delete_upload("u1").await.unwrap());
+    // Linking the uploaded blob ends the session in the same step.
+    let d = Digest::sha256(b"uploaded");
+    index
+        .link_uploaded_blob(&repo("a"), &d, 8, "u2")
+        .await
+        .unwrap();
+    assert_eq!(index.upload("u2").await.unwrap(), None);
+    assert_eq!(
+        index.repository_blob(&repo("a"), &d).await.unwrap(),
+        Some(8)
+    );
     assert_eq!(index.upload("u1").await.unwrap(), None);
 }

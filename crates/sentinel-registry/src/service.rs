@@ -139,6 +139,15 @@ fn now() -> u64 {
         .unwrap_or_default()
 }
 
+/// Where an upload's state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Session {
+    /// In the index: a chunked upload that may span requests and restarts.
+    Persisted,
+    /// Only in the request that carries the whole blob.
+    InMemory,
+}
+
 /// A fresh upload session for `repository`.
 fn new_session(repository: &RepositoryName) -> UploadState {
     UploadState::new(
@@ -361,7 +370,8 @@ impl Registry {
         let _guard = self.lock_upload(id).await;
         let mut state = self.upload(repository, id).await?;
         self.append_locked(&mut state, start, length, body).await?;
-        self.publish(repository, &state, digest).await
+        self.publish(repository, &state, digest, Session::Persisted)
+            .await
     }
 
     /// Stores `body` as blob `digest` of `repository` in one request.
@@ -379,7 +389,8 @@ impl Registry {
         // part is stored, and nothing is left to resume.
         let mut state = new_session(repository);
         self.blobs.write_part(&mut state, body, None).await?;
-        self.publish(repository, &state, digest).await
+        self.publish(repository, &state, digest, Session::InMemory)
+            .await
     }
 
     /// Verifies an upload against `digest`, publishes it as a blob and links it
@@ -391,11 +402,14 @@ impl Registry {
         repository: &RepositoryName,
         state: &UploadState,
         digest: &Digest,
+        session: Session,
     ) -> Result<(), RegistryError> {
         let actual = self.blobs.upload_digest(state, digest.algorithm()).await?;
         if &actual != digest {
             self.blobs.discard(state).await;
-            self.index.delete_upload(&state.id).await?;
+            if session == Session::Persisted {
+                self.index.delete_upload(&state.id).await?;
+            }
             return Err(RegistryError::DigestMismatch {
                 expected: digest.clone(),
                 actual,
@@ -408,10 +422,18 @@ impl Registry {
         } else {
             self.blobs.commit(state, digest).await?;
         }
-        self.index
-            .link_blob(repository, digest, state.offset)
-            .await?;
-        self.index.delete_upload(&state.id).await?;
+        match session {
+            Session::Persisted => {
+                self.index
+                    .link_uploaded_blob(repository, digest, state.offset, &state.id)
+                    .await?
+            }
+            Session::InMemory => {
+                self.index
+                    .link_blob(repository, digest, state.offset)
+                    .await?
+            }
+        }
         Ok(())
     }
 
