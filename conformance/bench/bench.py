@@ -464,6 +464,7 @@ class Bench:
         finally:
             self.detach(attach)
         figures["server_cpu_s"] = server.cpu() - cpu_before
+        figures["loadavg"] = open("/proc/loadavg").read().split()[0]
         self.record(workload, server, figures)
         return figures
 
@@ -707,10 +708,12 @@ class Bench:
 
     def small_pushes(self):
         a = self.args
-        log(f"{a.small_pushes} sequential small pushes (HEAD/POST/PUT config and layer, PUT manifest)")
-        for rep, order in self.orders(1):
+        log(f"{a.small_pushes} sequential small pushes (HEAD/POST/PUT config and layer, "
+            f"PUT manifest), {a.reps} runs each")
+        for rep, order in self.orders(a.reps):
             for server in order:
-                images = [image(1000 + i) for i in range(a.small_pushes)]
+                # Fresh content for every push, made before the clock starts.
+                images = [image(100000 * (rep + 1) + i) for i in range(a.small_pushes)]
                 repo = "bench/small"
 
                 def work():
@@ -723,7 +726,7 @@ class Bench:
                             break
                         push_small_blob(client, repo, config, sha256(config))
                         push_small_blob(client, repo, layer, sha256(layer))
-                        put_manifest(client, repo, f"s{i:04d}", manifest)
+                        put_manifest(client, repo, f"r{rep}-{i:04d}", manifest)
                         done += 1
                     elapsed = time.perf_counter() - started
                     client.close()
@@ -732,7 +735,8 @@ class Bench:
                 f = self.measure("small", server, work)
                 f["pushes_s"] = f["pushes"] / f["seconds"]
                 f["cpu_ms_per_push"] = f["server_cpu_s"] / max(f["pushes"], 1) * 1000
-                log(f"  {server.name:12} {f['pushes_s']:8.1f} pushes/s ({f['pushes']} in {f['seconds']:.1f}s)")
+                log(f"  {server.name:12} {f['pushes_s']:8.1f} pushes/s "
+                    f"({f['pushes']} in {f['seconds']:.1f}s)")
 
     # -- all -------------------------------------------------------------------
 
@@ -794,19 +798,34 @@ def machine_facts(args):
         except (OSError, subprocess.SubprocessError, IndexError):
             return "?"
 
-    fs = command(["stat", "-f", "-c", "%T", args.workdir or tempfile.gettempdir()])
+    fs = "?"
+    where = os.path.realpath(args.workdir or tempfile.gettempdir())
+    best = ""
+    with open("/proc/mounts") as f:
+        for line in f:
+            _device, mount, kind, options = line.split()[:4]
+            inside = where == mount or where.startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) >= len(best):
+                best, fs = mount, f"{kind} ({options}) on {mount}"
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "nproc": os.cpu_count(),
         "cpu": first("/proc/cpuinfo", "model name"),
+        "cpu flags (of interest)": " ".join(
+            flag for flag in first("/proc/cpuinfo", "flags").split()
+            if flag in ("sha_ni", "avx2", "avx512f", "aes")),
         "kernel": platform.release(),
         "memory": first("/proc/meminfo", "MemTotal"),
-        "workdir filesystem": fs,
+        "data filesystem": fs,
         "load average at start": open("/proc/loadavg").read().split()[:3],
         "sentinel": command([args.sentinel, "--version"]),
+        "sentinel binary built": time.strftime(
+            "%Y-%m-%d %H:%M:%S UTC", time.gmtime(os.stat(args.sentinel).st_mtime)),
+        "repository HEAD at run time": command(
+            ["git", "-C", os.path.dirname(HERE), "log", "-1", "--format=%h %ci %s"]),
         "distribution": command([args.distribution, "--version"]),
         "wrk": command(["wrk", "-v"]).split(" Copyright")[0],
-        "curl": command(["curl", "--version"]),
+        "curl": " ".join(command(["curl", "--version"]).split()[:2]),
         "python": platform.python_version(),
     }
 
@@ -844,8 +863,8 @@ def report(bench, facts, args, elapsed, command_line):
     if "single" in r:
         s, d = med("single", "sentinel", "mb_s"), med("single", "distribution", "mb_s")
         statuses = {f["status"] for f in r["single"].get("distribution", [])}
-        note = "" if d is not None else f" (distribution answers {'/'.join(sorted(statuses))}: unsupported)"
-        row(f"single-request push {args.blob_mib} MiB, POST ?digest= (MB/s){note}", s, d,
+        note = "" if d is not None else f"; distribution: unsupported ({'/'.join(sorted(statuses))})"
+        row(f"single-request push {args.blob_mib} MiB, POST ?digest= (MB/s{note})", s, d,
             "≥ 700 MB/s", absolute(s, 700))
     if "chunked" in r:
         s, d = med("chunked", "sentinel", "mb_s"), med("chunked", "distribution", "mb_s")
@@ -894,7 +913,7 @@ def report(bench, facts, args, elapsed, command_line):
     lines.append("")
     lines.append("ratio = sentinel ÷ distribution (for latency and RSS, lower is better). "
                  f"MB = 10^6 bytes. Figures are medians of {args.reps} runs "
-                 f"({args.pull_reps} for pulls; one run of the small pushes).")
+                 f"({args.pull_reps} for pulls), run alternately against each server.")
     lines.append("")
 
     # Server CPU per unit of work: independent of the client's share of the CPUs.
@@ -1016,6 +1035,7 @@ def main():
 
     signal.signal(signal.SIGTERM, on_signal)
     failed = True
+    interrupted = False
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
         env["SENTINEL_LOG"] = "info"
@@ -1061,10 +1081,11 @@ def main():
         failed = False
     except KeyboardInterrupt:
         log("interrupted")
+        interrupted = True
     finally:
         for server in servers:
             server.stop()
-        if failed or args.keep:
+        if args.keep or (failed and not interrupted):
             log(f"data and logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
