@@ -251,16 +251,8 @@ async fn check_upload(
             state.offset
         ));
     }
-    for (n, expected) in state.parts.iter().enumerate() {
-        match registry.blobs.part_size(id, n).await? {
-            Some(size) if size == *expected => {}
-            Some(size) => report.errors.push(format!(
-                "upload {id}: part {n} holds {size} bytes, {expected} recorded"
-            )),
-            None => report
-                .errors
-                .push(format!("upload {id}: part {n} is missing")),
-        }
+    for problem in registry.blobs.check_upload(&state).await? {
+        report.errors.push(format!("upload {id}: {problem}"));
     }
     Ok(())
 }

@@ -2,11 +2,12 @@
 //!
 //! A blob lives once, at `blobs/<algorithm>/<first two hex digits>/<hex>`,
 //! however many repositories hold it (which repository holds what is the
-//! metadata index's business, not this crate's). An upload is a sequence of
-//! *parts*, one object per request body, under `uploads/<id>/<n>`; each part
-//! is written completely or not at all, and the hash state after each part is
-//! part of the [`UploadState`] the caller persists, so an upload survives a
-//! restart of the server. Committing an upload publishes its bytes at the
+//! metadata index's business, not this crate's). An upload's bytes are, on
+//! local disk, one file `uploads/<id>` written in place; on an object store, a
+//! sequence of *parts*, one object per request body, under
+//! `uploads/<id>/<n>`. Each request's bytes are accepted completely or not at
+//! all, and the hash state after each request is part of the [`UploadState`]
+//! the caller persists, so an upload survives a restart of the server. Committing an upload publishes its bytes at the
 //! blob's path in one atomic step (a rename or a completed multipart upload),
 //! so a reader never sees a partial blob.
 //!
@@ -14,6 +15,7 @@
 //! default, with fsync on every write), `s3://`, `gs://`, `az://`, or
 //! `memory://`.
 
+mod local;
 mod location;
 mod store;
 mod upload;

@@ -2,7 +2,6 @@
 
 use std::io::SeekFrom;
 use std::ops::Range;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,6 +14,7 @@ use object_store::{
 use sentinel_oci::{Digest, DigestAlgorithm, Digester};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::local::LocalUploads;
 use crate::location::{StorageLocation, StorageLocationError};
 use crate::upload::UploadState;
 
@@ -63,17 +63,24 @@ pub enum StorageError {
 pub type BlobStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
 /// Content-addressed blob storage over an [`ObjectStore`].
+///
+/// Blobs are read through the object store whatever the backend. Uploads on
+/// local disk take a faster path (one file per session, see `local.rs`);
+/// elsewhere they are part objects.
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
-    local_root: Option<PathBuf>,
+    local: Option<LocalUploads>,
 }
 
 impl BlobStore {
     /// Opens the store at `location`.
     pub fn open(location: &StorageLocation) -> Result<Self, StorageLocationError> {
         let (store, local_root) = location.open()?;
-        Ok(BlobStore { store, local_root })
+        Ok(BlobStore {
+            store,
+            local: local_root.map(LocalUploads::new),
+        })
     }
 
     /// Where blob `digest` is stored.
@@ -116,15 +123,6 @@ impl BlobStore {
         })
     }
 
-    /// The stored size of part `n` of upload `id`, or `None` if it is absent.
-    pub async fn part_size(&self, id: &str, n: usize) -> Result<Option<u64>, StorageError> {
-        match self.store.head(&Self::part_path(id, n)).await {
-            Ok(meta) => Ok(Some(meta.size)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Whether blob `digest` is stored. Blobs appear only complete (by atomic
     /// rename or completed multipart upload), so a stored blob is a whole one.
     pub async fn exists(&self, digest: &Digest) -> Result<bool, StorageError> {
@@ -149,6 +147,9 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if let Some(local) = &self.local {
+            return local.write_part(state, body, expected).await;
+        }
         let mut hasher = Digester::restore(DigestAlgorithm::Sha256, &state.hash_state)
             .ok_or_else(|| StorageError::CorruptState(state.id.clone()))?;
         let path = Self::part_path(&state.id, state.parts.len());
@@ -216,6 +217,9 @@ impl BlobStore {
                 .map(Digester::finish)
                 .ok_or_else(|| StorageError::CorruptState(state.id.clone()));
         }
+        if let Some(local) = &self.local {
+            return local.digest(state, algorithm).await;
+        }
         let mut hasher = Digester::new(algorithm);
         for n in 0..state.parts.len() {
             let mut stream = self
@@ -233,10 +237,12 @@ impl BlobStore {
     /// Publishes the upload's bytes as blob `digest` (which the caller has
     /// verified) in one atomic step, then removes the parts.
     pub async fn commit(&self, state: &UploadState, digest: &Digest) -> Result<(), StorageError> {
+        if let Some(local) = &self.local {
+            return local.commit(state, digest).await;
+        }
         let target = Self::blob_path(digest);
-        // A rename is one cheap call locally; on S3 it is a server-side copy,
-        // which has a size limit.
-        let renameable = self.local_root.is_some() || state.offset <= MAX_SERVER_SIDE_COPY;
+        // On S3 a rename is a server-side copy, which has a size limit.
+        let renameable = state.offset <= MAX_SERVER_SIDE_COPY;
         match state.parts.len() {
             0 => {
                 self.store.put(&target, PutPayload::default()).await?;
@@ -281,9 +287,12 @@ impl BlobStore {
         Ok(())
     }
 
-    /// Removes whatever parts the upload still has (best effort: a leftover
-    /// part is garbage, never visible as a blob).
+    /// Removes whatever the upload still has stored (best effort: a leftover
+    /// is garbage, never visible as a blob).
     pub async fn discard(&self, state: &UploadState) {
+        if let Some(local) = &self.local {
+            return local.discard(state).await;
+        }
         for n in 0..state.parts.len() {
             match self.store.delete(&Self::part_path(&state.id, n)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -292,10 +301,29 @@ impl BlobStore {
                 }
             }
         }
-        if let Some(root) = &self.local_root {
-            // Local directories are not objects: remove the empty one ourselves.
-            let _ = tokio::fs::remove_dir(root.join("uploads").join(&state.id)).await;
+    }
+
+    /// What is wrong with an upload's stored bytes (a part or file missing,
+    /// or shorter than recorded), if anything.
+    pub async fn check_upload(&self, state: &UploadState) -> Result<Vec<String>, StorageError> {
+        if let Some(local) = &self.local {
+            return Ok(local.check(state).await?.into_iter().collect());
         }
+        let mut problems = Vec::new();
+        for (n, expected) in state.parts.iter().enumerate() {
+            match self.store.head(&Self::part_path(&state.id, n)).await {
+                Ok(meta) if meta.size == *expected => {}
+                Ok(meta) => problems.push(format!(
+                    "part {n} holds {} bytes, {expected} recorded",
+                    meta.size
+                )),
+                Err(object_store::Error::NotFound { .. }) => {
+                    problems.push(format!("part {n} is missing"))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(problems)
     }
 }
 
@@ -450,11 +478,10 @@ mod tests {
             .write_part(&mut state, body(&[b"cd"]), None)
             .await
             .unwrap();
-        assert_eq!(store.part_size("c", 1).await.unwrap(), Some(2));
-        assert_eq!(store.part_size("c", 2).await.unwrap(), None);
+        assert!(store.check_upload(&state).await.unwrap().is_empty());
         let digest = Digest::sha256(b"abcd");
         store.commit(&state, &digest).await.unwrap();
-        assert_eq!(store.part_size("c", 0).await.unwrap(), None);
+        assert_eq!(store.check_upload(&state).await.unwrap().len(), 1);
         let hex = digest.hex();
         let blob = dir.path().join("blobs/sha256").join(&hex[..2]).join(hex);
         assert_eq!(std::fs::read(blob).unwrap(), b"abcd");

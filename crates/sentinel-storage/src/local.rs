@@ -1,0 +1,322 @@
+//! Uploads on local disk: one file per session, written in place.
+//!
+//! Object stores cannot append, so elsewhere an upload is a sequence of part
+//! objects; on local disk the same upload is one file, `uploads/<id>`, each
+//! request body written at the session's offset. Publishing it is then a
+//! rename, whatever the number of chunks. A dedicated thread per request
+//! hashes and writes while the request task keeps reading the socket, and
+//! flushes to disk as it goes, so the final fsync has little left to do.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use sentinel_oci::{Digest, DigestAlgorithm, Digester};
+
+use crate::store::StorageError;
+use crate::upload::UploadState;
+
+/// Chunks queued between the request task and the writer thread; with hyper's
+/// chunk sizes this bounds an upload's buffered data to a few MiB.
+const QUEUED_CHUNKS: usize = 64;
+/// Written data is handed to the disk (flushed in the background) every so
+/// many bytes, so the fsync before the answer finds little left to write.
+const FLUSH_EVERY: u64 = 32 * 1024 * 1024;
+
+/// Local-disk uploads under `root`.
+#[derive(Clone, Debug)]
+pub(crate) struct LocalUploads {
+    root: PathBuf,
+}
+
+/// Makes the entries of `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` and any missing parents, durably (each new entry's parent is synced).
+fn create_dir_durably(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_durably(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    match dir.parent() {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
+    }
+}
+
+/// What the writer thread did.
+struct Written {
+    hasher: Digester,
+    bytes: u64,
+}
+
+/// Hashes and writes chunks at `start` in the session's file until the
+/// channel closes; then, unless `aborted`, makes the bytes durable. On any
+/// failure the file is cut back to `start` (or removed if it was new).
+fn write_chunks(
+    path: &Path,
+    start: u64,
+    mut hasher: Digester,
+    chunks: &mut tokio::sync::mpsc::Receiver<Bytes>,
+    aborted: &AtomicBool,
+) -> io::Result<Written> {
+    let mut file: Option<File> = None;
+    let mut position = start;
+    let mut flushed = start;
+    let mut flusher: Option<std::thread::JoinHandle<io::Result<()>>> = None;
+    let result = (|| {
+        while let Some(chunk) = chunks.blocking_recv() {
+            let target = match &file {
+                Some(file) => file,
+                None => file.insert(
+                    OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .open(path)?,
+                ),
+            };
+            hasher.update(&chunk);
+            target.write_all_at(&chunk, position)?;
+            position += chunk.len() as u64;
+            if position - flushed >= FLUSH_EVERY {
+                if let Some(previous) = flusher.take() {
+                    previous
+                        .join()
+                        .map_err(|_| io::Error::other("flush thread panicked"))??;
+                }
+                let handle = target.try_clone()?;
+                flusher = Some(std::thread::spawn(move || handle.sync_data()));
+                flushed = position;
+            }
+        }
+        if let Some(previous) = flusher.take() {
+            previous
+                .join()
+                .map_err(|_| io::Error::other("flush thread panicked"))??;
+        }
+        if aborted.load(Ordering::SeqCst) {
+            return Err(io::Error::other("upload aborted"));
+        }
+        if let Some(file) = &file {
+            file.sync_data()?;
+            if start == 0 {
+                // The file is new: make its directory entry durable too.
+                sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+            }
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(Written {
+            hasher,
+            bytes: position - start,
+        }),
+        Err(error) => {
+            if let Some(file) = file {
+                if start == 0 {
+                    let _ = std::fs::remove_file(path);
+                } else {
+                    let _ = file.set_len(start);
+                }
+            }
+            Err(error)
+        }
+    }
+}
+
+impl LocalUploads {
+    /// Uploads kept under `root` (the storage directory).
+    pub(crate) fn new(root: PathBuf) -> Self {
+        LocalUploads { root }
+    }
+
+    fn upload_path(&self, id: &str) -> PathBuf {
+        self.root.join("uploads").join(id)
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    /// See [`crate::BlobStore::write_part`].
+    pub(crate) async fn write_part<S, E>(
+        &self,
+        state: &mut UploadState,
+        body: S,
+        expected: Option<u64>,
+    ) -> Result<u64, StorageError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let hasher = Digester::restore(DigestAlgorithm::Sha256, &state.hash_state)
+            .ok_or_else(|| StorageError::CorruptState(state.id.clone()))?;
+        let uploads = self.root.join("uploads");
+        let path = self.upload_path(&state.id);
+        let start = state.offset;
+        let aborted = Arc::new(AtomicBool::new(false));
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_CHUNKS);
+        let writer = {
+            let aborted = Arc::clone(&aborted);
+            tokio::task::spawn_blocking(move || {
+                create_dir_durably(&uploads)?;
+                write_chunks(&path, start, hasher, &mut receiver, &aborted)
+            })
+        };
+        let mut body = body;
+        let mut received = 0u64;
+        let mut writer_gone = false;
+        let fed: Result<(), StorageError> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| StorageError::Body(e.into()))?;
+                received += chunk.len() as u64;
+                if let Some(declared) = expected
+                    && received > declared
+                {
+                    return Err(StorageError::LengthMismatch {
+                        declared,
+                        actual: received,
+                    });
+                }
+                // If the writer failed (a full disk), keep reading the body so
+                // the client gets the error rather than a reset connection.
+                if !chunk.is_empty() && !writer_gone && sender.send(chunk).await.is_err() {
+                    writer_gone = true;
+                }
+            }
+            match expected {
+                Some(declared) if declared != received => Err(StorageError::LengthMismatch {
+                    declared,
+                    actual: received,
+                }),
+                _ => Ok(()),
+            }
+        }
+        .await;
+        if fed.is_err() {
+            aborted.store(true, Ordering::SeqCst);
+        }
+        drop(sender);
+        let written = writer
+            .await
+            .map_err(|e| StorageError::Io(io::Error::other(e)))?;
+        fed?;
+        let written = written?;
+        if written.bytes > 0 {
+            state.offset += written.bytes;
+            state.parts.push(written.bytes);
+            state.hash_state = written.hasher.save();
+        }
+        Ok(written.bytes)
+    }
+
+    /// The digest of the session's bytes under `algorithm`, read back from disk.
+    pub(crate) async fn digest(
+        &self,
+        state: &UploadState,
+        algorithm: DigestAlgorithm,
+    ) -> Result<Digest, StorageError> {
+        let path = self.upload_path(&state.id);
+        let length = state.offset;
+        let digest = tokio::task::spawn_blocking(move || -> io::Result<Digest> {
+            let mut hasher = Digester::new(algorithm);
+            if length > 0 {
+                let file = File::open(&path)?;
+                let mut buffer = vec![0u8; 1024 * 1024];
+                let mut position = 0u64;
+                while position < length {
+                    let want = buffer.len().min((length - position) as usize);
+                    file.read_exact_at(&mut buffer[..want], position)?;
+                    hasher.update(&buffer[..want]);
+                    position += want as u64;
+                }
+            }
+            Ok(hasher.finish())
+        })
+        .await
+        .map_err(|e| StorageError::Io(io::Error::other(e)))??;
+        Ok(digest)
+    }
+
+    /// Publishes the session's bytes as blob `digest`: cut to the recorded
+    /// length, renamed into place, directory synced.
+    pub(crate) async fn commit(
+        &self,
+        state: &UploadState,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        let source = self.upload_path(&state.id);
+        let target = self.blob_path(digest);
+        let length = state.offset;
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            if let Some(dir) = source.parent() {
+                create_dir_durably(dir)?;
+            }
+            let file = OpenOptions::new()
+                .write(true)
+                .create(length == 0)
+                .truncate(false)
+                .open(&source)?;
+            if file.metadata()?.len() != length {
+                // Bytes of a failed request past the acknowledged end.
+                file.set_len(length)?;
+            }
+            file.sync_all()?;
+            let dir = target.parent().unwrap_or(Path::new("."));
+            create_dir_durably(dir)?;
+            std::fs::rename(&source, &target)?;
+            sync_dir(dir)
+        })
+        .await
+        .map_err(|e| StorageError::Io(io::Error::other(e)))??;
+        Ok(())
+    }
+
+    /// Removes the session's file (best effort).
+    pub(crate) async fn discard(&self, state: &UploadState) {
+        match tokio::fs::remove_file(self.upload_path(&state.id)).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(upload = %state.id, error = %e, "could not remove an upload file")
+            }
+        }
+    }
+
+    /// What is wrong with the session's stored bytes, if anything.
+    pub(crate) async fn check(&self, state: &UploadState) -> Result<Option<String>, StorageError> {
+        if state.offset == 0 {
+            return Ok(None);
+        }
+        match tokio::fs::metadata(self.upload_path(&state.id)).await {
+            Ok(meta) if meta.len() >= state.offset => Ok(None),
+            Ok(meta) => Ok(Some(format!(
+                "its file holds {} bytes, {} recorded",
+                meta.len(),
+                state.offset
+            ))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Some("its file is missing".into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
