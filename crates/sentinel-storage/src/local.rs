@@ -3,9 +3,10 @@
 //! Object stores cannot append, so elsewhere an upload is a sequence of part
 //! objects; on local disk the same upload is one file, `uploads/<id>`, each
 //! request body written at the session's offset. Publishing it is then a
-//! rename, whatever the number of chunks. A dedicated thread per request
-//! hashes and writes while the request task keeps reading the socket, and
-//! flushes to disk as it goes, so the final fsync has little left to do.
+//! rename, whatever the number of chunks. While the request task keeps
+//! reading the socket, one thread per request hashes and another writes,
+//! handing data to the disk as it goes so the final fsync has little left to
+//! do: hashing (the largest cost) runs in parallel with everything else.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -21,12 +22,12 @@ use sentinel_oci::{Digest, DigestAlgorithm, Digester};
 use crate::store::StorageError;
 use crate::upload::UploadState;
 
-/// Chunks queued between the request task and the writer thread; with hyper's
-/// chunk sizes this bounds an upload's buffered data to a few MiB.
-const QUEUED_CHUNKS: usize = 64;
+/// Chunks queued between the request task and each of its threads; with
+/// hyper's chunk sizes this bounds an upload's buffered data to a few MiB.
+const QUEUED_CHUNKS: usize = 32;
 /// Written data is handed to the disk (flushed in the background) every so
 /// many bytes, so the fsync before the answer finds little left to write.
-const FLUSH_EVERY: u64 = 32 * 1024 * 1024;
+const FLUSH_EVERY: u64 = 4 * 1024 * 1024;
 
 /// Local-disk uploads under `root`.
 #[derive(Clone, Debug)]
@@ -58,22 +59,24 @@ fn create_dir_durably(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// What the writer thread did.
-struct Written {
-    hasher: Digester,
-    bytes: u64,
+/// Feeds chunks into `hasher` until the channel closes.
+fn hash_chunks(mut hasher: Digester, chunks: &mut tokio::sync::mpsc::Receiver<Bytes>) -> Digester {
+    while let Some(chunk) = chunks.blocking_recv() {
+        hasher.update(&chunk);
+    }
+    hasher
 }
 
-/// Hashes and writes chunks at `start` in the session's file until the
-/// channel closes; then, unless `aborted`, makes the bytes durable. On any
-/// failure the file is cut back to `start` (or removed if it was new).
+/// Writes chunks at `start` in the session's file until the channel closes;
+/// then, unless `aborted`, makes the bytes durable and returns how many were
+/// written. On any failure the file is cut back to `start` (or removed if it
+/// was new).
 fn write_chunks(
     path: &Path,
     start: u64,
-    mut hasher: Digester,
     chunks: &mut tokio::sync::mpsc::Receiver<Bytes>,
     aborted: &AtomicBool,
-) -> io::Result<Written> {
+) -> io::Result<u64> {
     let mut file: Option<File> = None;
     let mut position = start;
     let mut flushed = start;
@@ -90,7 +93,6 @@ fn write_chunks(
                         .open(path)?,
                 ),
             };
-            hasher.update(&chunk);
             target.write_all_at(&chunk, position)?;
             position += chunk.len() as u64;
             if position - flushed >= FLUSH_EVERY {
@@ -122,10 +124,7 @@ fn write_chunks(
         Ok(())
     })();
     match result {
-        Ok(()) => Ok(Written {
-            hasher,
-            bytes: position - start,
-        }),
+        Ok(()) => Ok(position - start),
         Err(error) => {
             if let Some(file) = file {
                 if start == 0 {
@@ -176,13 +175,16 @@ impl LocalUploads {
         let start = state.offset;
         let aborted = Arc::new(AtomicBool::new(false));
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_CHUNKS);
+        let (to_hasher, mut hasher_receiver) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_CHUNKS);
         let writer = {
             let aborted = Arc::clone(&aborted);
             tokio::task::spawn_blocking(move || {
                 create_dir_durably(&uploads)?;
-                write_chunks(&path, start, hasher, &mut receiver, &aborted)
+                write_chunks(&path, start, &mut receiver, &aborted)
             })
         };
+        let hashing =
+            tokio::task::spawn_blocking(move || hash_chunks(hasher, &mut hasher_receiver));
         let mut body = body;
         let mut received = 0u64;
         let mut writer_gone = false;
@@ -200,8 +202,10 @@ impl LocalUploads {
                 }
                 // If the writer failed (a full disk), keep reading the body so
                 // the client gets the error rather than a reset connection.
-                if !chunk.is_empty() && !writer_gone && sender.send(chunk).await.is_err() {
-                    writer_gone = true;
+                if !chunk.is_empty() && !writer_gone {
+                    // The hasher never fails; it only stops when its channel closes.
+                    let _ = to_hasher.send(chunk.clone()).await;
+                    writer_gone = sender.send(chunk).await.is_err();
                 }
             }
             match expected {
@@ -217,17 +221,18 @@ impl LocalUploads {
             aborted.store(true, Ordering::SeqCst);
         }
         drop(sender);
-        let written = writer
-            .await
-            .map_err(|e| StorageError::Io(io::Error::other(e)))?;
+        drop(to_hasher);
+        let joined = |e: tokio::task::JoinError| StorageError::Io(io::Error::other(e));
+        let written = writer.await.map_err(joined)?;
+        let hasher = hashing.await.map_err(joined)?;
         fed?;
         let written = written?;
-        if written.bytes > 0 {
-            state.offset += written.bytes;
-            state.parts.push(written.bytes);
-            state.hash_state = written.hasher.save();
+        if written > 0 {
+            state.offset += written;
+            state.parts.push(written);
+            state.hash_state = hasher.save();
         }
-        Ok(written.bytes)
+        Ok(written)
     }
 
     /// The digest of the session's bytes under `algorithm`, read back from disk.
