@@ -318,16 +318,22 @@ impl Registry {
     {
         let _guard = self.lock_upload(id).await;
         let mut state = self.upload(repository, id).await?;
-        self.append_locked(&mut state, start, length, body).await?;
+        self.append_locked(&mut state, start, length, body, true)
+            .await?;
         Ok(state)
     }
 
+    /// Appends `body` to the locked session `state`. With `persist`, the new
+    /// state is recorded in the index (a PATCH the client will build on);
+    /// without it (the last chunk, about to be published), it is not: a crash
+    /// before publishing leaves the previous, still valid, state.
     async fn append_locked<S, E>(
         &self,
         state: &mut UploadState,
         start: Option<u64>,
         length: Option<u64>,
         body: S,
+        persist: bool,
     ) -> Result<(), RegistryError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -345,7 +351,9 @@ impl Registry {
         let written = self.blobs.write_part(&mut next, body, length).await?;
         if written > 0 {
             next.updated_at = now();
-            self.index.put_upload(&next.id, &next.encode()).await?;
+            if persist {
+                self.index.put_upload(&next.id, &next.encode()).await?;
+            }
             *state = next;
         }
         Ok(())
@@ -369,7 +377,8 @@ impl Registry {
     {
         let _guard = self.lock_upload(id).await;
         let mut state = self.upload(repository, id).await?;
-        self.append_locked(&mut state, start, length, body).await?;
+        self.append_locked(&mut state, start, length, body, false)
+            .await?;
         self.publish(repository, &state, digest, Session::Persisted)
             .await
     }

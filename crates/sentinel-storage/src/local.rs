@@ -282,11 +282,15 @@ impl LocalUploads {
                 .create(length == 0)
                 .truncate(false)
                 .open(&source)?;
+            // The bytes up to `length` were made durable as they were written;
+            // only a cut (bytes of a failed request past the acknowledged end)
+            // or a new empty file needs syncing here.
             if file.metadata()?.len() != length {
-                // Bytes of a failed request past the acknowledged end.
                 file.set_len(length)?;
+                file.sync_all()?;
+            } else if length == 0 {
+                file.sync_all()?;
             }
-            file.sync_all()?;
             let dir = target.parent().unwrap_or(Path::new("."));
             create_dir_durably(dir)?;
             std::fs::rename(&source, &target)?;
