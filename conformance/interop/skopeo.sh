@@ -50,6 +50,19 @@ skopeo copy -q --dest-tls-verify=false oci:L:v1 "$registry/interop/skopeo:v1" ||
 skopeo copy -q --dest-tls-verify=false oci:L:v1 "$registry/interop/skopeo:v2" || fail "skopeo copy (push second tag)"
 skopeo copy -q --src-tls-verify=false "$registry/interop/skopeo:v1" oci:OUT:v1 || fail "skopeo copy (pull)"
 
+# A copy to another repository of the same registry mounts the layers (skopeo's
+# blob-info cache knows where they are) instead of uploading them again; like
+# docker, skopeo sends the small config blob again.
+mark=$(wc -l <"$work/server.log")
+skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
+  "$registry/interop/skopeo:v1" "$registry/interop/skopeo-copy:v1" || fail "skopeo copy (registry to registry)"
+tail -n +"$((mark + 1))" "$work/server.log" | grep 'uri="/v2/interop/skopeo-copy/' >"$work/copy.requests" || true
+mounted=$(grep -c 'method=POST uri="/v2/interop/skopeo-copy/blobs/uploads/?[^"]*mount=[^"]*" status=201' "$work/copy.requests" || true)
+config_hex=$(skopeo inspect --raw oci:L:v1 | jq -r .config.digest | cut -d: -f2)
+uploaded=$(grep -E 'method=PUT uri="/v2/interop/skopeo-copy/blobs/uploads/' "$work/copy.requests" | grep -vc "digest=sha256%3A$config_hex" || true)
+[ "$uploaded" = 0 ] || fail "cross-repository copy uploaded $uploaded layer(s) again instead of mounting them"
+[ "$mounted" -ge "$layers" ] || fail "cross-repository copy mounted $mounted blob(s), expected at least $layers"
+
 # Every pulled blob is byte-identical to the original.
 manifest=$(jq -r '.manifests[0].digest' OUT/index.json | cut -d: -f2)
 [ "$(jq -r '.manifests[0].digest' L/index.json)" = "sha256:$manifest" ] || fail "manifest digest round trip"
@@ -68,4 +81,4 @@ skopeo delete --tls-verify=false "$registry/interop/skopeo:v1" || fail "skopeo d
 status=$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/v2/interop/skopeo/manifests/v2")
 [ "$status" = 404 ] || fail "manifest gone after delete (got $status)"
 
-echo "interop skopeo: push, pull (byte-identical, $layers layers), inspect, list-tags, delete: ok"
+echo "interop skopeo: push, pull (byte-identical, $layers layers), copy to another repository ($mounted layers mounted, none uploaded again), inspect, list-tags, delete: ok"
