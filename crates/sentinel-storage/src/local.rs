@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sentinel_oci::{Digest, DigestAlgorithm, Digester};
 
-use crate::store::StorageError;
+use crate::store::{StorageError, check_declared};
 use crate::upload::UploadState;
 
 /// Chunks queued between the request task and each of its threads; with
@@ -192,14 +192,7 @@ impl LocalUploads {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| StorageError::Body(e.into()))?;
                 received += chunk.len() as u64;
-                if let Some(declared) = expected
-                    && received > declared
-                {
-                    return Err(StorageError::LengthMismatch {
-                        declared,
-                        actual: received,
-                    });
-                }
+                check_declared(expected, received, false)?;
                 // If the writer failed (a full disk), keep reading the body so
                 // the client gets the error rather than a reset connection.
                 if !chunk.is_empty() && !writer_gone {
@@ -208,13 +201,7 @@ impl LocalUploads {
                     writer_gone = sender.send(chunk).await.is_err();
                 }
             }
-            match expected {
-                Some(declared) if declared != received => Err(StorageError::LengthMismatch {
-                    declared,
-                    actual: received,
-                }),
-                _ => Ok(()),
-            }
+            check_declared(expected, received, true)
         }
         .await;
         if fed.is_err() {

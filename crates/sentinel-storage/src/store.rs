@@ -59,6 +59,25 @@ pub enum StorageError {
     CorruptState(String),
 }
 
+/// Fails with [`StorageError::LengthMismatch`] once `received` bytes can no
+/// longer match the `declared` length: as soon as they pass it, or, when the
+/// body has `ended`, if they differ from it.
+pub(crate) fn check_declared(
+    declared: Option<u64>,
+    received: u64,
+    ended: bool,
+) -> Result<(), StorageError> {
+    match declared {
+        Some(declared) if received > declared || (ended && received != declared) => {
+            Err(StorageError::LengthMismatch {
+                declared,
+                actual: received,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A blob's bytes, or a range of them.
 pub type BlobStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
@@ -172,18 +191,10 @@ impl BlobStore {
                 target.wait_for_capacity(WRITES_IN_FLIGHT).await?;
                 hasher.update(&chunk);
                 written += chunk.len() as u64;
-                if expected.is_some_and(|declared| written > declared) {
-                    break;
-                }
+                check_declared(expected, written, false)?;
                 target.put(chunk);
             }
-            match expected {
-                Some(declared) if declared != written => Err(StorageError::LengthMismatch {
-                    declared,
-                    actual: written,
-                }),
-                _ => Ok(()),
-            }
+            check_declared(expected, written, true)
         }
         .await;
         match (outcome, writer) {
