@@ -464,8 +464,18 @@ impl Registry {
     pub async fn expire_uploads(&self, max_idle: Duration) -> Result<usize, RegistryError> {
         let cutoff = now().saturating_sub(max_idle.as_secs());
         let mut expired = 0;
-        for (id, bytes) in self.index.uploads().await? {
+        for (id, listed) in self.index.uploads().await? {
+            let fresh =
+                matches!(UploadState::decode(&listed), Some(state) if state.updated_at >= cutoff);
+            if fresh {
+                continue;
+            }
+            // Decide again under the session's lock: a request may have
+            // touched it since the listing.
             let _guard = self.lock_upload(&id).await;
+            let Some(bytes) = self.index.upload(&id).await? else {
+                continue;
+            };
             match UploadState::decode(&bytes) {
                 Some(state) if state.updated_at >= cutoff => continue,
                 Some(state) => self.blobs.discard(&state).await,
