@@ -146,7 +146,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::BodyInterrupted(_) => {
                 ApiError::new(ErrorCode::BlobUploadInvalid, message)
             }
-            RegistryError::Index(_) | RegistryError::Storage(_) => {
+            RegistryError::Index(_) | RegistryError::Storage(_) | RegistryError::Internal(_) => {
                 ApiError::new(ErrorCode::Unknown, message)
             }
         }

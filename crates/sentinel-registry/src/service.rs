@@ -73,6 +73,9 @@ pub enum RegistryError {
     /// The repository has never been pushed to.
     #[error("repository {0} is not known")]
     NameUnknown(RepositoryName),
+    /// An internal task failed (a bug: it panicked).
+    #[error("internal failure: {0}")]
+    Internal(String),
     /// The request body ended before it was complete (the client went away).
     #[error(transparent)]
     BodyInterrupted(StorageError),
@@ -137,6 +140,18 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
+}
+
+/// Runs `work` on its own task and waits for it. An upload step that holds a
+/// session's lock must finish (or fail and clean up) even if the request that
+/// started it is dropped because its client went away; dropped halfway, it
+/// would free the lock while its writer thread still changes the file.
+async fn to_completion<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, RegistryError>> + Send + 'static,
+) -> Result<T, RegistryError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| RegistryError::Internal(e.to_string()))?
 }
 
 /// Where an upload's state lives.
@@ -313,14 +328,20 @@ impl Registry {
         body: S,
     ) -> Result<UploadState, RegistryError>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
     {
-        let _guard = self.lock_upload(id).await;
-        let mut state = self.upload(repository, id).await?;
-        self.append_locked(&mut state, start, length, body, true)
-            .await?;
-        Ok(state)
+        let this = self.clone();
+        let repository = repository.clone();
+        let id = id.to_owned();
+        to_completion(async move {
+            let _guard = this.lock_upload(&id).await;
+            let mut state = this.upload(&repository, &id).await?;
+            this.append_locked(&mut state, start, length, body, true)
+                .await?;
+            Ok(state)
+        })
+        .await
     }
 
     /// Appends `body` to the locked session `state`. With `persist`, the new
@@ -372,15 +393,22 @@ impl Registry {
         body: S,
     ) -> Result<(), RegistryError>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
     {
-        let _guard = self.lock_upload(id).await;
-        let mut state = self.upload(repository, id).await?;
-        self.append_locked(&mut state, start, length, body, false)
-            .await?;
-        self.publish(repository, &state, digest, Session::Persisted)
-            .await
+        let this = self.clone();
+        let repository = repository.clone();
+        let id = id.to_owned();
+        let digest = digest.clone();
+        to_completion(async move {
+            let _guard = this.lock_upload(&id).await;
+            let mut state = this.upload(&repository, &id).await?;
+            this.append_locked(&mut state, start, length, body, false)
+                .await?;
+            this.publish(&repository, &state, &digest, Session::Persisted)
+                .await
+        })
+        .await
     }
 
     /// Stores `body` as blob `digest` of `repository` in one request.
