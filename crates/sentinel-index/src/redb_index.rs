@@ -5,9 +5,15 @@
 //! referrer of a subject" is one ordered range scan. Writes run on Tokio's
 //! blocking pool and commit with redb's default, immediate durability: when a
 //! method returns, the change is on disk.
+//!
+//! redb refuses all further work on a database handle that met an I/O error
+//! (a full disk, say), whether in a write or a read. Any operation that meets
+//! one drops the shared handle; the next operation reopens the file, on the
+//! blocking pool and once however many callers are waiting for it, so the
+//! index recovers by itself once the cause is gone.
 
 use std::ops::Bound;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
@@ -94,6 +100,10 @@ fn decode_manifest(bytes: &[u8]) -> Result<(ManifestRecord, &[u8]), IndexError> 
     Ok((record, &bytes[4 + len..]))
 }
 
+/// Opens the database afresh: the file at the index's path (tests open it
+/// over a backend that can be made to fail).
+type Opener = dyn Fn() -> Result<Database, IndexError> + Send + Sync;
+
 /// The metadata index on a redb file.
 ///
 /// redb refuses all further work on a database handle that met an I/O error
@@ -102,13 +112,17 @@ fn decode_manifest(bytes: &[u8]) -> Result<(ManifestRecord, &[u8]), IndexError> 
 /// itself once the cause is gone.
 #[derive(Clone)]
 pub struct RedbIndex {
-    path: PathBuf,
+    open: Arc<Opener>,
+    /// The handle in use; `None` after an I/O error, until reopened. The lock
+    /// is only ever held to read or swap the pointer, never during I/O.
     db: Arc<RwLock<Option<Arc<Database>>>>,
+    /// Held (asynchronously) by the one caller reopening the file, so others
+    /// wait for its handle instead of racing it for the file's lock.
+    reopening: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Opens (or creates) the file with every table in place.
-fn open_database(path: &Path) -> Result<Database, IndexError> {
-    let db = Database::create(path).map_err(backend)?;
+/// Makes sure every table exists in a freshly opened `db`.
+fn with_tables(db: Database) -> Result<Database, IndexError> {
     let txn = db.begin_write().map_err(backend)?;
     {
         txn.open_table(REPOSITORIES).map_err(backend)?;
@@ -138,36 +152,64 @@ fn is_io_error(error: &IndexError) -> bool {
     }
 }
 
+/// A task of the blocking pool that panicked or was cancelled.
+fn join_failure(error: tokio::task::JoinError) -> IndexError {
+    IndexError::Backend(Box::new(error))
+}
+
 impl RedbIndex {
     /// Opens (or creates) the index file at `path`.
     ///
     /// redb recovers from an interrupted write on open, so a file left by a
     /// killed process opens with every committed transaction and nothing else.
     pub fn open(path: &Path) -> Result<Self, IndexError> {
-        let db = open_database(path)?;
+        let path = path.to_path_buf();
+        Self::with_opener(Arc::new(move || {
+            with_tables(Database::create(&path).map_err(backend)?)
+        }))
+    }
+
+    /// An index over the databases `open` returns: one now, and another each
+    /// time the one in use met an I/O error.
+    fn with_opener(open: Arc<Opener>) -> Result<Self, IndexError> {
+        let db = open()?;
         Ok(RedbIndex {
-            path: path.to_path_buf(),
+            open,
             db: Arc::new(RwLock::new(Some(Arc::new(db)))),
+            reopening: Arc::default(),
         })
     }
 
-    /// The open database, reopening the file if the last handle was dropped.
-    fn database(&self) -> Result<Arc<Database>, IndexError> {
-        if let Some(db) = self
-            .db
+    /// The handle in use, if there is one.
+    fn current(&self) -> Option<Arc<Database>> {
+        self.db
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            return Ok(Arc::clone(db));
+            .clone()
+    }
+
+    /// The open database, reopening the file if the last handle was dropped.
+    ///
+    /// The reopen (file I/O, an fsync) runs on the blocking pool, never on an
+    /// async worker, and no lock is held while waiting for it. It completes
+    /// and installs its handle even if this caller is dropped meanwhile.
+    async fn database(&self) -> Result<Arc<Database>, IndexError> {
+        if let Some(db) = self.current() {
+            return Ok(db);
         }
-        let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(db) = slot.as_ref() {
-            return Ok(Arc::clone(db));
+        let reopening = Arc::clone(&self.reopening).lock_owned().await;
+        if let Some(db) = self.current() {
+            return Ok(db);
         }
-        let db = Arc::new(open_database(&self.path)?);
-        *slot = Some(Arc::clone(&db));
-        Ok(db)
+        let index = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _reopening = reopening;
+            let db = Arc::new((index.open)()?);
+            *index.db.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&db));
+            Ok(db)
+        })
+        .await
+        .map_err(join_failure)?
     }
 
     /// Passes `result` through; if it is an I/O error, drops the handle that
@@ -188,12 +230,16 @@ impl RedbIndex {
         result
     }
 
-    /// Begins a read transaction (a handle that met an I/O error fails here
-    /// and is dropped, so the next call reopens the file).
-    fn begin_read(&self) -> Result<ReadTransaction, IndexError> {
-        let db = self.database()?;
-        let txn = db.begin_read().map_err(backend);
-        self.checked(&db, txn)
+    /// Runs `work` in one read transaction. An I/O error anywhere in it (when
+    /// beginning, opening a table, reading a page) drops the handle, so the
+    /// next call reopens the file.
+    async fn read<T>(
+        &self,
+        work: impl FnOnce(&ReadTransaction) -> Result<T, IndexError>,
+    ) -> Result<T, IndexError> {
+        let db = self.database().await?;
+        let result = db.begin_read().map_err(backend).and_then(|txn| work(&txn));
+        self.checked(&db, result)
     }
 
     /// Runs `work` in one write transaction on the blocking pool and commits it.
@@ -202,9 +248,9 @@ impl RedbIndex {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> Result<T, IndexError> + Send + 'static,
     {
+        let db = self.database().await?;
         let index = self.clone();
         tokio::task::spawn_blocking(move || {
-            let db = index.database()?;
             let result = db.begin_write().map_err(backend).and_then(|txn| {
                 let value = work(&txn)?;
                 txn.commit().map_err(backend)?;
@@ -213,66 +259,65 @@ impl RedbIndex {
             index.checked(&db, result)
         })
         .await
-        .map_err(|e| IndexError::Backend(Box::new(e)))?
+        .map_err(join_failure)?
     }
+}
 
-    fn read_manifest(
-        &self,
-        repository: &RepositoryName,
-        digest: &Digest,
-    ) -> Result<Option<StoredManifest>, IndexError> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(MANIFESTS).map_err(backend)?;
-        let Some(value) = table
-            .get(key(&[repository.as_str(), digest.as_str()]).as_str())
-            .map_err(backend)?
-        else {
-            return Ok(None);
-        };
-        let (record, body) = decode_manifest(value.value())?;
-        Ok(Some(StoredManifest {
-            digest: digest.clone(),
-            media_type: record.media_type,
-            body: body.to_vec(),
-        }))
-    }
+/// Manifest `digest` of `repository`, read in `txn`.
+fn read_manifest(
+    txn: &ReadTransaction,
+    repository: &RepositoryName,
+    digest: &Digest,
+) -> Result<Option<StoredManifest>, IndexError> {
+    let table = txn.open_table(MANIFESTS).map_err(backend)?;
+    let Some(value) = table
+        .get(key(&[repository.as_str(), digest.as_str()]).as_str())
+        .map_err(backend)?
+    else {
+        return Ok(None);
+    };
+    let (record, body) = decode_manifest(value.value())?;
+    Ok(Some(StoredManifest {
+        digest: digest.clone(),
+        media_type: record.media_type,
+        body: body.to_vec(),
+    }))
+}
 
-    /// Lists the last key part of every key under `prefix` in `table`, paged.
-    fn page<V: redb::Value + 'static>(
-        &self,
-        table: TableDefinition<&str, V>,
-        prefix: Option<&str>,
-        page: &PageRequest,
-    ) -> Result<Page, IndexError> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(table).map_err(backend)?;
-        let (start, end) = match prefix {
-            Some(prefix) => children(&[prefix]),
-            None => (String::new(), String::from("\u{10FFFF}")),
-        };
-        let skip_prefix = prefix.map_or(0, |p| p.len() + 1);
-        let after = page
-            .last
-            .as_ref()
-            .map(|last| format!("{}{last}", &start[..skip_prefix]));
-        let lower = match &after {
-            Some(after) => Bound::Excluded(after.as_str()),
-            None => Bound::Included(start.as_str()),
-        };
-        let bounds: (Bound<&str>, Bound<&str>) = (lower, Bound::Excluded(end.as_str()));
-        let range = table.range::<&str>(bounds).map_err(backend)?;
-        let mut items = Vec::new();
-        let mut more = false;
-        for entry in range {
-            let (k, _) = entry.map_err(backend)?;
-            if items.len() == page.limit {
-                more = true;
-                break;
-            }
-            items.push(k.value()[skip_prefix..].to_owned());
+/// Lists the last key part of every key under `prefix` in `table`, paged, in `txn`.
+fn page_of<V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    table: TableDefinition<&str, V>,
+    prefix: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page, IndexError> {
+    let table = txn.open_table(table).map_err(backend)?;
+    let (start, end) = match prefix {
+        Some(prefix) => children(&[prefix]),
+        None => (String::new(), String::from("\u{10FFFF}")),
+    };
+    let skip_prefix = prefix.map_or(0, |p| p.len() + 1);
+    let after = page
+        .last
+        .as_ref()
+        .map(|last| format!("{}{last}", &start[..skip_prefix]));
+    let lower = match &after {
+        Some(after) => Bound::Excluded(after.as_str()),
+        None => Bound::Included(start.as_str()),
+    };
+    let bounds: (Bound<&str>, Bound<&str>) = (lower, Bound::Excluded(end.as_str()));
+    let range = table.range::<&str>(bounds).map_err(backend)?;
+    let mut items = Vec::new();
+    let mut more = false;
+    for entry in range {
+        let (k, _) = entry.map_err(backend)?;
+        if items.len() == page.limit {
+            more = true;
+            break;
         }
-        Ok(Page { items, more })
+        items.push(k.value()[skip_prefix..].to_owned());
     }
+    Ok(Page { items, more })
 }
 
 /// Records that `repo` holds blob `digest` (and the repository itself).
@@ -321,12 +366,14 @@ fn remove_tags_of(txn: &WriteTransaction, repo: &str, digest: &str) -> Result<()
 #[async_trait]
 impl MetadataIndex for RedbIndex {
     async fn blob(&self, digest: &Digest) -> Result<Option<u64>, IndexError> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(BLOBS).map_err(backend)?;
-        Ok(table
-            .get(digest.as_str())
-            .map_err(backend)?
-            .map(|v| v.value().0))
+        self.read(|txn| {
+            let table = txn.open_table(BLOBS).map_err(backend)?;
+            Ok(table
+                .get(digest.as_str())
+                .map_err(backend)?
+                .map(|v| v.value().0))
+        })
+        .await
     }
 
     async fn link_blob(
@@ -366,12 +413,14 @@ impl MetadataIndex for RedbIndex {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<u64>, IndexError> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(BLOB_LINKS).map_err(backend)?;
-        Ok(table
-            .get(key(&[repository.as_str(), digest.as_str()]).as_str())
-            .map_err(backend)?
-            .map(|v| v.value()))
+        self.read(|txn| {
+            let table = txn.open_table(BLOB_LINKS).map_err(backend)?;
+            Ok(table
+                .get(key(&[repository.as_str(), digest.as_str()]).as_str())
+                .map_err(backend)?
+                .map(|v| v.value()))
+        })
+        .await
     }
 
     async fn unlink_blob(
@@ -496,7 +545,8 @@ impl MetadataIndex for RedbIndex {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<StoredManifest>, IndexError> {
-        self.read_manifest(repository, digest)
+        self.read(|txn| read_manifest(txn, repository, digest))
+            .await
     }
 
     async fn tagged_manifest(
@@ -504,18 +554,20 @@ impl MetadataIndex for RedbIndex {
         repository: &RepositoryName,
         tag: &Tag,
     ) -> Result<Option<StoredManifest>, IndexError> {
-        let digest = {
-            let txn = self.begin_read()?;
-            let tags = txn.open_table(TAGS).map_err(backend)?;
-            let Some(digest) = tags
-                .get(key(&[repository.as_str(), tag.as_str()]).as_str())
-                .map_err(backend)?
-            else {
-                return Ok(None);
+        self.read(|txn| {
+            let digest = {
+                let tags = txn.open_table(TAGS).map_err(backend)?;
+                let Some(digest) = tags
+                    .get(key(&[repository.as_str(), tag.as_str()]).as_str())
+                    .map_err(backend)?
+                else {
+                    return Ok(None);
+                };
+                parse_digest(digest.value())?
             };
-            parse_digest(digest.value())?
-        };
-        self.read_manifest(repository, &digest)
+            read_manifest(txn, repository, &digest)
+        })
+        .await
     }
 
     async fn delete_manifest(
@@ -575,44 +627,48 @@ impl MetadataIndex for RedbIndex {
         repository: &RepositoryName,
         page: &PageRequest,
     ) -> Result<Option<Page>, IndexError> {
-        {
-            let txn = self.begin_read()?;
+        self.read(|txn| {
             let repos = txn.open_table(REPOSITORIES).map_err(backend)?;
             if repos.get(repository.as_str()).map_err(backend)?.is_none() {
                 return Ok(None);
             }
-        }
-        self.page(TAGS, Some(repository.as_str()), page).map(Some)
+            page_of(txn, TAGS, Some(repository.as_str()), page).map(Some)
+        })
+        .await
     }
 
     async fn repository_blobs(
         &self,
         repository: &RepositoryName,
     ) -> Result<Vec<(Digest, u64)>, IndexError> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(BLOB_LINKS).map_err(backend)?;
-        let (start, end) = children(&[repository.as_str()]);
-        let mut out = Vec::new();
-        for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
-            let (key, size) = entry.map_err(backend)?;
-            out.push((parse_digest(&key.value()[start.len()..])?, size.value()));
-        }
-        Ok(out)
+        self.read(|txn| {
+            let table = txn.open_table(BLOB_LINKS).map_err(backend)?;
+            let (start, end) = children(&[repository.as_str()]);
+            let mut out = Vec::new();
+            for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
+                let (key, size) = entry.map_err(backend)?;
+                out.push((parse_digest(&key.value()[start.len()..])?, size.value()));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn repository_manifests(
         &self,
         repository: &RepositoryName,
     ) -> Result<Vec<Digest>, IndexError> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(MANIFESTS).map_err(backend)?;
-        let (start, end) = children(&[repository.as_str()]);
-        let mut out = Vec::new();
-        for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
-            let (key, _) = entry.map_err(backend)?;
-            out.push(parse_digest(&key.value()[start.len()..])?);
-        }
-        Ok(out)
+        self.read(|txn| {
+            let table = txn.open_table(MANIFESTS).map_err(backend)?;
+            let (start, end) = children(&[repository.as_str()]);
+            let mut out = Vec::new();
+            for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
+                let (key, _) = entry.map_err(backend)?;
+                out.push(parse_digest(&key.value()[start.len()..])?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn referrers(
@@ -620,22 +676,25 @@ impl MetadataIndex for RedbIndex {
         repository: &RepositoryName,
         subject: &Digest,
     ) -> Result<Vec<ReferrerDescriptor>, IndexError> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(REFERRERS).map_err(backend)?;
-        let (start, end) = children(&[repository.as_str(), subject.as_str()]);
-        let mut out = Vec::new();
-        for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
-            let (_, value) = entry.map_err(backend)?;
-            out.push(
-                serde_json::from_slice(value.value())
-                    .map_err(|e| IndexError::Corrupt(e.to_string()))?,
-            );
-        }
-        Ok(out)
+        self.read(|txn| {
+            let table = txn.open_table(REFERRERS).map_err(backend)?;
+            let (start, end) = children(&[repository.as_str(), subject.as_str()]);
+            let mut out = Vec::new();
+            for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
+                let (_, value) = entry.map_err(backend)?;
+                out.push(
+                    serde_json::from_slice(value.value())
+                        .map_err(|e| IndexError::Corrupt(e.to_string()))?,
+                );
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn repositories(&self, page: &PageRequest) -> Result<Page, IndexError> {
-        self.page(REPOSITORIES, None, page)
+        self.read(|txn| page_of(txn, REPOSITORIES, None, page))
+            .await
     }
 
     async fn put_upload(&self, id: &str, state: &[u8]) -> Result<(), IndexError> {
@@ -652,9 +711,11 @@ impl MetadataIndex for RedbIndex {
     }
 
     async fn upload(&self, id: &str) -> Result<Option<Vec<u8>>, IndexError> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(UPLOADS).map_err(backend)?;
-        Ok(table.get(id).map_err(backend)?.map(|v| v.value().to_vec()))
+        self.read(|txn| {
+            let table = txn.open_table(UPLOADS).map_err(backend)?;
+            Ok(table.get(id).map_err(backend)?.map(|v| v.value().to_vec()))
+        })
+        .await
     }
 
     async fn delete_upload(&self, id: &str) -> Result<bool, IndexError> {
@@ -671,14 +732,16 @@ impl MetadataIndex for RedbIndex {
     }
 
     async fn uploads(&self) -> Result<Vec<(String, Vec<u8>)>, IndexError> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(UPLOADS).map_err(backend)?;
-        let mut out = Vec::new();
-        for entry in table.range::<&str>(..).map_err(backend)? {
-            let (id, state) = entry.map_err(backend)?;
-            out.push((id.value().to_owned(), state.value().to_vec()));
-        }
-        Ok(out)
+        self.read(|txn| {
+            let table = txn.open_table(UPLOADS).map_err(backend)?;
+            let mut out = Vec::new();
+            for entry in table.range::<&str>(..).map_err(backend)? {
+                let (id, state) = entry.map_err(backend)?;
+                out.push((id.value().to_owned(), state.value().to_vec()));
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -726,5 +789,164 @@ mod tests {
             index.repository_blob(&repo, &digest).await.unwrap(),
             Some(1)
         );
+    }
+
+    /// A database file whose reads or writes can be made to fail, as a
+    /// failing disk would.
+    #[derive(Debug)]
+    struct FaultyFile {
+        file: redb::backends::FileBackend,
+        faults: Arc<Faults>,
+    }
+
+    #[derive(Debug, Default)]
+    struct Faults {
+        reads: std::sync::atomic::AtomicBool,
+        writes: std::sync::atomic::AtomicBool,
+    }
+
+    impl Faults {
+        fn check(flag: &std::sync::atomic::AtomicBool, what: &str) -> std::io::Result<()> {
+            if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                Err(std::io::Error::other(format!("injected {what} failure")))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl redb::StorageBackend for FaultyFile {
+        fn len(&self) -> std::io::Result<u64> {
+            self.file.len()
+        }
+
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+            Faults::check(&self.faults.reads, "read")?;
+            self.file.read(offset, out)
+        }
+
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            Faults::check(&self.faults.writes, "write")?;
+            self.file.set_len(len)
+        }
+
+        fn sync_data(&self) -> std::io::Result<()> {
+            Faults::check(&self.faults.writes, "write")?;
+            self.file.sync_data()
+        }
+
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            Faults::check(&self.faults.writes, "write")?;
+            self.file.write(offset, data)
+        }
+
+        fn close(&self) -> std::io::Result<()> {
+            self.file.close()
+        }
+    }
+
+    /// Every open of an index over a [`FaultyFile`]: the thread it ran on.
+    type Opens = Arc<std::sync::Mutex<Vec<std::thread::ThreadId>>>;
+
+    /// An index on `path` whose file fails on demand. It reads without a
+    /// page cache, so every read reaches the file.
+    fn faulty_index(path: &Path) -> (RedbIndex, Arc<Faults>, Opens) {
+        let faults = Arc::new(Faults::default());
+        let opens = Opens::default();
+        let opener = {
+            let path = path.to_path_buf();
+            let faults = Arc::clone(&faults);
+            let opens = Arc::clone(&opens);
+            move || {
+                opens.lock().unwrap().push(std::thread::current().id());
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(backend)?;
+                let faulty = FaultyFile {
+                    file: redb::backends::FileBackend::new(file).map_err(backend)?,
+                    faults: Arc::clone(&faults),
+                };
+                let db = redb::Builder::new()
+                    .set_cache_size(0)
+                    .create_with_backend(faulty)
+                    .map_err(backend)?;
+                with_tables(db)
+            }
+        };
+        let index = RedbIndex::with_opener(Arc::new(opener)).unwrap();
+        (index, faults, opens)
+    }
+
+    #[tokio::test]
+    async fn a_read_that_meets_an_io_error_reopens_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.redb");
+        let repo: RepositoryName = "a/b".parse().unwrap();
+        let digest = Digest::sha256(b"x");
+        RedbIndex::open(&path)
+            .unwrap()
+            .link_blob(&repo, &digest, 1)
+            .await
+            .unwrap();
+        let (index, faults, opens) = faulty_index(&path);
+
+        // The disk fails once the transaction has begun: a table read meets it.
+        let failed = index
+            .read(|txn| {
+                faults
+                    .reads
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                let table = txn.open_table(BLOB_LINKS).map_err(backend)?;
+                let link = key(&[repo.as_str(), digest.as_str()]);
+                Ok(table.get(link.as_str()).map_err(backend)?.is_some())
+            })
+            .await;
+        assert!(is_io_error(&failed.unwrap_err()));
+        faults
+            .reads
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        // The disk works again: so does the very next call, on a reopened handle.
+        assert_eq!(
+            index.repository_blob(&repo, &digest).await.unwrap(),
+            Some(1)
+        );
+        assert_eq!(opens.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_database_is_reopened_once_and_off_the_async_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, faults, opens) = faulty_index(&dir.path().join("index.redb"));
+        let repo: RepositoryName = "a/b".parse().unwrap();
+        let digest = Digest::sha256(b"x");
+
+        faults
+            .writes
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(index.link_blob(&repo, &digest, 1).await.is_err());
+        faults
+            .writes
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+
+        // Several readers find the handle gone at once: one reopen serves them all.
+        let (a, b, c) = tokio::join!(
+            index.blob(&digest),
+            index.repository_blob(&repo, &digest),
+            index.uploads()
+        );
+        assert_eq!(a.unwrap(), None);
+        assert_eq!(b.unwrap(), None);
+        assert!(c.unwrap().is_empty());
+        index.link_blob(&repo, &digest, 1).await.unwrap();
+        assert_eq!(index.blob(&digest).await.unwrap(), Some(1));
+
+        let opens = opens.lock().unwrap();
+        assert_eq!(opens.len(), 2, "one open at start, one reopen");
+        // This test's runtime has one thread, this one: the reopen ran elsewhere.
+        assert_ne!(opens[1], std::thread::current().id());
     }
 }

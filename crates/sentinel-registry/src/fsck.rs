@@ -2,11 +2,13 @@
 //!
 //! Every blob some repository holds is read back and hashed; every manifest
 //! is re-hashed and re-parsed, and its references looked up; every tag is
-//! resolved; every upload session's parts are looked for. Run it while the
-//! server is stopped (the index file is locked by a running server).
+//! resolved; every upload session's parts are looked for, and upload bytes
+//! that no session owns are reported. Run it while the server is stopped (the
+//! index file is locked by a running server).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use sentinel_oci::{Digest, Digester, ParsedManifest, RepositoryName};
@@ -37,6 +39,11 @@ pub struct FsckReport {
     /// Not damage, but worth knowing: manifests that reference blobs deleted
     /// from their repository (a blob `DELETE` is allowed to do that).
     pub warnings: Vec<String>,
+    /// Ids of uploads whose bytes are in storage but that no session owns:
+    /// left by a crash, or by a failure whose cleanup failed too. Neither
+    /// damage nor a warning (nothing refers to them); the server deletes them
+    /// once they have not changed for [`crate::ORPHANED_UPLOAD_GRACE`].
+    pub orphaned_uploads: Vec<String>,
 }
 
 impl FsckReport {
@@ -54,15 +61,23 @@ impl fmt::Display for FsckReport {
         for error in &self.errors {
             writeln!(f, "error: {error}")?;
         }
+        for id in &self.orphaned_uploads {
+            writeln!(
+                f,
+                "note: upload {id}: bytes in storage that no upload session owns; the server deletes them after {} minutes without change",
+                crate::ORPHANED_UPLOAD_GRACE.as_secs() / 60
+            )?;
+        }
         write!(
             f,
-            "checked {} repositories, {} blobs ({} bytes hashed), {} manifests, {} tags, {} upload sessions: {} errors, {} warnings",
+            "checked {} repositories, {} blobs ({} bytes hashed), {} manifests, {} tags, {} upload sessions, {} orphaned uploads: {} errors, {} warnings",
             self.repositories,
             self.blobs,
             self.bytes,
             self.manifests,
             self.tags,
             self.uploads,
+            self.orphaned_uploads.len(),
             self.errors.len(),
             self.warnings.len()
         )
@@ -101,6 +116,13 @@ pub async fn check(registry: &Registry) -> Result<FsckReport, RegistryError> {
         report.uploads += 1;
         check_upload(registry, &id, &bytes, &mut report).await?;
     }
+    // The server is stopped: no push is writing, so every orphan counts.
+    report.orphaned_uploads = registry
+        .orphaned_uploads(Duration::ZERO)
+        .await?
+        .into_iter()
+        .map(|orphan| orphan.id)
+        .collect();
     Ok(report)
 }
 
@@ -255,4 +277,35 @@ async fn check_upload(
         report.errors.push(format!("upload {id}: {problem}"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn upload_bytes_no_session_owns_are_reported_but_are_no_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = crate::service::tests::registry(dir.path());
+        let repository: RepositoryName = "a/b".parse().unwrap();
+        let session = registry.start_upload(&repository).await.unwrap();
+        let chunk =
+            futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"x"))]);
+        registry
+            .append(&repository, &session.id, Some(0), Some(1), chunk)
+            .await
+            .unwrap();
+        let uploads = dir.path().join("storage/uploads");
+        std::fs::write(uploads.join("left-behind"), b"bytes").unwrap();
+        let report = check(&registry).await.unwrap();
+        assert!(report.is_clean(), "{report}");
+        assert!(report.warnings.is_empty(), "{report}");
+        assert_eq!(report.orphaned_uploads, vec!["left-behind".to_owned()]);
+        let text = report.to_string();
+        assert!(text.contains("note: upload left-behind: "), "{text}");
+        assert!(
+            text.ends_with("1 upload sessions, 1 orphaned uploads: 0 errors, 0 warnings"),
+            "{text}"
+        );
+    }
 }

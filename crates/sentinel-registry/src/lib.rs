@@ -106,6 +106,10 @@ impl Server {
 
     /// Serves until `shutdown` completes, then waits for in-flight requests.
     ///
+    /// Before serving, idle upload sessions are expired and upload bytes no
+    /// session owns are deleted (connections made meanwhile wait in the
+    /// listen queue); both are repeated every 10 minutes while serving.
+    ///
     /// When this returns, every connection task has dropped its handle on the
     /// registry, so the metadata index is closed and the data directory can be
     /// opened again (by a restarted server in the same process, for instance).
@@ -113,7 +117,8 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let sweeper = tokio::spawn(expire_uploads(self.registry));
+        sweep_uploads(&self.registry).await;
+        let sweeper = tokio::spawn(sweep_uploads_periodically(self.registry));
         let served = axum::serve(self.listener, self.app)
             .with_graceful_shutdown(shutdown)
             .await;
@@ -127,19 +132,36 @@ impl Server {
 
 /// Upload sessions idle for this long are abandoned (their parts deleted).
 pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(24 * 60 * 60);
-/// How often idle upload sessions are looked for.
+/// Upload bytes that no session owns are deleted once they have not changed
+/// for this long. A monolithic push has no session while it writes; an hour
+/// without a single byte arriving is far beyond any client's patience.
+pub const ORPHANED_UPLOAD_GRACE: Duration = Duration::from_secs(60 * 60);
+/// How often idle upload sessions and orphaned upload bytes are looked for.
 const UPLOAD_SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
-/// Expires idle upload sessions at start-up and then periodically.
-async fn expire_uploads(registry: service::Registry) {
-    let mut ticks = tokio::time::interval(UPLOAD_SWEEP_INTERVAL);
+/// Expires idle upload sessions and deletes upload bytes no session owns;
+/// failures are logged (the next sweep tries again).
+async fn sweep_uploads(registry: &service::Registry) {
+    match registry.expire_uploads(UPLOAD_EXPIRY).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(expired = n, "abandoned idle upload sessions"),
+        Err(error) => tracing::warn!(%error, "could not expire idle upload sessions"),
+    }
+    match registry.sweep_orphaned_uploads(ORPHANED_UPLOAD_GRACE).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "deleted upload bytes no session owns"),
+        Err(error) => tracing::warn!(%error, "could not look for orphaned upload bytes"),
+    }
+}
+
+/// [`sweep_uploads`] every [`UPLOAD_SWEEP_INTERVAL`], the first time one
+/// interval from now (the start-up sweep has just run).
+async fn sweep_uploads_periodically(registry: service::Registry) {
+    let first = tokio::time::Instant::now() + UPLOAD_SWEEP_INTERVAL;
+    let mut ticks = tokio::time::interval_at(first, UPLOAD_SWEEP_INTERVAL);
     loop {
         ticks.tick().await;
-        match registry.expire_uploads(UPLOAD_EXPIRY).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "abandoned idle upload sessions"),
-            Err(error) => tracing::warn!(%error, "could not expire idle upload sessions"),
-        }
+        sweep_uploads(&registry).await;
     }
 }
 

@@ -16,8 +16,8 @@ use sentinel_oci::{
 use sentinel_storage::{BlobStore, BlobStream, StorageError};
 
 pub use sentinel_index::{Page, PageRequest, StoredManifest};
-pub use sentinel_storage::UploadState;
-use std::collections::HashMap;
+pub use sentinel_storage::{StoredUpload, UploadState};
+use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -419,15 +419,30 @@ impl Registry {
         body: S,
     ) -> Result<(), RegistryError>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
     {
-        // A session that never enters the index: if this request dies, no
-        // part is stored, and nothing is left to resume.
-        let mut state = new_session(repository);
-        self.blobs.write_part(&mut state, body, None).await?;
-        self.publish(repository, &state, digest, Session::InMemory)
-            .await
+        let this = self.clone();
+        let repository = repository.clone();
+        let digest = digest.clone();
+        // Run to completion, so a failure is always cleaned up below even if
+        // the client goes away meanwhile.
+        to_completion(async move {
+            // A session that never enters the index: nothing can resume it,
+            // so whatever fails, the bytes it stored are garbage at once.
+            let mut state = new_session(&repository);
+            let stored = async {
+                this.blobs.write_part(&mut state, body, None).await?;
+                this.publish(&repository, &state, &digest, Session::InMemory)
+                    .await
+            }
+            .await;
+            if stored.is_err() {
+                this.blobs.discard(&state.id).await;
+            }
+            stored
+        })
+        .await
     }
 
     /// Verifies an upload against `digest`, publishes it as a blob and links it
@@ -443,7 +458,7 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         let actual = self.blobs.upload_digest(state, digest.algorithm()).await?;
         if &actual != digest {
-            self.blobs.discard(state).await;
+            self.blobs.discard(&state.id).await;
             if session == Session::Persisted {
                 self.index.delete_upload(&state.id).await?;
             }
@@ -452,10 +467,19 @@ impl Registry {
                 actual,
             });
         }
-        if self.blobs.exists(digest).await? {
-            // Stored already (by this or another repository, or by an earlier
-            // try of this upload that died before its link): keep one copy.
-            self.blobs.discard(state).await;
+        // Stored already (by this or another repository, or by an earlier try
+        // of this upload that died before its link): keep that one copy. A
+        // crash may have come between its publishing rename and the sync of
+        // its directory, so make it durable before the index links it.
+        let stored = self.blobs.exists(digest).await?
+            && match self.blobs.make_durable(digest).await {
+                Ok(()) => true,
+                // Gone since it was seen: store this upload's copy instead.
+                Err(StorageError::Missing(_)) => false,
+                Err(e) => return Err(e.into()),
+            };
+        if stored {
+            self.blobs.discard(&state.id).await;
         } else {
             self.blobs.commit(state, digest).await?;
         }
@@ -481,8 +505,8 @@ impl Registry {
         id: &str,
     ) -> Result<(), RegistryError> {
         let _guard = self.lock_upload(id).await;
-        let state = self.upload(repository, id).await?;
-        self.blobs.discard(&state).await;
+        self.upload(repository, id).await?;
+        self.blobs.discard(id).await;
         self.index.delete_upload(id).await?;
         Ok(())
     }
@@ -504,15 +528,55 @@ impl Registry {
             let Some(bytes) = self.index.upload(&id).await? else {
                 continue;
             };
-            match UploadState::decode(&bytes) {
-                Some(state) if state.updated_at >= cutoff => continue,
-                Some(state) => self.blobs.discard(&state).await,
-                None => {}
+            if matches!(UploadState::decode(&bytes), Some(state) if state.updated_at >= cutoff) {
+                continue;
             }
+            // An undecodable state goes too, and its bytes with it: they are
+            // found by the session's id alone.
+            self.blobs.discard(&id).await;
             self.index.delete_upload(&id).await?;
             expired += 1;
         }
         Ok(expired)
+    }
+
+    /// Uploads with bytes in storage but no session in the index (left by a
+    /// crash, or by a failure whose cleanup failed too), among those whose
+    /// bytes have not changed for `grace`.
+    ///
+    /// A monolithic push writes bytes without ever having a session, so only
+    /// a `grace` longer than any pause in a push keeps one in progress off the
+    /// list; [`Duration::ZERO`] lists every orphan (for `fsck`, which runs
+    /// with the server stopped).
+    pub async fn orphaned_uploads(
+        &self,
+        grace: Duration,
+    ) -> Result<Vec<StoredUpload>, RegistryError> {
+        // Storage first, then the index: a session started in between has no
+        // bytes in the first listing, and is in the second.
+        let stored = self.blobs.stored_uploads().await?;
+        let sessions: HashSet<String> = self
+            .index
+            .uploads()
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let cutoff = SystemTime::now().checked_sub(grace).unwrap_or(UNIX_EPOCH);
+        Ok(stored
+            .into_iter()
+            .filter(|upload| !sessions.contains(&upload.id) && upload.modified <= cutoff)
+            .collect())
+    }
+
+    /// Deletes the bytes of every upload [`Registry::orphaned_uploads`] lists
+    /// for `grace`; returns how many uploads went.
+    pub async fn sweep_orphaned_uploads(&self, grace: Duration) -> Result<usize, RegistryError> {
+        let orphans = self.orphaned_uploads(grace).await?;
+        for orphan in &orphans {
+            self.blobs.discard(&orphan.id).await;
+        }
+        Ok(orphans.len())
     }
 
     // ---- manifests ---------------------------------------------------------
@@ -625,10 +689,11 @@ impl Registry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn registry(dir: &std::path::Path) -> Registry {
+    /// A registry on local storage under `dir`.
+    pub(crate) fn registry(dir: &std::path::Path) -> Registry {
         let index = sentinel_index::RedbIndex::open(&dir.join("index.redb")).unwrap();
         let blobs = BlobStore::open(&sentinel_storage::StorageLocation::Local(
             dir.join("storage"),
@@ -668,5 +733,151 @@ mod tests {
         ));
         assert!(registry.upload(&repository, &active.id).await.is_ok());
         assert!(!dir.path().join("storage/uploads").join(&idle.id).exists());
+    }
+
+    fn chunk(bytes: &'static [u8]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        futures_util::stream::iter([Ok(Bytes::from_static(bytes))])
+    }
+
+    /// Sets the modification time of `path` to `age` ago.
+    fn age(path: &std::path::Path, age: Duration) {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::now() - age)
+            .unwrap();
+    }
+
+    fn upload_files(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = match std::fs::read_dir(dir.join("storage/uploads")) {
+            Ok(entries) => entries
+                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        names.sort_unstable();
+        names
+    }
+
+    #[tokio::test]
+    async fn orphaned_upload_bytes_are_swept_once_past_the_grace_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry(dir.path());
+        let repository: RepositoryName = "a/b".parse().unwrap();
+        let live = registry.start_upload(&repository).await.unwrap();
+        registry
+            .append(&repository, &live.id, Some(0), Some(1), chunk(b"x"))
+            .await
+            .unwrap();
+        let uploads = dir.path().join("storage/uploads");
+        std::fs::write(uploads.join("orphan-old"), b"left by a crash").unwrap();
+        std::fs::write(uploads.join("orphan-new"), b"a push in progress").unwrap();
+        let hour = Duration::from_secs(60 * 60);
+        age(&uploads.join("orphan-old"), 2 * hour);
+        // A session's bytes stay however old they are: the session owns them.
+        age(&uploads.join(&live.id), 2 * hour);
+
+        assert_eq!(registry.sweep_orphaned_uploads(hour).await.unwrap(), 1);
+        let mut expected = vec!["orphan-new".to_owned(), live.id.clone()];
+        expected.sort_unstable();
+        assert_eq!(upload_files(dir.path()), expected);
+
+        assert_eq!(
+            registry
+                .sweep_orphaned_uploads(Duration::ZERO)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(upload_files(dir.path()), vec![live.id.clone()]);
+        // The session goes on as if nothing happened.
+        registry
+            .finish_upload(
+                &repository,
+                &live.id,
+                &Digest::sha256(b"xy"),
+                Some(1),
+                Some(1),
+                chunk(b"y"),
+            )
+            .await
+            .unwrap();
+        assert!(
+            registry
+                .blob(&repository, &Digest::sha256(b"xy"))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_session_expires_with_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry(dir.path());
+        let repository: RepositoryName = "a/b".parse().unwrap();
+        let session = registry.start_upload(&repository).await.unwrap();
+        registry
+            .append(&repository, &session.id, Some(0), Some(1), chunk(b"x"))
+            .await
+            .unwrap();
+        registry
+            .index
+            .put_upload(&session.id, b"not an upload state")
+            .await
+            .unwrap();
+        assert_eq!(
+            registry
+                .expire_uploads(Duration::from_secs(3600))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(registry.index.uploads().await.unwrap(), vec![]);
+        assert_eq!(upload_files(dir.path()), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn a_monolithic_push_that_fails_after_writing_leaves_no_upload_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry(dir.path());
+        let repository: RepositoryName = "a/b".parse().unwrap();
+        // A file where the blob directory belongs: publishing fails after
+        // the bytes were written and found to match their digest.
+        std::fs::write(dir.path().join("storage/blobs"), b"in the way").unwrap();
+        let result = registry
+            .put_blob(&repository, &Digest::sha256(b"bytes"), chunk(b"bytes"))
+            .await;
+        assert!(
+            matches!(result, Err(RegistryError::Storage(_))),
+            "{result:?}"
+        );
+        assert_eq!(upload_files(dir.path()), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn pushing_a_blob_already_stored_links_that_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry(dir.path());
+        let digest = Digest::sha256(b"shared");
+        let first: RepositoryName = "a/b".parse().unwrap();
+        registry
+            .put_blob(&first, &digest, chunk(b"shared"))
+            .await
+            .unwrap();
+        // As after a crash between publishing and linking: stored, not linked.
+        registry.index.unlink_blob(&first, &digest).await.unwrap();
+        let second: RepositoryName = "c/d".parse().unwrap();
+        registry
+            .put_blob(&second, &digest, chunk(b"shared"))
+            .await
+            .unwrap();
+        let held = registry.blob(&second, &digest).await.unwrap();
+        let bytes: Vec<Bytes> =
+            futures_util::TryStreamExt::try_collect(registry.read_blob(&held, None).await.unwrap())
+                .await
+                .unwrap();
+        assert_eq!(bytes.concat(), b"shared");
+        assert_eq!(upload_files(dir.path()), Vec::<String>::new());
     }
 }

@@ -487,3 +487,52 @@ async fn fsck_reports_damaged_blobs() {
         "{report}"
     );
 }
+
+/// Sets the modification time of `path` to `age` ago.
+fn age(path: &Path, age: Duration) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - age)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn upload_bytes_left_by_a_crash_are_deleted_at_the_next_start_once_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Process::start(dir.path());
+    let client = reqwest::Client::new();
+    push_blob(&client, &server, "left/over", b"kept").await;
+    server.kill();
+    // What a monolithic push cut by the kill leaves: bytes under uploads/
+    // that no session owns (it never has one). One from long ago, one recent.
+    let uploads = dir.path().join("storage/uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    let old = uploads.join("0b6a3a1e-5f0e-4c47-9a8e-0d6f8f1e2a11");
+    let recent = uploads.join("7c2d9b4f-1e3a-4d5b-8c6f-2a9e0b1d3c44");
+    std::fs::write(&old, b"half a push").unwrap();
+    std::fs::write(&recent, b"half another push").unwrap();
+    age(&old, Duration::from_secs(2 * 60 * 60));
+
+    let (code, report) = fsck(dir.path());
+    assert_eq!(code, 0, "leftovers are no damage:\n{report}");
+    assert!(
+        report.contains("2 orphaned uploads: 0 errors, 0 warnings"),
+        "{report}"
+    );
+
+    let server = Process::start(dir.path());
+    // The start-up sweep runs before the first request is served.
+    let response = client.get(server.url("/v2/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        !old.exists(),
+        "bytes an hour old that no session owns are deleted"
+    );
+    assert!(
+        recent.exists(),
+        "recent bytes may belong to a push in progress"
+    );
+    server.terminate();
+}

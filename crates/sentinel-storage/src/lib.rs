@@ -7,9 +7,12 @@
 //! sequence of *parts*, one object per request body, under
 //! `uploads/<id>/<n>`. Each request's bytes are accepted completely or not at
 //! all, and the hash state after each request is part of the [`UploadState`]
-//! the caller persists, so an upload survives a restart of the server. Committing an upload publishes its bytes at the
-//! blob's path in one atomic step (a rename or a completed multipart upload),
-//! so a reader never sees a partial blob.
+//! the caller persists, so an upload survives a restart of the server.
+//! Committing an upload publishes its bytes at the blob's path in one atomic
+//! step (a rename or a completed multipart upload), so a reader never sees a
+//! partial blob. Upload bytes that no session owns any more (a crash, a
+//! failed push) are listed by [`BlobStore::stored_uploads`] and removed with
+//! [`BlobStore::discard`].
 //!
 //! Backends are chosen by URL with [`StorageLocation`]: a local directory (the
 //! default, with fsync on every write), `s3://`, `gs://`, `az://`, or
@@ -17,9 +20,10 @@
 
 mod local;
 mod location;
+mod multipart;
 mod store;
 mod upload;
 
 pub use location::{StorageLocation, StorageLocationError};
 pub use store::{BlobStore, BlobStream, StorageError};
-pub use upload::UploadState;
+pub use upload::{StoredUpload, UploadState};

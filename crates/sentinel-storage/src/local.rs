@@ -20,7 +20,7 @@ use futures_util::{Stream, StreamExt};
 use sentinel_oci::{Digest, DigestAlgorithm, Digester};
 
 use crate::store::{StorageError, check_declared};
-use crate::upload::UploadState;
+use crate::upload::{StoredUpload, UploadState};
 
 /// Chunks queued between the request task and each of its threads; with
 /// hyper's chunk sizes this bounds an upload's buffered data to a few MiB.
@@ -68,14 +68,15 @@ fn hash_chunks(mut hasher: Digester, chunks: &mut tokio::sync::mpsc::Receiver<By
 }
 
 /// Writes chunks at `start` in the session's file until the channel closes;
-/// then, unless `aborted`, makes the bytes durable and returns how many were
-/// written. On any failure the file is cut back to `start` (or removed if it
-/// was new).
+/// then, if the request task marked the body `complete`, makes the bytes
+/// durable and returns how many were written. On any failure, and when the
+/// body was not complete (it failed, or the request was dropped midway), the
+/// file is cut back to `start` (or removed if it was new).
 fn write_chunks(
     path: &Path,
     start: u64,
     chunks: &mut tokio::sync::mpsc::Receiver<Bytes>,
-    aborted: &AtomicBool,
+    complete: &AtomicBool,
 ) -> io::Result<u64> {
     let mut file: Option<File> = None;
     let mut position = start;
@@ -111,7 +112,7 @@ fn write_chunks(
                 .join()
                 .map_err(|_| io::Error::other("flush thread panicked"))??;
         }
-        if aborted.load(Ordering::SeqCst) {
+        if !complete.load(Ordering::SeqCst) {
             return Err(io::Error::other("upload aborted"));
         }
         if let Some(file) = &file {
@@ -173,14 +174,16 @@ impl LocalUploads {
         let uploads = self.root.join("uploads");
         let path = self.upload_path(&state.id);
         let start = state.offset;
-        let aborted = Arc::new(AtomicBool::new(false));
+        // Set only once the whole body has arrived as declared: if this future
+        // is dropped midway, the writer finds it unset and discards the bytes.
+        let complete = Arc::new(AtomicBool::new(false));
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_CHUNKS);
         let (to_hasher, mut hasher_receiver) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_CHUNKS);
         let writer = {
-            let aborted = Arc::clone(&aborted);
+            let complete = Arc::clone(&complete);
             tokio::task::spawn_blocking(move || {
                 create_dir_durably(&uploads)?;
-                write_chunks(&path, start, &mut receiver, &aborted)
+                write_chunks(&path, start, &mut receiver, &complete)
             })
         };
         let hashing =
@@ -204,8 +207,8 @@ impl LocalUploads {
             check_declared(expected, received, true)
         }
         .await;
-        if fed.is_err() {
-            aborted.store(true, Ordering::SeqCst);
+        if fed.is_ok() {
+            complete.store(true, Ordering::SeqCst);
         }
         drop(sender);
         drop(to_hasher);
@@ -288,15 +291,75 @@ impl LocalUploads {
         Ok(())
     }
 
-    /// Removes the session's file (best effort).
-    pub(crate) async fn discard(&self, state: &UploadState) {
-        match tokio::fs::remove_file(self.upload_path(&state.id)).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(upload = %state.id, error = %e, "could not remove an upload file")
-            }
+    /// Removes upload `id`'s bytes: its file or, from the layout where local
+    /// uploads were part files too, its directory. Absent bytes are no error.
+    pub(crate) async fn discard(&self, id: &str) -> io::Result<()> {
+        let path = self.upload_path(id);
+        let removed = match tokio::fs::symlink_metadata(&path).await {
+            Ok(meta) if meta.is_dir() => tokio::fs::remove_dir_all(&path).await,
+            Ok(_) => tokio::fs::remove_file(&path).await,
+            Err(e) => Err(e),
+        };
+        match removed {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
         }
+    }
+
+    /// Every entry under `uploads/`, with its modification time.
+    pub(crate) async fn stored_uploads(&self) -> io::Result<Vec<StoredUpload>> {
+        let uploads = self.root.join("uploads");
+        tokio::task::spawn_blocking(move || {
+            let entries = match std::fs::read_dir(&uploads) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            let mut found = Vec::new();
+            for entry in entries {
+                let entry = entry?;
+                // Upload ids are UUIDs: a name that is not UTF-8 is none of ours.
+                let Ok(id) = entry.file_name().into_string() else {
+                    continue;
+                };
+                let modified = match entry.metadata() {
+                    Ok(meta) => meta.modified()?,
+                    // Removed since the listing (published or discarded).
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                found.push(StoredUpload { id, modified });
+            }
+            Ok(found)
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
+    /// Syncs stored blob `digest` and every directory from its own up to the
+    /// storage root, so the blob and the entries naming it survive a crash.
+    pub(crate) async fn make_durable(&self, digest: &Digest) -> Result<(), StorageError> {
+        let path = self.blob_path(digest);
+        let root = self.root.clone();
+        let missing = digest.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
+            match File::open(&path) {
+                Ok(file) => file.sync_all()?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(StorageError::Missing(missing));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            for dir in path.ancestors().skip(1) {
+                sync_dir(dir)?;
+                if dir == root {
+                    break;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StorageError::Io(io::Error::other(e)))?
     }
 
     /// What is wrong with the session's stored bytes, if anything.

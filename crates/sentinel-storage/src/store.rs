@@ -1,30 +1,26 @@
 //! The blob store: reading blobs, and writing them through upload parts.
 
+use std::collections::BTreeMap;
 use std::io::SeekFrom;
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
+    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload,
 };
 use sentinel_oci::{Digest, DigestAlgorithm, Digester};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::local::LocalUploads;
 use crate::location::{StorageLocation, StorageLocationError};
-use crate::upload::UploadState;
+use crate::multipart::MultipartWrite;
+use crate::upload::{StoredUpload, UploadState};
 
-/// Bytes buffered before a part of a multipart write is sent to the backend.
-/// S3 needs at least 5 MiB per part; larger parts mean fewer round trips.
-const WRITE_CHUNK: usize = 8 * 1024 * 1024;
-/// Multipart writes in flight at once per upload; with the chunk being filled,
-/// this bounds an upload's memory to about 3 x [`WRITE_CHUNK`] = 24 MiB,
-/// whatever the blob's size.
-const WRITES_IN_FLIGHT: usize = 2;
 /// The largest object S3's CopyObject (which `rename` uses there) accepts;
 /// bigger single-part uploads are published by a streamed multipart copy.
 const MAX_SERVER_SIDE_COPY: u64 = 5 * 1024 * 1024 * 1024;
@@ -113,6 +109,11 @@ impl BlobStore {
         Path::from_iter(["uploads", id, &n.to_string()])
     }
 
+    /// The directory of upload `id`'s parts.
+    fn upload_prefix(id: &str) -> Path {
+        Path::from_iter(["uploads", id])
+    }
+
     /// Streams blob `digest`, or the byte `range` of it (which must lie inside the blob).
     pub async fn read(
         &self,
@@ -152,6 +153,19 @@ impl BlobStore {
         }
     }
 
+    /// Makes stored blob `digest` durable: on local disk its bytes and the
+    /// directory entries that lead to it are synced (a crash between a
+    /// publishing rename and its directory sync may have left them
+    /// unsynced); an object store is durable once a write returns, so there
+    /// it does nothing. Fails with [`StorageError::Missing`] if a local blob
+    /// is absent.
+    pub async fn make_durable(&self, digest: &Digest) -> Result<(), StorageError> {
+        match &self.local {
+            Some(local) => local.make_durable(digest).await,
+            None => Ok(()),
+        }
+    }
+
     /// Stores `body` as the next part of the upload and, once it is completely
     /// stored, advances `state` (offset, parts, hash state). If the body fails
     /// midway, or its length differs from `expected`, nothing is stored and
@@ -173,7 +187,8 @@ impl BlobStore {
             .ok_or_else(|| StorageError::CorruptState(state.id.clone()))?;
         let path = Self::part_path(&state.id, state.parts.len());
         let mut body = body;
-        let mut writer: Option<WriteMultipart> = None;
+        // Dropped unfinished (this future cancelled), the write aborts itself.
+        let mut writer: Option<MultipartWrite> = None;
         let mut written = 0u64;
         let outcome: Result<(), StorageError> = async {
             while let Some(chunk) = body.next().await {
@@ -183,25 +198,19 @@ impl BlobStore {
                 }
                 let target = match &mut writer {
                     Some(writer) => writer,
-                    None => writer.insert(WriteMultipart::new_with_chunk_size(
-                        self.store.put_multipart(&path).await?,
-                        WRITE_CHUNK,
-                    )),
+                    None => writer.insert(MultipartWrite::start(self.store.as_ref(), &path).await?),
                 };
-                target.wait_for_capacity(WRITES_IN_FLIGHT).await?;
                 hasher.update(&chunk);
                 written += chunk.len() as u64;
                 check_declared(expected, written, false)?;
-                target.put(chunk);
+                target.put(chunk).await?;
             }
             check_declared(expected, written, true)
         }
         .await;
         match (outcome, writer) {
             (Err(e), Some(writer)) => {
-                if let Err(abort) = writer.abort().await {
-                    tracing::warn!(upload = %state.id, error = %abort, "could not abort a failed part");
-                }
+                writer.abort().await;
                 Err(e)
             }
             (Err(e), None) => Err(e),
@@ -264,10 +273,7 @@ impl BlobStore {
                     .await?;
             }
             parts => {
-                let mut writer = WriteMultipart::new_with_chunk_size(
-                    self.store.put_multipart(&target).await?,
-                    WRITE_CHUNK,
-                );
+                let mut writer = MultipartWrite::start(self.store.as_ref(), &target).await?;
                 let copied: Result<(), StorageError> = async {
                     for n in 0..parts {
                         let mut stream = self
@@ -276,42 +282,82 @@ impl BlobStore {
                             .await?
                             .into_stream();
                         while let Some(chunk) = stream.next().await {
-                            writer.wait_for_capacity(WRITES_IN_FLIGHT).await?;
-                            writer.put(chunk?);
+                            writer.put(chunk?).await?;
                         }
                     }
                     Ok(())
                 }
                 .await;
                 match copied {
-                    Ok(()) => {
-                        writer.finish().await?;
-                    }
+                    Ok(()) => writer.finish().await?,
                     Err(e) => {
-                        let _ = writer.abort().await;
+                        writer.abort().await;
                         return Err(e);
                     }
                 }
             }
         }
-        self.discard(state).await;
+        self.discard(&state.id).await;
         Ok(())
     }
 
-    /// Removes whatever the upload still has stored (best effort: a leftover
-    /// is garbage, never visible as a blob).
-    pub async fn discard(&self, state: &UploadState) {
-        if let Some(local) = &self.local {
-            return local.discard(state).await;
+    /// Removes whatever upload `id` has stored: its file, or all of its
+    /// parts (including any a failed request left past the recorded ones).
+    /// Best effort: a leftover is garbage, never visible as a blob, and the
+    /// orphan sweep finds it again; a failure is logged.
+    pub async fn discard(&self, id: &str) {
+        let removed = match &self.local {
+            Some(local) => local.discard(id).await.map_err(StorageError::from),
+            None => self.delete_parts(id).await,
+        };
+        if let Err(error) = removed {
+            tracing::warn!(upload = %id, %error, "could not remove an upload's stored bytes");
         }
-        for n in 0..state.parts.len() {
-            match self.store.delete(&Self::part_path(&state.id, n)).await {
+    }
+
+    /// Deletes every object under `uploads/<id>/`.
+    async fn delete_parts(&self, id: &str) -> Result<(), StorageError> {
+        let parts: Vec<Path> = self
+            .store
+            .list(Some(&Self::upload_prefix(id)))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await?;
+        for part in parts {
+            match self.store.delete(&part).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => {
-                    tracing::warn!(upload = %state.id, part = n, error = %e, "could not remove an upload part")
-                }
+                Err(e) => return Err(e.into()),
             }
         }
+        Ok(())
+    }
+
+    /// Every upload that has bytes in storage, whether or not a session
+    /// still owns it, with when its bytes last changed. An object-store part
+    /// appears only once its request completed, so uploads being written
+    /// right now may be missing.
+    pub async fn stored_uploads(&self) -> Result<Vec<StoredUpload>, StorageError> {
+        if let Some(local) = &self.local {
+            return Ok(local.stored_uploads().await?);
+        }
+        let mut uploads: BTreeMap<String, SystemTime> = BTreeMap::new();
+        let mut listing = self.store.list(Some(&Path::from("uploads")));
+        while let Some(meta) = listing.next().await {
+            let meta = meta?;
+            // `uploads/<id>/<n>`: the id is the second segment.
+            let Some(id) = meta.location.parts().nth(1) else {
+                continue;
+            };
+            let modified = SystemTime::from(meta.last_modified);
+            uploads
+                .entry(id.as_ref().to_owned())
+                .and_modify(|newest| *newest = (*newest).max(modified))
+                .or_insert(modified);
+        }
+        Ok(uploads
+            .into_iter()
+            .map(|(id, modified)| StoredUpload { id, modified })
+            .collect())
     }
 
     /// What is wrong with an upload's stored bytes (a part or file missing,
@@ -340,6 +386,9 @@ impl BlobStore {
 
 #[cfg(test)]
 mod tests {
+    use object_store::MultipartUpload;
+    use object_store::memory::InMemory;
+
     use super::*;
 
     fn body(chunks: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
@@ -497,5 +546,271 @@ mod tests {
         let blob = dir.path().join("blobs/sha256").join(&hex[..2]).join(hex);
         assert_eq!(std::fs::read(blob).unwrap(), b"abcd");
         assert!(!dir.path().join("uploads/c").exists());
+    }
+
+    #[tokio::test]
+    async fn stored_blobs_can_be_made_durable_and_absent_ones_are_reported() {
+        for (store, dir) in stores() {
+            let mut state = UploadState::new("m".into(), "r".into(), 0);
+            store
+                .write_part(&mut state, body(&[b"durable"]), None)
+                .await
+                .unwrap();
+            let digest = Digest::sha256(b"durable");
+            store.commit(&state, &digest).await.unwrap();
+            store.make_durable(&digest).await.unwrap();
+            if dir.is_some() {
+                let absent = Digest::sha256(b"absent");
+                assert!(matches!(
+                    store.make_durable(&absent).await,
+                    Err(StorageError::Missing(d)) if d == absent
+                ));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_uploads_are_listed_until_discarded() {
+        for (store, _dir) in stores() {
+            assert_eq!(store.stored_uploads().await.unwrap(), vec![]);
+            let before = SystemTime::now() - std::time::Duration::from_secs(5);
+            for id in ["one", "two"] {
+                let mut state = UploadState::new(id.into(), "r".into(), 0);
+                store
+                    .write_part(&mut state, body(&[b"ab"]), None)
+                    .await
+                    .unwrap();
+                store
+                    .write_part(&mut state, body(&[b"cd"]), None)
+                    .await
+                    .unwrap();
+            }
+            let listed = store.stored_uploads().await.unwrap();
+            let mut ids: Vec<&str> = listed.iter().map(|u| u.id.as_str()).collect();
+            ids.sort_unstable();
+            assert_eq!(ids, ["one", "two"]);
+            assert!(listed.iter().all(|u| u.modified >= before), "{listed:?}");
+            store.discard("one").await;
+            let listed = store.stored_uploads().await.unwrap();
+            assert_eq!(listed.len(), 1);
+            assert_eq!(listed[0].id, "two");
+        }
+    }
+
+    #[tokio::test]
+    async fn discarding_removes_parts_past_the_recorded_ones() {
+        let store = BlobStore::open(&"memory://".parse().unwrap()).unwrap();
+        let mut state = UploadState::new("s".into(), "r".into(), 0);
+        store
+            .write_part(&mut state, body(&[b"kept"]), None)
+            .await
+            .unwrap();
+        // A part whose request completed but whose session never recorded it.
+        store
+            .store
+            .put(
+                &BlobStore::part_path("s", 1),
+                PutPayload::from_static(b"stray"),
+            )
+            .await
+            .unwrap();
+        store.discard("s").await;
+        assert_eq!(store.stored_uploads().await.unwrap(), vec![]);
+    }
+
+    #[tokio::test]
+    async fn local_uploads_in_the_part_directory_layout_are_listed_and_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&StorageLocation::Local(dir.path().to_path_buf())).unwrap();
+        let parts = dir.path().join("uploads/old-layout");
+        std::fs::create_dir_all(&parts).unwrap();
+        std::fs::write(parts.join("0"), b"part").unwrap();
+        let listed = store.stored_uploads().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, "old-layout");
+        store.discard("old-layout").await;
+        assert!(!parts.exists());
+        assert_eq!(store.stored_uploads().await.unwrap(), vec![]);
+    }
+
+    /// A body that yields `first` and then never ends, like a client that
+    /// stopped sending.
+    fn stalled_body(
+        first: &'static [u8],
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        futures_util::stream::iter([Ok(Bytes::from_static(first))])
+            .chain(futures_util::stream::pending())
+    }
+
+    #[test]
+    fn a_dropped_local_write_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&StorageLocation::Local(dir.path().to_path_buf())).unwrap();
+        let file = dir.path().join("uploads/dropped");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut state = UploadState::new("dropped".into(), "r".into(), 0);
+            let write = store.write_part(&mut state, stalled_body(b"some bytes"), None);
+            let file_written = async {
+                while !file.exists() {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            };
+            tokio::select! {
+                _ = write => panic!("a body that never ends cannot be stored"),
+                () = file_written => {}
+            }
+            // The write future is dropped here, as when its request is cancelled.
+        });
+        // Dropping the runtime waits for its blocking threads, the writer among them.
+        drop(runtime);
+        assert!(!file.exists(), "the dropped write's file was left behind");
+    }
+
+    /// An object store that reports, through a channel, whether the multipart
+    /// upload it started was aborted: the channel's sender lives in the upload,
+    /// so it is closed without a message if the upload is dropped unaborted.
+    #[derive(Debug)]
+    struct AbortWatcher {
+        inner: InMemory,
+        aborted: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    }
+
+    #[derive(Debug)]
+    struct WatchedUpload {
+        inner: Box<dyn MultipartUpload>,
+        aborted: Option<tokio::sync::oneshot::Sender<()>>,
+    }
+
+    #[async_trait::async_trait]
+    impl MultipartUpload for WatchedUpload {
+        fn put_part(&mut self, data: PutPayload) -> object_store::UploadPart {
+            self.inner.put_part(data)
+        }
+
+        async fn complete(&mut self) -> object_store::Result<object_store::PutResult> {
+            self.inner.complete().await
+        }
+
+        async fn abort(&mut self) -> object_store::Result<()> {
+            if let Some(aborted) = self.aborted.take() {
+                let _ = aborted.send(());
+            }
+            self.inner.abort().await
+        }
+    }
+
+    impl std::fmt::Display for AbortWatcher {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "AbortWatcher({})", self.inner)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for AbortWatcher {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: object_store::PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            self.inner.put_opts(location, payload, opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            let inner = self.inner.put_multipart_opts(location, opts).await?;
+            let aborted = self.aborted.lock().unwrap().take();
+            Ok(Box::new(WatchedUpload { inner, aborted }))
+        }
+
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_object_store_write_aborts_its_multipart_upload() {
+        let (aborted, was_aborted) = tokio::sync::oneshot::channel();
+        let store = BlobStore {
+            store: Arc::new(AbortWatcher {
+                inner: InMemory::new(),
+                aborted: std::sync::Mutex::new(Some(aborted)),
+            }),
+            local: None,
+        };
+        let mut state = UploadState::new("cut".into(), "r".into(), 0);
+        {
+            let write = store.write_part(&mut state, stalled_body(b"some bytes"), None);
+            tokio::pin!(write);
+            // The first chunk starts the multipart upload; then the body stalls.
+            assert!(futures_util::poll!(write.as_mut()).is_pending());
+            // The write is dropped here, as when its request is cancelled.
+        }
+        assert!(
+            was_aborted.await.is_ok(),
+            "the multipart upload was dropped without being aborted"
+        );
+        assert_eq!(state.offset, 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_object_store_write_aborts_its_multipart_upload() {
+        let (aborted, was_aborted) = tokio::sync::oneshot::channel();
+        let store = BlobStore {
+            store: Arc::new(AbortWatcher {
+                inner: InMemory::new(),
+                aborted: std::sync::Mutex::new(Some(aborted)),
+            }),
+            local: None,
+        };
+        let mut state = UploadState::new("failed".into(), "r".into(), 0);
+        let failing = futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"partial")),
+            Err(std::io::Error::other("connection reset")),
+        ]);
+        let result = store.write_part(&mut state, failing, None).await;
+        assert!(matches!(result, Err(StorageError::Body(_))));
+        assert!(was_aborted.await.is_ok());
     }
 }

@@ -1,5 +1,7 @@
 //! The persisted state of an upload session.
 
+use std::time::SystemTime;
+
 use serde::{Deserialize, Serialize};
 
 /// Everything needed to continue an upload after a restart: which repository
@@ -45,4 +47,13 @@ impl UploadState {
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         serde_json::from_slice(bytes).ok()
     }
+}
+
+/// An upload's bytes as found in storage, whether or not a session owns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUpload {
+    /// The upload's id: its name under `uploads/`.
+    pub id: String,
+    /// When its bytes last changed (for parts, the newest part).
+    pub modified: SystemTime,
 }

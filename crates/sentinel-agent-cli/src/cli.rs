@@ -1,0 +1,260 @@
+//! The command line: every subcommand, flag and argument of `agent`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `agent`: pack, push and pull Sentinel agent packages on any OCI registry.
+#[derive(Debug, Parser)]
+#[command(name = "agent", version, about, long_about = None)]
+pub struct Cli {
+    /// The configuration file (default: config.yaml in the agent config directory).
+    #[arg(long, global = true, env = "AGENT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The local package store, an OCI image layout (default: the user's data directory).
+    #[arg(long, global = true, env = "AGENT_STORE", value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a valid starting agent.yaml into a directory.
+    Init(InitArgs),
+    /// Pack an agent or stack directory into a reproducible .sntl file.
+    Pack(PackArgs),
+    /// Unpack a .sntl file into a directory, verifying every file.
+    Unpack(UnpackArgs),
+    /// Push a package to a registry (packs the directory when no file is given).
+    Push(PushArgs),
+    /// Pull a package from a registry into the local store and a directory.
+    Pull(PullArgs),
+    /// List the packages in the local store.
+    Images(ImagesArgs),
+    /// Show a package's manifest, definition, digests, sizes and referrers.
+    Inspect(InspectArgs),
+    /// Give a package in the local store another name.
+    Tag(TagArgs),
+    /// Remove names from the local store, and the blobs nothing else uses.
+    Rmi(RmiArgs),
+    /// Check and save credentials for a registry.
+    Login(LoginArgs),
+    /// Forget the saved credentials for a registry.
+    Logout(LogoutArgs),
+}
+
+/// Where a command talks to, when its reference names no registry.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RemoteArgs {
+    /// The registry for references that name none (host[:port] or URL).
+    #[arg(long, env = "AGENT_REGISTRY_URL", value_name = "REGISTRY")]
+    pub registry: Option<String>,
+
+    /// A named profile from the configuration: its registry and auth method.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+/// Arguments of `agent init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The directory to write agent.yaml into (created when missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// The agent's name (default: derived from the directory's name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// Arguments of `agent pack`.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The agent or stack directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// The output file (default: NAME-VERSION.agent.sntl in the current directory).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Arguments of `agent unpack`.
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The .sntl file.
+    pub file: PathBuf,
+
+    /// The directory to create (default: ./NAME); it must not exist or be empty.
+    #[arg(short = 'C', long = "directory", value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+}
+
+/// Arguments of `agent push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Where to push: [registry/][namespace/]name[:tag] (default: the definition's name and version).
+    #[arg(value_name = "REF")]
+    pub reference: Option<String>,
+
+    /// The agent or stack directory to pack and push.
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Push this .sntl file instead of packing a directory.
+    #[arg(short, long, value_name = "PKG", conflicts_with = "dir")]
+    pub file: Option<PathBuf>,
+
+    /// Replace the description annotation of the pushed manifest.
+    #[arg(long)]
+    pub description: Option<String>,
+
+    /// Also push every other tag of the same repository held in the local store.
+    #[arg(long)]
+    pub all_tags: bool,
+
+    /// Print only the pushed reference and digest; no progress.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The registry and profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Arguments of `agent pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// What to pull: [registry/][namespace/]name[:tag|@digest] (tag default: latest).
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Extract the package into this directory (default: ./NAME).
+    #[arg(short = 'd', long, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+
+    /// Only store the package; extract nothing.
+    #[arg(long, conflicts_with = "directory")]
+    pub no_extract: bool,
+
+    /// Print only the pulled reference and digest; no progress.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The registry and profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Output formats of the listing commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// Aligned columns for a person.
+    #[default]
+    Table,
+    /// JSON for a program.
+    Json,
+    /// YAML for a program or a person.
+    Yaml,
+}
+
+/// Arguments of `agent images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Keep packages matching KEY=VALUE; KEY is name, capability, author or tag (repeatable, all must match).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+
+    /// Also list untagged entries and store entries that are not Sentinel packages.
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// The output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `agent inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A name or digest in the local store, or a remote reference.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Ask the registry even when the local store has the reference.
+    #[arg(long)]
+    pub remote_only: bool,
+
+    /// The output format (table prints a readable summary).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+
+    /// The registry and profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Arguments of `agent tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// An existing name or digest in the local store.
+    pub source: String,
+    /// The new name: [registry/][namespace/]name[:tag].
+    pub target: String,
+
+    /// The registry for a target that names none.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Arguments of `agent rmi`.
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Names or digests in the local store.
+    #[arg(required = true, value_name = "REF")]
+    pub references: Vec<String>,
+
+    /// The registry for references that name none.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Arguments of `agent login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry (default: the configured default registry).
+    pub registry: Option<String>,
+
+    /// The user name.
+    #[arg(short, long)]
+    pub username: Option<String>,
+
+    /// Read the password from standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// Save a registry token, sent as a bearer token (conflicts with a password).
+    #[arg(long, value_name = "TOKEN", conflicts_with_all = ["password_stdin", "username"])]
+    pub token: Option<String>,
+
+    /// A named profile whose registry to log in to.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+/// Arguments of `agent logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry (default: the configured default registry).
+    #[arg(conflicts_with = "all")]
+    pub registry: Option<String>,
+
+    /// Forget the credentials of every registry.
+    #[arg(long)]
+    pub all: bool,
+}

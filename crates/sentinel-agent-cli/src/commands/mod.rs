@@ -1,0 +1,9 @@
+//! One module per group of subcommands.
+
+pub mod images;
+pub mod init;
+pub mod inspect;
+pub mod login;
+pub mod pack;
+pub mod pull;
+pub mod push;

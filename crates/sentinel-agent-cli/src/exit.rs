@@ -1,0 +1,120 @@
+//! Exit codes, one per kind of failure, and the one line printed for an error.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | any other failure |
+//! | 2 | bad usage or input: flags, references, an invalid agent.yaml |
+//! | 3 | authentication failed or access denied |
+//! | 4 | not found: the reference, tag, blob or local name does not exist |
+//! | 5 | cannot connect to the registry |
+//! | 6 | rate limited by the registry |
+//! | 7 | integrity: a digest, size or package inventory does not match, or an unsafe package |
+//! | 130 | interrupted (Ctrl-C) |
+
+use sentinel_client::{ClientError, ErrorKind};
+use sentinel_package::PackageError;
+
+/// Any other failure.
+pub const GENERAL: u8 = 1;
+/// Bad usage or input.
+pub const USAGE: u8 = 2;
+/// Authentication failed or access denied.
+pub const AUTH: u8 = 3;
+/// Something named does not exist.
+pub const NOT_FOUND: u8 = 4;
+/// The registry cannot be reached.
+pub const CONNECT: u8 = 5;
+/// The registry asks the client to slow down.
+pub const RATE_LIMITED: u8 = 6;
+/// Content does not match its digest, size or inventory.
+pub const INTEGRITY: u8 = 7;
+/// The user pressed Ctrl-C.
+pub const INTERRUPTED: u8 = 130;
+
+/// The user pressed Ctrl-C; partial output has been removed.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted; nothing half-written was left behind")]
+pub struct Interrupted;
+
+/// A failure the user caused with what they typed or wrote (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A name that is not in the local store (exit code 4).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LocalNotFound(pub String);
+
+/// The exit code for an error: the first error in its chain that has a kind.
+pub fn code_for(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.is::<Interrupted>() {
+            return INTERRUPTED;
+        }
+        if cause.is::<UsageError>() {
+            return USAGE;
+        }
+        if cause.is::<LocalNotFound>() {
+            return NOT_FOUND;
+        }
+        if let Some(client) = cause.downcast_ref::<ClientError>() {
+            return match client.kind() {
+                ErrorKind::Auth => AUTH,
+                ErrorKind::NotFound => NOT_FOUND,
+                ErrorKind::Connect => CONNECT,
+                ErrorKind::RateLimited => RATE_LIMITED,
+                ErrorKind::Integrity => INTEGRITY,
+                ErrorKind::Usage => USAGE,
+                _ => GENERAL,
+            };
+        }
+        if let Some(package) = cause.downcast_ref::<PackageError>() {
+            return package_code(package);
+        }
+        if cause.is::<sentinel_package::DefinitionError>() {
+            return USAGE;
+        }
+    }
+    GENERAL
+}
+
+/// Problems in what the user packs are usage errors; problems in a package
+/// that was handed over are integrity failures.
+fn package_code(error: &PackageError) -> u8 {
+    use PackageError as E;
+    match error {
+        E::Io { .. } | E::Write(_) => GENERAL,
+        E::NoDefinition { .. }
+        | E::AmbiguousDefinition { .. }
+        | E::Definition(_)
+        | E::DefinitionTooLarge { .. }
+        | E::Symlink { .. }
+        | E::SpecialFile { .. }
+        | E::UnsupportedName { .. }
+        | E::FileTooLarge { .. }
+        | E::FileChanged { .. }
+        | E::IgnorePattern { .. }
+        | E::TargetNotEmpty { .. }
+        | E::TargetNotDirectory { .. } => USAGE,
+        E::Cancelled => INTERRUPTED,
+        _ => INTEGRITY,
+    }
+}
+
+/// The error and its causes on one line, each cause once.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if parts
+            .last()
+            .is_some_and(|previous| previous.contains(&text))
+        {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}

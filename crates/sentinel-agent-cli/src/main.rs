@@ -1,0 +1,75 @@
+//! `agent`: pack, push and pull Sentinel agent packages on any OCI registry.
+//!
+//! A thin command line over the library crates: `sentinel-package` (the
+//! format), `sentinel-client` (the registry protocol), `sentinel-credentials`
+//! (where secrets come from) and `sentinel-layout` (the local store). Errors
+//! print as one line on standard error, with an exit code per kind of failure
+//! (see [`exit`]).
+
+mod cli;
+mod commands;
+mod config;
+mod context;
+mod exit;
+mod progress;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::context::Context;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("agent: cannot start: {error}");
+            return ExitCode::from(exit::GENERAL);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let work = run(cli, interrupted.clone());
+        tokio::select! {
+            outcome = work => outcome,
+            _ = tokio::signal::ctrl_c() => {
+                interrupted.store(true, Ordering::SeqCst);
+                Err(anyhow::Error::new(exit::Interrupted))
+            }
+        }
+    });
+    // Dropping the runtime waits for blocking work (an unpack in progress),
+    // which sees the flag, removes its partial output and returns.
+    drop(runtime);
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("agent: {}", exit::describe(&error));
+            ExitCode::from(exit::code_for(&error))
+        }
+    }
+}
+
+async fn run(cli: Cli, interrupted: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let context = Context::new(cli.config, cli.store, interrupted)?;
+    match cli.command {
+        Command::Init(args) => commands::init::run(args),
+        Command::Pack(args) => commands::pack::pack(args),
+        Command::Unpack(args) => commands::pack::unpack(&context, args).await,
+        Command::Push(args) => commands::push::run(&context, args).await,
+        Command::Pull(args) => commands::pull::run(&context, args).await,
+        Command::Images(args) => commands::images::images(&context, args),
+        Command::Inspect(args) => commands::inspect::run(&context, args).await,
+        Command::Tag(args) => commands::images::tag(&context, args),
+        Command::Rmi(args) => commands::images::rmi(&context, args),
+        Command::Login(args) => commands::login::login(&context, args).await,
+        Command::Logout(args) => commands::login::logout(&context, args),
+    }
+}

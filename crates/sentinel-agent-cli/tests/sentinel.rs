@@ -1,0 +1,261 @@
+//! The `agent` CLI against the real `sentinel-registry`, in process on
+//! 127.0.0.1: the README's new-user flow and the transfer rules.
+
+mod common;
+
+use common::{AgentHome, tree};
+use sentinel_conformance::TestRegistry;
+
+fn host(registry: &TestRegistry) -> String {
+    registry
+        .base_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_push_pull_images_on_a_clean_store() {
+    let registry = TestRegistry::start().await;
+    let host = host(&registry);
+    let author = AgentHome::new();
+    let dir = author.path().join("hello");
+    author.ok(&["init", dir.to_str().unwrap()]).await;
+    let reference = format!("{host}/me/hello:0.1.0");
+    let pushed = author
+        .ok(&["push", &reference, dir.to_str().unwrap()])
+        .await;
+    assert!(
+        pushed.stdout.contains(&format!("pushed {reference}")),
+        "{}",
+        pushed.stdout
+    );
+    let digest = pushed.field("digest");
+    assert!(digest.starts_with("sha256:"), "{digest}");
+
+    let reader = AgentHome::new();
+    let pulled = reader.ok(&["pull", &reference]).await;
+    assert_eq!(pulled.field("digest"), digest);
+    assert_eq!(tree(&reader.path().join("hello")), tree(&dir));
+
+    let images = reader.ok(&["images"]).await;
+    assert!(images.stdout.contains(&reference), "{}", images.stdout);
+    assert!(images.stdout.contains("0.1.0"), "{}", images.stdout);
+    let json = reader.ok(&["images", "--format", "json"]).await;
+    let rows: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(rows[0]["reference"], reference.as_str());
+    assert_eq!(rows[0]["name"], "hello");
+    assert_eq!(rows[0]["kind"], "agent");
+
+    let inspect = reader
+        .ok(&["inspect", "--remote-only", "--format", "json", &reference])
+        .await;
+    let shown: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    assert_eq!(shown["digest"], digest.as_str());
+    assert_eq!(shown["artifact_type"], "application/x-sentinel-agent");
+    assert_eq!(
+        shown["config"]["mediaType"],
+        "application/x-sentinel-agent-def+yaml"
+    );
+    assert_eq!(shown["definition"]["name"], "hello");
+    assert_eq!(
+        shown["layers"][0]["annotations"]["org.opencontainers.image.title"],
+        "hello-0.1.0.agent.sntl"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_re_push_uploads_nothing_and_another_repository_mounts() {
+    let registry = TestRegistry::start().await;
+    let host = host(&registry);
+    let home = AgentHome::new();
+    let dir = home.write_agent("researcher", "1.2.0");
+    let dir = dir.to_str().unwrap();
+    let first = home
+        .ok(&["push", &format!("{host}/me/researcher:1.2.0"), dir])
+        .await;
+    assert!(
+        first.stdout.contains("0 mounted, 0 already present"),
+        "{}",
+        first.stdout
+    );
+    let again = home
+        .ok(&["push", &format!("{host}/me/researcher:1.2.0"), dir])
+        .await;
+    assert!(
+        again
+            .stdout
+            .contains("0 B uploaded, 0 mounted, 2 already present"),
+        "{}",
+        again.stdout
+    );
+    let other = home
+        .ok(&["push", &format!("{host}/team/researcher:1.2.0"), dir])
+        .await;
+    assert!(
+        other.stdout.contains("0 B uploaded, 2 mounted"),
+        "{}",
+        other.stdout
+    );
+    assert_eq!(again.field("digest"), first.field("digest"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_without_a_reference_uses_the_name_and_version() {
+    let registry = TestRegistry::start().await;
+    let host = host(&registry);
+    let home = AgentHome::new();
+    let dir = home.write_agent("planner", "2.0.0-rc.1");
+    let pushed = home
+        .ok(&["push", "--registry", &host, dir.to_str().unwrap()])
+        .await;
+    assert!(
+        pushed
+            .stdout
+            .contains(&format!("pushed {host}/planner:2.0.0-rc.1")),
+        "{}",
+        pushed.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_tags_and_unreachable_registries_have_their_own_exit_codes() {
+    let registry = TestRegistry::start().await;
+    let host = host(&registry);
+    let home = AgentHome::new();
+    let missing = home
+        .fails(&["pull", &format!("{host}/me/absent:9.9.9")], 4)
+        .await;
+    assert!(missing.stderr.contains("not found"), "{}", missing.stderr);
+    let unreachable = home
+        .fails(&["pull", "127.0.0.1:1/me/absent:1.0.0"], 5)
+        .await;
+    assert!(
+        unreachable.stderr.contains("cannot connect to 127.0.0.1:1"),
+        "{}",
+        unreachable.stderr
+    );
+    let invalid = home.fails(&["pull", "Me/UPPER"], 2).await;
+    assert!(
+        invalid.stderr.contains("invalid reference"),
+        "{}",
+        invalid.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn packing_twice_gives_the_same_bytes() {
+    let home = AgentHome::new();
+    let dir = home.write_agent("steady", "1.0.0");
+    let first = home.path().join("first.agent.sntl");
+    let second = home.path().join("second.agent.sntl");
+    let a = home
+        .ok(&["pack", dir.to_str().unwrap(), "-o", first.to_str().unwrap()])
+        .await;
+    // Touch every file: times must not matter.
+    for (path, _) in tree(&dir) {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.join(path))
+            .unwrap();
+        file.set_modified(
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86_400),
+        )
+        .unwrap();
+    }
+    let b = home
+        .ok(&[
+            "pack",
+            dir.to_str().unwrap(),
+            "-o",
+            second.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(a.field("digest"), b.field("digest"));
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        std::fs::read(&second).unwrap()
+    );
+
+    let out = home.path().join("unpacked");
+    home.ok(&[
+        "unpack",
+        first.to_str().unwrap(),
+        "-C",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(tree(&out), tree(&dir));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_package_file_pushes_and_every_local_tag_follows_with_all_tags() {
+    let registry = TestRegistry::start().await;
+    let host = host(&registry);
+    let home = AgentHome::new();
+    let dir = home.write_agent("filed", "0.3.0");
+    let file = home.path().join("filed.agent.sntl");
+    home.ok(&["pack", dir.to_str().unwrap(), "-o", file.to_str().unwrap()])
+        .await;
+    let reference = format!("{host}/me/filed:0.3.0");
+    home.ok(&[
+        "push",
+        &reference,
+        "--file",
+        file.to_str().unwrap(),
+        "--quiet",
+    ])
+    .await;
+    home.ok(&["tag", &reference, &format!("{host}/me/filed:stable")])
+        .await;
+    let all = home
+        .ok(&[
+            "push",
+            &reference,
+            "--file",
+            file.to_str().unwrap(),
+            "--all-tags",
+        ])
+        .await;
+    assert!(
+        all.stdout
+            .contains(&format!("pushed {host}/me/filed:stable")),
+        "{}",
+        all.stdout
+    );
+
+    let reader = AgentHome::new();
+    let out = reader.path().join("stable");
+    reader
+        .ok(&[
+            "pull",
+            &format!("{host}/me/filed:stable"),
+            "-d",
+            out.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(tree(&out), tree(&dir));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_and_rmi_manage_the_local_store() {
+    let registry = TestRegistry::start().await;
+    let host = host(&registry);
+    let home = AgentHome::new();
+    let dir = home.write_agent("local", "1.0.0");
+    let reference = format!("{host}/me/local:1.0.0");
+    home.ok(&["push", &reference, dir.to_str().unwrap()]).await;
+    home.ok(&["tag", &reference, &format!("{host}/me/local:latest")])
+        .await;
+    let listed = home.ok(&["images", "--filter", "capability=search"]).await;
+    assert_eq!(listed.stdout.lines().count(), 3, "{}", listed.stdout);
+    let none = home.ok(&["images", "--filter", "author=nobody"]).await;
+    assert_eq!(none.stdout.lines().count(), 1, "{}", none.stdout);
+
+    home.ok(&["rmi", &reference]).await;
+    let one = home.ok(&["images"]).await;
+    assert_eq!(one.stdout.lines().count(), 2, "{}", one.stdout);
+    let last = home.ok(&["rmi", &format!("{host}/me/local:latest")]).await;
+    assert!(last.stdout.contains("deleted 3 blobs"), "{}", last.stdout);
+    home.fails(&["rmi", &reference], 4).await;
+}

@@ -1,0 +1,47 @@
+//! An OCI Distribution client for any registry: Sentinel, Docker Hub, ECR,
+//! GCR/Artifact Registry, GHCR, Harbor, CNCF Distribution.
+//!
+//! - [`ImageReference`] and [`RegistryLocation`] parse what users type,
+//!   normalised as docker does (`alpine` is `docker.io/library/alpine:latest`).
+//! - [`RegistryClient`] speaks to one registry: anonymous first, then the
+//!   `Basic` or Docker token flow its `WWW-Authenticate` challenge names,
+//!   with tokens cached per scope set (one token for both sides of a
+//!   cross-repository mount).
+//! - Blobs stream from and to files; chunked uploads resume from the
+//!   registry's offset, downloads resume with `Range`, and everything is
+//!   verified against its digest. Idempotent requests are retried with
+//!   backoff, honouring `Retry-After`.
+//!
+//! The client never prints: progress goes through [`TransferProgress`], and
+//! errors are [`ClientError`]s whose text can be shown as-is and never holds a secret.
+
+mod auth;
+mod challenge;
+mod client;
+mod error;
+mod listings;
+mod location;
+mod login;
+mod manifests;
+mod progress;
+mod pull;
+mod push;
+mod redact;
+mod reference;
+mod response;
+mod retry;
+mod scope;
+mod token;
+mod transport;
+
+pub use client::{ClientOptions, DEFAULT_CHUNK_SIZE, DEFAULT_IDLE_TIMEOUT, RegistryClient};
+pub use error::{ClientError, ErrorKind};
+pub use location::{RegistryLocation, Scheme};
+pub use login::LoginOutcome;
+pub use manifests::{FetchedManifest, MAX_MANIFEST_SIZE, ManifestHead};
+pub use progress::{NoProgress, TransferProgress};
+pub use push::BlobPush;
+pub use reference::{DEFAULT_TAG, ImageReference, ReferenceError};
+pub use retry::RetryPolicy;
+pub use sentinel_credentials::Credential;
+pub use sentinel_oci::ReferrerDescriptor;
