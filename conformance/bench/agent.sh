@@ -4,7 +4,8 @@
 #   - push of a 100 MiB package held in the local store vs a curl POST + PUT
 #     of the same file (a fresh registry for every run, so every byte moves);
 #   - pull (`agent pull --no-extract`, into an empty store: download, hash,
-#     fsync, store) vs a curl GET of the blob into a file;
+#     fsync, store) vs a curl GET of the blob into a file, and vs the same
+#     curl GET followed by `sync FILE` (the durability agent gives a blob);
 #   - a push where every blob already exists (target < 100 ms);
 #   - `agent --help` (target < 20 ms).
 #
@@ -70,7 +71,7 @@ package="$work/bench.agent.sntl"
 bytes=$(stat -c %s "$package")
 digest=$(grep '^digest:' "$work/pack.out" | awk '{print $2}')
 
-curl_push=() agent_push=() curl_pull=() agent_pull=()
+curl_push=() agent_push=() curl_pull=() curl_pull_sync=() agent_pull=()
 for run in $(seq 1 "$runs"); do
   # curl: POST then a streamed PUT of the file.
   fresh_registry
@@ -86,6 +87,12 @@ for run in $(seq 1 "$runs"); do
   start=$(now)
   curl -fsS "http://$addr/v2/bench/curl/blobs/$digest" -o "$work/curl-download"
   curl_pull+=($(( $(now) - start )))
+  rm -f "$work/curl-download"
+  # The same download made durable, as agent makes every stored blob.
+  start=$(now)
+  curl -fsS "http://$addr/v2/bench/curl/blobs/$digest" -o "$work/curl-download"
+  sync "$work/curl-download"
+  curl_pull_sync+=($(( $(now) - start )))
   rm -f "$work/curl-download"
 
   # agent: the package is in the local store (as after `agent pack`/a build);
@@ -115,6 +122,7 @@ mean_ms() { python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1])
 
 cp_ns=$(median "${curl_push[@]}"); ap_ns=$(median "${agent_push[@]}")
 cl_ns=$(median "${curl_pull[@]}"); al_ns=$(median "${agent_pull[@]}")
+cs_ns=$(median "${curl_pull_sync[@]}"); cs=$(mbps "$bytes" "$cs_ns")
 cp=$(mbps "$bytes" "$cp_ns"); ap=$(mbps "$bytes" "$ap_ns")
 cl=$(mbps "$bytes" "$cl_ns"); al=$(mbps "$bytes" "$al_ns")
 ratio() { python3 -c "import sys; print(round(float(sys.argv[1]) / float(sys.argv[2]) * 100))" "$1" "$2"; }
@@ -123,5 +131,6 @@ echo "| workload ($size_mib MiB package, median of $runs) | agent | curl | agent
 echo "|---|---:|---:|---:|---|"
 echo "| push (MB/s) | $ap | $cp | $(ratio "$ap" "$cp") % | >= 80 % |"
 echo "| pull (MB/s) | $al | $cl | $(ratio "$al" "$cl") % | >= 80 % |"
+echo "| pull vs curl + fsync (MB/s) | $al | $cs | $(ratio "$al" "$cs") % | |"
 echo "| push, every blob present (ms, mean of 20) | $(mean_ms "$work/repush.json") | | | < 100 ms |"
 echo "| agent --help (ms, mean of 50) | $(mean_ms "$work/help.json") | | | < 20 ms |"

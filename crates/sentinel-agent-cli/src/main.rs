@@ -11,6 +11,7 @@ mod commands;
 mod config;
 mod context;
 mod exit;
+mod output;
 mod progress;
 
 use std::process::ExitCode;

@@ -259,3 +259,98 @@ async fn tag_and_rmi_manage_the_local_store() {
     assert!(last.stdout.contains("deleted 3 blobs"), "{}", last.stdout);
     home.fails(&["rmi", &reference], 4).await;
 }
+
+/// Writes `size` bytes of incompressible data, a block at a time.
+fn write_noise(path: &std::path::Path, size: usize) {
+    use std::io::Write;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut block = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for chunk in block.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+        }
+        let n = left.min(block.len());
+        file.write_all(&block[..n]).unwrap();
+        left -= n;
+    }
+    file.flush().unwrap();
+}
+
+/// Regular files under `dir` whose name does not start with `lease-` (the
+/// lock files open stores hold; a dead process's lease is cleared on the
+/// next open).
+fn scratch_files(dir: &std::path::Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with("lease-"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_a_pull_leaves_nothing_half_written() {
+    let registry = TestRegistry::start().await;
+    let host = host(&registry);
+    let author = AgentHome::new();
+    let dir = author.write_agent("large", "1.0.0");
+    write_noise(&dir.join("weights.bin"), 64 << 20);
+    let reference = format!("{host}/me/large:1.0.0");
+    author
+        .ok(&["push", &reference, dir.to_str().unwrap(), "--quiet"])
+        .await;
+
+    let reader = AgentHome::new();
+    let target = reader.path().join("large");
+    let mut child = reader
+        .command(&["pull", &reference, "-d", target.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let ingest = reader.store().join("ingest");
+    // Wait (bounded) until the download has begun, then press Ctrl-C.
+    let mut started = false;
+    for _ in 0..2000 {
+        let growing = std::fs::read_dir(&ingest).ok().is_some_and(|entries| {
+            entries.flatten().any(|entry| {
+                !entry.file_name().to_string_lossy().starts_with("lease-")
+                    && entry.metadata().is_ok_and(|meta| meta.len() > 0)
+            })
+        });
+        if growing {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(started, "the download never started");
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait())
+        .await
+        .expect("agent exits after Ctrl-C")
+        .unwrap();
+    assert_eq!(exit.code(), Some(130), "interrupted mid-download: {exit:?}");
+    assert!(!target.exists(), "no half-extracted directory");
+    assert_eq!(
+        scratch_files(&ingest),
+        Vec::<String>::new(),
+        "no scratch file left"
+    );
+    let images = reader.ok(&["images", "--all"]).await;
+    assert_eq!(
+        images.stdout.lines().count(),
+        1,
+        "no store entry: {}",
+        images.stdout
+    );
+}

@@ -90,6 +90,11 @@ impl RegistryClient {
                 "the chunk size must be at least one byte".into(),
             ));
         }
+        if options.idle_timeout.is_zero() {
+            return Err(ClientError::InvalidOptions(
+                "the idle timeout must be longer than zero".into(),
+            ));
+        }
         let scheme = registry.scheme(options.insecure);
         let base = Url::parse(&format!("{scheme}://{}/", registry.api_host())).map_err(|_| {
             ClientError::InvalidOptions(format!(

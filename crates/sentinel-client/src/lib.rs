@@ -31,8 +31,10 @@ mod reference;
 mod response;
 mod retry;
 mod scope;
+mod sink;
 mod token;
 mod transport;
+mod upload;
 
 pub use client::{ClientOptions, DEFAULT_CHUNK_SIZE, DEFAULT_IDLE_TIMEOUT, RegistryClient};
 pub use error::{ClientError, ErrorKind};

@@ -7,8 +7,7 @@ use std::path::Path;
 use bytes::Bytes;
 use reqwest::header::{CONTENT_RANGE, HeaderValue, RANGE};
 use reqwest::{Method, StatusCode};
-use sentinel_oci::{Digest, Digester};
-use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _, BufWriter};
+use sentinel_oci::Digest;
 
 use crate::client::RegistryClient;
 use crate::error::ClientError;
@@ -17,36 +16,11 @@ use crate::reference::parse_repository;
 use crate::response::{error_for_status, header, next_chunk};
 use crate::retry::Decision;
 use crate::scope::Scopes;
+use crate::sink::DownloadSink;
 use crate::transport::{Auth, Call};
 
-/// The write buffer in front of the temporary file.
-const WRITE_BUFFER: usize = 1024 * 1024;
 /// The prefix of temporary download files.
 const TEMP_PREFIX: &str = ".sentinel-download-";
-
-/// A partial download: the temporary file, its hash so far, its length.
-struct Partial {
-    file: BufWriter<tokio::fs::File>,
-    digester: Digester,
-    written: u64,
-}
-
-impl Partial {
-    /// Empties the file to start again from byte 0.
-    async fn restart(&mut self, digest: &Digest, path: &Path) -> Result<(), ClientError> {
-        let io = |source| ClientError::io(path, source);
-        self.file.flush().await.map_err(io)?;
-        self.file.get_mut().set_len(0).await.map_err(io)?;
-        self.file
-            .get_mut()
-            .seek(std::io::SeekFrom::Start(0))
-            .await
-            .map_err(io)?;
-        self.digester = Digester::new(digest.algorithm());
-        self.written = 0;
-        Ok(())
-    }
-}
 
 impl RegistryClient {
     /// Downloads blob `digest` to `dest`, replacing it only once the bytes are
@@ -75,41 +49,38 @@ impl RegistryClient {
             .as_file()
             .try_clone()
             .map_err(|source| ClientError::io(&temp_path, source))?;
-        let mut partial = Partial {
-            file: BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(handle)),
-            digester: Digester::new(digest.algorithm()),
-            written: 0,
-        };
+        let mut sink = DownloadSink::start(handle, &temp_path, digest.algorithm());
+        let mut written = 0u64;
         let url = self.repository_url(repo, &format!("blobs/{digest}"))?;
         let scopes = Scopes::pull(repo);
         let what = format!("blob {digest}");
         let mut failures_in_a_row = 0u32;
         'request: loop {
-            if size.is_some_and(|expected| expected == partial.written && expected > 0) {
+            if size.is_some_and(|expected| expected == written && expected > 0) {
                 // The connection broke after the last byte: nothing is left to ask for.
                 break 'request;
             }
             let mut call = Call::idempotent(Method::GET, url.clone(), Auth::Scoped(&scopes));
-            if partial.written > 0 {
-                let range = HeaderValue::from_str(&format!("bytes={}-", partial.written))
+            if written > 0 {
+                let range = HeaderValue::from_str(&format!("bytes={}-", written))
                     .map_err(|_| ClientError::protocol(registry, "cannot express a byte range"))?;
                 call = call.header(RANGE, range);
             }
             let mut response = self.execute(call).await?;
             match response.status() {
-                StatusCode::OK if partial.written > 0 => {
+                StatusCode::OK if written > 0 => {
                     // The registry (or its CDN) ignored the range: take the whole blob again.
-                    partial.restart(digest, &temp_path).await?;
+                    sink.restart().await?;
+                    written = 0;
                     progress.restarted_at(0);
                 }
                 StatusCode::OK => {}
                 StatusCode::PARTIAL_CONTENT
                     if range_start(header(response.headers(), CONTENT_RANGE.as_str()))
-                        == Some(partial.written) => {}
-                StatusCode::PARTIAL_CONTENT | StatusCode::RANGE_NOT_SATISFIABLE
-                    if partial.written > 0 =>
-                {
-                    partial.restart(digest, &temp_path).await?;
+                        == Some(written) => {}
+                StatusCode::PARTIAL_CONTENT | StatusCode::RANGE_NOT_SATISFIABLE if written > 0 => {
+                    sink.restart().await?;
+                    written = 0;
                     progress.restarted_at(0);
                     continue 'request;
                 }
@@ -118,7 +89,7 @@ impl RegistryClient {
             loop {
                 match next_chunk(registry, &mut response, self.inner.idle_timeout).await {
                     Ok(Some(bytes)) => {
-                        let total = partial.written + bytes.len() as u64;
+                        let total = written + bytes.len() as u64;
                         if let Some(expected) = size
                             && total > expected
                         {
@@ -128,15 +99,11 @@ impl RegistryClient {
                                 actual: total,
                             });
                         }
-                        partial
-                            .file
-                            .write_all(&bytes)
-                            .await
-                            .map_err(|source| ClientError::io(&temp_path, source))?;
-                        partial.digester.update(&bytes);
-                        partial.written = total;
+                        let count = bytes.len() as u64;
+                        sink.write(bytes).await?;
+                        written = total;
                         failures_in_a_row = 0;
-                        progress.advanced(bytes.len() as u64);
+                        progress.advanced(count);
                     }
                     Ok(None) => break 'request,
                     Err(error) => {
@@ -144,23 +111,14 @@ impl RegistryClient {
                             Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
                             Decision::GiveUp => return Err(error),
                         }
-                        tracing::debug!(
-                            registry,
-                            written = partial.written,
-                            "download broke; resuming"
-                        );
+                        tracing::debug!(registry, written = written, "download broke; resuming");
                         failures_in_a_row += 1;
-                        progress.restarted_at(partial.written);
+                        progress.restarted_at(written);
                         continue 'request;
                     }
                 }
             }
         }
-        let Partial {
-            mut file,
-            digester,
-            written,
-        } = partial;
         if let Some(expected) = size
             && written != expected
         {
@@ -170,21 +128,17 @@ impl RegistryClient {
                 actual: written,
             });
         }
-        let actual = digester.finish();
+        let (actual, file) = sink.finish().await?;
         if &actual != digest {
             return Err(ClientError::DigestMismatch {
                 expected: digest.clone(),
                 actual,
             });
         }
-        file.flush()
+        tokio::task::spawn_blocking(move || file.sync_all())
             .await
+            .map_err(|join| ClientError::io(&temp_path, std::io::Error::other(join)))?
             .map_err(|source| ClientError::io(&temp_path, source))?;
-        file.get_ref()
-            .sync_all()
-            .await
-            .map_err(|source| ClientError::io(&temp_path, source))?;
-        drop(file);
         temp.persist(dest)
             .map_err(|error| ClientError::io(dest, error.error))?;
         Ok(written)

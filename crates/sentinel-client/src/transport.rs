@@ -117,24 +117,21 @@ impl RegistryClient {
             let authorization = match &call.auth {
                 Auth::None => None,
                 Auth::Header(header) => Some(header.clone()),
-                Auth::Scoped(scopes) => {
+                // Credentials for the registry go to the registry only, not to a host a Location names.
+                Auth::Scoped(scopes) if self.is_same_origin(&call.url) => {
                     self.authorization(scopes, challenge_scope.as_deref())
                         .await?
                 }
+                Auth::Scoped(_) => None,
             };
+            let sent_credentials = authorization.is_some();
             let mut request = self
                 .inner
                 .http
                 .request(call.method.clone(), call.url.clone())
                 .headers(call.headers.clone());
-            let scoped_to_this_registry =
-                matches!(call.auth, Auth::Scoped(_)) && self.is_same_origin(&call.url);
-            let sent_credentials = authorization.is_some()
-                && (scoped_to_this_registry || matches!(call.auth, Auth::Header(_)));
-            if let Some(authorization) = &authorization
-                && sent_credentials
-            {
-                request = request.header(AUTHORIZATION, authorization.clone());
+            if let Some(authorization) = authorization {
+                request = request.header(AUTHORIZATION, authorization);
             }
             request = attach_body(request, &call.method, &call.body).await?;
             tracing::debug!(method = %call.method, url = %redacted(&call.url), attempt, "request");
@@ -194,7 +191,7 @@ impl RegistryClient {
         }
     }
 
-    /// Whether `url` is on the registry itself (credentials for the registry go nowhere else).
+    /// Whether `url` is on the registry itself.
     fn is_same_origin(&self, url: &Url) -> bool {
         let base = &self.inner.base;
         url.scheme() == base.scheme()

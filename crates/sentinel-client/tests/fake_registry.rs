@@ -1003,3 +1003,39 @@ async fn unreachable_registry_is_a_connect_error() {
         "{error}"
     );
 }
+
+#[test]
+fn client_is_shareable_and_its_futures_can_be_spawned() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    fn spawnable<T: Send>(_: T) {}
+    shareable::<RegistryClient>();
+    let location = RegistryLocation::parse("localhost:1").unwrap();
+    let client = RegistryClient::new(&location, ClientOptions::default()).unwrap();
+    let digest = Digest::sha256(b"");
+    let path = Path::new("unused");
+    spawnable(client.push_blob_file("a", &digest, 0, path, Some("b"), &NoProgress));
+    spawnable(client.pull_blob_to_file("a", &digest, None, path, &NoProgress));
+    spawnable(client.get_manifest("a", "latest"));
+    spawnable(client.check_login());
+}
+
+#[test]
+fn options_are_checked() {
+    let location = RegistryLocation::parse("localhost:1").unwrap();
+    for options in [
+        ClientOptions {
+            chunk_size: 0,
+            ..ClientOptions::default()
+        },
+        ClientOptions {
+            idle_timeout: Duration::ZERO,
+            ..ClientOptions::default()
+        },
+    ] {
+        let error = RegistryClient::new(&location, options).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Usage);
+    }
+    let docker_hub = RegistryLocation::parse("docker.io").unwrap();
+    let client = RegistryClient::new(&docker_hub, ClientOptions::default()).unwrap();
+    assert_eq!(client.registry(), "docker.io");
+}

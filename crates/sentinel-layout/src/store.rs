@@ -125,6 +125,35 @@ impl LayoutStore {
         Ok(size)
     }
 
+    /// Makes the file `temp` (a path from [`LayoutStore::ingest_path`]) the
+    /// blob `digest` without reading it again: for a caller that hashed
+    /// exactly these bytes while writing them (a verifying download), where
+    /// a second pass would double the cost of the transfer. The size must
+    /// match `size`; the file is fsynced and renamed into `blobs/`. On any
+    /// failure the file is deleted and nothing becomes visible.
+    pub fn adopt_verified_file(
+        &self,
+        temp: &Path,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), LayoutError> {
+        self.check_in_ingest(temp)?;
+        let guard = TempPath::new(temp.to_path_buf());
+        let file = File::open(temp).at("open", temp)?;
+        let actual = file.metadata().at("stat", temp)?.len();
+        if actual != size {
+            return Err(LayoutError::SizeMismatch {
+                path: temp.to_path_buf(),
+                expected: size,
+                actual,
+            });
+        }
+        file.sync_all().at("sync", temp)?;
+        drop(file);
+        blob_writer::install(&self.paths, guard, digest)?;
+        Ok(())
+    }
+
     /// Copies the file `src` into the store as a blob, hashing it on the way
     /// (sha256). Returns its digest and size. `src` is left untouched.
     pub fn import_file(&self, src: &Path) -> Result<(Digest, u64), LayoutError> {

@@ -228,3 +228,32 @@ fn open_removes_ingest_files_older_than_a_day_and_keeps_recent_ones() {
     assert!(recent.exists());
     drop(reopened);
 }
+
+#[test]
+fn a_verified_download_is_adopted_without_a_second_read_and_checked_for_size() {
+    let (_dir, store) = store();
+    let content = b"bytes a download hashed on the way in".to_vec();
+    let digest = Digest::sha256(&content);
+
+    let short = store.ingest_path();
+    fs::write(&short, &content[..10]).unwrap();
+    let error = store
+        .adopt_verified_file(&short, &digest, content.len() as u64)
+        .unwrap_err();
+    assert!(matches!(error, LayoutError::SizeMismatch { .. }), "{error}");
+    assert!(!short.exists(), "the refused file is deleted");
+    assert_eq!(store.blob_size(&digest).unwrap(), None);
+
+    let complete = store.ingest_path();
+    fs::write(&complete, &content).unwrap();
+    store
+        .adopt_verified_file(&complete, &digest, content.len() as u64)
+        .unwrap();
+    assert_eq!(
+        store.blob_size(&digest).unwrap(),
+        Some(content.len() as u64)
+    );
+    assert_eq!(store.read_blob(&digest, 1024).unwrap(), content);
+    assert!(ingest_leftovers(&store).is_empty());
+    assert_eq!(blob_files(&store).len(), 1);
+}

@@ -260,7 +260,7 @@ impl ArchiveState {
                 self.read_manifest(&mut entry, &path, size)?;
                 continue;
             };
-            let expected = self.expect(manifest, &path, size)?;
+            let expected = self.expected_entry(manifest, &path, size)?;
             let keep_definition = self.definition.is_none();
             let data = self.copy_file(
                 &mut entry,
@@ -322,7 +322,7 @@ impl ArchiveState {
     }
 
     /// The inventory entry `path` must be, given the entries before it.
-    fn expect(
+    fn expected_entry(
         &self,
         manifest: &PackageManifest,
         path: &str,

@@ -536,3 +536,70 @@ fn without_the_ratio_limit_a_small_bomb_streams_through_to_its_hash_check() {
         "{error}"
     );
 }
+
+#[test]
+fn refuses_non_utf8_paths() {
+    let error = refuse(&with_extra(vec![Raw::File {
+        path: b"bad\xff".to_vec(),
+        data: b"x".to_vec(),
+        mode: 0o644,
+    }]));
+    assert!(
+        matches!(
+            error,
+            PackageError::UnsafePath {
+                reason: "it is not valid UTF-8",
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn refuses_escapes_hidden_in_a_gnu_long_name() {
+    let long_name = format!("{}/../../escape\0", "d".repeat(120));
+    let mut long_header = tar::Header::new_gnu();
+    long_header.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+    long_header.set_size(long_name.len() as u64);
+    long_header.set_entry_type(tar::EntryType::GNULongName);
+    long_header.set_cksum();
+    let error = refuse(&with_extra(vec![
+        Raw::Header {
+            header: Box::new(long_header),
+            data: long_name.into_bytes(),
+        },
+        file("innocent", b"x"),
+    ]));
+    assert!(
+        matches!(&error, PackageError::UnsafePath { path, reason } if path.ends_with("../escape") && reason.contains("'..'")),
+        "{error}"
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Damage anywhere in a valid package is refused cleanly (or, if harmless, unpacks to
+    /// the same files); it never panics and never leaves anything behind.
+    #[test]
+    fn damaged_packages_are_refused_cleanly(position in 0usize..10_000, flip in 1u8..=255) {
+        let mut entries = head(&[("data.txt", b"hello"), ("run.sh", b"#!/bin/sh\n")]);
+        entries.push(file("data.txt", b"hello"));
+        entries.push(file("run.sh", b"#!/bin/sh\n"));
+        let mut package = agent_package(entries);
+        let position = position % package.len();
+        package[position] ^= flip;
+        let (parent, target) = unpack_target();
+        match unpack(&package[..], &target, &UnpackOptions::default()) {
+            Ok(_) => {
+                proptest::prop_assert_eq!(fs::read(target.join("data.txt")).unwrap(), b"hello");
+                proptest::prop_assert_eq!(names_in(parent.path()), vec!["out".to_owned()]);
+            }
+            Err(_) => {
+                proptest::prop_assert!(!target.exists());
+                proptest::prop_assert!(names_in(parent.path()).is_empty());
+            }
+        }
+    }
+}

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::cli::{ImagesArgs, OutputFormat, RmiArgs, TagArgs};
 use crate::context::{Context, tagged_or_latest};
 use crate::exit::{LocalNotFound, UsageError};
+use crate::output::{say, say_raw};
 use crate::progress::human_size;
 
 const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
@@ -112,8 +113,8 @@ pub fn images(context: &Context, args: ImagesArgs) -> anyhow::Result<()> {
     }
     rows.sort_by(|a, b| a.reference.cmp(&b.reference).then(a.digest.cmp(&b.digest)));
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        OutputFormat::Yaml => print!("{}", serde_norway::to_string(&rows)?),
+        OutputFormat::Json => say!("{}", serde_json::to_string_pretty(&rows)?),
+        OutputFormat::Yaml => say_raw!("{}", serde_norway::to_string(&rows)?),
         OutputFormat::Table => print_table(&rows),
     }
     Ok(())
@@ -195,7 +196,7 @@ fn print_table(rows: &[ImageRow]) {
                 text.push_str(&format!("{cell:<width$}   "));
             }
         }
-        println!("{}", text.trim_end());
+        say!("{}", text.trim_end());
     };
     print_line(&headers);
     for line in &cells {
@@ -238,7 +239,7 @@ pub fn tag(context: &Context, args: TagArgs) -> anyhow::Result<()> {
     }
     let name = tagged_or_latest(&reference)?.to_string();
     store.set_name(&name, &entry.digest, BTreeMap::new())?;
-    println!("tagged {name} -> {}", entry.digest);
+    say!("tagged {name} -> {}", entry.digest);
     Ok(())
 }
 
@@ -251,11 +252,11 @@ pub fn rmi(context: &Context, args: RmiArgs) -> anyhow::Result<()> {
             Some(entry) => match &entry.name {
                 Some(name) if !text.contains(entry.digest.hex()) => {
                     store.remove_name(name)?;
-                    println!("untagged {name}");
+                    say!("untagged {name}");
                 }
                 _ => {
                     let removed = store.remove_digest(&entry.digest)?;
-                    println!("removed {} ({removed} names)", entry.digest);
+                    say!("removed {} ({removed} names)", entry.digest);
                 }
             },
             None => missing.push(text.clone()),
@@ -263,7 +264,7 @@ pub fn rmi(context: &Context, args: RmiArgs) -> anyhow::Result<()> {
     }
     let report = store.garbage_collect()?;
     if report.blobs_removed > 0 {
-        println!(
+        say!(
             "deleted {} blobs ({})",
             report.blobs_removed,
             human_size(report.bytes_freed)

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 
 use crate::cli::InitArgs;
 use crate::exit::UsageError;
+use crate::output::say;
 
 /// Writes `agent.yaml` into the directory, refusing to overwrite one.
 pub fn run(args: InitArgs) -> anyhow::Result<()> {
@@ -48,8 +49,8 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    println!("created {} for agent {name:?}", path.display());
-    println!(
+    say!("created {} for agent {name:?}", path.display());
+    say!(
         "next: edit it, then `agent push REGISTRY/NAMESPACE/{name}:0.1.0 {}`",
         args.dir.display()
     );

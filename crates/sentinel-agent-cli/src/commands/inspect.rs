@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::cli::{InspectArgs, OutputFormat};
 use crate::commands::images::find_local;
 use crate::context::{Context, tagged_or_latest};
+use crate::output::{say, say_raw};
 use crate::progress::human_size;
 
 const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
@@ -144,8 +145,8 @@ pub async fn run(context: &Context, args: InspectArgs) -> anyhow::Result<()> {
         }
     };
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&inspection)?),
-        OutputFormat::Yaml => print!("{}", serde_norway::to_string(&inspection)?),
+        OutputFormat::Json => say!("{}", serde_json::to_string_pretty(&inspection)?),
+        OutputFormat::Yaml => say_raw!("{}", serde_norway::to_string(&inspection)?),
         OutputFormat::Table => print_summary(&inspection)?,
     }
     Ok(())
@@ -205,50 +206,50 @@ fn build(
 }
 
 fn print_summary(inspection: &Inspection) -> anyhow::Result<()> {
-    println!("reference:      {}", inspection.reference);
-    println!("source:         {}", inspection.source);
-    println!("digest:         {}", inspection.digest);
-    println!("media type:     {}", inspection.media_type);
+    say!("reference:      {}", inspection.reference);
+    say!("source:         {}", inspection.source);
+    say!("digest:         {}", inspection.digest);
+    say!("media type:     {}", inspection.media_type);
     if let Some(artifact_type) = &inspection.artifact_type {
-        println!("artifact type:  {artifact_type}");
+        say!("artifact type:  {artifact_type}");
     }
-    println!("manifest size:  {} bytes", inspection.size);
+    say!("manifest size:  {} bytes", inspection.size);
     if !inspection.annotations.is_empty() {
-        println!("annotations:");
+        say!("annotations:");
         for (key, value) in &inspection.annotations {
-            println!("  {key}: {value}");
+            say!("  {key}: {value}");
         }
     }
     if let Some(config) = &inspection.config {
-        println!("config:");
+        say!("config:");
         print_descriptor(config);
     }
     if !inspection.layers.is_empty() {
-        println!("layers:");
+        say!("layers:");
         for layer in &inspection.layers {
             print_descriptor(layer);
         }
     }
     if !inspection.manifests.is_empty() {
-        println!("manifests:");
+        say!("manifests:");
         for manifest in &inspection.manifests {
             print_descriptor(manifest);
         }
     }
     if let Some(referrers) = &inspection.referrers {
         if referrers.is_empty() {
-            println!("referrers:      none");
+            say!("referrers:      none");
         } else {
-            println!("referrers:");
+            say!("referrers:");
             for referrer in referrers {
                 print_descriptor(referrer);
             }
         }
     }
     if let Some(definition) = &inspection.definition {
-        println!("definition:");
+        say!("definition:");
         for line in serde_norway::to_string(definition)?.lines() {
-            println!("  {line}");
+            say!("  {line}");
         }
     }
     Ok(())
@@ -264,7 +265,7 @@ fn print_descriptor(descriptor: &DescriptorView) {
         .artifact_type
         .as_deref()
         .unwrap_or(&descriptor.media_type);
-    println!(
+    say!(
         "  {}  {:>10}  {kind}{title}",
         descriptor.digest,
         human_size(descriptor.size)

@@ -9,6 +9,7 @@ use sentinel_credentials::{AgentCredentialStore, Credential, Environment};
 use crate::cli::{LoginArgs, LogoutArgs, RemoteArgs};
 use crate::context::Context;
 use crate::exit::UsageError;
+use crate::output::say;
 
 /// Runs `agent login`: checks the credentials against the registry, then
 /// saves them (or the identity token the registry issued instead).
@@ -42,7 +43,7 @@ pub async fn login(context: &Context, args: LoginArgs) -> anyhow::Result<()> {
         _ => credential,
     };
     AgentCredentialStore::in_dir(context.config_dir()).save(location.host(), &saved)?;
-    println!("Login succeeded for {}", location.host());
+    say!("Login succeeded for {}", location.host());
     Ok(())
 }
 
@@ -125,7 +126,7 @@ pub fn logout(context: &Context, args: LogoutArgs) -> anyhow::Result<()> {
     let store = AgentCredentialStore::in_dir(context.config_dir());
     if args.all {
         let removed = store.erase_all()?;
-        println!("Removed the credentials of {removed} registries");
+        say!("Removed the credentials of {removed} registries");
         return Ok(());
     }
     let remote = RemoteArgs {
@@ -136,9 +137,9 @@ pub fn logout(context: &Context, args: LogoutArgs) -> anyhow::Result<()> {
     let location = RegistryLocation::parse(&registry)
         .map_err(|error| UsageError(format!("invalid registry {registry:?}: {error}")))?;
     if store.erase(location.host())? {
-        println!("Removed the credentials for {}", location.host());
+        say!("Removed the credentials for {}", location.host());
     } else {
-        println!("Not logged in to {}", location.host());
+        say!("Not logged in to {}", location.host());
     }
     Ok(())
 }

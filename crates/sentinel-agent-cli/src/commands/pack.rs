@@ -8,6 +8,7 @@ use sentinel_package::{UnpackOptions, UnpackSummary};
 
 use crate::cli::{PackArgs, UnpackArgs};
 use crate::context::Context;
+use crate::output::say;
 use crate::progress::human_size;
 
 /// Packs a directory into a reproducible `.sntl` file.
@@ -18,16 +19,16 @@ pub fn pack(args: PackArgs) -> anyhow::Result<()> {
         None => PathBuf::from(sentinel_package::default_file_name(&source.definition)),
     };
     let summary = sentinel_package::pack_to_file(&args.dir, &output)?;
-    println!(
+    say!(
         "packed {} {} {} ({} files)",
         summary.kind.as_str(),
         summary.definition.name(),
         summary.definition.version(),
         summary.files
     );
-    println!("file:   {}", output.display());
-    println!("digest: {}", summary.digest);
-    println!(
+    say!("file:   {}", output.display());
+    say!("digest: {}", summary.digest);
+    say!(
         "size:   {} ({} bytes)",
         human_size(summary.size),
         summary.size
@@ -47,7 +48,7 @@ pub async fn unpack(context: &Context, args: UnpackArgs) -> anyhow::Result<()> {
         }
     };
     let summary = unpack_file(context, &args.file, &target).await?;
-    println!(
+    say!(
         "unpacked {} {} {} into {} ({} files, {})",
         summary.kind.as_str(),
         summary.definition.name(),

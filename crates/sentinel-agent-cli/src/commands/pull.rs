@@ -15,6 +15,7 @@ use crate::commands::pack::unpack_file;
 use crate::commands::push::{TempPath, short_digest};
 use crate::context::{Context, Target, tagged_or_latest};
 use crate::exit::UsageError;
+use crate::output::say;
 use crate::progress::{Progress, human_size};
 
 /// The largest definition (config blob) accepted.
@@ -66,11 +67,11 @@ pub async fn run(context: &Context, args: PullArgs) -> anyhow::Result<()> {
         Some((directory, summary))
     };
     if args.quiet {
-        println!("{reference}@{manifest_digest}");
+        say!("{reference}@{manifest_digest}");
     } else {
-        println!("pulled {reference}");
-        println!("digest: {manifest_digest}");
-        println!(
+        say!("pulled {reference}");
+        say!("digest: {manifest_digest}");
+        say!(
             "{}:  {} {} ({})",
             definition.kind().as_str(),
             definition.name(),
@@ -78,7 +79,7 @@ pub async fn run(context: &Context, args: PullArgs) -> anyhow::Result<()> {
             human_size(view.package.size)
         );
         if let Some((directory, summary)) = extracted {
-            println!(
+            say!(
                 "files:  {} extracted into {}",
                 summary.files,
                 directory.display()
@@ -193,7 +194,8 @@ async fn fetch_package(
             &bar,
         )
         .await?;
-    store.adopt_file(&temp.0, digest)?;
+    // The client hashed every byte on the way in and checked the digest.
+    store.adopt_verified_file(&temp.0, digest, view.package.size)?;
     bar.finish_with("downloaded");
     Ok(())
 }

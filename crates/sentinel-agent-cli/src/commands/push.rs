@@ -20,6 +20,7 @@ use crate::cli::PushArgs;
 use crate::commands::images::find_local;
 use crate::context::{Context, tagged_or_latest, with_tag};
 use crate::exit::UsageError;
+use crate::output::say;
 use crate::progress::{Progress, human_size};
 
 /// The largest manifest the store hands back for a push.
@@ -84,11 +85,11 @@ pub async fn run(context: &Context, args: PushArgs) -> anyhow::Result<()> {
         let tagged = with_tag(&reference, tag)?;
         let report = push_manifest_from_store(&client, &store, &tagged, digest, &progress).await?;
         if args.quiet {
-            println!("{tagged}@{}", report.digest);
+            say!("{tagged}@{}", report.digest);
         } else {
-            println!("pushed {tagged}");
-            println!("digest: {}", report.digest);
-            println!(
+            say!("pushed {tagged}");
+            say!("digest: {}", report.digest);
+            say!(
                 "size:   {} ({} bytes in {} blobs; {} uploaded, {} mounted, {} already present)",
                 human_size(report.total_bytes),
                 report.total_bytes,
@@ -160,7 +161,9 @@ struct StoredPackage {
 fn pack_into_store(store: &LayoutStore, dir: &Path) -> anyhow::Result<StoredPackage> {
     let temp = TempPath(store.ingest_path());
     let summary = sentinel_package::pack_to_file(dir, &temp.0)?;
-    let size = store.adopt_file(&temp.0, &summary.digest)?;
+    // Packing hashed the file as it wrote it.
+    store.adopt_verified_file(&temp.0, &summary.digest, summary.size)?;
+    let size = summary.size;
     Ok(StoredPackage {
         file_name: sentinel_package::default_file_name(&summary.definition),
         definition: summary.definition,
@@ -204,6 +207,10 @@ fn record_in_store(
         digest: package.digest.clone(),
         size: package.size,
     };
+    let shown_description = description.or(package.definition.description());
+    if let Some(existing) = existing_manifest(store, &config, &layer, shown_description)? {
+        return Ok(existing);
+    }
     let mut manifest = build_manifest(
         &package.definition,
         &config,
@@ -216,6 +223,38 @@ fn record_in_store(
     }
     Ok(store.put_manifest(&manifest, OCI_MANIFEST)?)
 }
+
+/// A manifest in the store for the same definition and package, with the
+/// same description annotation: pushing an unchanged package again reuses it, so
+/// its digest stays the same instead of changing with the `created` time.
+fn existing_manifest(
+    store: &LayoutStore,
+    config: &BlobRef,
+    layer: &BlobRef,
+    description: Option<&str>,
+) -> anyhow::Result<Option<Digest>> {
+    for entry in store.entries()? {
+        let Ok(bytes) = store.read_blob(&entry.digest, MAX_MANIFEST_BYTES) else {
+            continue;
+        };
+        let Ok(view) = sentinel_package::oci::parse_manifest(&bytes) else {
+            continue;
+        };
+        let same_blobs = view.config.digest == config.digest && view.package.digest == layer.digest;
+        let same_description = view
+            .annotations
+            .get(DESCRIPTION_ANNOTATION)
+            .map(String::as_str)
+            == description;
+        if same_blobs && same_description {
+            return Ok(Some(entry.digest));
+        }
+    }
+    Ok(None)
+}
+
+/// The manifest annotation `--description` replaces.
+const DESCRIPTION_ANNOTATION: &str = "org.opencontainers.image.description";
 
 /// `SOURCE_DATE_EPOCH` when set (reproducible builds), else now.
 fn created_timestamp() -> String {
@@ -238,7 +277,7 @@ fn with_description(manifest: &[u8], description: &str) -> anyhow::Result<Vec<u8
         .or_insert_with(|| serde_json::Value::Object(Default::default()));
     if let Some(annotations) = annotations.as_object_mut() {
         annotations.insert(
-            "org.opencontainers.image.description".to_string(),
+            DESCRIPTION_ANNOTATION.to_string(),
             serde_json::Value::String(description.to_string()),
         );
     }

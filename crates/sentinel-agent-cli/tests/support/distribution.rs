@@ -4,6 +4,7 @@
 //! storage after a SIGKILL.
 
 use std::fs::File;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -79,9 +80,9 @@ impl Distribution {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// The total size of the partial uploads Distribution holds for
-    /// `repository` (the `data` files under its `_uploads`).
-    pub fn upload_bytes(&self, repository: &str) -> u64 {
+    /// The size of the largest partial upload Distribution holds for
+    /// `repository` (the `data` files under its `_uploads`), 0 when none.
+    pub fn largest_upload_bytes(&self, repository: &str) -> u64 {
         let uploads = self
             .dir
             .path()
@@ -95,7 +96,8 @@ impl Distribution {
             .filter_map(Result::ok)
             .filter_map(|entry| std::fs::metadata(entry.path().join("data")).ok())
             .map(|metadata| metadata.len())
-            .sum()
+            .max()
+            .unwrap_or(0)
     }
 
     /// Kills the registry with SIGKILL (no chance to finish anything), then
@@ -161,7 +163,8 @@ fn find_program() -> Option<PathBuf> {
             !required,
             "{PROGRAM} is not installed and {REQUIRE_VARIABLE}=1: install Debian's docker-registry package"
         );
-        eprintln!("skipped: {PROGRAM} not installed");
+        // Straight to stderr: libtest captures `eprintln!` of passing tests.
+        let _ = writeln!(std::io::stderr(), "skipped: {PROGRAM} not installed");
     }
     found
 }
