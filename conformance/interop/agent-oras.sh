@@ -15,19 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 registry_binary=${1:-target/debug/sentinel-registry}
 agent_binary=$(realpath "${2:-target/debug/agent}")
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "interop agent+oras-py: FAILED at step '$1'" >&2
-  [ -f "$work/server.log" ] && tail -n 20 "$work/server.log" >&2
-  exit 1
-}
+start_work "interop agent+oras-py"
 
 python3 -c 'import oras.client' 2>/dev/null || fail "import oras-py (pip install oras)"
 start_registry "$registry_binary" "$work" || fail "start the registry"

@@ -1,4 +1,27 @@
-# Shared by the interop and fault scripts: source it, then call start_registry.
+# Shared by the interop and fault scripts: source it, then call start_registry
+# (after start_work, for a script that needs nothing else cleaned up).
+
+# start_work NAME: makes a temporary work directory, $work, removed on exit
+# together with the registry start_registry started, and defines fail STEP,
+# which says that NAME failed at STEP, shows the end of the registry's log and
+# exits 1.
+start_work() {
+  work_name=$1
+  work=$(mktemp -d)
+  server_pid=
+  trap remove_work EXIT
+  fail() {
+    echo "$work_name: FAILED at step '$1'" >&2
+    [ -f "$work/server.log" ] && tail -n 20 "$work/server.log" >&2
+    exit 1
+  }
+}
+
+# remove_work: stops the registry, if one was started, and removes $work.
+remove_work() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
 
 # start_registry BINARY WORKDIR [ARGS...]: starts BINARY serve on a free
 # loopback port with its data in $data_dir (default WORKDIR/data; extra ARGS

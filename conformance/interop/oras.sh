@@ -14,19 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 binary=${1:-target/debug/sentinel-registry}
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "interop oras-py: FAILED at step '$1'" >&2
-  [ -f "$work/server.log" ] && tail -n 20 "$work/server.log" >&2
-  exit 1
-}
+start_work "interop oras-py"
 
 python3 -c 'import oras.client' 2>/dev/null || fail "import oras-py (pip install oras)"
 

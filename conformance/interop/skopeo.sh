@@ -10,19 +10,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 binary=${1:-target/debug/sentinel-registry}
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "interop skopeo: FAILED at step '$1'" >&2
-  [ -f "$work/server.log" ] && tail -n 20 "$work/server.log" >&2
-  exit 1
-}
+start_work "interop skopeo"
 
 # Start the registry on a free port and read the address it prints.
 start_registry "$binary" "$work" || fail "start the registry"

@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{AgentHome, Run};
+use common::{AgentHome, Run, assert_re_push_uploads_nothing_and_mounts};
 use support::distribution::{Distribution, RegistryAuth};
 use support::files::{digest_tree, write_random};
 use support::token_issuer::{Grant, TokenIssuer};
@@ -285,35 +285,7 @@ async fn a_re_push_uploads_nothing_and_another_repository_mounts(mode: Mode) {
     };
     let host = setup.host();
     let home = logged_in_home(&host).await;
-    let dir = home.write_agent("researcher", "1.2.0");
-    let dir = dir.to_str().unwrap();
-    let first = home
-        .ok(&["push", &format!("{host}/me/researcher:1.2.0"), dir])
-        .await;
-    assert!(
-        first.stdout.contains("0 mounted, 0 already present"),
-        "{}",
-        first.stdout
-    );
-
-    let again = home
-        .ok(&["push", &format!("{host}/me/researcher:1.2.0"), dir])
-        .await;
-    assert!(again.stdout.contains("0 B uploaded"), "{}", again.stdout);
-    assert!(
-        again.stdout.contains("2 already present"),
-        "{}",
-        again.stdout
-    );
-
-    let other = home
-        .ok(&["push", &format!("{host}/team/researcher:1.2.0"), dir])
-        .await;
-    assert!(
-        other.stdout.contains("0 B uploaded, 2 mounted"),
-        "{}",
-        other.stdout
-    );
+    assert_re_push_uploads_nothing_and_mounts(&home, &host).await;
     if mode == Mode::Token {
         let both = [
             "repository:team/researcher:pull,push",

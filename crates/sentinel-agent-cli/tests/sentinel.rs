@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{AgentHome, tree};
+use common::{AgentHome, assert_re_push_uploads_nothing_and_mounts, tree};
 use sentinel_conformance::TestRegistry;
 
 fn host(registry: &TestRegistry) -> String {
@@ -68,36 +68,7 @@ async fn init_push_pull_images_on_a_clean_store() {
 async fn a_re_push_uploads_nothing_and_another_repository_mounts() {
     let registry = TestRegistry::start().await;
     let host = host(&registry);
-    let home = AgentHome::new();
-    let dir = home.write_agent("researcher", "1.2.0");
-    let dir = dir.to_str().unwrap();
-    let first = home
-        .ok(&["push", &format!("{host}/me/researcher:1.2.0"), dir])
-        .await;
-    assert!(
-        first.stdout.contains("0 mounted, 0 already present"),
-        "{}",
-        first.stdout
-    );
-    let again = home
-        .ok(&["push", &format!("{host}/me/researcher:1.2.0"), dir])
-        .await;
-    assert!(
-        again
-            .stdout
-            .contains("0 B uploaded, 0 mounted, 2 already present"),
-        "{}",
-        again.stdout
-    );
-    let other = home
-        .ok(&["push", &format!("{host}/team/researcher:1.2.0"), dir])
-        .await;
-    assert!(
-        other.stdout.contains("0 B uploaded, 2 mounted"),
-        "{}",
-        other.stdout
-    );
-    assert_eq!(again.field("digest"), first.field("digest"));
+    assert_re_push_uploads_nothing_and_mounts(&AgentHome::new(), &host).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

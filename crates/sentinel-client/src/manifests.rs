@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use sentinel_oci::{Digest, DigestAlgorithm, Reference, media_types};
 
 use crate::client::RegistryClient;
@@ -96,14 +96,7 @@ impl RegistryClient {
         let parsed = parse_manifest_reference(reference)?;
         let what = describe(repo, &parsed);
         let registry = self.registry();
-        let url = self.repository_url(repo, &format!("manifests/{parsed}"))?;
-        let scopes = Scopes::pull(repo);
-        let response = self
-            .execute(
-                Call::idempotent(Method::GET, url, Auth::Scoped(&scopes))
-                    .header(ACCEPT, accept_header()),
-            )
-            .await?;
+        let response = self.request_manifest(Method::GET, repo, &parsed).await?;
         if response.status() != StatusCode::OK {
             return Err(error_for_status(registry, response, Some(what)).await);
         }
@@ -145,14 +138,7 @@ impl RegistryClient {
         let parsed = parse_manifest_reference(reference)?;
         let what = describe(repo, &parsed);
         let registry = self.registry();
-        let url = self.repository_url(repo, &format!("manifests/{parsed}"))?;
-        let scopes = Scopes::pull(repo);
-        let response = self
-            .execute(
-                Call::idempotent(Method::HEAD, url, Auth::Scoped(&scopes))
-                    .header(ACCEPT, accept_header()),
-            )
-            .await?;
+        let response = self.request_manifest(Method::HEAD, repo, &parsed).await?;
         match response.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Ok(None),
@@ -181,6 +167,21 @@ impl RegistryClient {
                 }))
             }
         }
+    }
+
+    /// Sends a `GET` or `HEAD` for a manifest, accepting every manifest format.
+    async fn request_manifest(
+        &self,
+        method: Method,
+        repo: &str,
+        reference: &Reference,
+    ) -> Result<Response, ClientError> {
+        let url = self.repository_url(repo, &format!("manifests/{reference}"))?;
+        let scopes = Scopes::pull(repo);
+        self.execute(
+            Call::idempotent(method, url, Auth::Scoped(&scopes)).header(ACCEPT, accept_header()),
+        )
+        .await
     }
 
     /// Stores a manifest under a tag or digest and returns its digest. A digest

@@ -59,13 +59,7 @@ impl RegistryClient {
         url.query_pairs_mut()
             .append_pair("mount", digest.as_str())
             .append_pair("from", from);
-        let response = self
-            .execute(Call::idempotent(
-                Method::POST,
-                url.clone(),
-                Auth::Scoped(scopes),
-            ))
-            .await?;
+        let response = self.post_uploads(url.clone(), scopes).await?;
         match response.status() {
             StatusCode::CREATED => Ok(None),
             StatusCode::ACCEPTED => self.session_from(&url, &response).map(Some),
@@ -80,17 +74,17 @@ impl RegistryClient {
         scopes: &Scopes,
     ) -> Result<Session, ClientError> {
         let url = self.repository_url(repo, "blobs/uploads/")?;
-        let response = self
-            .execute(Call::idempotent(
-                Method::POST,
-                url.clone(),
-                Auth::Scoped(scopes),
-            ))
-            .await?;
+        let response = self.post_uploads(url.clone(), scopes).await?;
         if response.status() != StatusCode::ACCEPTED {
             return Err(error_for_status(self.registry(), response, None).await);
         }
         self.session_from(&url, &response)
+    }
+
+    /// The `POST` to a repository's uploads URL that opens a session or mounts a blob.
+    async fn post_uploads(&self, url: Url, scopes: &Scopes) -> Result<Response, ClientError> {
+        self.execute(Call::idempotent(Method::POST, url, Auth::Scoped(scopes)))
+            .await
     }
 
     fn session_from(&self, request_url: &Url, response: &Response) -> Result<Session, ClientError> {

@@ -76,6 +76,50 @@ fn blob_file(dir: &Path, len: usize) -> (PathBuf, Digest, Vec<u8>) {
     (path, Digest::sha256(&content), content)
 }
 
+/// Pushes a file made by `blob_file` to `team/app`, uploading it (no mount).
+async fn push_to_app(
+    client: &RegistryClient,
+    path: &Path,
+    digest: &Digest,
+    content: &[u8],
+    progress: &dyn TransferProgress,
+) -> Result<BlobPush, ClientError> {
+    client
+        .push_blob_file(
+            "team/app",
+            digest,
+            content.len() as u64,
+            path,
+            None,
+            progress,
+        )
+        .await
+}
+
+/// A fake holding the manifest `me/app:v1` whose first `times` GETs meet `action`.
+async fn fake_with_faulty_manifest(times: u32, action: FaultAction) -> Fake {
+    let fake = Fake::start(Options::default()).await;
+    put_empty_manifest(&fake, "v1");
+    fake.fault(Method::GET, "/manifests/v1", times, action);
+    fake
+}
+
+/// Makes the second `PATCH` of the next upload meet `action`.
+fn fault_second_patch(fake: &Fake, action: FaultAction) {
+    fake.fault_after(Method::PATCH, "/blobs/uploads/", 1, 1, action);
+}
+
+/// Stores the manifest `{}` as `me/app:<tag>`, announced with its own digest.
+fn put_empty_manifest(fake: &Fake, tag: &str) {
+    fake.put_manifest(
+        "me/app",
+        tag,
+        media_types::OCI_MANIFEST,
+        b"{}",
+        Digest::sha256(b"{}").as_str(),
+    );
+}
+
 #[derive(Default)]
 struct Recorder {
     restarts: Mutex<Vec<u64>>,
@@ -294,15 +338,7 @@ async fn token_expiring_mid_upload_is_renewed_and_the_upload_resumes() {
     let (path, digest, content) = blob_file(work.path(), 3 * CHUNK as usize + 10);
     let client = client_with(&fake, basic(PASSWORD));
     let progress = Recorder::default();
-    let pushed = client
-        .push_blob_file(
-            "team/app",
-            &digest,
-            content.len() as u64,
-            &path,
-            None,
-            &progress,
-        )
+    let pushed = push_to_app(&client, &path, &digest, &content, &progress)
         .await
         .unwrap();
     assert_eq!(pushed, BlobPush::Uploaded { resumed: 1 });
@@ -384,20 +420,7 @@ async fn login_falls_back_to_get_when_the_password_grant_is_unsupported() {
 
 #[tokio::test]
 async fn service_unavailable_then_success() {
-    let fake = Fake::start(Options::default()).await;
-    fake.put_manifest(
-        "me/app",
-        "v1",
-        media_types::OCI_MANIFEST,
-        b"{}",
-        Digest::sha256(b"{}").as_str(),
-    );
-    fake.fault(
-        Method::GET,
-        "/manifests/v1",
-        2,
-        FaultAction::Status(503, None),
-    );
+    let fake = fake_with_faulty_manifest(2, FaultAction::Status(503, None)).await;
     let manifest = client_with(&fake, None)
         .get_manifest("me/app", "v1")
         .await
@@ -408,20 +431,7 @@ async fn service_unavailable_then_success() {
 
 #[tokio::test]
 async fn too_many_requests_with_a_short_retry_after_is_waited_out() {
-    let fake = Fake::start(Options::default()).await;
-    fake.put_manifest(
-        "me/app",
-        "v1",
-        media_types::OCI_MANIFEST,
-        b"{}",
-        Digest::sha256(b"{}").as_str(),
-    );
-    fake.fault(
-        Method::GET,
-        "/manifests/v1",
-        1,
-        FaultAction::Status(429, Some("1")),
-    );
+    let fake = fake_with_faulty_manifest(1, FaultAction::Status(429, Some("1"))).await;
     let manifest = client_with(&fake, None)
         .get_manifest("me/app", "v1")
         .await
@@ -432,20 +442,7 @@ async fn too_many_requests_with_a_short_retry_after_is_waited_out() {
 
 #[tokio::test]
 async fn too_many_requests_with_a_long_retry_after_stops_at_once() {
-    let fake = Fake::start(Options::default()).await;
-    fake.put_manifest(
-        "me/app",
-        "v1",
-        media_types::OCI_MANIFEST,
-        b"{}",
-        Digest::sha256(b"{}").as_str(),
-    );
-    fake.fault(
-        Method::GET,
-        "/manifests/v1",
-        1,
-        FaultAction::Status(429, Some("3600")),
-    );
+    let fake = fake_with_faulty_manifest(1, FaultAction::Status(429, Some("3600"))).await;
     let error = client_with(&fake, None)
         .get_manifest("me/app", "v1")
         .await
@@ -493,24 +490,10 @@ async fn dropped_connection_mid_patch_resumes_from_the_reported_offset() {
     let work = tempfile::tempdir().unwrap();
     let (path, digest, content) = blob_file(work.path(), 4 * CHUNK as usize + 123);
     // The second PATCH breaks after 5000 of its bytes; the registry keeps them.
-    fake.fault_after(
-        Method::PATCH,
-        "/blobs/uploads/",
-        1,
-        1,
-        FaultAction::DropRequestAfter(5000),
-    );
+    fault_second_patch(&fake, FaultAction::DropRequestAfter(5000));
     let client = client_with(&fake, None);
     let progress = Recorder::default();
-    let pushed = client
-        .push_blob_file(
-            "team/app",
-            &digest,
-            content.len() as u64,
-            &path,
-            None,
-            &progress,
-        )
+    let pushed = push_to_app(&client, &path, &digest, &content, &progress)
         .await
         .unwrap();
     assert_eq!(pushed, BlobPush::Uploaded { resumed: 1 });
@@ -547,24 +530,16 @@ async fn stalled_patch_is_abandoned_and_resumed() {
     let fake = Fake::start(Options::default()).await;
     let work = tempfile::tempdir().unwrap();
     let (path, digest, content) = blob_file(work.path(), 3 * CHUNK as usize);
-    fake.fault_after(
-        Method::PATCH,
-        "/blobs/uploads/",
-        1,
-        1,
-        FaultAction::StallRequestAfter(1000),
-    );
-    let pushed = impatient_client(&fake)
-        .push_blob_file(
-            "team/app",
-            &digest,
-            content.len() as u64,
-            &path,
-            None,
-            &NoProgress,
-        )
-        .await
-        .unwrap();
+    fault_second_patch(&fake, FaultAction::StallRequestAfter(1000));
+    let pushed = push_to_app(
+        &impatient_client(&fake),
+        &path,
+        &digest,
+        &content,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
     assert_eq!(pushed, BlobPush::Uploaded { resumed: 1 });
     assert_eq!(fake.blob(&digest).unwrap(), content);
     assert_eq!(count(&fake, Method::GET, "/blobs/uploads/"), 1);
@@ -575,24 +550,10 @@ async fn lost_upload_session_starts_over_once() {
     let fake = Fake::start(Options::default()).await;
     let work = tempfile::tempdir().unwrap();
     let (path, digest, content) = blob_file(work.path(), 3 * CHUNK as usize);
-    fake.fault_after(
-        Method::PATCH,
-        "/blobs/uploads/",
-        1,
-        1,
-        FaultAction::DropRequestAndForgetSession(100),
-    );
+    fault_second_patch(&fake, FaultAction::DropRequestAndForgetSession(100));
     let client = client_with(&fake, None);
     let progress = Recorder::default();
-    let pushed = client
-        .push_blob_file(
-            "team/app",
-            &digest,
-            content.len() as u64,
-            &path,
-            None,
-            &progress,
-        )
+    let pushed = push_to_app(&client, &path, &digest, &content, &progress)
         .await
         .unwrap();
     assert_eq!(pushed, BlobPush::Uploaded { resumed: 1 });
@@ -606,23 +567,9 @@ async fn server_errors_on_chunks_resume_and_are_bounded() {
     let fake = Fake::start(Options::default()).await;
     let work = tempfile::tempdir().unwrap();
     let (path, digest, content) = blob_file(work.path(), 2 * CHUNK as usize + 1);
-    fake.fault_after(
-        Method::PATCH,
-        "/blobs/uploads/",
-        1,
-        1,
-        FaultAction::Status(502, None),
-    );
+    fault_second_patch(&fake, FaultAction::Status(502, None));
     let client = client_with(&fake, None);
-    let pushed = client
-        .push_blob_file(
-            "team/app",
-            &digest,
-            content.len() as u64,
-            &path,
-            None,
-            &NoProgress,
-        )
+    let pushed = push_to_app(&client, &path, &digest, &content, &NoProgress)
         .await
         .unwrap();
     assert_eq!(pushed, BlobPush::Uploaded { resumed: 1 });
@@ -636,15 +583,7 @@ async fn server_errors_on_chunks_resume_and_are_bounded() {
         100,
         FaultAction::Status(503, None),
     );
-    let error = client
-        .push_blob_file(
-            "team/app",
-            &digest,
-            content.len() as u64,
-            &path,
-            None,
-            &NoProgress,
-        )
+    let error = push_to_app(&client, &path, &digest, &content, &NoProgress)
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Registry, "{error}");
@@ -671,15 +610,7 @@ async fn small_blob_goes_in_one_put_and_honours_chunk_min_length() {
     assert_eq!(fake.blob(&digest).unwrap(), content);
 
     let (path, digest, content) = blob_file(work.path(), 7 * CHUNK as usize);
-    client
-        .push_blob_file(
-            "team/app",
-            &digest,
-            content.len() as u64,
-            &path,
-            None,
-            &NoProgress,
-        )
+    push_to_app(&client, &path, &digest, &content, &NoProgress)
         .await
         .unwrap();
     let chunk = 3 * CHUNK as usize;
@@ -876,13 +807,7 @@ async fn manifest_with_a_wrong_announced_digest_is_refused() {
 async fn tags_follow_link_pagination() {
     let fake = Fake::start(Options::default()).await;
     for tag in ["a", "b", "c", "d", "e"] {
-        fake.put_manifest(
-            "me/app",
-            tag,
-            media_types::OCI_MANIFEST,
-            b"{}",
-            Digest::sha256(b"{}").as_str(),
-        );
+        put_empty_manifest(&fake, tag);
     }
     let tags = client_with(&fake, None).list_tags("me/app").await.unwrap();
     assert_eq!(tags, ["a", "b", "c", "d", "e"]);

@@ -703,6 +703,22 @@ mod tests {
         }
     }
 
+    impl AbortWatcher {
+        /// A blob store over a watched in-memory object store, and the channel
+        /// that hears whether the store's multipart upload was aborted.
+        fn blob_store() -> (BlobStore, tokio::sync::oneshot::Receiver<()>) {
+            let (aborted, was_aborted) = tokio::sync::oneshot::channel();
+            let store = BlobStore {
+                store: Arc::new(AbortWatcher {
+                    inner: InMemory::new(),
+                    aborted: std::sync::Mutex::new(Some(aborted)),
+                }),
+                local: None,
+            };
+            (store, was_aborted)
+        }
+    }
+
     impl std::fmt::Display for AbortWatcher {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             write!(f, "AbortWatcher({})", self.inner)
@@ -771,14 +787,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_object_store_write_aborts_its_multipart_upload() {
-        let (aborted, was_aborted) = tokio::sync::oneshot::channel();
-        let store = BlobStore {
-            store: Arc::new(AbortWatcher {
-                inner: InMemory::new(),
-                aborted: std::sync::Mutex::new(Some(aborted)),
-            }),
-            local: None,
-        };
+        let (store, was_aborted) = AbortWatcher::blob_store();
         let mut state = UploadState::new("cut".into(), "r".into(), 0);
         {
             let write = store.write_part(&mut state, stalled_body(b"some bytes"), None);
@@ -796,14 +805,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_object_store_write_aborts_its_multipart_upload() {
-        let (aborted, was_aborted) = tokio::sync::oneshot::channel();
-        let store = BlobStore {
-            store: Arc::new(AbortWatcher {
-                inner: InMemory::new(),
-                aborted: std::sync::Mutex::new(Some(aborted)),
-            }),
-            local: None,
-        };
+        let (store, was_aborted) = AbortWatcher::blob_store();
         let mut state = UploadState::new("failed".into(), "r".into(), 0);
         let failing = futures_util::stream::iter(vec![
             Ok(Bytes::from_static(b"partial")),

@@ -163,3 +163,38 @@ pub fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
     files.sort();
     files
 }
+
+/// Pushes a `researcher` agent from `home` to `host` as `me/researcher`, pushes it
+/// again, then pushes it as `team/researcher`: the re-push must upload nothing and
+/// give the same digest, and the push to the other repository must mount both blobs.
+pub async fn assert_re_push_uploads_nothing_and_mounts(home: &AgentHome, host: &str) {
+    let dir = home.write_agent("researcher", "1.2.0");
+    let dir = dir.to_str().unwrap();
+    let first = home
+        .ok(&["push", &format!("{host}/me/researcher:1.2.0"), dir])
+        .await;
+    assert!(
+        first.stdout.contains("0 mounted, 0 already present"),
+        "{}",
+        first.stdout
+    );
+    let again = home
+        .ok(&["push", &format!("{host}/me/researcher:1.2.0"), dir])
+        .await;
+    assert!(
+        again
+            .stdout
+            .contains("0 B uploaded, 0 mounted, 2 already present"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(again.field("digest"), first.field("digest"));
+    let other = home
+        .ok(&["push", &format!("{host}/team/researcher:1.2.0"), dir])
+        .await;
+    assert!(
+        other.stdout.contains("0 B uploaded, 2 mounted"),
+        "{}",
+        other.stdout
+    );
+}

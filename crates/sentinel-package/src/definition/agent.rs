@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_norway::Value;
 
 use super::problems::Problems;
-use super::rules;
+use super::rules::{self, Metadata};
 use super::yaml::{Object, as_integer, as_string, describe};
 
 /// The parsed, validated contents of `agent.yaml`.
@@ -171,17 +171,21 @@ const FIELDS: &[&str] = &[
 /// Checks the top-level mapping of `agent.yaml`, recording every problem.
 pub(crate) fn check(root: &Object<'_>, problems: &mut Problems) -> Option<AgentDefinition> {
     root.deny_unknown(FIELDS, problems);
-    let name = rules::required_name(root, problems);
-    let version = rules::required_version(root, problems);
+    let Metadata {
+        name,
+        version,
+        description,
+        author,
+        license,
+        source,
+    } = Metadata::check(root, problems);
     let definition = AgentDefinition {
         name: name.unwrap_or_default(),
-        version: version
-            .clone()
-            .unwrap_or_else(|| semver::Version::new(0, 0, 0)),
-        description: rules::optional_text(root, "description", problems),
-        author: rules::optional_text(root, "author", problems),
-        license: rules::optional_license(root, problems),
-        source: rules::optional_url(root, "source", problems),
+        version: version.unwrap_or_else(|| semver::Version::new(0, 0, 0)),
+        description,
+        author,
+        license,
+        source,
         capabilities: rules::label_list(root, "capabilities", problems),
         model: root
             .get("model")

@@ -34,6 +34,31 @@ fn is_separated_words(text: &str, separators: &[u8]) -> bool {
             })
 }
 
+/// The fields every definition starts with, `name` to `source`, each checked by its rule.
+pub(crate) struct Metadata {
+    pub(crate) name: Option<String>,
+    pub(crate) version: Option<semver::Version>,
+    pub(crate) description: Option<String>,
+    pub(crate) author: Option<String>,
+    pub(crate) license: Option<String>,
+    pub(crate) source: Option<String>,
+}
+
+impl Metadata {
+    /// Checks the shared fields of a definition's top-level mapping, in document order,
+    /// recording every problem; a field is `None` when it is absent or invalid.
+    pub(crate) fn check(root: &Object<'_>, problems: &mut Problems) -> Metadata {
+        Metadata {
+            name: required_name(root, problems),
+            version: required_version(root, problems),
+            description: optional_text(root, "description", problems),
+            author: optional_text(root, "author", problems),
+            license: optional_license(root, problems),
+            source: optional_url(root, "source", problems),
+        }
+    }
+}
+
 /// Checks a package name, recording a problem when it is not valid.
 pub(crate) fn package_name(text: &str, path: &str, problems: &mut Problems) -> Option<String> {
     if text.len() > MAX_NAME_LEN {
@@ -59,17 +84,14 @@ pub(crate) fn package_name(text: &str, path: &str, problems: &mut Problems) -> O
 }
 
 /// The required `name` of a definition.
-pub(crate) fn required_name(object: &Object<'_>, problems: &mut Problems) -> Option<String> {
+fn required_name(object: &Object<'_>, problems: &mut Problems) -> Option<String> {
     let text = object.required_string("name", problems)?;
     package_name(text, &object.path("name"), problems)
 }
 
 /// The required `version` of a definition: semver 2.0. A YAML number such as `1.2` is
 /// reported with its text so the message shows what was written.
-pub(crate) fn required_version(
-    object: &Object<'_>,
-    problems: &mut Problems,
-) -> Option<semver::Version> {
+fn required_version(object: &Object<'_>, problems: &mut Problems) -> Option<semver::Version> {
     let path = object.path("version");
     let text = match object.required("version", problems)? {
         Value::String(text) => text.clone(),
@@ -97,11 +119,7 @@ pub(crate) fn required_version(
 }
 
 /// An optional free-text field such as `description` or `author`: any non-blank string.
-pub(crate) fn optional_text(
-    object: &Object<'_>,
-    key: &str,
-    problems: &mut Problems,
-) -> Option<String> {
+fn optional_text(object: &Object<'_>, key: &str, problems: &mut Problems) -> Option<String> {
     let text = object.string(key, problems)?;
     if text.trim().is_empty() {
         problems.field(&object.path(key), "is blank; remove it or write a value");
@@ -111,7 +129,7 @@ pub(crate) fn optional_text(
 }
 
 /// The optional `license`: an SPDX identifier or expression such as `MIT OR Apache-2.0`.
-pub(crate) fn optional_license(object: &Object<'_>, problems: &mut Problems) -> Option<String> {
+fn optional_license(object: &Object<'_>, problems: &mut Problems) -> Option<String> {
     let text = object.string("license", problems)?;
     let valid = !text.trim().is_empty()
         && text.len() <= 256
@@ -131,11 +149,7 @@ pub(crate) fn optional_license(object: &Object<'_>, problems: &mut Problems) -> 
 }
 
 /// The optional `source`: an absolute URL.
-pub(crate) fn optional_url(
-    object: &Object<'_>,
-    key: &str,
-    problems: &mut Problems,
-) -> Option<String> {
+fn optional_url(object: &Object<'_>, key: &str, problems: &mut Problems) -> Option<String> {
     let text = object.string(key, problems)?;
     match url::Url::parse(text) {
         Ok(url) if url.has_host() || url.scheme() == "file" => Some(text.to_owned()),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_norway::Value;
 
 use super::problems::Problems;
-use super::rules;
+use super::rules::{self, Metadata};
 use super::yaml::{Object, as_list, as_string};
 use crate::reference::PackageReference;
 
@@ -83,12 +83,14 @@ const FIELDS: &[&str] = &[
 /// Checks the top-level mapping of `stack.yaml`, recording every problem.
 pub(crate) fn check(root: &Object<'_>, problems: &mut Problems) -> Option<StackDefinition> {
     root.deny_unknown(FIELDS, problems);
-    let name = rules::required_name(root, problems);
-    let version = rules::required_version(root, problems);
-    let description = rules::optional_text(root, "description", problems);
-    let author = rules::optional_text(root, "author", problems);
-    let license = rules::optional_license(root, problems);
-    let source = rules::optional_url(root, "source", problems);
+    let Metadata {
+        name,
+        version,
+        description,
+        author,
+        license,
+        source,
+    } = Metadata::check(root, problems);
     let tags = rules::label_list(root, "tags", problems);
     let (agents, names) = agents(root, problems);
     let wiring = wiring(root, &names, problems);
