@@ -103,18 +103,48 @@ fn package_code(error: &PackageError) -> u8 {
     }
 }
 
-/// The error and its causes on one line, each cause once.
+/// The error and its causes on one line, each cause once. A client error
+/// already names its cause in words a person can act on, so the transport
+/// details beneath it are left out.
 pub fn describe(error: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in error.chain() {
         let text = cause.to_string();
-        if parts
-            .last()
-            .is_some_and(|previous| previous.contains(&text))
-        {
-            continue;
+        if !parts.iter().any(|previous| previous.contains(&text)) {
+            parts.push(text);
         }
-        parts.push(text);
+        if cause.is::<ClientError>() {
+            break;
+        }
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("dns error: no such host")]
+    struct Transport;
+
+    #[test]
+    fn a_description_stops_at_the_client_error_and_repeats_nothing() {
+        let client = ClientError::NotFound {
+            registry: "localhost:5000".to_string(),
+            what: "manifest me/hello:9.9.9".to_string(),
+        };
+        let error = anyhow::Error::new(client).context("cannot pull me/hello:9.9.9");
+        assert_eq!(
+            describe(&error),
+            "cannot pull me/hello:9.9.9: manifest me/hello:9.9.9 not found in localhost:5000"
+        );
+        let plain = anyhow::Error::new(Transport).context("cannot read the index");
+        assert_eq!(
+            describe(&plain),
+            "cannot read the index: dns error: no such host"
+        );
+        assert_eq!(code_for(&plain), GENERAL);
+        assert_eq!(code_for(&anyhow::Error::new(Interrupted)), INTERRUPTED);
+    }
 }
