@@ -42,6 +42,11 @@ pub struct Interrupted;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// Content that does not match what describes it (exit code 7).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct IntegrityError(pub String);
+
 /// A name that is not in the local store (exit code 4).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -58,6 +63,9 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         }
         if cause.is::<LocalNotFound>() {
             return NOT_FOUND;
+        }
+        if cause.is::<IntegrityError>() {
+            return INTEGRITY;
         }
         if let Some(client) = cause.downcast_ref::<ClientError>() {
             return match client.kind() {

@@ -209,6 +209,49 @@ async fn a_package_file_pushes_and_every_local_tag_follows_with_all_tags() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_package_file_as_the_positional_argument_is_pushed_and_never_repacked() {
+    let registry = TestRegistry::start().await;
+    let host = host(&registry);
+    let home = AgentHome::new();
+    let dir = home.write_agent("positional", "1.0.0");
+    let first = dir.join("first.agent.sntl");
+    let second = dir.join("second.agent.sntl");
+    let a = home
+        .ok(&["pack", dir.to_str().unwrap(), "-o", first.to_str().unwrap()])
+        .await;
+    // The first package now lies in the directory: it is not packed again.
+    let b = home
+        .ok(&[
+            "pack",
+            dir.to_str().unwrap(),
+            "-o",
+            second.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(a.field("digest"), b.field("digest"));
+
+    let reference = format!("{host}/me/positional:1.0.0");
+    let pushed = home
+        .ok(&["push", &reference, first.to_str().unwrap()])
+        .await;
+    assert!(
+        pushed.stdout.contains(&format!("pushed {reference}")),
+        "{}",
+        pushed.stdout
+    );
+    let alone = home
+        .ok(&["push", "--registry", &host, second.to_str().unwrap()])
+        .await;
+    assert!(
+        alone
+            .stdout
+            .contains(&format!("pushed {host}/positional:1.0.0")),
+        "{}",
+        alone.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tag_and_rmi_manage_the_local_store() {
     let registry = TestRegistry::start().await;
     let host = host(&registry);

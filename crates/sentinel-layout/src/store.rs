@@ -148,6 +148,14 @@ impl LayoutStore {
                 actual,
             });
         }
+        // Blobs are world-readable like every other blob of the layout
+        // (downloaders often create their files 0600).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            file.set_permissions(std::fs::Permissions::from_mode(0o644))
+                .at("set the mode of", temp)?;
+        }
         file.sync_all().at("sync", temp)?;
         drop(file);
         blob_writer::install(&self.paths, guard, digest)?;

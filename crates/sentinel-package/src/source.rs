@@ -125,8 +125,16 @@ pub(crate) fn load_ignore_rules(root: &Path) -> Result<IgnoreRules, PackageError
     }
 }
 
+/// A package file or a package being written (`NAME.agent.sntl`,
+/// `.NAME.agent.sntl.XXXX.tmp`): never part of another package.
+fn is_package_file(name: &str) -> bool {
+    name.ends_with(".sntl")
+        || (name.starts_with('.') && name.contains(".sntl.") && name.ends_with(".tmp"))
+}
+
 /// Every regular file under `root` that goes into the package, sorted by entry path (byte
-/// order). Skips `.git` at any depth, whatever `ignore` matches (the definition file always
+/// order). Skips `.git` at any depth, packages (`*.sntl`, e.g. an earlier `agent pack`'s
+/// output, and their temporary files), whatever `ignore` matches (the definition file always
 /// stays), and the files in `excluded` (absolute paths under the same `root`).
 pub(crate) fn list_files(
     root: &Path,
@@ -153,6 +161,9 @@ pub(crate) fn list_files(
                 .map_err(PackageError::io("inspect", &location))?;
             let is_definition = path == definition_file;
             if !is_definition && ignore.is_ignored(&path, file_type.is_dir()) {
+                continue;
+            }
+            if file_type.is_file() && is_package_file(&name) {
                 continue;
             }
             if file_type.is_dir() {

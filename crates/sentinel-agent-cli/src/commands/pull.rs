@@ -14,7 +14,7 @@ use crate::cli::PullArgs;
 use crate::commands::pack::unpack_file;
 use crate::commands::push::{TempPath, short_digest};
 use crate::context::{Context, Target, tagged_or_latest};
-use crate::exit::UsageError;
+use crate::exit::{IntegrityError, UsageError};
 use crate::output::say;
 use crate::progress::{Progress, human_size};
 
@@ -41,14 +41,16 @@ pub async fn run(context: &Context, args: PullArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open {}", package_path.display()))?,
     ))?;
     if contents.definition_bytes != definition_bytes {
-        return Err(UsageError(format!(
+        return Err(IntegrityError(format!(
             "{reference}: the manifest's definition (config blob) differs from the one inside the package"
         ))
         .into());
     }
 
     let manifest_digest = store.put_manifest(&manifest.bytes, &manifest.media_type)?;
-    if reference.digest().is_some() && reference.tag().is_none() {
+    // A pull by digest names nothing: a tag written beside the digest is not
+    // what the registry resolved, so it must not become a local name.
+    if reference.digest().is_some() {
         store.add_unnamed(&manifest_digest)?;
     } else {
         let name = tagged_or_latest(&reference)?;
@@ -97,26 +99,31 @@ async fn resolve(
     target: &Target<'_>,
 ) -> anyhow::Result<(ImageReference, RegistryClient, FetchedManifest)> {
     let names_registry = names_registry(text);
-    let candidates: Vec<ImageReference> = if names_registry
+    let candidates: Vec<(ImageReference, Target<'_>)> = if names_registry
         || target.default_registry.is_some()
         || context.config().registries.is_empty()
     {
-        vec![context.parse_reference(text, target)?]
+        let own = Target {
+            default_registry: target.default_registry.clone(),
+            profile: target.profile,
+        };
+        vec![(context.parse_reference(text, target)?, own)]
     } else {
         let mut candidates = Vec::new();
         for entry in context.config().registries_by_priority() {
+            // Each entry's URL (with its scheme) is the registry its client uses.
             let scoped = Target {
                 default_registry: Some(entry.url.clone()),
                 profile: None,
             };
-            candidates.push(context.parse_reference(text, &scoped)?);
+            candidates.push((context.parse_reference(text, &scoped)?, scoped));
         }
         candidates
     };
     let mut misses = Vec::new();
     let count = candidates.len();
-    for reference in candidates {
-        let client = context.client(&reference, target)?;
+    for (reference, scoped) in candidates {
+        let client = context.client(&reference, &scoped)?;
         let wanted = match reference.digest() {
             Some(digest) => digest.to_string(),
             None => reference.tag_or_latest().to_string(),
@@ -163,11 +170,13 @@ async fn fetch_definition(
         )
         .await?;
     let stored = store.write_blob(&bytes)?;
-    anyhow::ensure!(
-        stored == view.config.digest,
-        "the definition blob hashes to {stored}, not {}",
-        view.config.digest
-    );
+    if stored != view.config.digest {
+        return Err(IntegrityError(format!(
+            "the definition blob hashes to {stored}, not {}",
+            view.config.digest
+        ))
+        .into());
+    }
     Ok(bytes.to_vec())
 }
 

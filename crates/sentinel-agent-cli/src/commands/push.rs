@@ -28,7 +28,9 @@ const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Runs `agent push`.
 pub async fn run(context: &Context, args: PushArgs) -> anyhow::Result<()> {
-    let (reference_text, dir) = split_positionals(args.reference.clone(), args.dir.clone());
+    let (reference_text, dir, positional_file) =
+        split_positionals(args.reference.clone(), args.dir.clone());
+    let file = args.file.clone().or(positional_file);
     let target = context.target(&args.remote)?;
     let store = context.store()?;
     let (reference, manifest_digest) = match stored_entry(
@@ -36,11 +38,12 @@ pub async fn run(context: &Context, args: PushArgs) -> anyhow::Result<()> {
         &store,
         &reference_text,
         &dir,
+        &file,
         &args,
     )? {
         Some((reference, digest)) => (reference, digest),
         None => {
-            let package = match &args.file {
+            let package = match &file {
                 Some(file) => import_package(&store, file)?,
                 None => pack_into_store(&store, dir.as_deref().unwrap_or(Path::new(".")))?,
             };
@@ -110,12 +113,13 @@ fn stored_entry(
     store: &LayoutStore,
     reference_text: &Option<String>,
     dir: &Option<PathBuf>,
+    file: &Option<PathBuf>,
     args: &PushArgs,
 ) -> anyhow::Result<Option<(ImageReference, Digest)>> {
     let Some(text) = reference_text else {
         return Ok(None);
     };
-    if dir.is_some() || args.file.is_some() {
+    if dir.is_some() || file.is_some() {
         return Ok(None);
     }
     let Some(entry) = find_local(context, store, text, &args.remote)? else {
@@ -133,14 +137,17 @@ fn stored_entry(
     Ok(Some((tagged_or_latest(&reference)?, entry.digest)))
 }
 
-/// `agent push DIR` with one positional that is a directory means DIR, not REF.
-fn split_positionals(
-    reference: Option<String>,
-    dir: Option<PathBuf>,
-) -> (Option<String>, Option<PathBuf>) {
+/// A lone positional that names an existing directory is DIR, and one that
+/// names an existing file is the package file: `agent push ./my-agent` and
+/// `agent push hello-0.1.0.agent.sntl` mean what they say, not a reference.
+type Positionals = (Option<String>, Option<PathBuf>, Option<PathBuf>);
+
+fn split_positionals(reference: Option<String>, dir: Option<PathBuf>) -> Positionals {
     match (reference, dir) {
-        (Some(text), None) if Path::new(&text).is_dir() => (None, Some(PathBuf::from(text))),
-        other => other,
+        (Some(text), None) if Path::new(&text).is_dir() => (None, Some(PathBuf::from(text)), None),
+        (Some(text), None) if Path::new(&text).is_file() => (None, None, Some(PathBuf::from(text))),
+        (reference, Some(path)) if path.is_file() => (reference, None, Some(path)),
+        (reference, dir) => (reference, dir, None),
     }
 }
 
@@ -479,16 +486,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lone_directory_argument_is_the_directory() {
+    fn a_lone_directory_or_file_argument_is_not_a_reference() {
         let dir = tempfile::tempdir().unwrap();
         let text = dir.path().to_str().unwrap().to_string();
         assert_eq!(
             split_positionals(Some(text.clone()), None),
-            (None, Some(PathBuf::from(&text)))
+            (None, Some(PathBuf::from(&text)), None)
+        );
+        let package = dir.path().join("hello-0.1.0.agent.sntl");
+        std::fs::write(&package, b"SNTL").unwrap();
+        let package_text = package.to_str().unwrap().to_string();
+        assert_eq!(
+            split_positionals(Some(package_text), None),
+            (None, None, Some(package))
         );
         assert_eq!(
             split_positionals(Some("me/hello:1.0.0".into()), None),
-            (Some("me/hello:1.0.0".into()), None)
+            (Some("me/hello:1.0.0".into()), None, None)
         );
     }
 
