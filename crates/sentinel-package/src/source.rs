@@ -126,7 +126,7 @@ pub(crate) fn load_ignore_rules(root: &Path) -> Result<IgnoreRules, PackageError
 }
 
 /// A package file or a package being written (`NAME.agent.sntl`,
-/// `.NAME.agent.sntl.XXXX.tmp`): never part of another package.
+/// `.NAME.agent.sntl.<random>.tmp`): never part of another package.
 fn is_package_file(name: &str) -> bool {
     name.ends_with(".sntl")
         || (name.starts_with('.') && name.contains(".sntl.") && name.ends_with(".tmp"))
