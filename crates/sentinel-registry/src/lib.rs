@@ -7,6 +7,7 @@
 //! `sentinel-index` and `sentinel-storage`.
 
 mod access_log;
+mod auth;
 mod error;
 mod fsck;
 mod routes;
@@ -32,6 +33,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+pub use auth::{AuthSetupError, BOOTSTRAP_ADMIN, generate_password};
 pub use error::ApiError;
 pub use fsck::FsckReport;
 pub use settings::{LogFormat, PartialSettings, Settings, SettingsError};
@@ -53,6 +55,15 @@ pub enum StartError {
     /// The blob storage could not be opened.
     #[error(transparent)]
     Storage(#[from] sentinel_storage::StorageLocationError),
+    /// Authentication could not be set up (users file, signing key).
+    #[error("cannot set up authentication")]
+    Auth(#[from] AuthSetupError),
+    /// The TLS certificate or key could not be loaded.
+    #[error("cannot load the TLS certificate and key")]
+    Tls(#[source] std::io::Error),
+    /// Only one of the TLS certificate and key was given.
+    #[error("TLS needs both tls-cert and tls-key")]
+    TlsIncomplete,
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}")]
     Listen {
@@ -70,12 +81,31 @@ pub struct Server {
     storage: StorageLocation,
     registry: service::Registry,
     released: oneshot::Receiver<()>,
+    gate: Option<Arc<auth::Gate>>,
+    limits: Arc<auth::Limits>,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    generated_admin_password: Option<String>,
 }
 
 impl Server {
     /// Opens storage and binds the listener.
     pub async fn bind(settings: Settings) -> Result<Server, StartError> {
         let (registry, storage, released) = open(&settings)?;
+        let limits = Arc::new(auth::Limits::new(
+            settings.rate_limit_per_address,
+            settings.rate_limit_per_user,
+            settings.failed_logins_per_minute,
+        ));
+        let opened = auth::Gate::open(&settings, Arc::clone(&limits))?;
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .map_err(StartError::Tls)?,
+            ),
+            (None, None) => None,
+            _ => return Err(StartError::TlsIncomplete),
+        };
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -83,13 +113,38 @@ impl Server {
                     addr: settings.listen,
                     source,
                 })?;
+        let app = routes::App {
+            registry: registry.clone(),
+            gate: opened.gate.clone(),
+            limits: Arc::clone(&limits),
+        };
         Ok(Server {
             listener,
-            app: router(registry.clone()),
+            app: router(app),
             storage,
             registry,
             released,
+            gate: opened.gate,
+            limits,
+            tls,
+            generated_admin_password: opened.generated_password,
         })
+    }
+
+    /// Whether clients must authenticate.
+    pub fn auth_enabled(&self) -> bool {
+        self.gate.is_some()
+    }
+
+    /// Whether the server speaks HTTPS.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The password generated for the admin user created at this start, if
+    /// one was: it is stored only hashed, so this is the one chance to show it.
+    pub fn generated_admin_password(&self) -> Option<&str> {
+        self.generated_admin_password.as_deref()
     }
 
     /// The address the server listens on (useful after binding port 0).
@@ -119,11 +174,32 @@ impl Server {
     ) -> std::io::Result<()> {
         sweep_uploads(&self.registry).await;
         let sweeper = tokio::spawn(sweep_uploads_periodically(self.registry));
-        let served = axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        sweeper.abort();
-        let _ = sweeper.await;
+        let watcher = tokio::spawn(watch_auth(self.gate, self.limits));
+        let app = self.app.into_make_service_with_connect_info::<SocketAddr>();
+        let served = match self.tls {
+            None => {
+                axum::serve(self.listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            Some(tls) => {
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stopper.graceful_shutdown(None);
+                });
+                let listener = self.listener.into_std()?;
+                axum_server::from_tcp_rustls(listener, tls)?
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+        };
+        for task in [sweeper, watcher] {
+            task.abort();
+            let _ = task.await;
+        }
         // Fires when the last clone of the registry is dropped.
         let _ = self.released.await;
         served
@@ -162,6 +238,27 @@ async fn sweep_uploads_periodically(registry: service::Registry) {
     loop {
         ticks.tick().await;
         sweep_uploads(&registry).await;
+    }
+}
+
+/// How often the users file is checked for changes made by another process.
+const AUTH_RELOAD_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Picks up changes to the users file (made by `sentinel-registry user ...`
+/// while the server runs) within [`AUTH_RELOAD_INTERVAL`], and forgets rate
+/// limit state of quiet clients once a minute.
+async fn watch_auth(gate: Option<Arc<auth::Gate>>, limits: Arc<auth::Limits>) {
+    let mut ticks = tokio::time::interval(AUTH_RELOAD_INTERVAL);
+    let mut count: u32 = 0;
+    loop {
+        ticks.tick().await;
+        if let Some(gate) = &gate {
+            gate.reload();
+        }
+        count = count.wrapping_add(1);
+        if count % 240 == 0 {
+            limits.forget_idle();
+        }
     }
 }
 
@@ -229,8 +326,9 @@ pub async fn fsck(settings: &Settings) -> Result<FsckReport, FsckError> {
     fsck::check(&registry).await.map_err(FsckError::Check)
 }
 
-/// The HTTP application: every `/v2/` route and the middleware around it.
-fn router(registry: service::Registry) -> Router {
+/// The HTTP application: every `/v2/` route, `/token`, the management API
+/// under `/api/v1/`, and the middleware around them.
+fn router(app: routes::App) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(
@@ -240,6 +338,10 @@ fn router(registry: service::Registry) -> Router {
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(axum::middleware::from_fn(access_log::log_request))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app.limits),
+            auth::limit_addresses,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("docker-distribution-api-version"),
             HeaderValue::from_static("registry/2.0"),
@@ -248,9 +350,11 @@ fn router(registry: service::Registry) -> Router {
         .route("/v2", any(routes::dispatch))
         .route("/v2/", any(routes::dispatch))
         .route("/v2/{*rest}", any(routes::dispatch))
+        .route("/token", any(auth::token_endpoint::token))
+        .route("/api/v1/{*rest}", any(auth::api::dispatch))
         .fallback(|uri: axum::http::Uri| async move {
             routes::no_such_endpoint(uri.path()).into_response()
         })
-        .with_state(registry)
+        .with_state(app)
         .layer(middleware)
 }

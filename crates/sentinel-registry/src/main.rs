@@ -1,5 +1,7 @@
 //! `sentinel-registry`: the command line of the Sentinel registry server.
 
+mod manage;
+
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +28,18 @@ enum Command {
     /// manifest re-hashed and its references looked up, every tag resolved.
     /// Run it while the server is stopped. Exits 1 if damage is found.
     Fsck(DataArgs),
+    /// Manage users (the server may be running: it picks changes up at once).
+    #[command(subcommand)]
+    User(manage::UserCommand),
+    /// Manage personal access tokens.
+    #[command(subcommand)]
+    Token(manage::TokenCommand),
+    /// Manage organisations and their members.
+    #[command(subcommand)]
+    Org(manage::OrgCommand),
+    /// Manage repository visibility and grants.
+    #[command(subcommand)]
+    Repo(manage::RepoCommand),
 }
 
 /// Where the registry's data is. Each option may also come from its
@@ -75,6 +89,39 @@ struct ServeArgs {
     /// Log format [default: text]. The level filter comes from SENTINEL_LOG (default: info).
     #[arg(long, env = "SENTINEL_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
+    /// Require authentication (`--auth`, `--auth=false`) [default: on when
+    /// users exist]. Turned on over no users, it creates the user `admin`
+    /// with the password in SENTINEL_ADMIN_PASSWORD, or a generated one
+    /// printed once.
+    #[arg(long, env = "SENTINEL_AUTH", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", require_equals = true)]
+    auth: Option<bool>,
+    /// The token service name [default: sentinel-registry].
+    #[arg(long, env = "SENTINEL_SERVICE", value_name = "NAME")]
+    service: Option<String>,
+    /// The URL clients reach the registry at, for the token realm
+    /// [default: from each request's Host header].
+    #[arg(long, env = "SENTINEL_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// Lifetime of issued access tokens, in seconds [default: 300].
+    #[arg(long, env = "SENTINEL_TOKEN_TTL", value_name = "SECONDS")]
+    token_ttl: Option<u64>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, env = "SENTINEL_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "SENTINEL_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Requests per second allowed from one client address [default: 0, no limit].
+    #[arg(long, env = "SENTINEL_RATE_LIMIT_PER_ADDRESS", value_name = "N")]
+    rate_limit_per_address: Option<u32>,
+    /// Requests per second allowed for one signed-in user [default: 0, no limit].
+    #[arg(long, env = "SENTINEL_RATE_LIMIT_PER_USER", value_name = "N")]
+    rate_limit_per_user: Option<u32>,
+    /// Failed logins per minute from one address or for one user name before
+    /// logins are refused for a while [default: 10; 0: no limit].
+    #[arg(long, env = "SENTINEL_FAILED_LOGINS_PER_MINUTE", value_name = "N")]
+    failed_logins_per_minute: Option<u32>,
 }
 
 fn init_logging(format: LogFormat) {
@@ -115,6 +162,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let flags = PartialSettings {
         listen: args.listen,
         log_format: args.log_format,
+        auth: args.auth,
+        service: args.service,
+        public_url: args.public_url,
+        token_ttl: args.token_ttl,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        rate_limit_per_address: args.rate_limit_per_address,
+        rate_limit_per_user: args.rate_limit_per_user,
+        failed_logins_per_minute: args.failed_logins_per_minute,
         ..PartialSettings::default()
     };
     let settings = args.data.settings(flags)?.resolve();
@@ -123,13 +179,37 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = Server::bind(settings)
         .await
         .context("cannot start the registry")?;
+    let scheme = if server.tls_enabled() {
+        "https"
+    } else {
+        "http"
+    };
     tracing::info!(
-        "sentinel-registry {} listening on http://{} (data: {}, blobs: {})",
+        "sentinel-registry {} listening on {scheme}://{} (data: {}, blobs: {})",
         env!("CARGO_PKG_VERSION"),
         server.local_addr(),
         data_dir.display(),
         server.storage(),
     );
+    if let Some(password) = server.generated_admin_password() {
+        eprintln!(
+            "created user {admin} (role admin) with password: {password}\n\
+             it is shown only now; change it with `sentinel-registry user passwd {admin}`",
+            admin = sentinel_registry::BOOTSTRAP_ADMIN,
+        );
+    }
+    if server.auth_enabled() {
+        tracing::info!("authentication is on: clients log in through {scheme}://<host>/token");
+        if !server.tls_enabled() && !server.local_addr().ip().is_loopback() {
+            tracing::warn!(
+                "authentication is on without TLS on a non-loopback address: passwords and tokens cross the network in clear (set tls-cert and tls-key)"
+            );
+        }
+    } else {
+        tracing::warn!(
+            "authentication is off: anyone who can reach this address can push, pull and delete (turn it on with --auth)"
+        );
+    }
     server
         .run(shutdown_signal())
         .await
@@ -156,6 +236,10 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
         Command::Fsck(args) => fsck(args).await,
+        Command::User(command) => manage::user(command).map(|()| ExitCode::SUCCESS),
+        Command::Token(command) => manage::token(command).map(|()| ExitCode::SUCCESS),
+        Command::Org(command) => manage::org(command).map(|()| ExitCode::SUCCESS),
+        Command::Repo(command) => manage::repo(command).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -30,6 +30,28 @@ pub struct Settings {
     pub storage: Option<String>,
     /// The log line format.
     pub log_format: LogFormat,
+    /// Whether clients must authenticate: `Some(true)` or `Some(false)` as
+    /// configured; `None` turns it on when users exist and off otherwise.
+    pub auth: Option<bool>,
+    /// The token service name (`service` in challenges, `aud` in tokens).
+    pub service: String,
+    /// The registry's external URL (`https://registry.example.com`), from
+    /// which the token realm is built; `None` derives it from each request's
+    /// `Host` header and the listener's scheme.
+    pub public_url: Option<String>,
+    /// How long an issued access token is valid, in seconds.
+    pub token_ttl: u64,
+    /// PEM certificate chain for TLS; with `tls_key`, the server speaks HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    pub tls_key: Option<PathBuf>,
+    /// Requests per second allowed from one client address (0: no limit).
+    pub rate_limit_per_address: u32,
+    /// Requests per second allowed for one signed-in user (0: no limit).
+    pub rate_limit_per_user: u32,
+    /// Failed logins per minute allowed from one address and for one user
+    /// name before further attempts are refused for a while (0: no limit).
+    pub failed_logins_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -39,6 +61,15 @@ impl Default for Settings {
             data_dir: PathBuf::from("sentinel-data"),
             storage: None,
             log_format: LogFormat::Text,
+            auth: None,
+            service: "sentinel-registry".to_owned(),
+            public_url: None,
+            token_ttl: 300,
+            tls_cert: None,
+            tls_key: None,
+            rate_limit_per_address: 0,
+            rate_limit_per_user: 0,
+            failed_logins_per_minute: 10,
         }
     }
 }
@@ -56,6 +87,24 @@ pub struct PartialSettings {
     pub storage: Option<String>,
     /// See [`Settings::log_format`].
     pub log_format: Option<LogFormat>,
+    /// See [`Settings::auth`].
+    pub auth: Option<bool>,
+    /// See [`Settings::service`].
+    pub service: Option<String>,
+    /// See [`Settings::public_url`].
+    pub public_url: Option<String>,
+    /// See [`Settings::token_ttl`].
+    pub token_ttl: Option<u64>,
+    /// See [`Settings::tls_cert`].
+    pub tls_cert: Option<PathBuf>,
+    /// See [`Settings::tls_key`].
+    pub tls_key: Option<PathBuf>,
+    /// See [`Settings::rate_limit_per_address`].
+    pub rate_limit_per_address: Option<u32>,
+    /// See [`Settings::rate_limit_per_user`].
+    pub rate_limit_per_user: Option<u32>,
+    /// See [`Settings::failed_logins_per_minute`].
+    pub failed_logins_per_minute: Option<u32>,
 }
 
 /// Why the settings could not be loaded.
@@ -99,6 +148,17 @@ impl PartialSettings {
             data_dir: self.data_dir.or(below.data_dir),
             storage: self.storage.or(below.storage),
             log_format: self.log_format.or(below.log_format),
+            auth: self.auth.or(below.auth),
+            service: self.service.or(below.service),
+            public_url: self.public_url.or(below.public_url),
+            token_ttl: self.token_ttl.or(below.token_ttl),
+            tls_cert: self.tls_cert.or(below.tls_cert),
+            tls_key: self.tls_key.or(below.tls_key),
+            rate_limit_per_address: self.rate_limit_per_address.or(below.rate_limit_per_address),
+            rate_limit_per_user: self.rate_limit_per_user.or(below.rate_limit_per_user),
+            failed_logins_per_minute: self
+                .failed_logins_per_minute
+                .or(below.failed_logins_per_minute),
         }
     }
 
@@ -110,6 +170,21 @@ impl PartialSettings {
             data_dir: self.data_dir.unwrap_or(defaults.data_dir),
             storage: self.storage.or(defaults.storage),
             log_format: self.log_format.unwrap_or(defaults.log_format),
+            auth: self.auth.or(defaults.auth),
+            service: self.service.unwrap_or(defaults.service),
+            public_url: self.public_url.or(defaults.public_url),
+            token_ttl: self.token_ttl.unwrap_or(defaults.token_ttl),
+            tls_cert: self.tls_cert.or(defaults.tls_cert),
+            tls_key: self.tls_key.or(defaults.tls_key),
+            rate_limit_per_address: self
+                .rate_limit_per_address
+                .unwrap_or(defaults.rate_limit_per_address),
+            rate_limit_per_user: self
+                .rate_limit_per_user
+                .unwrap_or(defaults.rate_limit_per_user),
+            failed_logins_per_minute: self
+                .failed_logins_per_minute
+                .unwrap_or(defaults.failed_logins_per_minute),
         }
     }
 }

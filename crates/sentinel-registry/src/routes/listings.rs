@@ -60,12 +60,36 @@ pub(crate) async fn tags(
     ))
 }
 
-/// `GET /v2/_catalog?n=&last=`.
+/// `GET /v2/_catalog?n=&last=`: the repositories the caller may see.
 pub(crate) async fn catalog(registry: &Registry, request: &Request) -> Result<Response, ApiError> {
     let wanted = page_request(request);
-    let page = registry.catalog(&wanted).await?;
-    let body = json!({ "repositories": page.items });
-    Ok(listing("/v2/_catalog", &page, wanted.limit, body))
+    let mut visible = Page::default();
+    let mut after = wanted.last.clone();
+    'pages: loop {
+        let page = registry
+            .catalog(&PageRequest {
+                last: after.clone(),
+                limit: wanted.limit,
+            })
+            .await?;
+        for name in &page.items {
+            if !request.can_see(name) {
+                continue;
+            }
+            if visible.items.len() == wanted.limit {
+                // The page is full and a visible entry remains.
+                visible.more = true;
+                break 'pages;
+            }
+            visible.items.push(name.clone());
+        }
+        if !page.more || page.items.is_empty() {
+            break;
+        }
+        after = page.items.last().cloned();
+    }
+    let body = json!({ "repositories": visible.items });
+    Ok(listing("/v2/_catalog", &visible, wanted.limit, body))
 }
 
 /// `GET /v2/<name>/referrers/<digest>?artifactType=`: an image index of the

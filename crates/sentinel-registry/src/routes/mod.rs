@@ -5,19 +5,35 @@
 mod blobs;
 mod listings;
 mod manifests;
-mod path;
+pub(crate) mod path;
 mod uploads;
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use sentinel_oci::{Digest, ErrorCode, RepositoryName};
 
+use crate::auth::{Caller, Gate, Limits, audit};
 use crate::error::ApiError;
 use crate::service::Registry;
 use path::Endpoint;
+
+/// What every handler shares: the registry, and the gate when
+/// authentication is on.
+#[derive(Clone)]
+pub(crate) struct App {
+    /// The registry service.
+    pub registry: Registry,
+    /// Authentication and authorisation; `None` when they are off.
+    pub gate: Option<Arc<Gate>>,
+    /// The rate limits.
+    pub limits: Arc<Limits>,
+}
 
 /// `Docker-Content-Digest`.
 pub(crate) const DOCKER_CONTENT_DIGEST: HeaderName =
@@ -29,12 +45,15 @@ pub(crate) const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject"
 /// `OCI-Filters-Applied`.
 pub(crate) const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
 
-/// A request's method, URI and headers (the body travels separately, as it
-/// is consumed by the handlers that need it).
+/// A request's method, URI and headers, who sent it and from where (the
+/// body travels separately, as it is consumed by the handlers that need it).
 pub(crate) struct Request {
     pub method: Method,
     pub uri: Uri,
     pub headers: HeaderMap,
+    pub client: IpAddr,
+    pub caller: Caller,
+    pub gate: Option<Arc<Gate>>,
 }
 
 impl Request {
@@ -47,6 +66,23 @@ impl Request {
             (percent_decode_str(k).decode_utf8_lossy() == key)
                 .then(|| percent_decode_str(v).decode_utf8_lossy().into_owned())
         })
+    }
+
+    /// Whether the caller may see `repository` (catalog entries).
+    pub fn can_see(&self, repository: &str) -> bool {
+        self.gate
+            .as_ref()
+            .is_none_or(|gate| gate.can_see(&self.caller, repository))
+    }
+
+    /// Whether this request may pull from `repository` (a mount's source).
+    /// With authentication on, a mount must name its source.
+    pub fn may_mount_from(&self, repository: Option<&str>) -> bool {
+        match (&self.gate, repository) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(gate), Some(repository)) => gate.may_pull(&self.caller, repository),
+        }
     }
 
     /// A request header as text.
@@ -106,7 +142,8 @@ fn unsupported(method: &Method) -> ApiError {
 
 /// Routes every `/v2/` request.
 pub(crate) async fn dispatch(
-    State(registry): State<Registry>,
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -116,18 +153,61 @@ pub(crate) async fn dispatch(
         method,
         uri,
         headers,
+        client: peer.ip(),
+        caller: Caller::Open,
+        gate: app.gate.clone(),
     };
-    match route(&registry, request, body).await {
+    match admit_and_route(&app, request, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
-async fn route(registry: &Registry, request: Request, body: Body) -> Result<Response, ApiError> {
+/// Checks who may do what, routes, and records pushes, pulls and deletes.
+async fn admit_and_route(
+    app: &App,
+    mut request: Request,
+    body: Body,
+) -> Result<Response, ApiError> {
     let path = request.uri.path().to_owned();
     let Some(endpoint) = path::parse(&path) else {
         return Err(no_such_endpoint(&path));
     };
+    if let Some(gate) = &app.gate {
+        request.caller = gate
+            .admit(&request.method, &request.headers, &endpoint, request.client)
+            .await?;
+    }
+    let (user, client, method) = (
+        request.caller.user().to_owned(),
+        request.client,
+        request.method.clone(),
+    );
+    let response = route(&app.registry, request, body, endpoint.clone()).await?;
+    if response.status().is_success() {
+        let action = match (&endpoint, &method) {
+            (Endpoint::Manifest(..), &Method::GET) => Some("pull"),
+            (Endpoint::Manifest(..), &Method::PUT) => Some("push"),
+            (Endpoint::Manifest(..) | Endpoint::Blob(..), &Method::DELETE) => Some("delete"),
+            _ => None,
+        };
+        if let (
+            Some(action),
+            Endpoint::Manifest(name, reference) | Endpoint::Blob(name, reference),
+        ) = (action, &endpoint)
+        {
+            audit::record(action, &user, client, Some(name), Some(reference));
+        }
+    }
+    Ok(response)
+}
+
+async fn route(
+    registry: &Registry,
+    request: Request,
+    body: Body,
+    endpoint: Endpoint<'_>,
+) -> Result<Response, ApiError> {
     let method = request.method.clone();
     match (endpoint, method) {
         (Endpoint::Base, Method::GET | Method::HEAD) => {

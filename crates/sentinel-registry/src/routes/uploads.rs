@@ -107,7 +107,12 @@ pub(crate) async fn start(
     name: &str,
 ) -> Result<Response, ApiError> {
     let repository = repository(name)?;
-    if let Some(mount) = request.query("mount") {
+    // A mount the caller may not make (they cannot pull from its source)
+    // becomes an ordinary upload session, as the spec allows.
+    if let Some(mount) = request
+        .query("mount")
+        .filter(|_| request.may_mount_from(request.query("from").as_deref()))
+    {
         let mount = digest(&mount)?;
         let from = request
             .query("from")

@@ -1,0 +1,205 @@
+//! `auth.json` on disk: read without locking (writes are atomic renames),
+//! changed under an exclusive lock on `auth.json.lock`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::AuthError;
+use crate::model::AuthState;
+
+/// The on-disk format version this build reads and writes.
+const FORMAT_VERSION: u32 = 1;
+/// The state file's name inside the data directory.
+const STATE_FILE: &str = "auth.json";
+/// The lock file's name inside the data directory.
+const LOCK_FILE: &str = "auth.json.lock";
+
+/// The state file as written: the state with a format version beside it.
+#[derive(Serialize)]
+struct Writing<'a> {
+    version: u32,
+    #[serde(flatten)]
+    state: &'a AuthState,
+}
+
+/// The state file as read.
+#[derive(Deserialize)]
+struct Reading {
+    version: u32,
+    #[serde(flatten)]
+    state: AuthState,
+}
+
+/// Identifies one version of the state file, to notice changes made by
+/// other processes without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Length in bytes.
+    pub len: u64,
+    /// Last modification time, where the platform reports one.
+    pub modified: Option<SystemTime>,
+    /// Inode number (0 off Unix); every write replaces the file, so this changes on each write.
+    pub inode: u64,
+}
+
+/// The auth state file `<data-dir>/auth.json` and its lock file.
+#[derive(Debug, Clone)]
+pub struct AuthStore {
+    directory: PathBuf,
+    path: PathBuf,
+    lock_path: PathBuf,
+}
+
+impl AuthStore {
+    /// The store in `data_dir`; nothing is read or created yet.
+    pub fn new(data_dir: &Path) -> AuthStore {
+        AuthStore {
+            directory: data_dir.to_path_buf(),
+            path: data_dir.join(STATE_FILE),
+            lock_path: data_dir.join(LOCK_FILE),
+        }
+    }
+
+    /// The state file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the state; a missing file is the empty state.
+    pub fn load(&self) -> Result<AuthState, AuthError> {
+        let file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Ok(AuthState::default());
+            }
+            Err(source) => return Err(store_error(&self.path, source)),
+        };
+        let corrupt = |source| AuthError::Corrupt {
+            path: self.path.clone(),
+            source,
+        };
+        let reading: Reading = serde_json::from_reader(BufReader::new(file)).map_err(corrupt)?;
+        if reading.version != FORMAT_VERSION {
+            return Err(corrupt(serde::de::Error::custom(format!(
+                "format version {} is not the version {FORMAT_VERSION} this build reads",
+                reading.version
+            ))));
+        }
+        Ok(reading.state)
+    }
+
+    /// Changes the state under an exclusive lock: loads it, applies `change`,
+    /// and, if `change` succeeds, replaces the file atomically (temporary
+    /// file with mode 0600 in the same directory, fsync, rename, fsync of the
+    /// directory). Returns `change`'s value and the new state. If `change`
+    /// fails, nothing is written.
+    pub fn update<T>(
+        &self,
+        change: impl FnOnce(&mut AuthState) -> Result<T, AuthError>,
+    ) -> Result<(T, AuthState), AuthError> {
+        fs::create_dir_all(&self.directory)
+            .map_err(|source| store_error(&self.directory, source))?;
+        let lock = self.lock()?;
+        let mut state = self.load()?;
+        let value = change(&mut state)?;
+        self.write(&state)?;
+        drop(lock);
+        Ok((value, state))
+    }
+
+    /// The current state file's stamp, or `None` if it does not exist (or
+    /// cannot be examined).
+    pub fn stamp(&self) -> Option<FileStamp> {
+        let metadata = fs::metadata(&self.path).ok()?;
+        Some(FileStamp {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+            inode: inode(&metadata),
+        })
+    }
+
+    /// Opens the lock file and waits for an exclusive lock on it; the lock
+    /// lasts as long as the returned file.
+    fn lock(&self) -> Result<File, AuthError> {
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        owner_only(&mut options);
+        let file = options
+            .open(&self.lock_path)
+            .map_err(|source| store_error(&self.lock_path, source))?;
+        file.lock()
+            .map_err(|source| store_error(&self.lock_path, source))?;
+        Ok(file)
+    }
+
+    fn write(&self, state: &AuthState) -> Result<(), AuthError> {
+        // A temporary file from `tempfile` is created with mode 0600 and
+        // removed if anything below fails, so no partial file is left.
+        let temporary = tempfile::Builder::new()
+            .prefix(".auth.json.")
+            .suffix(".tmp")
+            .tempfile_in(&self.directory)
+            .map_err(|source| store_error(&self.directory, source))?;
+        let temporary_path = temporary.path().to_path_buf();
+        let io_error = |source| store_error(&temporary_path, source);
+        let mut writer = BufWriter::new(temporary.as_file());
+        let document = Writing {
+            version: FORMAT_VERSION,
+            state,
+        };
+        serde_json::to_writer_pretty(&mut writer, &document)
+            .map_err(|error| io_error(io::Error::other(error)))?;
+        writer.write_all(b"\n").map_err(io_error)?;
+        writer.flush().map_err(io_error)?;
+        drop(writer);
+        temporary.as_file().sync_all().map_err(io_error)?;
+        temporary
+            .persist(&self.path)
+            .map_err(|error| store_error(&self.path, error.error))?;
+        sync_directory(&self.directory).map_err(|source| store_error(&self.directory, source))
+    }
+}
+
+fn store_error(path: &Path, source: io::Error) -> AuthError {
+    AuthError::Store {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(unix)]
+fn owner_only(options: &mut OpenOptions) {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.mode(0o600);
+}
+
+#[cfg(not(unix))]
+fn owner_only(_options: &mut OpenOptions) {}
+
+#[cfg(unix)]
+fn inode(metadata: &fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    metadata.ino()
+}
+
+#[cfg(not(unix))]
+fn inode(_metadata: &fs::Metadata) -> u64 {
+    0
+}
+
+/// Makes a rename in `directory` durable.
+#[cfg(unix)]
+fn sync_directory(directory: &Path) -> io::Result<()> {
+    File::open(directory)?.sync_all()
+}
+
+/// Directories cannot be opened for syncing here; the rename is as durable
+/// as the platform makes it.
+#[cfg(not(unix))]
+fn sync_directory(_directory: &Path) -> io::Result<()> {
+    Ok(())
+}

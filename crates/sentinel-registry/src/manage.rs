@@ -1,0 +1,423 @@
+//! The management subcommands: `user`, `token`, `org` and `repo`. They
+//! change the users file in the data directory directly, under its lock; a
+//! running server picks the change up within a quarter of a second.
+
+use std::io::{BufRead as _, IsTerminal as _};
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use sentinel_auth::{Access, AuthState, AuthStore, Role, TokenScope, Visibility};
+use sentinel_token::Actions;
+
+use crate::DataArgs;
+
+/// `sentinel-registry user ...`
+#[derive(Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a user. The password is read from stdin with --password-stdin,
+    /// else generated and printed once.
+    Add {
+        /// The user name (also their namespace: NAME/...).
+        name: String,
+        /// reader (pulls what is public or granted), publisher (also pushes
+        /// to their namespace and grants), admin (everything).
+        #[arg(long, default_value = "publisher")]
+        role: Role,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List users and their roles.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Remove a user, with their tokens, memberships and grants.
+    Remove {
+        /// The user name.
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Set a user's password (read from stdin with --password-stdin, else
+    /// generated and printed once). Their tokens from logins stop working.
+    Passwd {
+        /// The user name.
+        name: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Change a user's role.
+    Role {
+        /// The user name.
+        name: String,
+        /// reader, publisher or admin.
+        role: Role,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// `sentinel-registry token ...`
+#[derive(Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a personal access token for a user; it is printed once.
+    Create {
+        /// The user the token acts for.
+        user: String,
+        /// A label, e.g. ci.
+        #[arg(long)]
+        name: String,
+        /// Limit the token to these repositories (repeatable): NAME exactly,
+        /// NS/* below a namespace, * all [default: all].
+        #[arg(long = "repository", value_name = "PATTERN")]
+        repositories: Vec<String>,
+        /// Limit the token to these actions: pull, push, delete [default: all].
+        #[arg(long, value_name = "pull,push,...")]
+        actions: Option<Actions>,
+        /// Expire the token after this many days [default: never].
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u64>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List personal access tokens (of one user, or everyone's).
+    List {
+        /// Only this user's tokens.
+        user: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke a token at once.
+    Revoke {
+        /// The token id (the part after `sntl_`, as `token list` shows it).
+        id: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// `sentinel-registry org ...`
+#[derive(Subcommand)]
+pub(crate) enum OrgCommand {
+    /// Create an organisation, which owns the namespace NAME/.
+    Create {
+        /// The organisation name.
+        name: String,
+        /// A user who becomes its admin.
+        #[arg(long)]
+        owner: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List organisations and their members.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Add a member (or change their role): reader pulls the
+    /// organisation's organisation-visible repositories, publisher pulls and
+    /// pushes all of them, admin also deletes and manages members.
+    AddMember {
+        /// The organisation.
+        org: String,
+        /// The user.
+        user: String,
+        /// reader, publisher or admin.
+        #[arg(long, default_value = "publisher")]
+        role: Role,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Remove a member.
+    RemoveMember {
+        /// The organisation.
+        org: String,
+        /// The user.
+        user: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// `sentinel-registry repo ...`
+#[derive(Subcommand)]
+pub(crate) enum RepoCommand {
+    /// Set who can pull a repository without a grant: public (everyone,
+    /// anonymous included), private (the default), organisation (members of
+    /// the organisation that owns its namespace).
+    Visibility {
+        /// The repository, e.g. acme/planner.
+        name: String,
+        /// public, private or organisation.
+        visibility: Visibility,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Grant a user read, write or admin on a repository.
+    Grant {
+        /// The repository.
+        name: String,
+        /// The user.
+        user: String,
+        /// read (pull), write (pull, push) or admin (also delete and manage).
+        access: Access,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Take back a user's grant on a repository.
+    Revoke {
+        /// The repository.
+        name: String,
+        /// The user.
+        user: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Show a repository's visibility and grants.
+    Show {
+        /// The repository.
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// The users file of the data directory that `data` names.
+fn store(data: &DataArgs) -> anyhow::Result<AuthStore> {
+    let settings = data
+        .settings(sentinel_registry::PartialSettings::default())?
+        .resolve();
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    Ok(AuthStore::new(&settings.data_dir))
+}
+
+fn change<T>(
+    data: &DataArgs,
+    f: impl FnOnce(&mut AuthState) -> Result<T, sentinel_auth::AuthError>,
+) -> anyhow::Result<T> {
+    Ok(store(data)?.update(f)?.0)
+}
+
+/// A password from stdin's first line, or a generated one (then printed).
+fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if !from_stdin {
+        return Ok((sentinel_registry::generate_password()?, true));
+    }
+    if std::io::stdin().is_terminal() {
+        eprintln!("password (then Enter):");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!("no password on stdin");
+    }
+    Ok((password, false))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Runs a `user` subcommand.
+pub(crate) fn user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+            data,
+        } => {
+            let (password, generated) = password(password_stdin)?;
+            change(&data, |state| state.add_user(&name, &password, role, now()))?;
+            println!("added user {name} ({role})");
+            if generated {
+                println!("password: {password}");
+                println!("(shown only now: it is stored hashed)");
+            }
+        }
+        UserCommand::List { data } => {
+            let state = store(&data)?.load()?;
+            println!("{:<24} {:<10}", "USER", "ROLE");
+            for (name, user) in &state.users {
+                println!("{name:<24} {:<10}", user.role.to_string());
+            }
+        }
+        UserCommand::Remove { name, data } => {
+            change(&data, |state| state.remove_user(&name).map(drop))?;
+            println!("removed user {name}");
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+            data,
+        } => {
+            let (password, generated) = password(password_stdin)?;
+            change(&data, |state| state.set_password(&name, &password))?;
+            println!("changed the password of {name}");
+            if generated {
+                println!("password: {password}");
+                println!("(shown only now: it is stored hashed)");
+            }
+        }
+        UserCommand::Role { name, role, data } => {
+            change(&data, |state| state.set_role(&name, role))?;
+            println!("{name} is now {role}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `token` subcommand.
+pub(crate) fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create {
+            user,
+            name,
+            repositories,
+            actions,
+            expires_in_days,
+            data,
+        } => {
+            let scope = TokenScope {
+                repositories,
+                actions: actions.unwrap_or(Actions::NONE),
+            };
+            let expires = expires_in_days.map(|days| now() + days.saturating_mul(86_400));
+            let (token, text) = change(&data, |state| {
+                state.create_token(&user, &name, scope, expires, now())
+            })?;
+            println!("created token {} for {}", token.id, token.user);
+            println!("{text}");
+            println!("(shown only now: it is stored hashed)");
+        }
+        TokenCommand::List { user, data } => {
+            let state = store(&data)?.load()?;
+            println!(
+                "{:<14} {:<16} {:<16} {:<18} {:<12} EXPIRES",
+                "ID", "USER", "NAME", "REPOSITORIES", "ACTIONS"
+            );
+            for token in state.tokens_of(user.as_deref()) {
+                let repositories = if token.scope.repositories.is_empty() {
+                    "*".to_owned()
+                } else {
+                    token.scope.repositories.join(",")
+                };
+                let actions = if token.scope.actions.is_empty() {
+                    Actions::ALL
+                } else {
+                    token.scope.actions
+                };
+                let expires = token.expires.map_or_else(
+                    || "never".to_owned(),
+                    |at| format!("in {}d", at.saturating_sub(now()) / 86_400),
+                );
+                println!(
+                    "{:<14} {:<16} {:<16} {:<18} {:<12} {expires}",
+                    token.id,
+                    token.user,
+                    token.name,
+                    repositories,
+                    actions.to_string()
+                );
+            }
+        }
+        TokenCommand::Revoke { id, data } => {
+            let id = id
+                .trim_start_matches(sentinel_auth::TOKEN_PREFIX)
+                .to_owned();
+            change(&data, |state| state.revoke_token(&id).map(drop))?;
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs an `org` subcommand.
+pub(crate) fn org(command: OrgCommand) -> anyhow::Result<()> {
+    match command {
+        OrgCommand::Create { name, owner, data } => {
+            change(&data, |state| {
+                state.create_organisation(&name, owner.as_deref(), now())
+            })?;
+            println!("created organisation {name}");
+        }
+        OrgCommand::List { data } => {
+            let state = store(&data)?.load()?;
+            for (name, org) in &state.organisations {
+                let members: Vec<String> = org
+                    .members
+                    .iter()
+                    .map(|(user, role)| format!("{user} ({role})"))
+                    .collect();
+                println!("{name}: {}", members.join(", "));
+            }
+        }
+        OrgCommand::AddMember {
+            org,
+            user,
+            role,
+            data,
+        } => {
+            change(&data, |state| state.add_member(&org, &user, role))?;
+            println!("{user} is a {role} of {org}");
+        }
+        OrgCommand::RemoveMember { org, user, data } => {
+            change(&data, |state| state.remove_member(&org, &user))?;
+            println!("removed {user} from {org}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `repo` subcommand.
+pub(crate) fn repo(command: RepoCommand) -> anyhow::Result<()> {
+    match command {
+        RepoCommand::Visibility {
+            name,
+            visibility,
+            data,
+        } => {
+            change(&data, |state| state.set_visibility(&name, visibility))?;
+            println!("{name} is now {visibility}");
+        }
+        RepoCommand::Grant {
+            name,
+            user,
+            access,
+            data,
+        } => {
+            change(&data, |state| state.grant(&name, &user, access))?;
+            println!("granted {user} {access} on {name}");
+        }
+        RepoCommand::Revoke { name, user, data } => {
+            change(&data, |state| state.revoke_grant(&name, &user))?;
+            println!("revoked {user}'s grant on {name}");
+        }
+        RepoCommand::Show { name, data } => {
+            let state = store(&data)?.load()?;
+            let policy = state.policy(&name);
+            println!("{name}: {}", policy.visibility);
+            for (user, access) in &policy.grants {
+                println!("  {user}: {access}");
+            }
+        }
+    }
+    Ok(())
+}
