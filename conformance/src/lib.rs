@@ -17,6 +17,9 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The bootstrap admin's password in registries started with authentication on.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
 /// A running registry on a free loopback port, with its own data directory.
 ///
 /// Dropping it stops the server; [`TestRegistry::restart`] stops it and starts a
@@ -25,6 +28,7 @@ pub struct TestRegistry {
     addr: SocketAddr,
     data_dir: PathBuf,
     storage: Option<String>,
+    configure: fn(&mut sentinel_registry::Settings),
     _temp: Option<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -33,24 +37,51 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// Starts a registry with a fresh temporary data directory.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a registry with a fresh temporary data directory and settings
+    /// changed by `configure` (which [`TestRegistry::restart`] applies again).
+    /// With authentication on, the bootstrap admin's password is
+    /// [`ADMIN_PASSWORD`].
+    pub async fn start_with(configure: fn(&mut sentinel_registry::Settings)) -> Self {
         let temp = tempfile::tempdir().expect("create a temporary data directory");
         let data_dir = temp.path().to_path_buf();
         let storage = std::env::var("SENTINEL_TEST_STORAGE")
             .ok()
             .filter(|base| !base.is_empty())
             .map(|base| format!("{}/{}", base.trim_end_matches('/'), uuid::Uuid::new_v4()));
-        let mut registry = Self::start_on(&data_dir, storage).await;
+        let mut registry = Self::start_on(&data_dir, storage, configure).await;
         registry._temp = Some(temp);
         registry
     }
 
-    async fn start_on(data_dir: &Path, storage: Option<String>) -> Self {
-        let settings = sentinel_registry::Settings {
+    async fn start_on(
+        data_dir: &Path,
+        storage: Option<String>,
+        configure: fn(&mut sentinel_registry::Settings),
+    ) -> Self {
+        let mut settings = sentinel_registry::Settings {
             listen: "127.0.0.1:0".parse().expect("a loopback address"),
             data_dir: data_dir.to_path_buf(),
             storage: storage.clone(),
             ..sentinel_registry::Settings::default()
         };
+        configure(&mut settings);
+        if settings.auth == Some(true) && !data_dir.join("auth.json").exists() {
+            // The bootstrap admin's password: written to the users file
+            // before the server reads it, so no test touches the environment.
+            sentinel_auth::AuthStore::new(data_dir)
+                .update(|state| {
+                    state.add_user(
+                        sentinel_registry::BOOTSTRAP_ADMIN,
+                        ADMIN_PASSWORD,
+                        sentinel_auth::Role::Admin,
+                        0,
+                    )
+                })
+                .expect("create the admin user");
+        }
         let server = sentinel_registry::Server::bind(settings)
             .await
             .expect("start the registry");
@@ -68,6 +99,7 @@ impl TestRegistry {
             addr,
             data_dir: data_dir.to_path_buf(),
             storage,
+            configure,
             _temp: None,
             shutdown: Some(tx),
             task: Some(task),
@@ -77,7 +109,7 @@ impl TestRegistry {
     /// Stops the server gracefully and starts a new one on the same data directory.
     pub async fn restart(mut self) -> Self {
         self.stop().await;
-        let mut next = Self::start_on(&self.data_dir, self.storage.take()).await;
+        let mut next = Self::start_on(&self.data_dir, self.storage.take(), self.configure).await;
         next._temp = self._temp.take();
         next
     }
