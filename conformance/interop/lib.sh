@@ -41,3 +41,27 @@ start_registry() {
   done
   return 1
 }
+
+# static_busybox: prints the path of a statically linked busybox ($BUSYBOX
+# when set, else the busybox-static package's), or returns 1 if there is none.
+static_busybox() {
+  local candidate
+  for candidate in "${BUSYBOX:-}" /bin/busybox /usr/bin/busybox; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ] &&
+      { LC_ALL=C ldd "$candidate" 2>&1 || true; } | grep -q 'not a dynamic executable'; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# with_blob_info_cache DIR CMD...: runs CMD (skopeo, podman, buildah, as root)
+# in a private mount namespace where the machine-wide blob-info cache,
+# /var/lib/containers/cache, is DIR: nothing is read from or left in the
+# machine's cache.
+with_blob_info_cache() {
+  mkdir -p /var/lib/containers/cache "$1"
+  unshare --mount --propagation private sh -c \
+    'mount --bind "$1" /var/lib/containers/cache && shift && exec "$@"' sh "$@"
+}

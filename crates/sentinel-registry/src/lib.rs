@@ -256,7 +256,7 @@ async fn watch_auth(gate: Option<Arc<auth::Gate>>, limits: Arc<auth::Limits>) {
             gate.reload();
         }
         count = count.wrapping_add(1);
-        if count % 240 == 0 {
+        if count.is_multiple_of(240) {
             limits.forget_idle();
         }
     }

@@ -229,6 +229,9 @@ mod tests {
             method: axum::http::Method::PATCH,
             uri: "/v2/a/blobs/uploads/x".parse().unwrap(),
             headers,
+            client: std::net::Ipv4Addr::LOCALHOST.into(),
+            caller: crate::auth::Caller::Open,
+            gate: None,
         }
     }
 
