@@ -222,6 +222,32 @@ mod tests {
     }
 
     #[test]
+    fn authentication_settings_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sentinel.toml");
+        std::fs::write(
+            &file,
+            "auth = true\nservice = \"registry.example\"\npublic-url = \"https://registry.example\"\n\
+             token-ttl = 60\ntls-cert = \"cert.pem\"\ntls-key = \"key.pem\"\n\
+             rate-limit-per-address = 100\nrate-limit-per-user = 50\nfailed-logins-per-minute = 0\n",
+        )
+        .unwrap();
+        let settings = PartialSettings::from_file(&file).unwrap().resolve();
+        assert_eq!(settings.auth, Some(true));
+        assert_eq!(settings.service, "registry.example");
+        assert_eq!(settings.public_url.as_deref(), Some("https://registry.example"));
+        assert_eq!(settings.token_ttl, 60);
+        assert_eq!(settings.tls_cert, Some(PathBuf::from("cert.pem")));
+        assert_eq!(settings.tls_key, Some(PathBuf::from("key.pem")));
+        assert_eq!(settings.rate_limit_per_address, 100);
+        assert_eq!(settings.rate_limit_per_user, 50);
+        assert_eq!(settings.failed_logins_per_minute, 0);
+        let defaults = PartialSettings::default().resolve();
+        assert_eq!(defaults.auth, None, "on only when users exist");
+        assert_eq!(defaults.failed_logins_per_minute, 10);
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.toml");
