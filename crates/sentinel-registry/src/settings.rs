@@ -235,7 +235,10 @@ mod tests {
         let settings = PartialSettings::from_file(&file).unwrap().resolve();
         assert_eq!(settings.auth, Some(true));
         assert_eq!(settings.service, "registry.example");
-        assert_eq!(settings.public_url.as_deref(), Some("https://registry.example"));
+        assert_eq!(
+            settings.public_url.as_deref(),
+            Some("https://registry.example")
+        );
         assert_eq!(settings.token_ttl, 60);
         assert_eq!(settings.tls_cert, Some(PathBuf::from("cert.pem")));
         assert_eq!(settings.tls_key, Some(PathBuf::from("key.pem")));

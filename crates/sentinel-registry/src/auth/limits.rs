@@ -72,17 +72,17 @@ impl Limits {
         }
     }
 
-    /// A 429 if logins from `address` or for `user` are refused for now
-    /// after too many failures.
-    pub(crate) fn check_login(&self, address: IpAddr, user: &str) -> Result<(), ApiError> {
+    /// A 429 if logins from `address` or for `user` (when the login names
+    /// one) are refused for now after too many failures.
+    pub(crate) fn check_login(&self, address: IpAddr, user: Option<&str>) -> Result<(), ApiError> {
         match &self.failed_logins {
             Some(failed) => failed.check(address, user),
             None => Ok(()),
         }
     }
 
-    /// Records a failed login from `address` for `user`.
-    pub(crate) fn login_failed(&self, address: IpAddr, user: &str) {
+    /// Records a failed login from `address` for `user` (when it names one).
+    pub(crate) fn login_failed(&self, address: IpAddr, user: Option<&str>) {
         if let Some(failed) = &self.failed_logins {
             failed.record(address, user);
         }
@@ -119,11 +119,13 @@ impl FailedLogins {
         }
     }
 
-    fn keys(address: IpAddr, user: &str) -> [String; 2] {
-        [format!("address {address}"), format!("user {user}")]
+    fn keys(address: IpAddr, user: Option<&str>) -> Vec<String> {
+        let mut keys = vec![format!("address {address}")];
+        keys.extend(user.map(|user| format!("user {user}")));
+        keys
     }
 
-    fn check(&self, address: IpAddr, user: &str) -> Result<(), ApiError> {
+    fn check(&self, address: IpAddr, user: Option<&str>) -> Result<(), ApiError> {
         let now = Instant::now();
         let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
         let wait = Self::keys(address, user)
@@ -140,7 +142,7 @@ impl FailedLogins {
         }
     }
 
-    fn record(&self, address: IpAddr, user: &str) {
+    fn record(&self, address: IpAddr, user: Option<&str>) {
         for key in Self::keys(address, user) {
             if let Err(wait) = self.bucket.take(&key) {
                 let until = Instant::now() + wait;
@@ -190,20 +192,20 @@ mod tests {
         let here: IpAddr = "192.0.2.1".parse().unwrap();
         let elsewhere: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..3 {
-            limits.check_login(here, "alice").unwrap();
-            limits.login_failed(here, "alice");
+            limits.check_login(here, Some("alice")).unwrap();
+            limits.login_failed(here, Some("alice"));
         }
-        limits.check_login(here, "alice").unwrap();
-        limits.login_failed(here, "alice");
+        limits.check_login(here, Some("alice")).unwrap();
+        limits.login_failed(here, Some("alice"));
         assert!(
-            limits.check_login(here, "bob").is_err(),
+            limits.check_login(here, Some("bob")).is_err(),
             "the address is blocked"
         );
         assert!(
-            limits.check_login(elsewhere, "alice").is_err(),
+            limits.check_login(elsewhere, Some("alice")).is_err(),
             "the name is blocked"
         );
-        assert!(limits.check_login(elsewhere, "bob").is_ok());
+        assert!(limits.check_login(elsewhere, Some("bob")).is_ok());
     }
 
     #[test]
@@ -211,10 +213,10 @@ mod tests {
         let limits = Limits::new(0, 0, 0);
         let here: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..100 {
-            limits.login_failed(here, "alice");
+            limits.login_failed(here, Some("alice"));
             limits.charge_user("alice").unwrap();
         }
-        limits.check_login(here, "alice").unwrap();
+        limits.check_login(here, Some("alice")).unwrap();
     }
 
     #[test]

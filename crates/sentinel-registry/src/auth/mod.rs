@@ -272,7 +272,7 @@ impl Gate {
         client: IpAddr,
     ) -> Result<Principal, LoginError> {
         self.limits
-            .check_login(client, user)
+            .check_login(client, Some(user))
             .map_err(LoginError::Limited)?;
         self.reload();
         let permit = self
@@ -293,7 +293,7 @@ impl Gate {
         match verified {
             Ok(principal) => Ok(principal),
             Err(failure) => {
-                self.limits.login_failed(client, user);
+                self.limits.login_failed(client, Some(user));
                 audit::login_failed(user, client, &failure.to_string());
                 Err(LoginError::Refused(failure))
             }
@@ -304,13 +304,13 @@ impl Gate {
     /// on the management API), within the failed-login limits.
     pub(crate) fn token_login(&self, token: &str, client: IpAddr) -> Result<Principal, LoginError> {
         self.limits
-            .check_login(client, "-")
+            .check_login(client, None)
             .map_err(LoginError::Limited)?;
         self.reload();
         self.verifier
             .verify_token_text(&self.shared.current(), token, now())
             .map_err(|failure| {
-                self.limits.login_failed(client, "-");
+                self.limits.login_failed(client, None);
                 audit::login_failed("-", client, &failure.to_string());
                 LoginError::Refused(failure)
             })
@@ -426,19 +426,27 @@ impl Gate {
         needed: Actions,
         headers: &HeaderMap,
     ) -> Result<(), ApiError> {
-        let scope = format!("repository:{repository}:{needed}");
-        let state = self.shared.current();
+        let scope = || format!("repository:{repository}:{needed}");
         let granted = match caller {
             Caller::Open => return Ok(()),
             Caller::Anonymous => {
-                return Err(self.challenge(headers, "authentication required", Some(&scope), None));
+                return Err(self.challenge(
+                    headers,
+                    "authentication required",
+                    Some(&scope()),
+                    None,
+                ));
             }
+            // The hot path: a hash lookup already done, a scan of the claim.
             Caller::Token(claims) => claims.actions_on("repository", repository),
-            Caller::User(principal) => permitted(&state, Some(principal), repository),
+            Caller::User(principal) => {
+                permitted(&self.shared.current(), Some(principal), repository)
+            }
         };
         if granted.intersection(needed) == needed {
             return Ok(());
         }
+        let state = self.shared.current();
         let principal = self.principal_of(&state, caller);
         let allowed = permitted(&state, principal.as_ref(), repository);
         if matches!(caller, Caller::Token(_))
@@ -449,7 +457,7 @@ impl Gate {
             return Err(self.challenge(
                 headers,
                 "the token does not cover this request",
-                Some(&scope),
+                Some(&scope()),
                 Some("insufficient_scope"),
             ));
         }
