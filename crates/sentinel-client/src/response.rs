@@ -53,6 +53,7 @@ pub(crate) async fn error_for_status(
         }
         _ => {}
     }
+    let repository = repository_in_path(response.url().path());
     let body = read_limited(
         registry,
         response,
@@ -72,6 +73,11 @@ pub(crate) async fn error_for_status(
         )
     });
     if status == StatusCode::FORBIDDEN {
+        // A refused HEAD has no body to explain it: name the repository.
+        let message = match (code.is_none(), repository) {
+            (true, Some(repository)) => format!("requested access to {repository} is denied"),
+            _ => message,
+        };
         return ClientError::Denied {
             registry: registry.to_owned(),
             message,
@@ -83,6 +89,17 @@ pub(crate) async fn error_for_status(
         code,
         message,
     }
+}
+
+/// The repository a `/v2/<name>/{blobs,manifests,tags,referrers}/...` path names.
+fn repository_in_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/v2/")?;
+    ["/blobs/", "/manifests/", "/tags/", "/referrers/"]
+        .iter()
+        .filter_map(|verb| rest.rfind(verb).map(|at| &rest[..at]))
+        .max_by_key(|name| name.len())
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
 }
 
 /// The first code and message of an OCI error envelope.
@@ -187,6 +204,23 @@ pub(crate) fn content_digest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_repository_in_an_api_path() {
+        assert_eq!(
+            repository_in_path("/v2/bob/hello/blobs/sha256:abc").as_deref(),
+            Some("bob/hello")
+        );
+        assert_eq!(
+            repository_in_path("/v2/a/blobs/uploads/x").as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            repository_in_path("/v2/me/app/manifests/1").as_deref(),
+            Some("me/app")
+        );
+        assert_eq!(repository_in_path("/v2/"), None);
+    }
 
     #[test]
     fn reads_the_first_error_of_the_envelope() {

@@ -163,6 +163,41 @@ pub(crate) async fn dispatch(
     }
 }
 
+/// The most of a refused request's body that is read (and dropped) so that
+/// the connection stays usable; a larger body closes the connection instead.
+const DRAINED_BODY_LIMIT: u64 = 256 * 1024;
+/// How long a refused request's body may take to arrive.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Answers a request refused before its body was read. Clients retry a
+/// refused request on the same connection (with credentials this time), so a
+/// small body is read first, as HTTP/1.1 needs to reuse the connection; for a
+/// larger or unknown body the answer says `Connection: close` rather than
+/// leave the client to find the connection closed under it.
+async fn refuse(refusal: ApiError, headers: &HeaderMap, body: Body) -> ApiError {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let drained = match declared {
+        Some(0) => true,
+        Some(length) if length <= DRAINED_BODY_LIMIT => {
+            let limit = usize::try_from(DRAINED_BODY_LIMIT).unwrap_or(usize::MAX);
+            matches!(
+                tokio::time::timeout(DRAIN_TIMEOUT, axum::body::to_bytes(body, limit)).await,
+                Ok(Ok(_))
+            )
+        }
+        None if !headers.contains_key(header::TRANSFER_ENCODING) => true,
+        _ => false,
+    };
+    if drained {
+        refusal
+    } else {
+        refusal.with_header(header::CONNECTION, HeaderValue::from_static("close"))
+    }
+}
+
 /// Checks who may do what, routes, and records pushes, pulls and deletes.
 async fn admit_and_route(
     app: &App,
@@ -174,9 +209,13 @@ async fn admit_and_route(
         return Err(no_such_endpoint(&path));
     };
     if let Some(gate) = &app.gate {
-        request.caller = gate
+        match gate
             .admit(&request.method, &request.headers, &endpoint, request.client)
-            .await?;
+            .await
+        {
+            Ok(caller) => request.caller = caller,
+            Err(refusal) => return Err(refuse(refusal, &request.headers, body).await),
+        }
     }
     let (user, client, method) = (
         request.caller.user().to_owned(),
