@@ -357,7 +357,7 @@ async fn run_cell(
                         .collect();
                     assert_eq!(
                         listed,
-                        [seeded.referrer.clone()],
+                        std::slice::from_ref(&seeded.referrer),
                         "{}: referrers",
                         reply.what
                     );
