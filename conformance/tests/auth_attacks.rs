@@ -91,7 +91,7 @@ fn token_query(scopes: &[&str]) -> String {
     query
 }
 
-/// `GET /token` for `scopes` with `authorization` (if any).
+/// `GET /token?<query>` with `authorization` (if any).
 async fn request_token(
     http: &reqwest::Client,
     reg: &TestRegistry,
@@ -350,16 +350,38 @@ enum Refusal {
 }
 
 /// Malformed and bogus `Authorization` values, each with what `GET /v2/`
-/// must answer.
+/// must answer. Only a few are logins that fail (the long password, the
+/// unknown personal access token on the management API): fewer than the
+/// failed-login limit, so no answer here is a 429.
 fn malformed_authorizations() -> Vec<(&'static str, Vec<u8>, Refusal)> {
     let huge = 100 * 1024;
     vec![
-        ("a lone garbage scheme", b"Garbage".to_vec(), Refusal::InvalidRequest),
-        ("a garbage scheme with a value", b"Garbage abc:def".to_vec(), Refusal::InvalidRequest),
-        ("Digest", b"Digest username=\"alice\", realm=\"r\"".to_vec(), Refusal::InvalidRequest),
+        (
+            "a lone garbage scheme",
+            b"Garbage".to_vec(),
+            Refusal::InvalidRequest,
+        ),
+        (
+            "a garbage scheme with a value",
+            b"Garbage abc:def".to_vec(),
+            Refusal::InvalidRequest,
+        ),
+        (
+            "Digest",
+            b"Digest username=\"alice\", realm=\"r\"".to_vec(),
+            Refusal::InvalidRequest,
+        ),
         ("an empty value", Vec::new(), Refusal::InvalidRequest),
-        ("Basic with non-base64", b"Basic !!!not*base64!!!".to_vec(), Refusal::InvalidRequest),
-        ("Basic without a value", b"Basic".to_vec(), Refusal::InvalidRequest),
+        (
+            "Basic with non-base64",
+            b"Basic !!!not*base64!!!".to_vec(),
+            Refusal::InvalidRequest,
+        ),
+        (
+            "Basic without a value",
+            b"Basic".to_vec(),
+            Refusal::InvalidRequest,
+        ),
         (
             "Basic, base64 without a colon",
             format!("Basic {}", STANDARD.encode("alice-without-colon")).into_bytes(),
@@ -370,10 +392,26 @@ fn malformed_authorizations() -> Vec<(&'static str, Vec<u8>, Refusal)> {
             format!("Basic {}", STANDARD.encode(b"alice:\xff\xfe\xfd")).into_bytes(),
             Refusal::InvalidRequest,
         ),
-        ("an empty Bearer", b"Bearer".to_vec(), Refusal::InvalidRequest),
-        ("an empty Bearer with a space", b"Bearer ".to_vec(), Refusal::InvalidRequest),
-        ("non-UTF-8 bytes after Basic", b"Basic \xff\xfe\xfd\x80".to_vec(), Refusal::InvalidRequest),
-        ("non-UTF-8 bytes after Bearer", b"Bearer \x80\x81\xfe\xff".to_vec(), Refusal::InvalidRequest),
+        (
+            "an empty Bearer",
+            b"Bearer".to_vec(),
+            Refusal::InvalidRequest,
+        ),
+        (
+            "an empty Bearer with a space",
+            b"Bearer ".to_vec(),
+            Refusal::InvalidRequest,
+        ),
+        (
+            "non-UTF-8 bytes after Basic",
+            b"Basic \xff\xfe\xfd\x80".to_vec(),
+            Refusal::InvalidRequest,
+        ),
+        (
+            "non-UTF-8 bytes after Bearer",
+            b"Bearer \x80\x81\xfe\xff".to_vec(),
+            Refusal::InvalidRequest,
+        ),
         (
             "a 100 KB garbage scheme",
             [b"X".repeat(huge), b" y".to_vec()].concat(),
@@ -394,9 +432,13 @@ fn malformed_authorizations() -> Vec<(&'static str, Vec<u8>, Refusal)> {
             [b"Bearer ".to_vec(), b"x".repeat(huge)].concat(),
             Refusal::InvalidToken,
         ),
-        ("a Bearer token of three dots", b"Bearer a.b.c".to_vec(), Refusal::InvalidToken),
         (
-            "a personal access token as a Bearer on /v2/",
+            "a Bearer token of three dots",
+            b"Bearer a.b.c".to_vec(),
+            Refusal::InvalidToken,
+        ),
+        (
+            "an unknown personal access token as a Bearer",
             format!("Bearer sntl_{}_{}", "0".repeat(12), "0".repeat(64)).into_bytes(),
             Refusal::InvalidToken,
         ),
@@ -414,7 +456,10 @@ async fn malformed_authorization_headers_are_refused_with_4xx_and_an_error_body(
     ));
     let targets = [
         ("/v2/", reg.url("/v2/")),
-        ("/v2/alice/app/tags/list", reg.url("/v2/alice/app/tags/list")),
+        (
+            "/v2/alice/app/tags/list",
+            reg.url("/v2/alice/app/tags/list"),
+        ),
         ("/token", token_url),
         ("/api/v1/whoami", reg.url("/api/v1/whoami")),
     ];
@@ -462,7 +507,13 @@ async fn malformed_authorization_headers_are_refused_with_4xx_and_an_error_body(
     base_check(&reg, &basic("admin", ADMIN_PASSWORD))
         .await
         .expect_status(StatusCode::OK);
-    let token = access_token(&reg, "alice", ALICE_PASSWORD, &["repository:alice/app:pull"]).await;
+    let token = access_token(
+        &reg,
+        "alice",
+        ALICE_PASSWORD,
+        &["repository:alice/app:pull"],
+    )
+    .await;
     base_check(&reg, &bearer(&token))
         .await
         .expect_status(StatusCode::OK);
@@ -475,7 +526,13 @@ async fn malformed_authorization_headers_are_refused_with_4xx_and_an_error_body(
 #[tokio::test]
 async fn tokens_signed_by_another_key_are_refused() {
     let reg = registry_with_alice_and_bob().await;
-    let real = access_token(&reg, "alice", ALICE_PASSWORD, &["repository:alice/app:pull"]).await;
+    let real = access_token(
+        &reg,
+        "alice",
+        ALICE_PASSWORD,
+        &["repository:alice/app:pull"],
+    )
+    .await;
     pull_manifest(&reg, "alice/app", &bearer(&real))
         .await
         .expect_status(StatusCode::OK);
@@ -486,8 +543,14 @@ async fn tokens_signed_by_another_key_are_refused() {
     assert_ne!(stranger_kid, jwt.kid(), "the stranger's key is another key");
 
     let headers = [
-        ("the registry's kid", json!({ "alg": "EdDSA", "typ": "JWT", "kid": jwt.kid() })),
-        ("the stranger's own kid", json!({ "alg": "EdDSA", "typ": "JWT", "kid": stranger_kid })),
+        (
+            "the registry's kid",
+            json!({ "alg": "EdDSA", "typ": "JWT", "kid": jwt.kid() }),
+        ),
+        (
+            "the stranger's own kid",
+            json!({ "alg": "EdDSA", "typ": "JWT", "kid": stranger_kid }),
+        ),
         ("no kid", json!({ "alg": "EdDSA", "typ": "JWT" })),
     ];
     for (what, header) in headers {
@@ -513,7 +576,13 @@ async fn tokens_signed_by_another_key_are_refused() {
 #[tokio::test]
 async fn unsigned_and_hmac_confused_tokens_are_refused() {
     let reg = registry_with_alice_and_bob().await;
-    let real = access_token(&reg, "alice", ALICE_PASSWORD, &["repository:alice/app:pull"]).await;
+    let real = access_token(
+        &reg,
+        "alice",
+        ALICE_PASSWORD,
+        &["repository:alice/app:pull"],
+    )
+    .await;
     let jwt = Jwt::parse(&real);
     let key = server_signing_key(reg.data_dir());
     let public = key.verifying_key();
@@ -581,7 +650,13 @@ async fn unsigned_and_hmac_confused_tokens_are_refused() {
 #[tokio::test]
 async fn a_tampered_token_is_refused() {
     let reg = registry_with_alice_and_bob().await;
-    let real = access_token(&reg, "alice", ALICE_PASSWORD, &["repository:alice/app:pull"]).await;
+    let real = access_token(
+        &reg,
+        "alice",
+        ALICE_PASSWORD,
+        &["repository:alice/app:pull"],
+    )
+    .await;
     pull_manifest(&reg, "alice/app", &bearer(&real))
         .await
         .expect_status(StatusCode::OK);
@@ -614,10 +689,16 @@ async fn a_tampered_token_is_refused() {
         .expect("a base64url signature");
     flipped_signature[0] ^= 1;
     let tampered = [
-        ("access widened to bob/app, exp extended", resigned_payload(&widened(&jwt.claims))),
+        (
+            "access widened to bob/app, exp extended",
+            resigned_payload(&widened(&jwt.claims)),
+        ),
         ("exp extended by a day", resigned_payload(&extended)),
         ("sub changed to admin", resigned_payload(&as_admin)),
-        ("the generation claim removed", resigned_payload(&without_generation)),
+        (
+            "the generation claim removed",
+            resigned_payload(&without_generation),
+        ),
         (
             "the header's kid changed",
             format!(
@@ -741,7 +822,9 @@ async fn token_kinds_are_not_interchangeable() {
     let access = body["token"].as_str().expect("an access token").to_owned();
     let refresh = body["refresh_token"]
         .as_str()
-        .unwrap_or_else(|| panic!("a password login with offline_token=true earns a refresh token: {body}"))
+        .unwrap_or_else(|| {
+            panic!("a password login with offline_token=true earns a refresh token: {body}")
+        })
         .to_owned();
 
     // A refresh token is not an access token.
@@ -750,12 +833,13 @@ async fn token_kinds_are_not_interchangeable() {
     let reply = send(
         sentinel_conformance::client()
             .post(reg.url("/token"))
-            .form(&[
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form(&[
                 ("grant_type", "refresh_token"),
                 ("refresh_token", access.as_str()),
                 ("service", SERVICE),
                 ("scope", "repository:alice/app:pull"),
-            ]),
+            ])),
     )
     .await;
     expect_invalid_token(reply);
@@ -828,11 +912,19 @@ async fn revoking_a_personal_access_token_ends_its_sessions_at_once() {
     .expect_status(StatusCode::CREATED)
     .json();
     let id = created["id"].as_str().expect("a token id").to_owned();
-    let pat = created["token"].as_str().expect("the token text").to_owned();
+    let pat = created["token"]
+        .as_str()
+        .expect("the token text")
+        .to_owned();
 
     let session = access_token(&reg, "alice", &pat, &["repository:alice/app:pull"]).await;
-    let password_session =
-        access_token(&reg, "alice", ALICE_PASSWORD, &["repository:alice/app:pull"]).await;
+    let password_session = access_token(
+        &reg,
+        "alice",
+        ALICE_PASSWORD,
+        &["repository:alice/app:pull"],
+    )
+    .await;
     pull_manifest(&reg, "alice/app", &bearer(&session))
         .await
         .expect_status(StatusCode::OK);
@@ -864,15 +956,9 @@ async fn revoking_a_personal_access_token_ends_its_sessions_at_once() {
     )
     .await
     .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
-    manage(
-        &reg,
-        reqwest::Method::GET,
-        "whoami",
-        &bearer(&pat),
-        None,
-    )
-    .await
-    .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    manage(&reg, reqwest::Method::GET, "whoami", &bearer(&pat), None)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
     // Only that token's sessions end.
     pull_manifest(&reg, "alice/app", &bearer(&password_session))
         .await
@@ -948,13 +1034,27 @@ async fn a_removed_users_tokens_stay_dead_when_the_name_is_taken_again() {
 
 /// `POST /token` with `grant_type=refresh_token`.
 async fn refresh_with(reg: &TestRegistry, refresh: &str) -> Reply {
-    send(sentinel_conformance::client().post(reg.url("/token")).form(&[
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh),
-        ("service", SERVICE),
-        ("scope", "repository:alice/app:pull"),
-    ]))
+    send(
+        sentinel_conformance::client()
+            .post(reg.url("/token"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("service", SERVICE),
+                ("scope", "repository:alice/app:pull"),
+            ])),
+    )
     .await
+}
+
+/// An `application/x-www-form-urlencoded` body.
+fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(key, value)| format!("{}={}", encode_query_value(key), encode_query_value(value)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[tokio::test]
@@ -1082,4 +1182,357 @@ async fn guess_passwords(
         *counts.entry(status).or_insert(0) += 1;
     }
     counts
+}
+
+/// A registry with users alice and bob and no content.
+async fn registry_with_users() -> TestRegistry {
+    let reg = start_auth_registry().await;
+    add_user(&reg, "alice", ALICE_PASSWORD, "publisher").await;
+    add_user(&reg, "bob", BOB_PASSWORD, "publisher").await;
+    reg
+}
+
+/// Sends wrong passwords for alice from 127.0.0.1 until the answer is a 429
+/// whose `Retry-After` is at least two seconds: the address and the name
+/// `alice` are then refused for at least another second, long enough for
+/// the next request to observe it.
+async fn block_freshly(reg: &TestRegistry) {
+    let http = sentinel_conformance::client();
+    let query = token_query(&["repository:alice/app:pull"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = request_token(
+            &http,
+            reg,
+            Some(&basic("alice", "yet-another-wrong-password")),
+            &query,
+        )
+        .await;
+        match reply.status {
+            StatusCode::TOO_MANY_REQUESTS if retry_after(&reply) >= 2 => return,
+            StatusCode::TOO_MANY_REQUESTS => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            StatusCode::UNAUTHORIZED => {}
+            other => panic!(
+                "a wrong password for alice: expected 401 or 429, got {other} with body {:?}",
+                reply.text()
+            ),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "wrong passwords for alice were not refused with 429 within 60 s"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ten_thousand_wrong_passwords_are_throttled_and_open_nothing() {
+    let limit = sentinel_registry::Settings::default().failed_logins_per_minute;
+    assert!(limit > 0, "the default failed-login limit is on");
+    let limit = limit as usize;
+    let reg = registry_with_users().await;
+    let admin_session = access_token(&reg, "admin", ADMIN_PASSWORD, &[]).await;
+
+    let started = Instant::now();
+    let counts = guess_passwords(&reg, FLOOD, FLOOD_CONCURRENCY).await;
+    let elapsed = started.elapsed();
+    let checked = counts.get(&401).copied().unwrap_or(0);
+    let throttled = counts.get(&429).copied().unwrap_or(0);
+    assert_eq!(checked + throttled, FLOOD, "statuses: {counts:?}");
+    assert!(
+        checked >= limit,
+        "the first {limit} wrong passwords are checked (401) before any 429: {counts:?}"
+    );
+    assert!(throttled > 0, "no 429 among {FLOOD} wrong passwords");
+    // The limit refills at `limit` per minute; requests already in flight
+    // when it runs out may still be checked.
+    let refills = (elapsed.as_secs_f64() * limit as f64 / 60.0).ceil() as usize;
+    let most = limit + refills + FLOOD_CONCURRENCY;
+    assert!(
+        checked <= most,
+        "{checked} of {FLOOD} wrong passwords reached the password check in {elapsed:?} \
+         (at most {limit} + {refills} refills + {FLOOD_CONCURRENCY} in flight = {most} expected); \
+         statuses: {counts:?}"
+    );
+
+    // The server still answers: a session from before works, the anonymous
+    // challenge is unchanged.
+    base_check(&reg, &bearer(&admin_session))
+        .await
+        .expect_status(StatusCode::OK);
+    send(sentinel_conformance::client().get(reg.url("/v2/")))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+
+    // The limiter is per address and per user name. From this address,
+    // even the right password of another user is refused before it is
+    // checked, on /token and on /v2/.
+    let query = token_query(&["repository:bob/app:pull"]);
+    let local = sentinel_conformance::client();
+    block_freshly(&reg).await;
+    expect_throttled(request_token(&local, &reg, Some(&basic("bob", BOB_PASSWORD)), &query).await);
+    block_freshly(&reg).await;
+    expect_throttled(base_check(&reg, &basic("bob", BOB_PASSWORD)).await);
+    block_freshly(&reg).await;
+    expect_throttled(
+        request_token(&local, &reg, Some(&basic("alice", ALICE_PASSWORD)), &query).await,
+    );
+    // From another address, alice's name is still refused, bob is not.
+    let elsewhere = client_from(OTHER_ADDRESS);
+    block_freshly(&reg).await;
+    expect_throttled(
+        request_token(
+            &elsewhere,
+            &reg,
+            Some(&basic("alice", ALICE_PASSWORD)),
+            &query,
+        )
+        .await,
+    );
+    request_token(&elsewhere, &reg, Some(&basic("bob", BOB_PASSWORD)), &query)
+        .await
+        .expect_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_a_failed_login_limit_nothing_is_throttled() {
+    let reg = TestRegistry::start_with(|s| {
+        s.auth = Some(true);
+        s.failed_logins_per_minute = 0;
+    })
+    .await;
+    add_user(&reg, "alice", ALICE_PASSWORD, "publisher").await;
+    let attempts = 50;
+    let counts = guess_passwords(&reg, attempts, 8).await;
+    assert_eq!(
+        counts,
+        BTreeMap::from([(401, attempts)]),
+        "every wrong password is checked and refused"
+    );
+    access_token(
+        &reg,
+        "alice",
+        ALICE_PASSWORD,
+        &["repository:alice/app:pull"],
+    )
+    .await;
+    base_check(&reg, &basic("admin", ADMIN_PASSWORD))
+        .await
+        .expect_status(StatusCode::OK);
+}
+
+// ---------------------------------------------------------------------------
+// 5. TLS
+// ---------------------------------------------------------------------------
+
+/// A self-signed certificate for 127.0.0.1 and its private key, as PEM.
+fn self_signed_for_loopback() -> (String, String) {
+    let key = rcgen::KeyPair::generate().expect("generate a certificate key");
+    let certificate = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("certificate parameters for 127.0.0.1")
+        .self_signed(&key)
+        .expect("a self-signed certificate");
+    (certificate.pem(), key.serialize_pem())
+}
+
+/// A registry with authentication on, serving HTTPS.
+struct TlsRegistry {
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TlsRegistry {
+    /// Writes the certificate and key beside a fresh data directory and
+    /// starts the server on a free loopback port.
+    async fn start(cert_pem: &str, key_pem: &str) -> TlsRegistry {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let data_dir = dir.path().join("data");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, cert_pem).expect("write the certificate");
+        std::fs::write(&key, key_pem).expect("write the key");
+        sentinel_auth::AuthStore::new(&data_dir)
+            .update(|state| {
+                state.add_user(
+                    sentinel_registry::BOOTSTRAP_ADMIN,
+                    ADMIN_PASSWORD,
+                    sentinel_auth::Role::Admin,
+                    0,
+                )
+            })
+            .expect("create the admin user");
+        let settings = sentinel_registry::Settings {
+            listen: "127.0.0.1:0".parse().expect("a loopback address"),
+            data_dir,
+            auth: Some(true),
+            tls_cert: Some(cert),
+            tls_key: Some(key),
+            ..sentinel_registry::Settings::default()
+        };
+        let server = sentinel_registry::Server::bind(settings)
+            .await
+            .expect("start the registry with TLS");
+        assert!(server.tls_enabled(), "the server says it speaks HTTPS");
+        let addr = server.local_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            server
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("serve over TLS");
+        });
+        TlsRegistry {
+            addr,
+            _dir: dir,
+            shutdown: Some(tx),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
+    }
+}
+
+impl Drop for TlsRegistry {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// An HTTPS client that trusts only `cert_pem`, optionally limited to HTTP/1.1.
+fn https_client(cert_pem: &str, http1_only: bool) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_only([
+            reqwest::Certificate::from_pem(cert_pem.as_bytes()).expect("a PEM certificate")
+        ]);
+    if http1_only {
+        builder = builder.http1_only();
+    }
+    builder.build().expect("build an HTTPS client")
+}
+
+#[tokio::test]
+async fn tls_serves_https_with_an_https_realm_and_refuses_plain_http() {
+    let (cert, key) = self_signed_for_loopback();
+    let reg = TlsRegistry::start(&cert, &key).await;
+    let https = https_client(&cert, false);
+    let realm = format!("Bearer realm=\"https://{}/token\"", reg.addr);
+    // Over HTTP/1.1 (a Host header) and over HTTP/2, which the server offers
+    // by ALPN and Go's (docker's) client uses (no Host header, only
+    // `:authority`).
+    for (what, client) in [
+        ("HTTP/1.1", https_client(&cert, true)),
+        ("the negotiated version", https_client(&cert, false)),
+    ] {
+        let response = client
+            .get(reg.url("/v2/"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET /v2/ over HTTPS with {what}: {e}"));
+        let version = response.version();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{what} ({version:?})"
+        );
+        let challenge = response
+            .headers()
+            .get("WWW-Authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{what} ({version:?}): no WWW-Authenticate"))
+            .to_owned();
+        assert!(
+            challenge.starts_with(&realm),
+            "over {what} ({version:?}) the realm is the HTTPS token endpoint ({realm}): {challenge}"
+        );
+    }
+
+    // The token flow works over HTTPS.
+    let body = send(
+        https
+            .get(reg.url(&format!("/token?{}", token_query(&[]))))
+            .header(AUTHORIZATION, basic("admin", ADMIN_PASSWORD)),
+    )
+    .await
+    .expect_status(StatusCode::OK)
+    .json();
+    let token = body["token"].as_str().expect("a token");
+    send(
+        https
+            .get(reg.url("/v2/"))
+            .header(AUTHORIZATION, bearer(token)),
+    )
+    .await
+    .expect_status(StatusCode::OK);
+
+    // Plain HTTP to the TLS port fails, and so does a client that does not
+    // trust the certificate.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("build an HTTP client");
+    match impatient
+        .get(format!("http://{}/v2/", reg.addr))
+        .header(AUTHORIZATION, basic("admin", ADMIN_PASSWORD))
+        .send()
+        .await
+    {
+        Ok(response) => panic!(
+            "plain HTTP to the TLS port was answered: {}",
+            response.status()
+        ),
+        Err(error) => assert!(
+            !error.is_timeout(),
+            "plain HTTP to the TLS port hung instead of failing: {error}"
+        ),
+    }
+    let untrusting = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .tls_certs_only([])
+        .build()
+        .expect("build an HTTPS client");
+    let refused = untrusting.get(reg.url("/v2/")).send().await;
+    assert!(
+        refused.is_err(),
+        "a client that does not trust the certificate connected: {refused:?}"
+    );
+
+    // Still serving HTTPS afterwards.
+    send(https.get(reg.url("/v2/")))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn tls_needs_both_a_certificate_and_a_key_that_load() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (cert_pem, _) = self_signed_for_loopback();
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, cert_pem).expect("write the certificate");
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a key").expect("write a garbage key");
+    let settings = |tls_cert, tls_key| sentinel_registry::Settings {
+        listen: "127.0.0.1:0".parse().expect("a loopback address"),
+        data_dir: dir.path().join("data"),
+        auth: Some(true),
+        tls_cert,
+        tls_key,
+        ..sentinel_registry::Settings::default()
+    };
+    let only_cert = sentinel_registry::Server::bind(settings(Some(cert.clone()), None)).await;
+    assert!(
+        matches!(only_cert, Err(sentinel_registry::StartError::TlsIncomplete)),
+        "a certificate without a key is refused at start"
+    );
+    let bad_key = sentinel_registry::Server::bind(settings(Some(cert), Some(garbage))).await;
+    assert!(
+        matches!(bad_key, Err(sentinel_registry::StartError::Tls(_))),
+        "a key that does not load is refused at start"
+    );
 }

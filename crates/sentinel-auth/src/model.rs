@@ -356,9 +356,20 @@ pub struct AuthState {
     /// Repository policies by repository name; a repository without an
     /// entry is private with no grants.
     pub repositories: BTreeMap<String, RepositoryPolicy>,
+    /// The last credential generation handed out, to any user. Generations
+    /// come from this one counter, so a user re-created under a removed
+    /// user's name never matches the tokens issued to the removed one.
+    pub last_generation: u64,
 }
 
 impl AuthState {
+    /// A credential generation never handed out before.
+    pub(crate) fn next_generation(&mut self) -> u64 {
+        let highest = self.users.values().map(|u| u.generation).max().unwrap_or(0);
+        self.last_generation = self.last_generation.max(highest) + 1;
+        self.last_generation
+    }
+
     /// The policy of `repository` (the default policy if it has no entry).
     pub fn policy(&self, repository: &str) -> &RepositoryPolicy {
         static DEFAULT: RepositoryPolicy = RepositoryPolicy {

@@ -31,7 +31,7 @@ impl AuthState {
         let user = User {
             role,
             password_hash: hash_password(password)?,
-            generation: 1,
+            generation: self.next_generation(),
             created: now,
         };
         self.users.insert(name.to_owned(), user);
@@ -65,9 +65,10 @@ impl AuthState {
         self.user(name)?;
         validate::password(password)?;
         let password_hash = hash_password(password)?;
+        let generation = self.next_generation();
         let user = self.user_mut(name)?;
         user.password_hash = password_hash;
-        user.generation += 1;
+        user.generation = generation;
         Ok(())
     }
 
@@ -82,9 +83,10 @@ impl AuthState {
         if current == Role::Admin && self.admin_count() == 1 {
             return Err(AuthError::LastAdmin(name.to_owned()));
         }
+        let generation = self.next_generation();
         let user = self.user_mut(name)?;
         user.role = role;
-        user.generation += 1;
+        user.generation = generation;
         Ok(())
     }
 
@@ -281,5 +283,29 @@ impl AuthState {
         {
             self.repositories.remove(repository);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_re_created_under_a_removed_name_gets_a_new_generation() {
+        let mut state = AuthState::default();
+        state
+            .add_user("alice", "first-password", Role::Publisher, 0)
+            .unwrap();
+        let first = state.users["alice"].generation;
+        state.remove_user("alice").unwrap();
+        state
+            .add_user("alice", "second-password", Role::Publisher, 0)
+            .unwrap();
+        let second = state.users["alice"].generation;
+        assert!(second > first, "{second} after {first}");
+        assert!(!crate::is_current(&state, "alice", Some(first), None, 0));
+        assert!(crate::is_current(&state, "alice", Some(second), None, 0));
+        state.set_role("alice", Role::Reader).unwrap();
+        assert!(state.users["alice"].generation > second);
     }
 }

@@ -262,6 +262,22 @@ async fn watch_auth(gate: Option<Arc<auth::Gate>>, limits: Arc<auth::Limits>) {
     }
 }
 
+/// Gives an HTTP/2 request, whose host travels as the `:authority`
+/// pseudo-header (in the URI), the `Host` header an HTTP/1.1 request has, so
+/// everything that builds URLs for the client (token realms) reads one place.
+async fn host_from_authority(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if !request.headers().contains_key(axum::http::header::HOST)
+        && let Some(authority) = request.uri().authority()
+        && let Ok(host) = HeaderValue::from_str(authority.as_str())
+    {
+        request.headers_mut().insert(axum::http::header::HOST, host);
+    }
+    next.run(request).await
+}
+
 /// A handler panicked: answer with the OCI error envelope like any other failure.
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     ApiError::new(
@@ -336,6 +352,7 @@ fn router(app: routes::App) -> Router {
             MakeRequestUuid,
         ))
         .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(axum::middleware::from_fn(host_from_authority))
         .layer(axum::middleware::from_fn(access_log::log_request))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn_with_state(

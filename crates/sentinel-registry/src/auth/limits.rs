@@ -72,20 +72,24 @@ impl Limits {
         }
     }
 
-    /// A 429 if logins from `address` or for `user` (when the login names
-    /// one) are refused for now after too many failures.
-    pub(crate) fn check_login(&self, address: IpAddr, user: Option<&str>) -> Result<(), ApiError> {
-        match &self.failed_logins {
-            Some(failed) => failed.check(address, user),
-            None => Ok(()),
-        }
-    }
-
-    /// Records a failed login from `address` for `user` (when it names one).
-    pub(crate) fn login_failed(&self, address: IpAddr, user: Option<&str>) {
+    /// Starts a login attempt from `address` for `user` (when the login
+    /// names one): a 429 if either has spent its failures for now.
+    pub(crate) fn begin_login(
+        &self,
+        address: IpAddr,
+        user: Option<&str>,
+    ) -> Result<LoginAttempt<'_>, ApiError> {
+        let keys = FailedLogins::keys(address, user);
         if let Some(failed) = &self.failed_logins {
-            failed.record(address, user);
+            failed.reserve(&keys).map_err(|wait| {
+                too_many("too many failed logins: wait before trying again", wait)
+            })?;
         }
+        Ok(LoginAttempt {
+            limits: self.failed_logins.as_ref(),
+            keys,
+            settled: false,
+        })
     }
 
     /// Drops the state of keys that have been quiet (call now and then).
@@ -102,20 +106,31 @@ impl Limits {
     }
 }
 
-/// Failed logins: each failure takes from a per-minute bucket of the address
-/// and of the user name; once either is empty, logins from that address or
-/// for that name are refused, without checking the password, until the
-/// bucket has refilled.
+/// Failed logins, per address and per user name: a bucket of `per_minute`
+/// failures that refills continuously. A login attempt reserves one failure
+/// from each of its buckets before the password is checked, and the
+/// reservation becomes a failure only if the check fails; so however many
+/// attempts an attacker sends at once, no more passwords are checked than
+/// the buckets hold. An attempt finding a bucket spent is refused without a
+/// check until it refills.
 struct FailedLogins {
-    bucket: Bucket<String>,
-    blocked: Mutex<HashMap<String, Instant>>,
+    per_minute: f64,
+    buckets: Mutex<HashMap<String, FailureBucket>>,
+}
+
+/// One key's failures: `available` whole or partial failures left at
+/// `updated`, and `pending` attempts being checked now.
+struct FailureBucket {
+    available: f64,
+    updated: Instant,
+    pending: u32,
 }
 
 impl FailedLogins {
     fn new(per_minute: NonZeroU32) -> Self {
         FailedLogins {
-            bucket: Bucket::new(Quota::per_minute(per_minute)),
-            blocked: Mutex::new(HashMap::new()),
+            per_minute: f64::from(per_minute.get()),
+            buckets: Mutex::new(HashMap::new()),
         }
     }
 
@@ -125,38 +140,105 @@ impl FailedLogins {
         keys
     }
 
-    fn check(&self, address: IpAddr, user: Option<&str>) -> Result<(), ApiError> {
-        let now = Instant::now();
-        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        let wait = Self::keys(address, user)
-            .iter()
-            .filter_map(|key| blocked.get(key))
-            .filter_map(|until| until.checked_duration_since(now))
-            .max();
-        match wait {
-            Some(wait) => Err(too_many(
-                "too many failed logins: wait before trying again",
-                wait,
-            )),
-            None => Ok(()),
-        }
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, FailureBucket>> {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn record(&self, address: IpAddr, user: Option<&str>) {
-        for key in Self::keys(address, user) {
-            if let Err(wait) = self.bucket.take(&key) {
-                let until = Instant::now() + wait;
-                let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-                blocked.insert(key, until);
+    /// The bucket of `key`, refilled up to now.
+    fn refilled<'a>(
+        &self,
+        buckets: &'a mut HashMap<String, FailureBucket>,
+        key: &str,
+        now: Instant,
+    ) -> &'a mut FailureBucket {
+        let bucket = buckets
+            .entry(key.to_owned())
+            .or_insert_with(|| FailureBucket {
+                available: self.per_minute,
+                updated: now,
+                pending: 0,
+            });
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.available =
+            (bucket.available + elapsed * self.per_minute / 60.0).min(self.per_minute);
+        bucket.updated = now;
+        bucket
+    }
+
+    /// Reserves one failure from each bucket of the attempt, or says how
+    /// long to wait.
+    fn reserve(&self, keys: &[String]) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut buckets = self.lock();
+        let mut wait = Duration::ZERO;
+        for key in keys {
+            let bucket = self.refilled(&mut buckets, key, now);
+            let free = bucket.available - f64::from(bucket.pending);
+            if free < 1.0 {
+                let missing = 1.0 - free;
+                wait = wait.max(Duration::from_secs_f64(missing * 60.0 / self.per_minute));
+            }
+        }
+        if wait > Duration::ZERO {
+            return Err(wait);
+        }
+        for key in keys {
+            if let Some(bucket) = buckets.get_mut(key) {
+                bucket.pending += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends an attempt: a failure spends what it reserved.
+    fn settle(&self, keys: &[String], failed: bool) {
+        let now = Instant::now();
+        let mut buckets = self.lock();
+        for key in keys {
+            let bucket = self.refilled(&mut buckets, key, now);
+            bucket.pending = bucket.pending.saturating_sub(1);
+            if failed {
+                bucket.available -= 1.0;
             }
         }
     }
 
     fn forget_idle(&self) {
-        self.bucket.forget_idle();
         let now = Instant::now();
-        let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        blocked.retain(|_, until| *until > now);
+        let per_minute = self.per_minute;
+        let mut buckets = self.lock();
+        buckets.retain(|_, bucket| {
+            let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+            bucket.pending > 0 || bucket.available + elapsed * per_minute / 60.0 < per_minute
+        });
+    }
+}
+
+/// A login attempt holding its reservation of failures; dropped without
+/// [`LoginAttempt::failed`], it gives the reservation back.
+pub(crate) struct LoginAttempt<'a> {
+    limits: Option<&'a FailedLogins>,
+    keys: Vec<String>,
+    settled: bool,
+}
+
+impl LoginAttempt<'_> {
+    /// The credentials were wrong: the reservation becomes a failure.
+    pub(crate) fn failed(mut self) {
+        if let Some(limits) = self.limits {
+            limits.settle(&self.keys, true);
+        }
+        self.settled = true;
+    }
+}
+
+impl Drop for LoginAttempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled
+            && let Some(limits) = self.limits
+        {
+            limits.settle(&self.keys, false);
+        }
     }
 }
 
@@ -192,20 +274,35 @@ mod tests {
         let here: IpAddr = "192.0.2.1".parse().unwrap();
         let elsewhere: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..3 {
-            limits.check_login(here, Some("alice")).unwrap();
-            limits.login_failed(here, Some("alice"));
+            limits.begin_login(here, Some("alice")).unwrap().failed();
         }
-        limits.check_login(here, Some("alice")).unwrap();
-        limits.login_failed(here, Some("alice"));
         assert!(
-            limits.check_login(here, Some("bob")).is_err(),
+            limits.begin_login(here, Some("bob")).is_err(),
             "the address is blocked"
         );
         assert!(
-            limits.check_login(elsewhere, Some("alice")).is_err(),
+            limits.begin_login(elsewhere, Some("alice")).is_err(),
             "the name is blocked"
         );
-        assert!(limits.check_login(elsewhere, Some("bob")).is_ok());
+        assert!(limits.begin_login(elsewhere, Some("bob")).is_ok());
+    }
+
+    #[test]
+    fn attempts_in_flight_hold_their_failures_so_concurrency_gains_nothing() {
+        let limits = Limits::new(0, 0, 3);
+        let here: IpAddr = "192.0.2.1".parse().unwrap();
+        let in_flight: Vec<_> = (0..3)
+            .map(|_| limits.begin_login(here, Some("alice")).unwrap())
+            .collect();
+        assert!(
+            limits.begin_login(here, Some("alice")).is_err(),
+            "all 3 are reserved"
+        );
+        drop(in_flight);
+        assert!(
+            limits.begin_login(here, Some("alice")).is_ok(),
+            "successes give their reservations back"
+        );
     }
 
     #[test]
@@ -213,10 +310,10 @@ mod tests {
         let limits = Limits::new(0, 0, 0);
         let here: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..100 {
-            limits.login_failed(here, Some("alice"));
+            limits.begin_login(here, Some("alice")).unwrap().failed();
             limits.charge_user("alice").unwrap();
         }
-        limits.check_login(here, Some("alice")).unwrap();
+        assert!(limits.begin_login(here, Some("alice")).is_ok());
     }
 
     #[test]

@@ -271,8 +271,9 @@ impl Gate {
         secret: &str,
         client: IpAddr,
     ) -> Result<Principal, LoginError> {
-        self.limits
-            .check_login(client, Some(user))
+        let attempt = self
+            .limits
+            .begin_login(client, Some(user))
             .map_err(LoginError::Limited)?;
         self.reload();
         let permit = self
@@ -293,7 +294,7 @@ impl Gate {
         match verified {
             Ok(principal) => Ok(principal),
             Err(failure) => {
-                self.limits.login_failed(client, Some(user));
+                attempt.failed();
                 audit::login_failed(user, client, &failure.to_string());
                 Err(LoginError::Refused(failure))
             }
@@ -303,14 +304,15 @@ impl Gate {
     /// Checks a bare personal access token (`Authorization: Bearer sntl_...`
     /// on the management API), within the failed-login limits.
     pub(crate) fn token_login(&self, token: &str, client: IpAddr) -> Result<Principal, LoginError> {
-        self.limits
-            .check_login(client, None)
+        let attempt = self
+            .limits
+            .begin_login(client, None)
             .map_err(LoginError::Limited)?;
         self.reload();
         self.verifier
             .verify_token_text(&self.shared.current(), token, now())
             .map_err(|failure| {
-                self.limits.login_failed(client, None);
+                attempt.failed();
                 audit::login_failed("-", client, &failure.to_string());
                 LoginError::Refused(failure)
             })
