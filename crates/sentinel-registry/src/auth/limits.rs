@@ -166,14 +166,20 @@ impl FailedLogins {
     }
 
     /// Reserves one failure from each bucket of the attempt, or says how
-    /// long to wait.
+    /// long to wait. A refused attempt leaves no state behind, so names
+    /// made up by an attacker cannot fill memory.
     fn reserve(&self, keys: &[String]) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self.lock();
         let mut wait = Duration::ZERO;
         for key in keys {
-            let bucket = self.refilled(&mut buckets, key, now);
-            let free = bucket.available - f64::from(bucket.pending);
+            let Some(bucket) = buckets.get(key) else {
+                continue; // a full bucket
+            };
+            let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+            let available =
+                (bucket.available + elapsed * self.per_minute / 60.0).min(self.per_minute);
+            let free = available - f64::from(bucket.pending);
             if free < 1.0 {
                 let missing = 1.0 - free;
                 wait = wait.max(Duration::from_secs_f64(missing * 60.0 / self.per_minute));
@@ -183,9 +189,7 @@ impl FailedLogins {
             return Err(wait);
         }
         for key in keys {
-            if let Some(bucket) = buckets.get_mut(key) {
-                bucket.pending += 1;
-            }
+            self.refilled(&mut buckets, key, now).pending += 1;
         }
         Ok(())
     }
