@@ -63,9 +63,9 @@ pub fn permitted(state: &AuthState, principal: Option<&Principal>, repository: &
 }
 
 /// Whether `principal` may change `repository`'s visibility and grants: a
-/// global admin, the namespace's owner with the publisher role or above, an
-/// admin of the organisation owning the namespace, or a user granted admin
-/// access. Through a personal access token, only if its scope allows delete
+/// global admin, or a user with the publisher role or above who owns the
+/// namespace, is an admin of the organisation owning it, or was granted
+/// admin access. Through a personal access token, only if its scope allows delete
 /// on the repository.
 pub fn may_administer(state: &AuthState, principal: &Principal, repository: &str) -> bool {
     let user = principal.user.as_str();
@@ -74,7 +74,9 @@ pub fn may_administer(state: &AuthState, principal: &Principal, repository: &str
     let organisation_admin =
         namespace.is_some_and(|namespace| is_organisation_admin(state, user, namespace));
     let granted_admin = state.policy(repository).grants.get(user) == Some(&Access::Admin);
-    let entitled = principal.role == Role::Admin || owner || organisation_admin || granted_admin;
+    // Readers never change anything, whatever their memberships and grants.
+    let entitled = principal.role == Role::Admin
+        || principal.role >= Role::Publisher && (owner || organisation_admin || granted_admin);
     entitled
         && principal
             .token
@@ -83,7 +85,7 @@ pub fn may_administer(state: &AuthState, principal: &Principal, repository: &str
 }
 
 /// Whether `principal` may manage `organisation`'s members: a global admin
-/// or an admin member. Through a personal access token, only if its scope
+/// or an admin member with the publisher role or above. Through a personal access token, only if its scope
 /// allows delete on the organisation's whole namespace (`*`, `<org>/*`, or
 /// no repository list).
 pub fn may_manage_organisation(
@@ -92,7 +94,8 @@ pub fn may_manage_organisation(
     organisation: &str,
 ) -> bool {
     let entitled = principal.role == Role::Admin
-        || is_organisation_admin(state, &principal.user, organisation);
+        || principal.role >= Role::Publisher
+            && is_organisation_admin(state, &principal.user, organisation);
     entitled
         && principal.token.as_ref().is_none_or(|token| {
             token

@@ -36,6 +36,7 @@ fn state() -> AuthState {
         ("oadmin", Role::Publisher),
         ("opub", Role::Publisher),
         ("oread", Role::Publisher),
+        ("radmin", Role::Reader),
     ] {
         state.users.insert(name.into(), user(role));
     }
@@ -44,6 +45,7 @@ fn state() -> AuthState {
         ("opub", Role::Publisher),
         ("oread", Role::Reader),
         ("rita", Role::Publisher),
+        ("radmin", Role::Admin),
     ]
     .into_iter()
     .map(|(u, r)| (u.to_string(), r))
@@ -65,7 +67,10 @@ fn state() -> AuthState {
         ),
         (
             "alice/admin",
-            policy(Visibility::Private, &[("bob", Access::Admin)]),
+            policy(
+                Visibility::Private,
+                &[("bob", Access::Admin), ("radmin", Access::Admin)],
+            ),
         ),
         (
             "alice/read",
@@ -350,6 +355,18 @@ fn who_administers_a_repository() {
             false,
         ),
         (
+            "reader-role org admin",
+            principal(&state, "radmin", None),
+            "acme/x",
+            false,
+        ),
+        (
+            "reader-role admin grant",
+            principal(&state, "radmin", None),
+            "alice/admin",
+            false,
+        ),
+        (
             "stranger",
             principal(&state, "carol", None),
             "alice/app",
@@ -386,6 +403,11 @@ fn who_manages_an_organisation() {
         ("admin", principal(&state, "admin", None), true),
         ("org admin", principal(&state, "oadmin", None), true),
         ("org publisher", principal(&state, "opub", None), false),
+        (
+            "reader-role org admin",
+            principal(&state, "radmin", None),
+            false,
+        ),
         ("outsider", principal(&state, "alice", None), false),
         (
             "org admin, namespace token",

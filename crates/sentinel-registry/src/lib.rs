@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::any;
@@ -342,6 +343,10 @@ pub async fn fsck(settings: &Settings) -> Result<FsckReport, FsckError> {
     fsck::check(&registry).await.map_err(FsckError::Check)
 }
 
+/// The largest body `/token` and `/api/v1/` read: their forms and JSON
+/// objects are a few hundred bytes.
+const SMALL_BODY_LIMIT: usize = 64 * 1024;
+
 /// The HTTP application: every `/v2/` route, `/token`, the management API
 /// under `/api/v1/`, and the middleware around them.
 fn router(app: routes::App) -> Router {
@@ -367,8 +372,14 @@ fn router(app: routes::App) -> Router {
         .route("/v2", any(routes::dispatch))
         .route("/v2/", any(routes::dispatch))
         .route("/v2/{*rest}", any(routes::dispatch))
-        .route("/token", any(auth::token_endpoint::token))
-        .route("/api/v1/{*rest}", any(auth::api::dispatch))
+        .route(
+            "/token",
+            any(auth::token_endpoint::token).layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT)),
+        )
+        .route(
+            "/api/v1/{*rest}",
+            any(auth::api::dispatch).layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT)),
+        )
         .fallback(|uri: axum::http::Uri| async move {
             routes::no_such_endpoint(uri.path()).into_response()
         })

@@ -295,11 +295,22 @@ pub(crate) fn token(command: TokenCommand) -> anyhow::Result<()> {
             expires_in_days,
             data,
         } => {
+            if actions.is_some_and(Actions::is_empty) {
+                bail!("a token needs at least one action: pull, push or delete");
+            }
             let scope = TokenScope {
                 repositories,
+                // Unrestricted is stored as the empty set.
                 actions: actions.unwrap_or(Actions::NONE),
             };
-            let expires = expires_in_days.map(|days| now() + days.saturating_mul(86_400));
+            let expires = match expires_in_days {
+                Some(days) => Some(
+                    days.checked_mul(86_400)
+                        .and_then(|seconds| now().checked_add(seconds))
+                        .context("--expires-in-days is too large")?,
+                ),
+                None => None,
+            };
             let (token, text) = change(&data, |state| {
                 state.create_token(&user, &name, scope, expires, now())
             })?;

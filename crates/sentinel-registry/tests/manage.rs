@@ -131,6 +131,20 @@ fn users_tokens_organisations_and_repositories_are_managed_from_the_command_line
         .nth(1)
         .expect("sntl_<id>_<secret>")
         .to_owned();
+    let error = fails(
+        data,
+        &[
+            "token",
+            "create",
+            "alice",
+            "--name",
+            "x",
+            "--actions",
+            "none",
+        ],
+        "",
+    );
+    assert!(error.contains("at least one action"), "{error}");
     let listed = ok(data, &["token", "list", "alice"], "");
     assert!(
         listed.contains(&id) && listed.contains("alice/*") && listed.contains("pull"),
@@ -305,4 +319,42 @@ fn the_bootstrap_admin_takes_its_password_from_the_environment() {
     assert_eq!(whoami.status(), 200);
     let body: serde_json::Value = whoami.json().unwrap();
     assert_eq!(body["role"], "admin");
+}
+
+#[test]
+fn a_token_names_each_resource_once_and_at_most_32() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), Some("bootstrap-password"));
+    let client = reqwest::blocking::Client::new();
+    let scope = |names: &mut dyn Iterator<Item = String>| {
+        names
+            .map(|name| format!("scope=repository:{name}:pull"))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let repeated = scope(&mut (0..100).map(|_| "admin/app".to_owned()));
+    let response = client
+        .get(format!("{}/token?{repeated}", server.base))
+        .basic_auth("admin", Some("bootstrap-password"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let token = response.json::<serde_json::Value>().unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    use base64::Engine as _;
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(1).unwrap())
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&claims).unwrap();
+    assert_eq!(claims["access"].as_array().unwrap().len(), 1, "{claims}");
+
+    let distinct = scope(&mut (0..33).map(|n| format!("admin/app{n}")));
+    let response = client
+        .get(format!("{}/token?{distinct}", server.base))
+        .basic_auth("admin", Some("bootstrap-password"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 400);
 }

@@ -135,7 +135,11 @@ pub(crate) async fn dispatch(
                 "too many requests for this user",
             )
         })?;
-        let path = uri.path().trim_start_matches("/api/v1/").to_owned();
+        let path = uri
+            .path()
+            .strip_prefix("/api/v1/")
+            .unwrap_or_default()
+            .to_owned();
         let request = Call {
             gate: &gate,
             caller: &caller,
@@ -180,7 +184,7 @@ async fn authenticate(
         Ok(Presented::Basic { user, secret }) => {
             gate.login(&user, &secret, client).await.map_err(login)
         }
-        Ok(Presented::Bearer(token)) => gate.token_login(&token, client).map_err(login),
+        Ok(Presented::Bearer(token)) => gate.token_login(&token, client).await.map_err(login),
         Ok(Presented::Nothing) => Err(Failure::unauthorized(
             "authentication required: send Basic credentials or a personal access token",
         )),
@@ -403,7 +407,20 @@ impl Call<'_> {
         Ok(no_content())
     }
 
+    /// Whether the caller signed in with a personal access token limited to
+    /// some repositories or actions.
+    fn is_restricted_token(&self) -> bool {
+        self.caller.token.as_ref().is_some_and(|token| {
+            !token.scope.repositories.is_empty() || !token.scope.actions.is_empty()
+        })
+    }
+
     fn list_tokens(&self) -> Result<Response, Failure> {
+        if self.is_restricted_token() {
+            return Err(Failure::denied(
+                "a restricted access token cannot list tokens: sign in with your password",
+            ));
+        }
         let user = self
             .query("user")
             .unwrap_or_else(|| self.caller.user.clone());
@@ -431,18 +448,30 @@ impl Call<'_> {
             ));
         }
         let actions = match &new.actions {
-            Some(text) => text
-                .parse::<Actions>()
-                .map_err(|error| Failure::invalid(error.to_string()))?,
+            Some(text) => match text.parse::<Actions>() {
+                Ok(actions) if actions.is_empty() => {
+                    return Err(Failure::invalid(
+                        "a token needs at least one action: pull, push or delete",
+                    ));
+                }
+                Ok(actions) => actions,
+                Err(error) => return Err(Failure::invalid(error.to_string())),
+            },
+            // Unrestricted (stored as the empty set, which means every action).
             None => Actions::NONE,
         };
         let scope = TokenScope {
             repositories: new.repositories.clone(),
             actions,
         };
-        let expires = new
-            .expires_in_days
-            .map(|days| now() + days.saturating_mul(86_400));
+        let expires = match new.expires_in_days {
+            Some(days) => Some(
+                days.checked_mul(86_400)
+                    .and_then(|seconds| now().checked_add(seconds))
+                    .ok_or_else(|| Failure::invalid("expires_in_days is too large"))?,
+            ),
+            None => None,
+        };
         let owner = user.clone();
         let name = new.name.clone();
         let (token, text) = self
@@ -457,7 +486,14 @@ impl Call<'_> {
     async fn revoke_token(&self, id: &str) -> Result<Response, Failure> {
         let state = self.gate.state();
         let owner = state.tokens.get(id).map(|t| t.user.clone());
+        let itself = self.caller.token.as_ref().is_some_and(|t| t.id == id);
         match owner {
+            // A restricted token may revoke only itself.
+            Some(_) if self.is_restricted_token() && !itself => {
+                return Err(Failure::denied(
+                    "a restricted access token can revoke only itself: sign in with your password",
+                ));
+            }
             Some(owner) if owner == self.caller.user || self.is_admin() => {}
             // Someone else's token answers like a missing one.
             _ => {
@@ -495,11 +531,8 @@ impl Call<'_> {
 
     fn require_org_admin(&self, org: &str) -> Result<(), Failure> {
         let state = self.gate.state();
-        if !state.organisations.contains_key(org) && !self.is_admin() {
-            return Err(Failure::from(AuthError::UnknownOrganisation(
-                org.to_owned(),
-            )));
-        }
+        // An organisation one may not manage answers the same whether or
+        // not it exists.
         if may_manage_organisation(&state, self.caller, org) {
             Ok(())
         } else {
@@ -532,7 +565,7 @@ impl Call<'_> {
     /// `/repositories/<name>/grants/<user>` (names contain `/`, so the path
     /// is read from the right).
     async fn repository(&self, method: &Method, path: &str) -> Result<Response, Failure> {
-        let rest = path.trim_start_matches("repositories/");
+        let rest = path.strip_prefix("repositories/").unwrap_or(path);
         let (name, tail) = if let Some(name) = rest.strip_suffix("/visibility") {
             (name, Tail::Visibility)
         } else if let Some((name, user)) = rest.rsplit_once("/grants/") {

@@ -78,11 +78,16 @@ impl Limits {
         &self,
         address: IpAddr,
         user: Option<&str>,
-    ) -> Result<LoginAttempt<'_>, ApiError> {
+    ) -> Result<LoginAttempt<'_>, Refusal> {
         let keys = FailedLogins::keys(address, user);
         if let Some(failed) = &self.failed_logins {
-            failed.reserve(&keys).map_err(|wait| {
-                too_many("too many failed logins: wait before trying again", wait)
+            failed.reserve(&keys).map_err(|(wait, busy)| {
+                let error = too_many("too many failed logins: wait before trying again", wait);
+                if busy {
+                    Refusal::Busy(error)
+                } else {
+                    Refusal::Limited(error)
+                }
             })?;
         }
         Ok(LoginAttempt {
@@ -104,6 +109,16 @@ impl Limits {
             failed.forget_idle();
         }
     }
+}
+
+/// Why a login attempt may not start now.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// Too many failures lately: the 429 to send.
+    Limited(ApiError),
+    /// Every failure left is held by attempts being checked now; it may
+    /// start once they end (the 429 to send if they take too long).
+    Busy(ApiError),
 }
 
 /// Failed logins, per address and per user name: a bucket of `per_minute`
@@ -135,6 +150,17 @@ impl FailedLogins {
     }
 
     fn keys(address: IpAddr, user: Option<&str>) -> Vec<String> {
+        // An IPv6 client usually has a whole /64 to pick addresses from.
+        let address = match address {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or_else(String::new, |v4| v4.to_string()),
+            IpAddr::V4(v4) => v4.to_string(),
+        };
         let mut keys = vec![format!("address {address}")];
         keys.extend(user.map(|user| format!("user {user}")));
         keys
@@ -166,12 +192,14 @@ impl FailedLogins {
     }
 
     /// Reserves one failure from each bucket of the attempt, or says how
-    /// long to wait. A refused attempt leaves no state behind, so names
-    /// made up by an attacker cannot fill memory.
-    fn reserve(&self, keys: &[String]) -> Result<(), Duration> {
+    /// long to wait and whether only attempts in flight are in the way. A
+    /// refused attempt leaves no state behind, so names made up by an
+    /// attacker cannot fill memory.
+    fn reserve(&self, keys: &[String]) -> Result<(), (Duration, bool)> {
         let now = Instant::now();
         let mut buckets = self.lock();
         let mut wait = Duration::ZERO;
+        let mut spent = false;
         for key in keys {
             let Some(bucket) = buckets.get(key) else {
                 continue; // a full bucket
@@ -181,12 +209,13 @@ impl FailedLogins {
                 (bucket.available + elapsed * self.per_minute / 60.0).min(self.per_minute);
             let free = available - f64::from(bucket.pending);
             if free < 1.0 {
+                spent |= available < 1.0;
                 let missing = 1.0 - free;
                 wait = wait.max(Duration::from_secs_f64(missing * 60.0 / self.per_minute));
             }
         }
         if wait > Duration::ZERO {
-            return Err(wait);
+            return Err((wait, !spent));
         }
         for key in keys {
             self.refilled(&mut buckets, key, now).pending += 1;
@@ -281,7 +310,10 @@ mod tests {
             limits.begin_login(here, Some("alice")).unwrap().failed();
         }
         assert!(
-            limits.begin_login(here, Some("bob")).is_err(),
+            matches!(
+                limits.begin_login(here, Some("bob")),
+                Err(Refusal::Limited(_))
+            ),
             "the address is blocked"
         );
         assert!(
@@ -299,14 +331,30 @@ mod tests {
             .map(|_| limits.begin_login(here, Some("alice")).unwrap())
             .collect();
         assert!(
-            limits.begin_login(here, Some("alice")).is_err(),
-            "all 3 are reserved"
+            matches!(
+                limits.begin_login(here, Some("alice")),
+                Err(Refusal::Busy(_))
+            ),
+            "all 3 are reserved, and may come back"
         );
         drop(in_flight);
         assert!(
             limits.begin_login(here, Some("alice")).is_ok(),
             "successes give their reservations back"
         );
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_prefix() {
+        let limits = Limits::new(0, 0, 2);
+        for last in 1..=2 {
+            let address: IpAddr = format!("2001:db8:1:2::{last}").parse().unwrap();
+            limits.begin_login(address, None).unwrap().failed();
+        }
+        let sibling: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let elsewhere: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(limits.begin_login(sibling, None).is_err());
+        assert!(limits.begin_login(elsewhere, None).is_ok());
     }
 
     #[test]

@@ -38,6 +38,32 @@ const REFRESH_TTL: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 /// The user created on an empty store when authentication is turned on.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 
+/// The longest bearer token looked at: a token for the most scopes
+/// `/token` grants, with the longest names, stays well below it.
+const MAX_TOKEN_LENGTH: usize = 16 * 1024;
+
+/// How long a login waits for other attempts from the same address or for
+/// the same name to be checked before it is refused as limited.
+const LOGIN_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether `name` could be a user name at all (the account name grammar:
+/// lowercase letters, digits and `.`, `_`, `-`, at most 64 characters).
+fn plausible_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+/// A client-supplied name cut to something safe to log.
+fn printable(name: &str) -> String {
+    name.chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// The file holding the token signing key, in the data directory.
 const SIGNING_KEY_FILE: &str = "token-signing-key.pem";
 
@@ -233,7 +259,11 @@ impl Gate {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+            })
             .unwrap_or("localhost");
         format!("{}://{host}", self.scheme)
     }
@@ -262,35 +292,58 @@ impl Gate {
         ApiError::new(ErrorCode::Unauthorized, message).with_header(header::WWW_AUTHENTICATE, value)
     }
 
-    /// Checks a password or personal access token for `user`, off the async
-    /// threads (hashing a password takes tens of milliseconds), within the
-    /// failed-login limits.
+    /// Checks a password or personal access token for `user`, within the
+    /// failed-login limits. A password verified lately is recognised at
+    /// once; otherwise it is hashed off the async threads (tens of
+    /// milliseconds) by at most one check per core at a time.
     pub(crate) async fn login(
         self: &Arc<Self>,
         user: &str,
         secret: &str,
         client: IpAddr,
     ) -> Result<Principal, LoginError> {
-        let attempt = self
-            .limits
-            .begin_login(client, Some(user))
-            .map_err(LoginError::Limited)?;
+        if !plausible_user_name(user) {
+            // No such user can exist: refuse without keeping the name.
+            let attempt = self.begin_login(client, None).await?;
+            attempt.failed();
+            audit::login_failed(&printable(user), client, "no such user name");
+            return Err(LoginError::Refused(AuthFailure::BadCredentials));
+        }
         self.reload();
-        let permit = self
-            .hashing
-            .acquire()
+        let is_token = secret.starts_with(sentinel_auth::TOKEN_PREFIX);
+        if !is_token
+            && let Some(principal) =
+                self.verifier
+                    .verify_remembered(&self.shared.current(), user, secret, now())
+        {
+            return Ok(principal);
+        }
+        // A personal access token's 256-bit secret cannot be guessed, so only
+        // the address pays for a wrong one: nobody can lock a user's tokens
+        // out by failing logins under their name.
+        let attempt = self
+            .begin_login(client, (!is_token).then_some(user))
+            .await?;
+        let verified = if is_token {
+            self.verifier
+                .verify_basic(&self.shared.current(), user, secret, now())
+        } else {
+            let permit = self
+                .hashing
+                .acquire()
+                .await
+                .map_err(|_| LoginError::Unavailable)?;
+            let gate = Arc::clone(self);
+            let (name, password) = (user.to_owned(), secret.to_owned());
+            let verified = tokio::task::spawn_blocking(move || {
+                let state = gate.shared.current();
+                gate.verifier.verify_basic(&state, &name, &password, now())
+            })
             .await
             .map_err(|_| LoginError::Unavailable)?;
-        let gate = Arc::clone(self);
-        let (name, secret_owned) = (user.to_owned(), secret.to_owned());
-        let verified = tokio::task::spawn_blocking(move || {
-            let state = gate.shared.current();
-            gate.verifier
-                .verify_basic(&state, &name, &secret_owned, now())
-        })
-        .await
-        .map_err(|_| LoginError::Unavailable)?;
-        drop(permit);
+            drop(permit);
+            verified
+        };
         match verified {
             Ok(principal) => Ok(principal),
             Err(failure) => {
@@ -301,13 +354,37 @@ impl Gate {
         }
     }
 
+    /// Starts a login attempt within the failed-login limits. While every
+    /// failure left is held by attempts still being checked, it waits for
+    /// them (they may well succeed) rather than refuse.
+    async fn begin_login(
+        &self,
+        client: IpAddr,
+        user: Option<&str>,
+    ) -> Result<limits::LoginAttempt<'_>, LoginError> {
+        let deadline = tokio::time::Instant::now() + LOGIN_QUEUE_TIMEOUT;
+        loop {
+            match self.limits.begin_login(client, user) {
+                Ok(attempt) => return Ok(attempt),
+                Err(limits::Refusal::Limited(error)) => return Err(LoginError::Limited(error)),
+                Err(limits::Refusal::Busy(error)) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(LoginError::Limited(error));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+
     /// Checks a bare personal access token (`Authorization: Bearer sntl_...`
     /// on the management API), within the failed-login limits.
-    pub(crate) fn token_login(&self, token: &str, client: IpAddr) -> Result<Principal, LoginError> {
-        let attempt = self
-            .limits
-            .begin_login(client, None)
-            .map_err(LoginError::Limited)?;
+    pub(crate) async fn token_login(
+        &self,
+        token: &str,
+        client: IpAddr,
+    ) -> Result<Principal, LoginError> {
+        let attempt = self.begin_login(client, None).await?;
         self.reload();
         self.verifier
             .verify_token_text(&self.shared.current(), token, now())
@@ -350,6 +427,10 @@ impl Gate {
     /// still current.
     fn bearer(&self, token: &str, headers: &HeaderMap) -> Result<Arc<AccessClaims>, ApiError> {
         let invalid = |message: &str| self.challenge(headers, message, None, Some("invalid_token"));
+        if token.len() > MAX_TOKEN_LENGTH {
+            // Longer than any token this registry issues.
+            return Err(invalid("the token is not valid"));
+        }
         let claims = self
             .authority
             .verify_access(token)

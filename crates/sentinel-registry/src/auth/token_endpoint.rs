@@ -26,6 +26,9 @@ use super::{Gate, audit, now};
 use crate::error::ApiError;
 use crate::routes::App;
 
+/// The most resources one token may name (docker asks for two or three).
+const MAX_SCOPES: usize = 32;
+
 /// The form or query of a token request: every value of each key.
 struct Params(HashMap<String, Vec<String>>);
 
@@ -157,7 +160,23 @@ async fn issue(
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    let scopes = Scope::parse_all(&scope_values).map_err(|error| bad_request(error.to_string()))?;
+    let mut scopes =
+        Scope::parse_all(&scope_values).map_err(|error| bad_request(error.to_string()))?;
+    // One entry per resource, so a token's size follows what it grants.
+    scopes.sort_by(|a, b| (&a.resource_type, &a.name).cmp(&(&b.resource_type, &b.name)));
+    scopes.dedup_by(|later, earlier| {
+        let same = later.resource_type == earlier.resource_type && later.name == earlier.name;
+        if same {
+            earlier.actions.append(&mut later.actions);
+        }
+        same
+    });
+    if scopes.len() > MAX_SCOPES {
+        return Err(bad_request(format!(
+            "{} scopes asked for at once; at most {MAX_SCOPES} are granted per token",
+            scopes.len()
+        )));
+    }
     let state = gate.state();
     let access = grant(&state, principal, &scopes);
     let subject = principal.map_or("", |p| p.user.as_str());
@@ -258,7 +277,7 @@ fn grant(state: &AuthState, principal: Option<&Principal>, scopes: &[Scope]) -> 
     let mut access: Vec<AccessEntry> = Vec::new();
     for scope in scopes {
         let granted = match (scope.resource_type.as_str(), scope.name.as_str()) {
-            ("repository", name) => scope
+            ("repository", name) if name.parse::<sentinel_oci::RepositoryName>().is_ok() => scope
                 .requested_actions()
                 .intersection(permitted(state, principal, name)),
             ("registry", "catalog") => Actions::ALL,
