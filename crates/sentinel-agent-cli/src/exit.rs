@@ -42,6 +42,12 @@ pub struct Interrupted;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// `agent login` was refused: the credentials given are wrong (so the error
+/// does not suggest logging in).
+#[derive(Debug, thiserror::Error)]
+#[error("the user name and password (or token) were refused")]
+pub struct CredentialsRefused;
+
 /// Content that does not match what describes it (exit code 7).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -115,13 +121,19 @@ fn package_code(error: &PackageError) -> u8 {
 /// already names its cause in words a person can act on, so the transport
 /// details beneath it are left out.
 pub fn describe(error: &anyhow::Error) -> String {
+    let logging_in = error.downcast_ref::<CredentialsRefused>().is_some();
     let mut parts: Vec<String> = Vec::new();
     for cause in error.chain() {
         let text = cause.to_string();
         if !parts.iter().any(|previous| previous.contains(&text)) {
             parts.push(text);
         }
-        if cause.is::<ClientError>() {
+        if let Some(client) = cause.downcast_ref::<ClientError>() {
+            if let ClientError::AuthenticationFailed { registry } = client
+                && !logging_in
+            {
+                parts.push(format!("log in with `agent login {registry}`"));
+            }
             break;
         }
     }
@@ -135,6 +147,19 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("dns error: no such host")]
     struct Transport;
+
+    #[test]
+    fn an_authentication_failure_says_how_to_log_in() {
+        let client = ClientError::AuthenticationFailed {
+            registry: "registry.example".to_string(),
+        };
+        let error = anyhow::Error::new(client).context("cannot push me/hello:1");
+        assert_eq!(
+            describe(&error),
+            "cannot push me/hello:1: authentication failed for registry.example: \
+             log in with `agent login registry.example`"
+        );
+    }
 
     #[test]
     fn a_description_stops_at_the_client_error_and_repeats_nothing() {

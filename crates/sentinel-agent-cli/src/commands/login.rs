@@ -3,12 +3,12 @@
 use std::io::{IsTerminal, Read};
 
 use anyhow::Context as _;
-use sentinel_client::{ClientOptions, RegistryClient, RegistryLocation};
+use sentinel_client::{ClientError, ClientOptions, RegistryClient, RegistryLocation};
 use sentinel_credentials::{AgentCredentialStore, Credential, Environment};
 
 use crate::cli::{LoginArgs, LogoutArgs, RemoteArgs};
 use crate::context::Context;
-use crate::exit::UsageError;
+use crate::exit::{CredentialsRefused, UsageError};
 use crate::output::say;
 
 /// Runs `agent login`: checks the credentials against the registry, then
@@ -34,7 +34,13 @@ pub async fn login(context: &Context, args: LoginArgs) -> anyhow::Result<()> {
             ..ClientOptions::default()
         },
     )?;
-    let outcome = client.check_login().await?;
+    let outcome = match client.check_login().await {
+        Ok(outcome) => outcome,
+        Err(error @ ClientError::AuthenticationFailed { .. }) => {
+            return Err(anyhow::Error::new(error).context(CredentialsRefused));
+        }
+        Err(error) => return Err(error.into()),
+    };
     let saved = match (outcome.identity_token, &credential) {
         (Some(token), Credential::Basic { username, .. }) => Credential::IdentityToken {
             username: username.clone(),
