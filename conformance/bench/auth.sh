@@ -58,7 +58,7 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift ;;
     --failed-logins) failed_logins=$2; shift ;;
     --perf) profile=1 ;;
-    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift

@@ -309,8 +309,9 @@ impl Gate {
             audit::login_failed(&printable(user), client, "no such user name");
             return Err(LoginError::Refused(AuthFailure::BadCredentials));
         }
-        self.reload();
         let is_token = secret.starts_with(sentinel_auth::TOKEN_PREFIX);
+        // The fast path reads the state as of the last reload (at most 250 ms
+        // old); the checks below look at the users file first.
         if !is_token
             && let Some(principal) =
                 self.verifier
@@ -318,6 +319,7 @@ impl Gate {
         {
             return Ok(principal);
         }
+        self.reload();
         // A personal access token's 256-bit secret cannot be guessed, so only
         // the address pays for a wrong one: nobody can lock a user's tokens
         // out by failing logins under their name.
