@@ -68,10 +68,7 @@ cleanup() {
   for dir in /sys/fs/cgroup/*/"$cgroup_parent"; do
     [ -d "$dir" ] && rmdir "$dir" 2>/dev/null
   done
-  awk -v w="$work" 'index($2, w) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null
-  done
-  [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
+  unmount_and_remove_work
 }
 trap cleanup EXIT
 
@@ -79,15 +76,7 @@ client=setup
 # fail STEP [FILE]: names the client and the step, shows the client's output
 # (FILE) and the registry's last requests, and exits non-zero.
 fail() {
-  echo "interop docker: FAILED at step '$1' (client: $client)" >&2
-  if [ -n "${2:-}" ] && [ -s "$2" ]; then
-    echo "--- $client output:" >&2
-    tail -n 30 "$2" >&2
-  fi
-  if [ -f "$work/server.log" ]; then
-    echo "--- registry log (last requests):" >&2
-    tail -n 20 "$work/server.log" >&2
-  fi
+  report_failure "interop docker" "$1" "${2:-}"
   if [ "$client" = docker ] && [ -f "$work/dockerd.log" ]; then
     echo "--- dockerd log (errors):" >&2
     grep -E 'level=(error|fatal)' "$work/dockerd.log" | tail -n 10 >&2

@@ -23,6 +23,31 @@ remove_work() {
   rm -rf "$work"
 }
 
+# unmount_and_remove_work: lazily unmounts whatever a client left mounted
+# under $work (deepest first: overlay and shm mounts of containers), then
+# removes $work, or keeps it when KEEP is set.
+unmount_and_remove_work() {
+  awk -v w="$work" 'index($2, w) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null
+  done
+  [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
+}
+
+# report_failure SCRIPT STEP [FILE]: says that SCRIPT failed at STEP while
+# $client ran, and shows the end of the client's output (FILE) and of the
+# registry's log. The caller adds its own daemon's log, then exits.
+report_failure() {
+  echo "$1: FAILED at step '$2' (client: $client)" >&2
+  if [ -n "${3:-}" ] && [ -s "$3" ]; then
+    echo "--- $client output:" >&2
+    tail -n 30 "$3" >&2
+  fi
+  if [ -f "$work/server.log" ]; then
+    echo "--- registry log (last lines):" >&2
+    tail -n 25 "$work/server.log" >&2
+  fi
+}
+
 # start_registry BINARY WORKDIR [ARGS...]: starts BINARY serve on a free
 # loopback port with its data in $data_dir (default WORKDIR/data; extra ARGS
 # are passed on) and its log in WORKDIR/server.log. Sets server_pid and addr

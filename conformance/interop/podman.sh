@@ -41,10 +41,7 @@ cleanup() {
   done
   # podman's per-container shm is a tmpfs under the storage root: unmount
   # anything left under the work dir (deepest first) before removing it.
-  awk -v w="$work" 'index($2, w) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null
-  done
-  [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
+  unmount_and_remove_work
 }
 trap cleanup EXIT
 
@@ -52,15 +49,7 @@ client=setup
 # fail STEP [FILE]: names the client and the step, shows the client's output
 # (FILE) and the registry's last requests, and exits non-zero.
 fail() {
-  echo "interop podman: FAILED at step '$1' (client: $client)" >&2
-  if [ -n "${2:-}" ] && [ -s "$2" ]; then
-    echo "--- $client output:" >&2
-    tail -n 30 "$2" >&2
-  fi
-  if [ -f "$work/server.log" ]; then
-    echo "--- registry log (last requests):" >&2
-    tail -n 20 "$work/server.log" >&2
-  fi
+  report_failure "interop podman" "$1" "${2:-}"
   exit 1
 }
 # step NAME CMD...: runs CMD with its output in $work/out, fails with it.
