@@ -34,6 +34,11 @@ impl ApiError {
         }))
     }
 
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
     /// The same error with another status.
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.0.status = status;
@@ -107,6 +112,33 @@ fn is_storage_full(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Whether `error` comes from a request body that stopped arriving for
+/// longer than the body timeout.
+pub(crate) fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+/// `408 Request Timeout` for a request whose body stalled; the connection is
+/// closed, as the rest of the body may still be on its way.
+pub(crate) fn body_timeout(code: ErrorCode, what: &str) -> ApiError {
+    ApiError::new(
+        code,
+        format!("the request body stopped arriving (no data within the body timeout); {what}"),
+    )
+    .with_status(StatusCode::REQUEST_TIMEOUT)
+    .with_header(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    )
+}
+
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> Self {
         if is_storage_full(&error) {
@@ -143,6 +175,10 @@ impl From<RegistryError> for ApiError {
             }
             RegistryError::NameUnknown(name) => ApiError::new(ErrorCode::NameUnknown, message)
                 .with_detail(json!({ "name": name.as_str() })),
+            RegistryError::BodyInterrupted(ref cause) if is_body_timeout(cause) => body_timeout(
+                ErrorCode::BlobUploadInvalid,
+                "an upload session keeps what it had before this request: resume it from there",
+            ),
             RegistryError::BodyInterrupted(_) => {
                 ApiError::new(ErrorCode::BlobUploadInvalid, message)
             }

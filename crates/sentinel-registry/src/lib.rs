@@ -8,8 +8,10 @@
 
 mod access_log;
 mod auth;
+mod connections;
 mod error;
 mod fsck;
+mod in_flight;
 mod routes;
 pub mod service;
 mod settings;
@@ -85,6 +87,7 @@ pub struct Server {
     gate: Option<Arc<auth::Gate>>,
     limits: Arc<auth::Limits>,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    connection_limits: connections::ConnectionLimits,
     generated_admin_password: Option<String>,
 }
 
@@ -114,10 +117,29 @@ impl Server {
                     addr: settings.listen,
                     source,
                 })?;
+        let open_files = connections::raise_open_files_limit();
+        let max_connections = match settings.max_connections {
+            0 => connections::default_max_connections(open_files),
+            n => n,
+        };
+        tracing::info!(
+            open_files = open_files.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+            max_connections,
+            "connection limits"
+        );
+        let connection_limits = connections::ConnectionLimits {
+            header_timeout: Duration::from_secs(settings.header_timeout.max(1)),
+            keep_alive_timeout: Duration::from_secs(settings.keep_alive_timeout.max(1)),
+            body_timeout: Duration::from_secs(settings.body_timeout.max(1)),
+            max_connections,
+            max_per_address: settings.max_connections_per_address,
+            http2_max_streams: settings.http2_max_streams.max(1),
+        };
         let app = routes::App {
             registry: registry.clone(),
             gate: opened.gate.clone(),
             limits: Arc::clone(&limits),
+            in_flight: Arc::new(in_flight::InFlight::new(&settings)),
         };
         Ok(Server {
             listener,
@@ -128,6 +150,7 @@ impl Server {
             gate: opened.gate,
             limits,
             tls,
+            connection_limits,
             generated_admin_password: opened.generated_password,
         })
     }
@@ -176,27 +199,17 @@ impl Server {
         sweep_uploads(&self.registry).await;
         let sweeper = tokio::spawn(sweep_uploads_periodically(self.registry));
         let watcher = tokio::spawn(watch_auth(self.gate, self.limits));
-        let app = self.app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = match self.tls {
-            None => {
-                axum::serve(self.listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
-            Some(tls) => {
-                let handle = axum_server::Handle::new();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    stopper.graceful_shutdown(None);
-                });
-                let listener = self.listener.into_std()?;
-                axum_server::from_tcp_rustls(listener, tls)?
-                    .handle(handle)
-                    .serve(app)
-                    .await
-            }
-        };
+        let tls = self
+            .tls
+            .map(|config| tokio_rustls::TlsAcceptor::from(config.get_inner()));
+        let served = connections::serve(
+            self.listener,
+            self.app,
+            tls,
+            self.connection_limits,
+            shutdown,
+        )
+        .await;
         for task in [sweeper, watcher] {
             task.abort();
             let _ = task.await;

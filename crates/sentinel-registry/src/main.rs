@@ -12,6 +12,12 @@ use clap::{Args, Parser, Subcommand};
 use sentinel_registry::{LogFormat, PartialSettings, Server};
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc rather than the system allocator: with its background thread it
+/// gives memory freed after a burst of requests back to the system within
+/// seconds, where glibc's malloc keeps much of it in its arenas for good.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// An OCI registry for AI agents (and any other OCI content).
 #[derive(Parser)]
 #[command(name = "sentinel-registry", version, about)]
@@ -23,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the OCI Distribution API (defaults: 127.0.0.1:5000, ./sentinel-data).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check the stored data: every blob is read back and hashed, every
     /// manifest re-hashed and its references looked up, every tag resolved.
     /// Run it while the server is stopped. Exits 1 if damage is found.
@@ -122,6 +128,41 @@ struct ServeArgs {
     /// logins are refused for a while [default: 10; 0: no limit].
     #[arg(long, env = "SENTINEL_FAILED_LOGINS_PER_MINUTE", value_name = "N")]
     failed_logins_per_minute: Option<u32>,
+    /// Seconds a request body may send nothing before the request fails
+    /// (408; an upload session survives) [default: 60].
+    #[arg(long, env = "SENTINEL_BODY_TIMEOUT", value_name = "SECONDS")]
+    body_timeout: Option<u64>,
+    /// Seconds for a request's line and headers once started, and for a new
+    /// connection's TLS handshake and first request [default: 10].
+    #[arg(long, env = "SENTINEL_HEADER_TIMEOUT", value_name = "SECONDS")]
+    header_timeout: Option<u64>,
+    /// Seconds an idle connection (no request in progress) is kept open [default: 60].
+    #[arg(long, env = "SENTINEL_KEEP_ALIVE_TIMEOUT", value_name = "SECONDS")]
+    keep_alive_timeout: Option<u64>,
+    /// Open connections at most; more wait to be accepted [default: 0, half
+    /// the open-files limit].
+    #[arg(long, env = "SENTINEL_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Open connections at most from one client address; more are closed
+    /// at once [default: 256; 0: no limit].
+    #[arg(long, env = "SENTINEL_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    max_connections_per_address: Option<usize>,
+    /// Blob uploads in progress at most; more get 429 [default: 512; 0: no limit].
+    #[arg(long, env = "SENTINEL_MAX_UPLOADS", value_name = "N")]
+    max_uploads: Option<usize>,
+    /// Blob uploads in progress at most from one client address [default: 64; 0: no limit].
+    #[arg(long, env = "SENTINEL_MAX_UPLOADS_PER_ADDRESS", value_name = "N")]
+    max_uploads_per_address: Option<usize>,
+    /// Blob uploads in progress at most for one signed-in user [default: 64; 0: no limit].
+    #[arg(long, env = "SENTINEL_MAX_UPLOADS_PER_USER", value_name = "N")]
+    max_uploads_per_user: Option<usize>,
+    /// MiB that manifest bodies being received may hold together, a quarter
+    /// of it per address and per user [default: 64; 0: no limit].
+    #[arg(long, env = "SENTINEL_MANIFEST_MEMORY_MIB", value_name = "MIB")]
+    manifest_memory_mib: Option<u64>,
+    /// Concurrent HTTP/2 requests per connection [default: 32].
+    #[arg(long, env = "SENTINEL_HTTP2_MAX_STREAMS", value_name = "N")]
+    http2_max_streams: Option<u32>,
 }
 
 fn init_logging(format: LogFormat) {
@@ -159,6 +200,9 @@ async fn shutdown_signal() {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if let Err(error) = tikv_jemalloc_ctl::background_thread::write(true) {
+        tracing::warn!(%error, "cannot start the allocator's background thread: freed memory may be kept longer");
+    }
     let flags = PartialSettings {
         listen: args.listen,
         log_format: args.log_format,
@@ -171,6 +215,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rate_limit_per_address: args.rate_limit_per_address,
         rate_limit_per_user: args.rate_limit_per_user,
         failed_logins_per_minute: args.failed_logins_per_minute,
+        body_timeout: args.body_timeout,
+        header_timeout: args.header_timeout,
+        keep_alive_timeout: args.keep_alive_timeout,
+        max_connections: args.max_connections,
+        max_connections_per_address: args.max_connections_per_address,
+        max_uploads: args.max_uploads,
+        max_uploads_per_address: args.max_uploads_per_address,
+        max_uploads_per_user: args.max_uploads_per_user,
+        manifest_memory_mib: args.manifest_memory_mib,
+        http2_max_streams: args.http2_max_streams,
         ..PartialSettings::default()
     };
     let settings = args.data.settings(flags)?.resolve();
@@ -234,7 +288,7 @@ async fn fsck(args: DataArgs) -> anyhow::Result<ExitCode> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve(*args).await.map(|()| ExitCode::SUCCESS),
         Command::Fsck(args) => fsck(args).await,
         Command::User(command) => manage::user(command).map(|()| ExitCode::SUCCESS),
         Command::Token(command) => manage::token(command).map(|()| ExitCode::SUCCESS),

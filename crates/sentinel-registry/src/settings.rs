@@ -52,6 +52,32 @@ pub struct Settings {
     /// Failed logins per minute allowed from one address and for one user
     /// name before further attempts are refused for a while (0: no limit).
     pub failed_logins_per_minute: u32,
+    /// How long a request body may go without sending a byte before the
+    /// request fails (408), in seconds; an upload session survives it.
+    pub body_timeout: u64,
+    /// How long a connection may take, in seconds, to send a request's line
+    /// and headers once it has started one, and a new connection (with its
+    /// TLS handshake) its first request.
+    pub header_timeout: u64,
+    /// How long a connection with no request in progress is kept open, in seconds.
+    pub keep_alive_timeout: u64,
+    /// Open connections at most; beyond them new ones wait to be accepted
+    /// (0: half the open-files limit, which is raised to its hard limit at start).
+    pub max_connections: usize,
+    /// Open connections at most from one client address (IPv6: one /64);
+    /// beyond them new ones are closed at once (0: no limit).
+    pub max_connections_per_address: usize,
+    /// Blob uploads (requests carrying blob bytes) in progress at most (0: no limit).
+    pub max_uploads: usize,
+    /// Blob uploads in progress at most from one client address (0: no limit).
+    pub max_uploads_per_address: usize,
+    /// Blob uploads in progress at most for one signed-in user (0: no limit).
+    pub max_uploads_per_user: usize,
+    /// MiB that manifest bodies being received may hold together; one client
+    /// address or one user may hold a quarter of it (0: no limit).
+    pub manifest_memory_mib: u64,
+    /// Concurrent HTTP/2 streams (requests) per connection.
+    pub http2_max_streams: u32,
 }
 
 impl Default for Settings {
@@ -70,6 +96,16 @@ impl Default for Settings {
             rate_limit_per_address: 0,
             rate_limit_per_user: 0,
             failed_logins_per_minute: 10,
+            body_timeout: 60,
+            header_timeout: 10,
+            keep_alive_timeout: 60,
+            max_connections: 0,
+            max_connections_per_address: 256,
+            max_uploads: 512,
+            max_uploads_per_address: 64,
+            max_uploads_per_user: 64,
+            manifest_memory_mib: 64,
+            http2_max_streams: 32,
         }
     }
 }
@@ -105,6 +141,26 @@ pub struct PartialSettings {
     pub rate_limit_per_user: Option<u32>,
     /// See [`Settings::failed_logins_per_minute`].
     pub failed_logins_per_minute: Option<u32>,
+    /// See [`Settings::body_timeout`].
+    pub body_timeout: Option<u64>,
+    /// See [`Settings::header_timeout`].
+    pub header_timeout: Option<u64>,
+    /// See [`Settings::keep_alive_timeout`].
+    pub keep_alive_timeout: Option<u64>,
+    /// See [`Settings::max_connections`].
+    pub max_connections: Option<usize>,
+    /// See [`Settings::max_connections_per_address`].
+    pub max_connections_per_address: Option<usize>,
+    /// See [`Settings::max_uploads`].
+    pub max_uploads: Option<usize>,
+    /// See [`Settings::max_uploads_per_address`].
+    pub max_uploads_per_address: Option<usize>,
+    /// See [`Settings::max_uploads_per_user`].
+    pub max_uploads_per_user: Option<usize>,
+    /// See [`Settings::manifest_memory_mib`].
+    pub manifest_memory_mib: Option<u64>,
+    /// See [`Settings::http2_max_streams`].
+    pub http2_max_streams: Option<u32>,
 }
 
 /// Why the settings could not be loaded.
@@ -159,6 +215,20 @@ impl PartialSettings {
             failed_logins_per_minute: self
                 .failed_logins_per_minute
                 .or(below.failed_logins_per_minute),
+            body_timeout: self.body_timeout.or(below.body_timeout),
+            header_timeout: self.header_timeout.or(below.header_timeout),
+            keep_alive_timeout: self.keep_alive_timeout.or(below.keep_alive_timeout),
+            max_connections: self.max_connections.or(below.max_connections),
+            max_connections_per_address: self
+                .max_connections_per_address
+                .or(below.max_connections_per_address),
+            max_uploads: self.max_uploads.or(below.max_uploads),
+            max_uploads_per_address: self
+                .max_uploads_per_address
+                .or(below.max_uploads_per_address),
+            max_uploads_per_user: self.max_uploads_per_user.or(below.max_uploads_per_user),
+            manifest_memory_mib: self.manifest_memory_mib.or(below.manifest_memory_mib),
+            http2_max_streams: self.http2_max_streams.or(below.http2_max_streams),
         }
     }
 
@@ -185,6 +255,26 @@ impl PartialSettings {
             failed_logins_per_minute: self
                 .failed_logins_per_minute
                 .unwrap_or(defaults.failed_logins_per_minute),
+            body_timeout: self.body_timeout.unwrap_or(defaults.body_timeout),
+            header_timeout: self.header_timeout.unwrap_or(defaults.header_timeout),
+            keep_alive_timeout: self
+                .keep_alive_timeout
+                .unwrap_or(defaults.keep_alive_timeout),
+            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
+            max_connections_per_address: self
+                .max_connections_per_address
+                .unwrap_or(defaults.max_connections_per_address),
+            max_uploads: self.max_uploads.unwrap_or(defaults.max_uploads),
+            max_uploads_per_address: self
+                .max_uploads_per_address
+                .unwrap_or(defaults.max_uploads_per_address),
+            max_uploads_per_user: self
+                .max_uploads_per_user
+                .unwrap_or(defaults.max_uploads_per_user),
+            manifest_memory_mib: self
+                .manifest_memory_mib
+                .unwrap_or(defaults.manifest_memory_mib),
+            http2_max_streams: self.http2_max_streams.unwrap_or(defaults.http2_max_streams),
         }
     }
 }

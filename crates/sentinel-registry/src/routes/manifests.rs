@@ -7,8 +7,11 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use sentinel_oci::{ErrorCode, Reference, ReferenceError};
 
-use super::{DOCKER_CONTENT_DIGEST, OCI_SUBJECT, Request, empty, header_value, repository};
-use crate::error::ApiError;
+use super::{
+    DOCKER_CONTENT_DIGEST, OCI_SUBJECT, Request, empty, header_value, refuse_unread, repository,
+};
+use crate::error::{ApiError, body_timeout, is_body_timeout};
+use crate::in_flight::{Held, InFlight};
 use crate::service::{MAX_MANIFEST_BYTES, Registry, RegistryError};
 
 /// Parses a `<reference>`. A malformed digest is a 400; a malformed tag names
@@ -56,45 +59,69 @@ pub(crate) async fn get(
     Ok(response)
 }
 
-/// Bodies of oversized manifests are read and thrown away up to this many
-/// bytes, so the client, still sending, gets the 413 rather than a reset
-/// connection; past it the connection is dropped.
-const MAX_DRAINED_BYTES: u64 = 128 * 1024 * 1024;
-
-/// Reads a manifest body of at most [`MAX_MANIFEST_BYTES`].
-async fn read_manifest_body(body: Body, declared: Option<u64>) -> Result<Bytes, ApiError> {
+/// Reads a manifest body of at most [`MAX_MANIFEST_BYTES`], holding the
+/// memory it takes in the manifest budget of `in_flight` (given back when
+/// the returned [`Held`] is dropped).
+/// A body declared or found larger is refused at once with 413, and one that
+/// does not fit the budget with 429, without reading the rest (which is
+/// thrown away on its own task while the answer goes out).
+async fn read_manifest_body(
+    in_flight: &InFlight,
+    request: &Request,
+    body: Body,
+) -> Result<(Bytes, Held), ApiError> {
     let too_large = || ApiError::from(RegistryError::ManifestTooLarge);
-    if declared.is_some_and(|n| n > MAX_DRAINED_BYTES) {
-        return Err(too_large());
+    let limit = MAX_MANIFEST_BYTES as u64;
+    let declared = request
+        .header(&header::CONTENT_LENGTH)
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(refuse_unread(too_large(), &request.headers, body));
     }
-    let interrupted = |e: axum::Error| {
-        ApiError::new(
-            ErrorCode::ManifestInvalid,
-            format!("the manifest body was interrupted: {e}"),
-        )
+    let user = request.caller.user();
+    let mut held = match in_flight.manifest_bytes(request.client, user, declared.unwrap_or(0)) {
+        Ok(held) => held,
+        Err(refusal) => return Err(refuse_unread(refusal, &request.headers, body)),
     };
     let mut stream = body.into_data_stream();
-    let mut collected = BytesMut::new();
-    let mut seen: u64 = 0;
+    let mut collected =
+        BytesMut::with_capacity(usize::try_from(declared.unwrap_or(0)).unwrap_or(0));
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(interrupted)?;
-        seen += chunk.len() as u64;
-        if seen > MAX_DRAINED_BYTES {
-            return Err(too_large());
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) if is_body_timeout(&error) => {
+                return Err(body_timeout(
+                    ErrorCode::ManifestInvalid,
+                    "the manifest was not stored",
+                ));
+            }
+            Err(error) => {
+                return Err(ApiError::new(
+                    ErrorCode::ManifestInvalid,
+                    format!("the manifest body was interrupted: {error}"),
+                ));
+            }
+        };
+        let seen = collected.len() as u64 + chunk.len() as u64;
+        if seen > limit {
+            let rest = Body::from_stream(stream);
+            return Err(refuse_unread(too_large(), &request.headers, rest));
         }
-        if seen <= MAX_MANIFEST_BYTES as u64 {
-            collected.extend_from_slice(&chunk);
+        if declared.is_none()
+            && let Err(refusal) = held.grow(chunk.len() as u64)
+        {
+            let rest = Body::from_stream(stream);
+            return Err(refuse_unread(refusal, &request.headers, rest));
         }
+        collected.extend_from_slice(&chunk);
     }
-    if seen > MAX_MANIFEST_BYTES as u64 {
-        return Err(too_large());
-    }
-    Ok(collected.freeze())
+    Ok((collected.freeze(), held))
 }
 
 /// `PUT /v2/<name>/manifests/<reference>`.
 pub(crate) async fn put(
     registry: &Registry,
+    in_flight: &InFlight,
     request: &Request,
     body: Body,
     name: &str,
@@ -102,11 +129,9 @@ pub(crate) async fn put(
 ) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let reference = reference(reference_text, true)?;
-    let declared = request
-        .header(&header::CONTENT_LENGTH)
-        .and_then(|v| v.parse::<u64>().ok());
     let content_type = request.header(&header::CONTENT_TYPE).map(str::to_owned);
-    let body = read_manifest_body(body, declared).await?;
+    // The memory stays held until the manifest is stored.
+    let (body, _held) = read_manifest_body(in_flight, request, body).await?;
     let pushed = registry
         .put_manifest(&repository, &reference, content_type.as_deref(), body)
         .await?;

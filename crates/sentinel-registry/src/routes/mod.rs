@@ -20,6 +20,7 @@ use sentinel_oci::{Digest, ErrorCode, RepositoryName};
 
 use crate::auth::{Caller, Gate, Limits, audit};
 use crate::error::ApiError;
+use crate::in_flight::InFlight;
 use crate::service::Registry;
 use path::Endpoint;
 
@@ -33,6 +34,8 @@ pub(crate) struct App {
     pub gate: Option<Arc<Gate>>,
     /// The rate limits.
     pub limits: Arc<Limits>,
+    /// The bounds on uploads and manifest bodies in progress.
+    pub in_flight: Arc<InFlight>,
 }
 
 /// `Docker-Content-Digest`.
@@ -198,6 +201,42 @@ async fn refuse(refusal: ApiError, headers: &HeaderMap, body: Body) -> ApiError 
     }
 }
 
+/// How long the rest of a refused request's body is read and thrown away
+/// after the answer, so that the client, still sending, reads the answer
+/// rather than a reset connection.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Answers `refusal` without reading the rest of `body` first: the answer
+/// closes the connection, and the body is read and dropped for a little while
+/// on its own task (unless the client waits for `100 Continue` before
+/// sending it: then it is never asked for).
+pub(crate) fn refuse_unread(refusal: ApiError, headers: &HeaderMap, body: Body) -> ApiError {
+    let expects_continue = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !expects_continue {
+        tokio::spawn(async move {
+            let mut stream = body.into_data_stream();
+            let _ = tokio::time::timeout(LINGER, async {
+                while let Some(Ok(_)) = futures_util::StreamExt::next(&mut stream).await {}
+            })
+            .await;
+        });
+    }
+    refusal.with_header(header::CONNECTION, HeaderValue::from_static("close"))
+}
+
+/// Whether the request carries blob bytes (and so takes an upload slot).
+fn carries_blob(endpoint: &Endpoint<'_>, request: &Request) -> bool {
+    match (endpoint, &request.method) {
+        (Endpoint::Uploads(_), &Method::POST) => {
+            request.query("digest").is_some() && request.query("mount").is_none()
+        }
+        (Endpoint::Upload(..), &Method::PATCH | &Method::PUT) => true,
+        _ => false,
+    }
+}
+
 /// Checks who may do what, routes, and records pushes, pulls and deletes.
 async fn admit_and_route(
     app: &App,
@@ -222,7 +261,15 @@ async fn admit_and_route(
         request.client,
         request.method.clone(),
     );
-    let response = route(&app.registry, request, body, endpoint.clone()).await?;
+    let _upload_slot = if carries_blob(&endpoint, &request) {
+        match app.in_flight.upload(client, &user) {
+            Ok(slot) => Some(slot),
+            Err(refusal) => return Err(refuse(refusal, &request.headers, body).await),
+        }
+    } else {
+        None
+    };
+    let response = route(app, request, body, endpoint.clone()).await?;
     if response.status().is_success() {
         let action = match (&endpoint, &method) {
             (Endpoint::Manifest(..), &Method::GET) => Some("pull"),
@@ -242,11 +289,12 @@ async fn admit_and_route(
 }
 
 async fn route(
-    registry: &Registry,
+    app: &App,
     request: Request,
     body: Body,
     endpoint: Endpoint<'_>,
 ) -> Result<Response, ApiError> {
+    let registry = &app.registry;
     let method = request.method.clone();
     match (endpoint, method) {
         (Endpoint::Base, Method::GET | Method::HEAD) => {
@@ -265,7 +313,7 @@ async fn route(
             manifests::get(registry, &request, name, reference).await
         }
         (Endpoint::Manifest(name, reference), Method::PUT) => {
-            manifests::put(registry, &request, body, name, reference).await
+            manifests::put(registry, &app.in_flight, &request, body, name, reference).await
         }
         (Endpoint::Manifest(name, reference), Method::DELETE) => {
             manifests::delete(registry, name, reference).await
