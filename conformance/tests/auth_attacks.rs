@@ -1193,9 +1193,9 @@ async fn registry_with_users() -> TestRegistry {
 }
 
 /// Sends wrong passwords for alice from 127.0.0.1 until the answer is a 429
-/// whose `Retry-After` is at least two seconds: the address and the name
-/// `alice` are then refused for at least another second, long enough for
-/// the next request to observe it.
+/// whose `Retry-After` is at least two seconds: alice is then refused from
+/// this address for at least another second, long enough for the next
+/// request to observe it.
 async fn block_freshly(reg: &TestRegistry) {
     let http = sentinel_conformance::client();
     let query = token_query(&["repository:alice/app:pull"]);
@@ -1265,34 +1265,173 @@ async fn ten_thousand_wrong_passwords_are_throttled_and_open_nothing() {
         .await
         .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
 
-    // The limiter is per address and per user name. From this address,
-    // even the right password of another user is refused before it is
-    // checked, on /token and on /v2/.
-    let query = token_query(&["repository:bob/app:pull"]);
+    // The limiter counts alice's name from this address: here even her
+    // right password is refused before it is checked, on /token and on /v2/.
+    let alice_query = token_query(&["repository:alice/app:pull"]);
     let local = sentinel_conformance::client();
-    block_freshly(&reg).await;
-    expect_throttled(request_token(&local, &reg, Some(&basic("bob", BOB_PASSWORD)), &query).await);
-    block_freshly(&reg).await;
-    expect_throttled(base_check(&reg, &basic("bob", BOB_PASSWORD)).await);
-    block_freshly(&reg).await;
-    expect_throttled(
-        request_token(&local, &reg, Some(&basic("alice", ALICE_PASSWORD)), &query).await,
-    );
-    // From another address, alice's name is still refused, bob is not.
-    let elsewhere = client_from(OTHER_ADDRESS);
     block_freshly(&reg).await;
     expect_throttled(
         request_token(
-            &elsewhere,
+            &local,
+            &reg,
+            Some(&basic("alice", ALICE_PASSWORD)),
+            &alice_query,
+        )
+        .await,
+    );
+    block_freshly(&reg).await;
+    expect_throttled(base_check(&reg, &basic("alice", ALICE_PASSWORD)).await);
+    // Another user from this address, and alice from another address, are
+    // let in: the flood spent neither this address's allowance across
+    // names nor alice's across addresses.
+    block_freshly(&reg).await;
+    let bob_query = token_query(&["repository:bob/app:pull"]);
+    request_token(&local, &reg, Some(&basic("bob", BOB_PASSWORD)), &bob_query)
+        .await
+        .expect_status(StatusCode::OK);
+    let elsewhere = client_from(OTHER_ADDRESS);
+    request_token(
+        &elsewhere,
+        &reg,
+        Some(&basic("alice", ALICE_PASSWORD)),
+        &alice_query,
+    )
+    .await
+    .expect_status(StatusCode::OK);
+}
+
+/// Whether `reply` is a failed login's answer: `401 UNAUTHORIZED`, or `429
+/// TOOMANYREQUESTS` with `Retry-After` (true for the 429).
+#[track_caller]
+fn refused_or_throttled(reply: Reply) -> bool {
+    match reply.status {
+        StatusCode::UNAUTHORIZED => {
+            reply.expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+            false
+        }
+        StatusCode::TOO_MANY_REQUESTS => {
+            expect_throttled(reply);
+            true
+        }
+        other => panic!(
+            "{}: expected 401 or 429, got {other} with body {:?}",
+            reply.what,
+            reply.text()
+        ),
+    }
+}
+
+/// A stranger failing alice's password over and over from one address
+/// blocks alice at that address only: alice logs in, pulls and pushes from
+/// another address, and the admin logs in from the stranger's address.
+#[tokio::test]
+async fn a_stranger_failing_for_alice_blocks_only_alice_at_the_strangers_address() {
+    let limit = sentinel_registry::Settings::default().failed_logins_per_minute as usize;
+    let reg = start_auth_registry().await;
+    // alice goes straight into the users file, so that neither her nor the
+    // admin's password has been verified (and remembered) before the attack.
+    sentinel_auth::AuthStore::new(reg.data_dir())
+        .update(|state| state.add_user("alice", ALICE_PASSWORD, sentinel_auth::Role::Publisher, 0))
+        .expect("add alice to the users file");
+
+    // The stranger on 127.0.0.1 guesses on /token and on /v2/ in turn
+    // until both refuse with 429, and at least a dozen times.
+    let stranger = sentinel_conformance::client();
+    let query = token_query(&["repository:alice/app:pull"]);
+    let (mut guesses, mut checked) = (0, 0);
+    let (mut token_throttled, mut base_throttled) = (false, false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while guesses < 12 || !token_throttled || !base_throttled {
+        assert!(
+            Instant::now() < deadline,
+            "{guesses} wrong passwords in 60 s, and still not throttled on both endpoints"
+        );
+        let wrong = basic("alice", &format!("wrong-password-{guesses}"));
+        let throttled = if guesses % 2 == 0 {
+            let throttled =
+                refused_or_throttled(request_token(&stranger, &reg, Some(&wrong), &query).await);
+            token_throttled |= throttled;
+            throttled
+        } else {
+            let throttled = refused_or_throttled(base_check(&reg, &wrong).await);
+            base_throttled |= throttled;
+            throttled
+        };
+        checked += usize::from(!throttled);
+        guesses += 1;
+    }
+    assert!(
+        checked >= limit,
+        "{checked} of {guesses} wrong passwords were checked before the limit of {limit}"
+    );
+
+    // From the stranger's address, alice's right password is refused
+    // before it is checked.
+    block_freshly(&reg).await;
+    expect_throttled(
+        request_token(
+            &stranger,
             &reg,
             Some(&basic("alice", ALICE_PASSWORD)),
             &query,
         )
         .await,
     );
-    request_token(&elsewhere, &reg, Some(&basic("bob", BOB_PASSWORD)), &query)
+    block_freshly(&reg).await;
+    expect_throttled(base_check(&reg, &basic("alice", ALICE_PASSWORD)).await);
+
+    // The admin logs in from the same address.
+    block_freshly(&reg).await;
+    let admin_token = access_token(&reg, "admin", ADMIN_PASSWORD, &[]).await;
+    base_check(&reg, &bearer(&admin_token))
         .await
         .expect_status(StatusCode::OK);
+    base_check(&reg, &basic("admin", ADMIN_PASSWORD))
+        .await
+        .expect_status(StatusCode::OK);
+
+    // alice, from another address, gets her token and pushes and pulls.
+    let home = client_from(OTHER_ADDRESS);
+    let body = request_token(
+        &home,
+        &reg,
+        Some(&basic("alice", ALICE_PASSWORD)),
+        &token_query(&["repository:alice/app:pull,push"]),
+    )
+    .await
+    .expect_status(StatusCode::OK)
+    .json();
+    let token = body["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the token response has no `token`: {body}"))
+        .to_owned();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        AUTHORIZATION,
+        HeaderValue::from_str(&bearer(&token)).expect("a valid Authorization value"),
+    );
+    let oci = Oci {
+        reg,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(OTHER_ADDRESS)
+            .default_headers(headers)
+            .build()
+            .expect("build an HTTP client"),
+    };
+    let image = oci
+        .push_image("alice/app", Some("v1"), "alice at home")
+        .await;
+    let pulled = pull_manifest(&oci.reg, "alice/app", &bearer(&token))
+        .await
+        .expect_status(StatusCode::OK);
+    assert_eq!(pulled.body, image.manifest, "alice pulls what she pushed");
+    send(
+        home.get(oci.reg.url("/v2/"))
+            .header(AUTHORIZATION, basic("alice", ALICE_PASSWORD)),
+    )
+    .await
+    .expect_status(StatusCode::OK);
 }
 
 #[tokio::test]

@@ -1,9 +1,10 @@
 //! Rate limits: requests per client address, requests per signed-in user, and
-//! failed logins per address and per user name (limited much harder).
+//! failed logins (limited much harder) per user name and address, per
+//! address, and per user name from addresses it has not logged in from.
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -73,15 +74,22 @@ impl Limits {
     }
 
     /// Starts a login attempt from `address` for `user` (when the login
-    /// names one): a 429 if either has spent its failures for now.
+    /// names one): a 429 if one of its failed-login buckets is spent for now.
     pub(crate) fn begin_login(
         &self,
         address: IpAddr,
         user: Option<&str>,
     ) -> Result<LoginAttempt<'_>, Refusal> {
-        let keys = FailedLogins::keys(address, user);
-        if let Some(failed) = &self.failed_logins {
-            failed.reserve(&keys).map_err(|(wait, busy)| {
+        let Some(failed) = &self.failed_logins else {
+            return Ok(LoginAttempt {
+                limits: None,
+                keys: Vec::new(),
+                settled: false,
+            });
+        };
+        let keys = failed
+            .reserve(address, user, Instant::now())
+            .map_err(|(wait, busy)| {
                 let error = too_many("too many failed logins: wait before trying again", wait);
                 if busy {
                     Refusal::Busy(error)
@@ -89,15 +97,15 @@ impl Limits {
                     Refusal::Limited(error)
                 }
             })?;
-        }
         Ok(LoginAttempt {
-            limits: self.failed_logins.as_ref(),
+            limits: Some(failed),
             keys,
             settled: false,
         })
     }
 
-    /// Drops the state of keys that have been quiet (call now and then).
+    /// Drops the state of keys that have been quiet, and forgets addresses
+    /// known for longer than a day (call now and then).
     pub(crate) fn forget_idle(&self) {
         if let Some(bucket) = &self.per_address {
             bucket.forget_idle();
@@ -106,7 +114,7 @@ impl Limits {
             bucket.forget_idle();
         }
         if let Some(failed) = &self.failed_logins {
-            failed.forget_idle();
+            failed.forget_idle(Instant::now());
         }
     }
 }
@@ -121,16 +129,78 @@ pub(crate) enum Refusal {
     Busy(ApiError),
 }
 
-/// Failed logins, per address and per user name: a bucket of `per_minute`
-/// failures that refills continuously. A login attempt reserves one failure
-/// from each of its buckets before the password is checked, and the
-/// reservation becomes a failure only if the check fails; so however many
-/// attempts an attacker sends at once, no more passwords are checked than
-/// the buckets hold. An attempt finding a bucket spent is refused without a
-/// check until it refills.
+/// How many times `failed-logins-per-minute` one address may fail in all,
+/// whatever the user names: password spraying.
+const ADDRESS_MULTIPLE: u32 = 3;
+/// How many times `failed-logins-per-minute` one user name may fail in all
+/// from addresses it has not logged in from lately: guessing one password
+/// from many addresses.
+const USER_MULTIPLE: u32 = 10;
+/// How long a password login that succeeded makes its address known for
+/// the user, exempt from the user name's bucket.
+const KNOWN_ADDRESS_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How many (user name, address) pairs are known at most; beyond it the
+/// pair that logged in longest ago is forgotten first.
+const MAX_KNOWN_ADDRESSES: usize = 16_384;
+
+/// What one bucket of failed logins counts. Addresses are [`origin`]s.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// One user name from one address: `per_minute`.
+    Pair(String, IpAddr),
+    /// One address, whatever the user names (and logins naming none, such
+    /// as personal access tokens): `ADDRESS_MULTIPLE` times `per_minute`.
+    Address(IpAddr),
+    /// One user name from addresses it has not logged in from lately:
+    /// `USER_MULTIPLE` times `per_minute`.
+    User(String),
+}
+
+impl Key {
+    /// How many times `per_minute` this bucket holds, and refills by a minute.
+    fn multiple(&self) -> u32 {
+        match self {
+            Key::Pair(..) => 1,
+            Key::Address(_) => ADDRESS_MULTIPLE,
+            Key::User(_) => USER_MULTIPLE,
+        }
+    }
+}
+
+/// The address a client is counted by: an IPv6 client's /64 (it usually
+/// has the whole prefix to pick addresses from), an IPv4-mapped IPv6
+/// address as IPv4, any other address as itself.
+fn origin(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+        IpAddr::V4(_) => address,
+    }
+}
+
+/// Failed logins, in buckets that each hold some failures and refill
+/// continuously over a minute (see [`Key`]): one per user name and address,
+/// one per address, and one per user name for the addresses that name has
+/// not logged in from in the last day. A login attempt reserves one
+/// failure from each of its buckets before the password is checked, and
+/// the reservation becomes a failure only if the check fails; so however
+/// many attempts an attacker sends at once, no more passwords are checked
+/// than the buckets hold. An attempt finding a bucket spent is refused
+/// without a check until it refills.
 struct FailedLogins {
     per_minute: f64,
-    buckets: Mutex<HashMap<String, FailureBucket>>,
+    state: Mutex<FailureState>,
+}
+
+/// The buckets with failures spent or reserved, and the known addresses.
+#[derive(Default)]
+struct FailureState {
+    buckets: HashMap<Key, FailureBucket>,
+    /// When each user name last logged in with a checked password from
+    /// each address ([`origin`]).
+    known: HashMap<(String, IpAddr), Instant>,
 }
 
 /// One key's failures: `available` whole or partial failures left at
@@ -141,125 +211,199 @@ struct FailureBucket {
     pending: u32,
 }
 
+impl FailureBucket {
+    /// The failures available at `now` in a bucket of `capacity` that
+    /// refills by `capacity` a minute.
+    fn available_at(&self, capacity: f64, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        (self.available + elapsed * capacity / 60.0).min(capacity)
+    }
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The credentials were wrong.
+    Failed,
+    /// The credentials were right.
+    Succeeded,
+    /// No answer (the check could not run): the reservation is given back.
+    Abandoned,
+}
+
 impl FailedLogins {
     fn new(per_minute: NonZeroU32) -> Self {
         FailedLogins {
             per_minute: f64::from(per_minute.get()),
-            buckets: Mutex::new(HashMap::new()),
+            state: Mutex::new(FailureState::default()),
         }
     }
 
-    fn keys(address: IpAddr, user: Option<&str>) -> Vec<String> {
-        // An IPv6 client usually has a whole /64 to pick addresses from.
-        let address = match address {
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+    /// How many failures the bucket of `key` holds.
+    fn capacity(&self, key: &Key) -> f64 {
+        self.per_minute * f64::from(key.multiple())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FailureState> {
+        // Every change leaves the state whole; keep using a poisoned one.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The buckets an attempt from `address` for `user` draws on at `now`.
+    fn keys(state: &FailureState, address: IpAddr, user: Option<&str>, now: Instant) -> Vec<Key> {
+        let origin = origin(address);
+        let mut keys = vec![Key::Address(origin)];
+        if let Some(user) = user {
+            let pair = (user.to_owned(), origin);
+            let known = state
+                .known
+                .get(&pair)
+                .is_some_and(|at| now.saturating_duration_since(*at) < KNOWN_ADDRESS_TTL);
+            if !known {
+                keys.push(Key::User(pair.0.clone()));
             }
-            IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or_else(String::new, |v4| v4.to_string()),
-            IpAddr::V4(v4) => v4.to_string(),
-        };
-        let mut keys = vec![format!("address {address}")];
-        keys.extend(user.map(|user| format!("user {user}")));
+            keys.push(Key::Pair(pair.0, pair.1));
+        }
         keys
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, FailureBucket>> {
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The bucket of `key`, refilled up to now.
-    fn refilled<'a>(
+    /// Reserves one failure from each bucket of an attempt from `address`
+    /// for `user` and returns the buckets, or says how long to wait and
+    /// whether only attempts in flight are in the way. A refused attempt
+    /// leaves no state behind, so names made up by an attacker cannot fill
+    /// memory.
+    fn reserve(
         &self,
-        buckets: &'a mut HashMap<String, FailureBucket>,
-        key: &str,
+        address: IpAddr,
+        user: Option<&str>,
         now: Instant,
-    ) -> &'a mut FailureBucket {
-        let bucket = buckets
-            .entry(key.to_owned())
-            .or_insert_with(|| FailureBucket {
-                available: self.per_minute,
-                updated: now,
-                pending: 0,
-            });
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.available =
-            (bucket.available + elapsed * self.per_minute / 60.0).min(self.per_minute);
-        bucket.updated = now;
-        bucket
-    }
-
-    /// Reserves one failure from each bucket of the attempt, or says how
-    /// long to wait and whether only attempts in flight are in the way. A
-    /// refused attempt leaves no state behind, so names made up by an
-    /// attacker cannot fill memory.
-    fn reserve(&self, keys: &[String]) -> Result<(), (Duration, bool)> {
-        let now = Instant::now();
-        let mut buckets = self.lock();
+    ) -> Result<Vec<Key>, (Duration, bool)> {
+        let mut state = self.lock();
+        let keys = Self::keys(&state, address, user, now);
         let mut wait = Duration::ZERO;
         let mut spent = false;
-        for key in keys {
-            let Some(bucket) = buckets.get(key) else {
+        for key in &keys {
+            let Some(bucket) = state.buckets.get(key) else {
                 continue; // a full bucket
             };
-            let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-            let available =
-                (bucket.available + elapsed * self.per_minute / 60.0).min(self.per_minute);
+            let capacity = self.capacity(key);
+            let available = bucket.available_at(capacity, now);
             let free = available - f64::from(bucket.pending);
             if free < 1.0 {
                 spent |= available < 1.0;
                 let missing = 1.0 - free;
-                wait = wait.max(Duration::from_secs_f64(missing * 60.0 / self.per_minute));
+                wait = wait.max(Duration::from_secs_f64(missing * 60.0 / capacity));
             }
         }
         if wait > Duration::ZERO {
             return Err((wait, !spent));
         }
-        for key in keys {
-            self.refilled(&mut buckets, key, now).pending += 1;
+        for key in &keys {
+            self.refilled(&mut state.buckets, key, now).pending += 1;
         }
-        Ok(())
+        Ok(keys)
     }
 
-    /// Ends an attempt: a failure spends what it reserved.
-    fn settle(&self, keys: &[String], failed: bool) {
-        let now = Instant::now();
-        let mut buckets = self.lock();
+    /// The bucket of `key`, refilled up to `now`.
+    fn refilled<'a>(
+        &self,
+        buckets: &'a mut HashMap<Key, FailureBucket>,
+        key: &Key,
+        now: Instant,
+    ) -> &'a mut FailureBucket {
+        let capacity = self.capacity(key);
+        let bucket = buckets.entry(key.clone()).or_insert_with(|| FailureBucket {
+            available: capacity,
+            updated: now,
+            pending: 0,
+        });
+        bucket.available = bucket.available_at(capacity, now);
+        bucket.updated = now;
+        bucket
+    }
+
+    /// Ends an attempt holding `keys`: a failure spends what it reserved,
+    /// anything else gives it back; a success makes the address known for
+    /// the user name (when the attempt named one).
+    fn settle(&self, keys: &[Key], outcome: Outcome, now: Instant) {
+        let mut state = self.lock();
         for key in keys {
-            let bucket = self.refilled(&mut buckets, key, now);
+            let bucket = self.refilled(&mut state.buckets, key, now);
             bucket.pending = bucket.pending.saturating_sub(1);
-            if failed {
+            if outcome == Outcome::Failed {
                 bucket.available -= 1.0;
+            }
+        }
+        if outcome == Outcome::Succeeded {
+            for key in keys {
+                if let Key::Pair(user, origin) = key {
+                    remember_known(&mut state.known, (user.clone(), *origin), now);
+                }
             }
         }
     }
 
-    fn forget_idle(&self) {
-        let now = Instant::now();
-        let per_minute = self.per_minute;
-        let mut buckets = self.lock();
-        buckets.retain(|_, bucket| {
-            let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-            bucket.pending > 0 || bucket.available + elapsed * per_minute / 60.0 < per_minute
+    /// Forgets full buckets nobody is using and addresses known too long.
+    fn forget_idle(&self, now: Instant) {
+        let mut state = self.lock();
+        state.buckets.retain(|key, bucket| {
+            let capacity = self.capacity(key);
+            bucket.pending > 0 || bucket.available_at(capacity, now) < capacity
         });
+        state
+            .known
+            .retain(|_, at| now.saturating_duration_since(*at) < KNOWN_ADDRESS_TTL);
+        state.buckets.shrink_to_fit();
+        state.known.shrink_to_fit();
     }
 }
 
+/// Records that `pair` logged in at `now`, keeping at most
+/// `MAX_KNOWN_ADDRESSES` pairs: expired ones go first, then the oldest.
+fn remember_known(
+    known: &mut HashMap<(String, IpAddr), Instant>,
+    pair: (String, IpAddr),
+    now: Instant,
+) {
+    if !known.contains_key(&pair) && known.len() >= MAX_KNOWN_ADDRESSES {
+        known.retain(|_, at| now.saturating_duration_since(*at) < KNOWN_ADDRESS_TTL);
+        if known.len() >= MAX_KNOWN_ADDRESSES
+            && let Some(oldest) = known
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(pair, _)| pair.clone())
+        {
+            known.remove(&oldest);
+        }
+    }
+    known.insert(pair, now);
+}
+
 /// A login attempt holding its reservation of failures; dropped without
-/// [`LoginAttempt::failed`], it gives the reservation back.
+/// [`LoginAttempt::failed`] or [`LoginAttempt::succeeded`], it gives the
+/// reservation back.
 pub(crate) struct LoginAttempt<'a> {
     limits: Option<&'a FailedLogins>,
-    keys: Vec<String>,
+    keys: Vec<Key>,
     settled: bool,
 }
 
 impl LoginAttempt<'_> {
     /// The credentials were wrong: the reservation becomes a failure.
-    pub(crate) fn failed(mut self) {
+    pub(crate) fn failed(self) {
+        self.settle(Outcome::Failed);
+    }
+
+    /// The credentials were right: the reservation is given back, and if
+    /// the attempt named a user (a password login), its address becomes
+    /// known for that user for a day.
+    pub(crate) fn succeeded(self) {
+        self.settle(Outcome::Succeeded);
+    }
+
+    fn settle(mut self, outcome: Outcome) {
         if let Some(limits) = self.limits {
-            limits.settle(&self.keys, true);
+            limits.settle(&self.keys, outcome, Instant::now());
         }
         self.settled = true;
     }
@@ -270,7 +414,7 @@ impl Drop for LoginAttempt<'_> {
         if !self.settled
             && let Some(limits) = self.limits
         {
-            limits.settle(&self.keys, false);
+            limits.settle(&self.keys, Outcome::Abandoned, Instant::now());
         }
     }
 }
@@ -301,26 +445,212 @@ pub(crate) async fn limit_addresses(
 mod tests {
     use super::*;
 
+    fn address(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn is_limited(result: Result<LoginAttempt<'_>, Refusal>) -> bool {
+        matches!(result, Err(Refusal::Limited(_)))
+    }
+
+    /// How many buckets and known addresses the failed-login limiter keeps.
+    fn kept(limits: &Limits) -> (usize, usize) {
+        let state = limits.failed_logins.as_ref().unwrap().lock();
+        (state.buckets.len(), state.known.len())
+    }
+
     #[test]
-    fn failed_logins_block_the_address_and_the_name_once_the_bucket_is_empty() {
+    fn failures_for_a_name_from_an_address_block_that_name_there_only() {
         let limits = Limits::new(0, 0, 3);
-        let here: IpAddr = "192.0.2.1".parse().unwrap();
-        let elsewhere: IpAddr = "192.0.2.2".parse().unwrap();
+        let (here, elsewhere) = (address("192.0.2.1"), address("192.0.2.2"));
         for _ in 0..3 {
             limits.begin_login(here, Some("alice")).unwrap().failed();
         }
         assert!(
-            matches!(
-                limits.begin_login(here, Some("bob")),
-                Err(Refusal::Limited(_))
-            ),
-            "the address is blocked"
+            is_limited(limits.begin_login(here, Some("alice"))),
+            "alice is blocked here"
         );
         assert!(
-            limits.begin_login(elsewhere, Some("alice")).is_err(),
-            "the name is blocked"
+            limits.begin_login(elsewhere, Some("alice")).is_ok(),
+            "alice is not blocked elsewhere"
         );
-        assert!(limits.begin_login(elsewhere, Some("bob")).is_ok());
+        assert!(
+            limits.begin_login(here, Some("admin")).is_ok(),
+            "other names are not blocked here"
+        );
+    }
+
+    #[test]
+    fn spraying_names_from_an_address_blocks_the_address_for_every_name() {
+        let limits = Limits::new(0, 0, 3);
+        let (here, elsewhere) = (address("192.0.2.1"), address("192.0.2.2"));
+        let allowance = 3 * ADDRESS_MULTIPLE;
+        for i in 0..allowance {
+            let user = format!("user{i}");
+            limits.begin_login(here, Some(&user)).unwrap().failed();
+        }
+        assert!(is_limited(limits.begin_login(here, Some("admin"))));
+        assert!(
+            is_limited(limits.begin_login(here, None)),
+            "logins naming no user (tokens) too"
+        );
+        assert!(limits.begin_login(elsewhere, Some("user0")).is_ok());
+        assert!(limits.begin_login(elsewhere, Some("admin")).is_ok());
+    }
+
+    #[test]
+    fn logins_naming_no_user_count_against_the_address_only() {
+        let limits = Limits::new(0, 0, 3);
+        let here = address("192.0.2.1");
+        for _ in 0..3 * ADDRESS_MULTIPLE {
+            limits.begin_login(here, None).unwrap().failed();
+        }
+        assert!(is_limited(limits.begin_login(here, None)));
+        assert!(is_limited(limits.begin_login(here, Some("alice"))));
+        assert!(
+            limits
+                .begin_login(address("192.0.2.2"), Some("alice"))
+                .is_ok(),
+            "no user name was charged"
+        );
+    }
+
+    #[test]
+    fn guessing_from_many_addresses_blocks_the_name_except_where_it_logged_in() {
+        let limits = Limits::new(0, 0, 2);
+        let (home, office) = (address("198.51.100.1"), address("198.51.100.2"));
+        limits.begin_login(home, Some("alice")).unwrap().succeeded();
+        // A check that could not run makes nothing known.
+        drop(limits.begin_login(office, Some("alice")).unwrap());
+        // 2 failures from each of 10 addresses: no pair is over its 2, no
+        // address over its 6, and alice's 20 across addresses are spent.
+        for i in 0..USER_MULTIPLE {
+            let attacker = address(&format!("203.0.113.{i}"));
+            for _ in 0..2 {
+                limits
+                    .begin_login(attacker, Some("alice"))
+                    .unwrap()
+                    .failed();
+            }
+        }
+        let newcomer = address("203.0.113.200");
+        assert!(
+            is_limited(limits.begin_login(newcomer, Some("alice"))),
+            "alice is blocked from an address she never logged in from"
+        );
+        assert!(
+            is_limited(limits.begin_login(office, Some("alice"))),
+            "an attempt that ended unanswered made no address known"
+        );
+        assert!(
+            limits.begin_login(newcomer, Some("bob")).is_ok(),
+            "other names are not blocked"
+        );
+        assert!(
+            limits.begin_login(home, Some("alice")).is_ok(),
+            "alice still logs in where she did before"
+        );
+        // Where she is known, alice's name and address still count.
+        for _ in 0..2 {
+            limits.begin_login(home, Some("alice")).unwrap().failed();
+        }
+        assert!(is_limited(limits.begin_login(home, Some("alice"))));
+    }
+
+    #[test]
+    fn an_address_is_known_for_a_day() {
+        let failed = FailedLogins::new(NonZeroU32::new(1).unwrap());
+        let (home, newcomer) = (address("198.51.100.1"), address("203.0.113.200"));
+        let start = Instant::now();
+        let keys = failed.reserve(home, Some("alice"), start).unwrap();
+        failed.settle(&keys, Outcome::Succeeded, start);
+        // Spends alice's failures across addresses at `at`.
+        let spend_alice = |at: Instant| {
+            for i in 0..USER_MULTIPLE {
+                let attacker = address(&format!("203.0.113.{i}"));
+                let keys = failed.reserve(attacker, Some("alice"), at).unwrap();
+                failed.settle(&keys, Outcome::Failed, at);
+            }
+            assert!(failed.reserve(newcomer, Some("alice"), at).is_err());
+        };
+
+        let before = start + KNOWN_ADDRESS_TTL - Duration::from_secs(60);
+        spend_alice(before);
+        let keys = failed.reserve(home, Some("alice"), before).unwrap();
+        failed.settle(&keys, Outcome::Abandoned, before);
+
+        let after = start + KNOWN_ADDRESS_TTL + Duration::from_secs(60);
+        spend_alice(after);
+        assert!(
+            failed.reserve(home, Some("alice"), after).is_err(),
+            "a day after alice logged in, her address is a stranger's"
+        );
+        failed.forget_idle(after);
+        assert!(failed.lock().known.is_empty(), "and it is forgotten");
+    }
+
+    #[test]
+    fn known_addresses_are_bounded_and_the_oldest_go_first() {
+        let failed = FailedLogins::new(NonZeroU32::new(1).unwrap());
+        let start = Instant::now();
+        let home = address("198.51.100.1");
+        let total = MAX_KNOWN_ADDRESSES as u64 + 5;
+        for i in 0..total {
+            let at = start + Duration::from_secs(i);
+            let user = format!("user{i}");
+            let keys = failed.reserve(home, Some(&user), at).unwrap();
+            failed.settle(&keys, Outcome::Succeeded, at);
+        }
+        let state = failed.lock();
+        assert_eq!(state.known.len(), MAX_KNOWN_ADDRESSES);
+        assert!(!state.known.contains_key(&("user4".to_owned(), home)));
+        assert!(state.known.contains_key(&("user5".to_owned(), home)));
+        assert!(
+            state
+                .known
+                .contains_key(&(format!("user{}", total - 1), home))
+        );
+    }
+
+    #[test]
+    fn refused_attempts_keep_no_state() {
+        let limits = Limits::new(0, 0, 1);
+        let here = address("192.0.2.1");
+        for i in 0..ADDRESS_MULTIPLE {
+            let user = format!("user{i}");
+            limits.begin_login(here, Some(&user)).unwrap().failed();
+        }
+        let before = kept(&limits);
+        for i in 0..1000 {
+            let user = format!("made-up-{i}");
+            assert!(limits.begin_login(here, Some(&user)).is_err());
+        }
+        assert_eq!(kept(&limits), before, "the spent address refused them all");
+
+        // alice's name spent from many addresses: strangers' attempts for
+        // her, from addresses never seen, are refused without a trace.
+        for i in 0..USER_MULTIPLE {
+            let attacker = address(&format!("203.0.113.{i}"));
+            limits
+                .begin_login(attacker, Some("alice"))
+                .unwrap()
+                .failed();
+        }
+        let before = kept(&limits);
+        for i in 0..1000u32 {
+            let [_, _, high, low] = i.to_be_bytes();
+            let stranger = address(&format!("10.0.{high}.{low}"));
+            assert!(limits.begin_login(stranger, Some("alice")).is_err());
+        }
+        assert_eq!(kept(&limits), before, "the spent name refused them all");
+
+        // Buckets that refilled are forgotten.
+        limits
+            .failed_logins
+            .as_ref()
+            .unwrap()
+            .forget_idle(Instant::now() + Duration::from_secs(60 * u64::from(USER_MULTIPLE)));
+        assert_eq!(kept(&limits), (0, 0));
     }
 
     #[test]
@@ -347,7 +677,7 @@ mod tests {
     #[test]
     fn an_ipv6_client_is_counted_by_its_64_prefix() {
         let limits = Limits::new(0, 0, 2);
-        for last in 1..=2 {
+        for last in 1..=2 * ADDRESS_MULTIPLE {
             let address: IpAddr = format!("2001:db8:1:2::{last}").parse().unwrap();
             limits.begin_login(address, None).unwrap().failed();
         }

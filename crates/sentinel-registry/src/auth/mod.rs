@@ -322,7 +322,8 @@ impl Gate {
         self.reload();
         // A personal access token's 256-bit secret cannot be guessed, so only
         // the address pays for a wrong one: nobody can lock a user's tokens
-        // out by failing logins under their name.
+        // out by failing logins under their name. Only a password login that
+        // succeeds makes its address known for the user.
         let attempt = self
             .begin_login(client, (!is_token).then_some(user))
             .await?;
@@ -347,7 +348,10 @@ impl Gate {
             verified
         };
         match verified {
-            Ok(principal) => Ok(principal),
+            Ok(principal) => {
+                attempt.succeeded();
+                Ok(principal)
+            }
             Err(failure) => {
                 attempt.failed();
                 audit::login_failed(user, client, &failure.to_string());
