@@ -124,8 +124,9 @@ struct ServeArgs {
     /// Requests per second allowed for one signed-in user [default: 0, no limit].
     #[arg(long, env = "SENTINEL_RATE_LIMIT_PER_USER", value_name = "N")]
     rate_limit_per_user: Option<u32>,
-    /// Failed logins per minute from one address or for one user name before
-    /// logins are refused for a while [default: 10; 0: no limit].
+    /// Failed logins per minute for one user name from one address (3x per
+    /// address, 10x per name) before logins are refused for a while
+    /// [default: 10; 0: no limit].
     #[arg(long, env = "SENTINEL_FAILED_LOGINS_PER_MINUTE", value_name = "N")]
     failed_logins_per_minute: Option<u32>,
     /// Seconds a request body may send nothing before the request fails

@@ -49,8 +49,9 @@ pub struct Settings {
     pub rate_limit_per_address: u32,
     /// Requests per second allowed for one signed-in user (0: no limit).
     pub rate_limit_per_user: u32,
-    /// Failed logins per minute allowed from one address and for one user
-    /// name before further attempts are refused for a while (0: no limit).
+    /// Failed logins per minute allowed for one user name from one address
+    /// (3x from one address across names, 10x for one name across addresses)
+    /// before further attempts are refused for a while (0: no limit).
     pub failed_logins_per_minute: u32,
     /// How long a request body may go without sending a byte before the
     /// request fails (408), in seconds; an upload session survives it.

@@ -80,7 +80,13 @@ impl Server {
             .map(str::to_owned)
             .to_vec();
         args.push(dir.path().to_str().unwrap().to_owned());
-        args.extend(SERVER_FLAGS.iter().chain(extra).map(|s| (*s).to_owned()));
+        // Flags in `extra` replace the same flags of SERVER_FLAGS.
+        for pair in SERVER_FLAGS.chunks(2) {
+            if !extra.contains(&pair[0]) {
+                args.extend(pair.iter().map(|s| (*s).to_owned()));
+            }
+        }
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
         if mode == Mode::Auth {
             args.push("--auth".to_owned());
             sentinel_auth::AuthStore::new(dir.path())
@@ -747,4 +753,51 @@ async fn bursts_of_stalled_uploads_behind_a_proxy_leave_nothing_behind() {
     upload_bursts(Mode::Open, 6).await;
     upload_bursts(Mode::Auth, 2).await;
     upload_bursts(Mode::H2c, 2).await;
+}
+
+/// Attack 5: a stranger sends wrong passwords for the victim's name (and
+/// sprays other names) from their own address while the victim works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_from_a_stranger_lock_nobody_else_out() {
+    let _serial = SERIAL.lock().await;
+    let (server, mut victim, idle) = prepare(Mode::Auth, &[]).await;
+    let attacker = client_from(&server, ATTACKER);
+    let guesses = async {
+        let mut refused = 0;
+        for round in 0..20 {
+            let attempts = (0..10).map(|n| {
+                let user = if n % 2 == 0 { "victim" } else { "attacker" };
+                attacker
+                    .get(server.url("/v2/"))
+                    .basic_auth(user, Some(format!("wrong-{round}-{n}")))
+                    .send()
+            });
+            for reply in futures_util::future::join_all(attempts).await {
+                let status = reply.expect("an answer").status().as_u16();
+                assert!([401, 429].contains(&status), "{status}");
+                refused += usize::from(status == 429);
+            }
+        }
+        refused
+    };
+    let (refused, ()) = tokio::join!(
+        guesses,
+        victim.served_promptly(&server, 25, "wrong passwords")
+    );
+    assert!(
+        refused > 100,
+        "the stranger's address is throttled: {refused} of 200"
+    );
+    // The victim, and the attacker's own account, still log in elsewhere.
+    let fresh = client_from(&server, VICTIM);
+    for user in ["victim", "attacker"] {
+        let reply = fresh
+            .get(server.url("/v2/"))
+            .basic_auth(user, Some(PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200, "{user} from another address");
+    }
+    server.settles_to(idle, "wrong passwords").await;
 }
