@@ -405,15 +405,118 @@ async fn h2_from_attacker(server: &Server) -> h2::client::SendRequest<Bytes> {
     client
 }
 
-/// Sends, on `client`, a request whose body declares `length` bytes but
-/// stops after `sent`; `None` once the server will take no more streams.
+/// Requests from the attacker whose bodies stop short: over HTTP/1.1 one
+/// connection each, over h2c up to 32 streams on each connection.
+struct Stalled {
+    mode: Mode,
+    h1: Vec<TcpStream>,
+    h2: Vec<(h2::client::ResponseFuture, h2::SendStream<Bytes>)>,
+    connections: Vec<h2::client::SendRequest<Bytes>>,
+    /// Requests answered before their body was sent (HTTP/1.1 only).
+    answered_at_once: usize,
+}
+
+impl Stalled {
+    fn new(mode: Mode) -> Self {
+        Stalled {
+            mode,
+            h1: Vec::new(),
+            h2: Vec::new(),
+            connections: Vec::new(),
+            answered_at_once: 0,
+        }
+    }
+
+    /// Sends `method path` with `Content-Length: length`, then `body`, then
+    /// nothing more. Over HTTP/1.1, an answer that comes within 30 ms of the
+    /// head is taken, and the body is not sent.
+    async fn send(
+        &mut self,
+        server: &Server,
+        method: &str,
+        path: &str,
+        length: usize,
+        body: &Bytes,
+    ) {
+        if self.mode == Mode::H2c {
+            if (self.h2.len() + self.answered_at_once).is_multiple_of(32) {
+                self.connections.push(h2_from_attacker(server).await);
+            }
+            let client = self.connections.last_mut().unwrap();
+            match h2_stalled(server, client, method, path, length).await {
+                Some((response, mut send)) => {
+                    let _ = send.send_data(body.clone(), false);
+                    self.h2.push((response, send));
+                }
+                None => self.answered_at_once += 1,
+            }
+            return;
+        }
+        let mut stream = connect_from_attacker(server).await.unwrap();
+        let headers = [
+            ("Content-Length", length.to_string()),
+            (
+                "Content-Type",
+                "application/vnd.oci.image.manifest.v1+json".to_owned(),
+            ),
+        ];
+        let request = head(server, method, path, &headers);
+        stream.write_all(request.as_bytes()).await.unwrap();
+        if answer(&mut stream, Duration::from_millis(30))
+            .await
+            .0
+            .is_some()
+        {
+            self.answered_at_once += 1;
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(body)).await;
+        self.h1.push(stream);
+    }
+
+    fn held(&self) -> usize {
+        self.h1.len() + self.h2.len()
+    }
+
+    /// The status of each stalled request's answer, which must come within
+    /// `wait`; an HTTP/1.1 connection must also be closed by then.
+    async fn answers(&mut self, wait: Duration) -> std::collections::BTreeMap<u16, usize> {
+        for client in &self.connections {
+            assert_eq!(
+                client.current_max_send_streams(),
+                32,
+                "the server allows 32 streams per connection"
+            );
+        }
+        let mut statuses = std::collections::BTreeMap::new();
+        for stream in &mut self.h1 {
+            let (status, closed) = answer(stream, wait).await;
+            assert!(closed, "the server closes a stalled request's connection");
+            let code = status
+                .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+                .unwrap_or(0);
+            *statuses.entry(code).or_default() += 1;
+        }
+        for (response, _send) in self.h2.drain(..) {
+            let status = tokio::time::timeout(wait, response)
+                .await
+                .expect("every stream is answered in time")
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
+            *statuses.entry(status).or_default() += 1;
+        }
+        statuses
+    }
+}
+
+/// Sends, on `client`, the head of a request whose body declares `length`
+/// bytes; `None` if the server takes no more streams on it for now.
 async fn h2_stalled(
     server: &Server,
     client: &mut h2::client::SendRequest<Bytes>,
     method: &str,
     path: &str,
     length: usize,
-    sent: usize,
 ) -> Option<(h2::client::ResponseFuture, h2::SendStream<Bytes>)> {
     let ready = tokio::time::timeout(Duration::from_millis(500), client.clone().ready()).await;
     let mut ready = ready.ok()?.ok()?;
@@ -425,8 +528,7 @@ async fn h2_stalled(
     if let Some(value) = server.authorization("attacker") {
         request = request.header("authorization", value);
     }
-    let (response, mut send) = ready.send_request(request.body(()).unwrap(), false).ok()?;
-    send.send_data(Bytes::from(vec![b'{'; sent]), false).ok()?;
+    let (response, send) = ready.send_request(request.body(()).unwrap(), false).ok()?;
     *client = ready;
     Some((response, send))
 }
@@ -436,70 +538,28 @@ async fn stalled_uploads(mode: Mode) {
     const STALLED: usize = 256;
     let (server, mut victim, idle) = prepare(mode, &[]).await;
     let attacker = client_from(&server, ATTACKER);
-    let mut held_h1 = Vec::new();
-    let mut held_h2 = Vec::new();
-    let mut h2_clients = Vec::new();
-    for n in 0..STALLED {
+    let mut stalled = Stalled::new(mode);
+    let four_bytes = Bytes::from_static(b"abcd");
+    for _ in 0..STALLED {
         let location = attacker_session(&server, &attacker).await;
-        if mode == Mode::H2c {
-            // Two connections, as many streams as the server takes on each.
-            if h2_clients.len() < 2 {
-                h2_clients.push(h2_from_attacker(&server).await);
-            }
-            let client = &mut h2_clients[n % 2];
-            if let Some(stream) = h2_stalled(&server, client, "PATCH", &location, 1 << 20, 4).await
-            {
-                held_h2.push(stream);
-            }
-        } else {
-            let mut stream = connect_from_attacker(&server).await.unwrap();
-            let request = head(
-                &server,
-                "PATCH",
-                &location,
-                &[
-                    ("Content-Length", (1 << 20).to_string()),
-                    ("Content-Type", "application/octet-stream".to_owned()),
-                ],
-            );
-            stream.write_all(request.as_bytes()).await.unwrap();
-            stream.write_all(b"abcd").await.unwrap();
-            held_h1.push(stream);
-        }
+        stalled
+            .send(&server, "PATCH", &location, 1 << 20, &four_bytes)
+            .await;
     }
     victim.served_promptly(&server, 25, "stalled uploads").await;
-    // Most were refused at once with 429; the rest time out with 408.
-    if mode != Mode::H2c {
-        let mut statuses = std::collections::BTreeMap::<String, usize>::new();
-        for stream in &mut held_h1 {
-            let (status, closed) = answer(stream, Duration::from_secs(8)).await;
-            assert!(closed, "the server closes a stalled upload's connection");
-            *statuses.entry(status.unwrap_or_default()).or_default() += 1;
-        }
-        eprintln!("stalled uploads: answers {statuses:?}");
-        assert_eq!(
-            statuses.get("HTTP/1.1 408 Request Timeout"),
-            Some(&16),
-            "the attacker's share of uploads stalls until the body timeout: {statuses:?}"
-        );
-    } else {
-        let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
-        for (response, _send) in held_h2.drain(..) {
-            let status = tokio::time::timeout(Duration::from_secs(8), response)
-                .await
-                .expect("every stream is answered within the body timeout")
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0);
-            *statuses.entry(status).or_default() += 1;
-        }
-        eprintln!("stalled h2 uploads: answers {statuses:?}");
-        assert!(
-            statuses.keys().all(|s| [408, 429].contains(s)),
-            "{statuses:?}"
-        );
-    }
-    drop(held_h1);
-    drop(h2_clients);
+    // Most are refused at once with 429; the attacker's share of 16 uploads
+    // waits for the body timeout, then gets 408.
+    let statuses = stalled.answers(Duration::from_secs(8)).await;
+    eprintln!(
+        "stalled uploads ({mode:?}): {} answered at once, then {statuses:?}",
+        stalled.answered_at_once
+    );
+    assert!(
+        statuses.keys().all(|s| [408, 429].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.get(&408), Some(&16), "{statuses:?}");
+    drop(stalled);
     server.settles_to(idle, "stalled uploads").await;
 }
 
@@ -601,83 +661,30 @@ async fn stalled_manifests(mode: Mode) {
     let (status, _) = answer(&mut stream, Duration::from_secs(2)).await;
     assert_eq!(status.as_deref(), Some("HTTP/1.1 413 Payload Too Large"));
 
-    let mut held_h1 = Vec::new();
-    let mut held_h2 = Vec::new();
-    let mut h2_clients: Vec<h2::client::SendRequest<Bytes>> = Vec::new();
-    let mut refused_early = 0;
-    for n in 0..STALLED {
-        if mode == Mode::H2c {
-            if n % 32 == 0 {
-                h2_clients.push(h2_from_attacker(&server).await);
-            }
-            let client = h2_clients.last_mut().unwrap();
-            if let Some((response, mut send)) =
-                h2_stalled(&server, client, "PUT", &path, LENGTH, 0).await
-            {
-                let _ = send.send_data(body.clone(), false);
-                held_h2.push((response, send));
-            }
-        } else {
-            let mut stream = connect_from_attacker(&server).await.unwrap();
-            let request = head(
-                &server,
-                "PUT",
-                &path,
-                &[
-                    ("Content-Length", LENGTH.to_string()),
-                    (
-                        "Content-Type",
-                        "application/vnd.oci.image.manifest.v1+json".to_owned(),
-                    ),
-                ],
-            );
-            stream.write_all(request.as_bytes()).await.unwrap();
-            // A refusal comes at once; an attacker that ignores it sends
-            // the body all the same (to the server's discarding reader).
-            let (status, _) = answer(&mut stream, Duration::from_millis(30)).await;
-            if status.is_some() {
-                refused_early += 1;
-                continue;
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(&body)).await;
-            held_h1.push(stream);
-        }
+    let mut stalled = Stalled::new(mode);
+    for _ in 0..STALLED {
+        stalled.send(&server, "PUT", &path, LENGTH, &body).await;
     }
-    let during = async {
-        victim
-            .served_promptly(&server, 25, "stalled manifests")
-            .await;
-        server.resources()
-    };
-    let busy = during.await;
+    victim
+        .served_promptly(&server, 25, "stalled manifests")
+        .await;
+    let busy = server.resources();
     eprintln!(
-        "stalled manifests ({mode:?}): {refused_early} refused at once, {} held; server {busy:?}, idle {idle:?}",
-        held_h1.len() + held_h2.len()
+        "stalled manifests ({mode:?}): {} answered at once, {} held; server {busy:?}, idle {idle:?}",
+        stalled.answered_at_once,
+        stalled.held()
     );
     assert!(
         busy.rss_kib < idle.rss_kib + 64 * 1024,
         "manifest bodies in progress hold at most the attacker's share (16 MiB): {busy:?} against idle {idle:?}"
     );
-    for stream in &mut held_h1 {
-        let (status, closed) = answer(stream, Duration::from_secs(8)).await;
-        assert!(closed, "a stalled manifest's connection is closed");
-        // 408 at the body timeout, or a 429 that came after the 30 ms wait.
-        let status = status.unwrap_or_default();
-        assert!(
-            status == "HTTP/1.1 408 Request Timeout" || status == "HTTP/1.1 429 Too Many Requests",
-            "{status}"
-        );
-    }
-    for (response, _send) in held_h2.drain(..) {
-        let status = tokio::time::timeout(Duration::from_secs(8), response)
-            .await
-            .expect("every stream is answered within the body timeout")
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0);
-        assert!([408, 429].contains(&status), "{status}");
-    }
-    drop(held_h1);
-    drop(h2_clients);
+    // 408 at the body timeout, or a 429 that came after the 30 ms wait.
+    let statuses = stalled.answers(Duration::from_secs(8)).await;
+    assert!(
+        statuses.keys().all(|s| [408, 429].contains(s)),
+        "{statuses:?}"
+    );
+    drop(stalled);
     server.settles_to(idle, "stalled manifests").await;
 }
 
@@ -705,40 +712,19 @@ async fn upload_bursts(mode: Mode, bursts: usize) {
     ];
     let (server, mut victim, idle) = prepare(mode, &unbounded).await;
     let attacker = client_from(&server, ATTACKER);
+    let four_bytes = Bytes::from_static(b"abcd");
     for burst in 0..bursts {
-        let mut held_h1 = Vec::new();
-        let mut held_h2 = Vec::new();
-        let mut h2_clients: Vec<h2::client::SendRequest<Bytes>> = Vec::new();
-        for n in 0..STALLED {
+        let mut stalled = Stalled::new(mode);
+        for _ in 0..STALLED {
             let location = attacker_session(&server, &attacker).await;
-            if mode == Mode::H2c {
-                if n % 32 == 0 {
-                    h2_clients.push(h2_from_attacker(&server).await);
-                }
-                let client = h2_clients.last_mut().unwrap();
-                if let Some(stream) =
-                    h2_stalled(&server, client, "PATCH", &location, 1 << 20, 4).await
-                {
-                    held_h2.push(stream);
-                }
-            } else {
-                let mut stream = connect_from_attacker(&server).await.unwrap();
-                let request = head(
-                    &server,
-                    "PATCH",
-                    &location,
-                    &[("Content-Length", (1 << 20).to_string())],
-                );
-                stream.write_all(request.as_bytes()).await.unwrap();
-                stream.write_all(b"abcd").await.unwrap();
-                held_h1.push(stream);
-            }
+            stalled
+                .send(&server, "PATCH", &location, 1 << 20, &four_bytes)
+                .await;
         }
+        assert_eq!(stalled.held(), STALLED, "no bound applies to these uploads");
         let what = format!("burst {} of {STALLED} stalled uploads", burst + 1);
         victim.served_promptly(&server, 10, &what).await;
-        drop(held_h1);
-        drop(held_h2);
-        drop(h2_clients);
+        drop(stalled);
         server.settles_to(idle, &what).await;
         eprintln!(
             "{what} ({mode:?}): settled at {:?}, idle {idle:?}",
@@ -800,4 +786,70 @@ async fn wrong_passwords_from_a_stranger_lock_nobody_else_out() {
         assert_eq!(reply.status(), 200, "{user} from another address");
     }
     server.settles_to(idle, "wrong passwords").await;
+}
+
+/// CPU time (user and system, in clock ticks) the process has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Attack 2, with the caps turned off: the server runs out of descriptors.
+/// Accepting then fails; it must pause between attempts rather than spin,
+/// and serve again as soon as descriptors are free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_errors_back_off_instead_of_spinning() {
+    let _serial = SERIAL.lock().await;
+    rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    // Silent connections stay for the header timeout: long enough here.
+    let uncapped = [
+        "--max-connections",
+        "4000",
+        "--max-connections-per-address",
+        "0",
+        "--header-timeout",
+        "30",
+    ];
+    let (server, mut victim, idle) = prepare(Mode::Open, &uncapped).await;
+    let mut held = Vec::new();
+    for _ in 0..1100 {
+        if let Ok(stream) = connect_from_attacker(&server).await {
+            held.push(stream);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = server.child.id();
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_ticks(pid) - before;
+    eprintln!(
+        "out of descriptors: {used} CPU ticks in 2 s, {} connections held, server {:?}",
+        held.len(),
+        server.resources()
+    );
+    // Spinning on a failing accept would take a whole core (200 ticks);
+    // even retrying every millisecond takes about 30.
+    assert!(
+        used < 20,
+        "the server used {used} ticks of CPU in 2 s while out of descriptors"
+    );
+    assert!(
+        server.resources().descriptors >= 1000,
+        "the attack did use up the descriptors: {:?}",
+        server.resources()
+    );
+    drop(held);
+    // The longest pause between two accept attempts is a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    victim
+        .served_promptly(&server, 5, "after running out of descriptors")
+        .await;
+    server.settles_to(idle, "out of descriptors").await;
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use sentinel_oci::{Digest, ErrorCode, RepositoryName};
@@ -52,6 +52,7 @@ pub(crate) const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-
 /// body travels separately, as it is consumed by the handlers that need it).
 pub(crate) struct Request {
     pub method: Method,
+    pub version: Version,
     pub uri: Uri,
     pub headers: HeaderMap,
     pub client: IpAddr,
@@ -148,12 +149,14 @@ pub(crate) async fn dispatch(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
+    version: Version,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let request = Request {
         method,
+        version,
         uri,
         headers,
         client: peer.ip(),
@@ -206,12 +209,17 @@ async fn refuse(refusal: ApiError, headers: &HeaderMap, body: Body) -> ApiError 
 /// rather than a reset connection.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Answers `refusal` without reading the rest of `body` first: the answer
-/// closes the connection, and the body is read and dropped for a little while
-/// on its own task (unless the client waits for `100 Continue` before
-/// sending it: then it is never asked for).
-pub(crate) fn refuse_unread(refusal: ApiError, headers: &HeaderMap, body: Body) -> ApiError {
-    let expects_continue = headers
+/// Answers `refusal` without reading the rest of `body` first. Over HTTP/2
+/// the body is dropped (the stream is reset once the answer is out). Over
+/// HTTP/1.1 the answer closes the connection, and the body is read and
+/// dropped for a little while on its own task, unless the client waits for
+/// `100 Continue` before sending it: then it is never asked for.
+pub(crate) fn refuse_unread(refusal: ApiError, request: &Request, body: Body) -> ApiError {
+    if request.version >= Version::HTTP_2 {
+        return refusal;
+    }
+    let expects_continue = request
+        .headers
         .get(header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if !expects_continue {

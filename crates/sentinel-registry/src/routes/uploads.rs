@@ -227,6 +227,7 @@ mod tests {
         headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(value).unwrap());
         Request {
             method: axum::http::Method::PATCH,
+            version: axum::http::Version::HTTP_11,
             uri: "/v2/a/blobs/uploads/x".parse().unwrap(),
             headers,
             client: std::net::Ipv4Addr::LOCALHOST.into(),
