@@ -390,6 +390,7 @@ mod tests {
     use object_store::memory::InMemory;
 
     use super::*;
+    use crate::local::{LocalUploads, UploadJobs};
 
     fn body(chunks: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
         futures_util::stream::iter(
@@ -668,6 +669,396 @@ mod tests {
         // Dropping the runtime waits for its blocking threads, the writer among them.
         drop(runtime);
         assert!(!file.exists(), "the dropped write's file was left behind");
+    }
+
+    /// A local blob store under `dir` whose uploads run at most `jobs`
+    /// blocking jobs at once and read at most `read_ahead` bytes ahead of
+    /// them, and that job limit, to see how many ran.
+    fn limited_store(
+        dir: &std::path::Path,
+        jobs: usize,
+        read_ahead: usize,
+    ) -> (BlobStore, Arc<UploadJobs>) {
+        let mut store = BlobStore::open(&StorageLocation::Local(dir.to_path_buf())).unwrap();
+        let jobs = Arc::new(UploadJobs::new(jobs));
+        store.local = Some(LocalUploads::with_jobs(
+            dir.to_path_buf(),
+            Arc::clone(&jobs),
+            read_ahead,
+        ));
+        (store, jobs)
+    }
+
+    /// `len` bytes that differ from their neighbours and from other offsets'.
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ ((i >> 9) as u8) ^ seed)
+            .collect()
+    }
+
+    /// `data` as a body of `size`-byte chunks.
+    fn chunked(
+        data: &[u8],
+        size: usize,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin + Send + 'static {
+        let chunks: Vec<_> = data
+            .chunks(size)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        futures_util::stream::iter(chunks)
+    }
+
+    /// Waits for `work`, failing the test if it takes longer than `limit`.
+    async fn within<T>(
+        limit: std::time::Duration,
+        what: &str,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        match tokio::time::timeout(limit, work).await {
+            Ok(value) => value,
+            Err(_) => panic!("gave up after {limit:?} waiting for {what}"),
+        }
+    }
+
+    /// A body that delivers chunks of uneven sizes, as a socket does, and
+    /// before every third one has nothing ready (it wakes itself at once).
+    struct Trickle {
+        /// The chunks still to deliver.
+        chunks: std::collections::VecDeque<Bytes>,
+        /// How often it was polled.
+        polls: usize,
+    }
+
+    impl Trickle {
+        /// `data` in chunks whose sizes cycle from 1 byte to 1 MiB.
+        fn new(data: &[u8]) -> Self {
+            const SIZES: [usize; 7] = [1, 100, 65_536, 3_000, 1 << 20, 7, 300_000];
+            let mut chunks = std::collections::VecDeque::new();
+            let mut rest = data;
+            for size in SIZES.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (chunk, tail) = rest.split_at((*size).min(rest.len()));
+                chunks.push_back(Bytes::copy_from_slice(chunk));
+                rest = tail;
+            }
+            Trickle { chunks, polls: 0 }
+        }
+    }
+
+    impl Stream for Trickle {
+        type Item = Result<Bytes, std::io::Error>;
+
+        /// The next chunk, or, every third poll, nothing yet.
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            self.polls += 1;
+            if self.polls.is_multiple_of(3) {
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            std::task::Poll::Ready(self.chunks.pop_front().map(Ok))
+        }
+    }
+
+    /// Bodies of many MiB, arriving in uneven chunks with pauses, are stored
+    /// byte for byte and hashed right, in either backend.
+    #[tokio::test]
+    async fn large_bodies_in_uneven_chunks_are_stored_exactly() {
+        for (store, _dir) in stores() {
+            // Many batches, crossing the flush interval twice, then a part
+            // starting mid-file.
+            let first = pattern(9 * 1024 * 1024 + 12_345, 1);
+            let second = pattern(3 * 1024 * 1024 + 1, 2);
+            let mut state = UploadState::new("big".into(), "r".into(), 0);
+            for part in [&first, &second] {
+                let written = store
+                    .write_part(&mut state, Trickle::new(part), Some(part.len() as u64))
+                    .await
+                    .unwrap();
+                assert_eq!(written, part.len() as u64);
+            }
+            assert_eq!(state.parts, [first.len() as u64, second.len() as u64]);
+            let whole = [first, second].concat();
+            let digest = store
+                .upload_digest(&state, DigestAlgorithm::Sha256)
+                .await
+                .unwrap();
+            assert_eq!(digest, Digest::sha256(&whole));
+            let sha512 = store
+                .upload_digest(&state, DigestAlgorithm::Sha512)
+                .await
+                .unwrap();
+            assert_eq!(sha512, Digest::of(DigestAlgorithm::Sha512, &whole));
+            store.commit(&state, &digest).await.unwrap();
+            assert!(read_all(&store, &digest, None).await == whole);
+        }
+    }
+
+    /// Reading that keeps stopping for room (a read-ahead far smaller than
+    /// the chunks) still stores every byte, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_small_read_ahead_still_stores_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _jobs) = limited_store(dir.path(), 4, 64 * 1024);
+        let data = pattern(6 * 1024 * 1024 + 5, 7);
+        let mut state = UploadState::new("narrow".into(), "r".into(), 0);
+        within(
+            std::time::Duration::from_secs(60),
+            "a write with a small read-ahead",
+            store.write_part(&mut state, Trickle::new(&data), Some(data.len() as u64)),
+        )
+        .await
+        .unwrap();
+        let digest = Digest::sha256(&data);
+        assert_eq!(
+            store
+                .upload_digest(&state, DigestAlgorithm::Sha256)
+                .await
+                .unwrap(),
+            digest
+        );
+        store.commit(&state, &digest).await.unwrap();
+        assert!(read_all(&store, &digest, None).await == data);
+    }
+
+    /// A body that fails, is too long, or whose write is dropped after
+    /// several MiB (past a background flush) leaves the session's file as it
+    /// was before the request, and the upload goes on from there.
+    #[tokio::test]
+    async fn a_failed_or_dropped_write_past_a_flush_cuts_the_file_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&StorageLocation::Local(dir.path().to_path_buf())).unwrap();
+        let file = dir.path().join("uploads/cut");
+        let length = || std::fs::metadata(&file).unwrap().len();
+        let mut state = UploadState::new("cut".into(), "r".into(), 0);
+        store
+            .write_part(&mut state, body(&[b"first"]), None)
+            .await
+            .unwrap();
+        let before = state.clone();
+        // Enough for several batches and a background flush.
+        let data = pattern(6 * 1024 * 1024, 3);
+
+        let failing = chunked(&data, 64 * 1024).chain(futures_util::stream::iter([Err(
+            std::io::Error::other("connection reset"),
+        )]));
+        let result = store.write_part(&mut state, failing, None).await;
+        assert!(matches!(result, Err(StorageError::Body(_))), "{result:?}");
+        assert_eq!((length(), &state), (5, &before));
+
+        let declared = data.len() as u64 - 1;
+        let result = store
+            .write_part(&mut state, chunked(&data, 64 * 1024), Some(declared))
+            .await;
+        assert!(
+            matches!(result, Err(StorageError::LengthMismatch { .. })),
+            "{result:?}"
+        );
+        assert_eq!((length(), &state), (5, &before));
+
+        let write = {
+            let store = store.clone();
+            let mut state = state.clone();
+            let stalled = chunked(&data, 64 * 1024).chain(futures_util::stream::pending());
+            tokio::spawn(async move { store.write_part(&mut state, stalled, None).await })
+        };
+        let all_written = 5 + data.len() as u64;
+        within(
+            std::time::Duration::from_secs(30),
+            "the stalled body's bytes to be written",
+            async {
+                while length() < all_written {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            },
+        )
+        .await;
+        write.abort();
+        assert!(write.await.unwrap_err().is_cancelled());
+        within(
+            std::time::Duration::from_secs(30),
+            "the dropped write's bytes to be cut off",
+            async {
+                while length() != 5 {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            },
+        )
+        .await;
+
+        store
+            .write_part(&mut state, body(&[b" second"]), None)
+            .await
+            .unwrap();
+        let digest = store
+            .upload_digest(&state, DigestAlgorithm::Sha256)
+            .await
+            .unwrap();
+        assert_eq!(digest, Digest::sha256(b"first second"));
+        assert_eq!(length(), 12);
+    }
+
+    /// When writing fails (as on a full disk), the rest of the body is still
+    /// read, so the client gets the error rather than a reset connection.
+    #[tokio::test]
+    async fn a_write_that_fails_still_reads_the_whole_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&StorageLocation::Local(dir.path().to_path_buf())).unwrap();
+        // A directory where the upload's file should be: opening it fails,
+        // as writing to a full disk would.
+        std::fs::create_dir_all(dir.path().join("uploads/blocked")).unwrap();
+        let data = pattern(20 * 64 * 1024, 4);
+        let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = {
+            let read = Arc::clone(&read);
+            chunked(&data, 64 * 1024).inspect(move |_| {
+                read.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        let mut state = UploadState::new("blocked".into(), "r".into(), 0);
+        let result = store
+            .write_part(&mut state, counted, Some(data.len() as u64))
+            .await;
+        assert!(matches!(result, Err(StorageError::Io(_))), "{result:?}");
+        assert_eq!(read.load(std::sync::atomic::Ordering::SeqCst), 20);
+        assert_eq!(state.offset, 0);
+    }
+
+    /// Many uploads at once never run more blocking jobs than their limit,
+    /// and still store every byte right.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_uploads_stay_within_the_job_limit() {
+        const UPLOADS: u8 = 12;
+        const JOBS: usize = 2;
+        let dir = tempfile::tempdir().unwrap();
+        let (store, jobs) = limited_store(dir.path(), JOBS, 8 * 1024 * 1024);
+        let uploads: Vec<_> = (0..UPLOADS)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let parts = [pattern(1536 * 1024, n), pattern(700 * 1024, !n)];
+                    let mut state = UploadState::new(format!("u{n}"), "r".into(), 0);
+                    for part in &parts {
+                        store
+                            .write_part(&mut state, Trickle::new(part), None)
+                            .await
+                            .unwrap();
+                    }
+                    let whole = parts.concat();
+                    let digest = Digest::sha256(&whole);
+                    assert_eq!(
+                        store
+                            .upload_digest(&state, DigestAlgorithm::Sha512)
+                            .await
+                            .unwrap(),
+                        Digest::of(DigestAlgorithm::Sha512, &whole)
+                    );
+                    store.commit(&state, &digest).await.unwrap();
+                    assert!(read_all(&store, &digest, None).await == whole);
+                })
+            })
+            .collect();
+        within(
+            std::time::Duration::from_secs(60),
+            "the uploads",
+            futures_util::future::try_join_all(uploads),
+        )
+        .await
+        .unwrap();
+        let peak = jobs.peak();
+        assert!((1..=JOBS).contains(&peak), "{peak} upload jobs ran at once");
+    }
+
+    /// Many uploads whose clients sent a few bytes and then nothing hold no
+    /// blocking thread: on a runtime with a blocking pool of 8 threads, where
+    /// each held thread would be one fewer, another upload and a blob read
+    /// still complete promptly, the upload jobs never exceed their limit, and
+    /// dropping the stalled writes removes their files.
+    #[test]
+    fn stalled_uploads_hold_no_blocking_thread() {
+        const STALLED: usize = 600;
+        const JOBS: usize = 3;
+        let seconds = std::time::Duration::from_secs;
+        let dir = tempfile::tempdir().unwrap();
+        let (store, jobs) = limited_store(dir.path(), JOBS, 8 * 1024 * 1024);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(8)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let stored = pattern(300 * 1024, 5);
+            let stored_digest = Digest::sha256(&stored);
+            let mut state = UploadState::new("stored".into(), "r".into(), 0);
+            store
+                .write_part(&mut state, chunked(&stored, 16 * 1024), None)
+                .await
+                .unwrap();
+            store.commit(&state, &stored_digest).await.unwrap();
+
+            let stalled: Vec<_> = (0..STALLED)
+                .map(|n| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        let mut state = UploadState::new(format!("stalled-{n}"), "r".into(), 0);
+                        let body = stalled_body(b"a few bytes");
+                        store.write_part(&mut state, body, Some(1 << 20)).await
+                    })
+                })
+                .collect();
+            within(seconds(60), "every stalled upload's first bytes", async {
+                while store.stored_uploads().await.unwrap().len() < STALLED {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+
+            within(
+                seconds(20),
+                "an upload and a read beside the stalled ones",
+                async {
+                    let data = pattern(5 * 1024 * 1024 + 3, 6);
+                    let mut state = UploadState::new("complete".into(), "r".into(), 0);
+                    store
+                        .write_part(
+                            &mut state,
+                            chunked(&data, 64 * 1024),
+                            Some(data.len() as u64),
+                        )
+                        .await
+                        .unwrap();
+                    let digest = Digest::sha256(&data);
+                    store.commit(&state, &digest).await.unwrap();
+                    assert!(read_all(&store, &digest, None).await == data);
+                    assert!(read_all(&store, &stored_digest, None).await == stored);
+                },
+            )
+            .await;
+
+            assert!(stalled.iter().all(|write| !write.is_finished()));
+            for write in stalled {
+                write.abort();
+                assert!(write.await.unwrap_err().is_cancelled());
+            }
+            within(seconds(30), "the dropped writes' files to go", async {
+                while !store.stored_uploads().await.unwrap().is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+        });
+        drop(runtime);
+        let peak = jobs.peak();
+        assert!((1..=JOBS).contains(&peak), "{peak} upload jobs ran at once");
+        let left = std::fs::read_dir(dir.path().join("uploads"))
+            .unwrap()
+            .count();
+        assert_eq!(left, 0, "files were left in uploads/");
     }
 
     /// An object store that reports, through a channel, whether the multipart
