@@ -12,9 +12,10 @@ use clap::{Args, Parser, Subcommand};
 use sentinel_registry::{LogFormat, PartialSettings, Server};
 use tracing_subscriber::EnvFilter;
 
-/// jemalloc rather than the system allocator: with its background thread it
-/// gives memory freed after a burst of requests back to the system within
-/// seconds, where glibc's malloc keeps much of it in its arenas for good.
+/// jemalloc rather than the system allocator: with its background thread
+/// (and the decay set in `.cargo/config.toml`) it gives memory freed after a
+/// burst of requests back to the system within seconds, where glibc's malloc
+/// keeps much of it in its arenas for good.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -201,9 +202,6 @@ async fn shutdown_signal() {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    if let Err(error) = tikv_jemalloc_ctl::background_thread::write(true) {
-        tracing::warn!(%error, "cannot start the allocator's background thread: freed memory may be kept longer");
-    }
     let flags = PartialSettings {
         listen: args.listen,
         log_format: args.log_format,
