@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sentinel_oci::ErrorCode;
 
+use crate::connections::client_key;
 use crate::error::ApiError;
 
 /// A keyed token bucket: `rate` events per period with bursts of `rate`.
@@ -143,7 +144,8 @@ const KNOWN_ADDRESS_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// pair that logged in longest ago is forgotten first.
 const MAX_KNOWN_ADDRESSES: usize = 16_384;
 
-/// What one bucket of failed logins counts. Addresses are [`origin`]s.
+/// What one bucket of failed logins counts. Addresses are counted by
+/// [`client_key`] (an IPv6 client by its /64).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     /// One user name from one address: `per_minute`.
@@ -167,19 +169,6 @@ impl Key {
     }
 }
 
-/// The address a client is counted by: an IPv6 client's /64 (it usually
-/// has the whole prefix to pick addresses from), an IPv4-mapped IPv6
-/// address as IPv4, any other address as itself.
-fn origin(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
-        },
-        IpAddr::V4(_) => address,
-    }
-}
-
 /// Failed logins, in buckets that each hold some failures and refill
 /// continuously over a minute (see [`Key`]): one per user name and address,
 /// one per address, and one per user name for the addresses that name has
@@ -199,7 +188,7 @@ struct FailedLogins {
 struct FailureState {
     buckets: HashMap<Key, FailureBucket>,
     /// When each user name last logged in with a checked password from
-    /// each address ([`origin`]).
+    /// each address ([`client_key`]).
     known: HashMap<(String, IpAddr), Instant>,
 }
 
@@ -251,7 +240,7 @@ impl FailedLogins {
 
     /// The buckets an attempt from `address` for `user` draws on at `now`.
     fn keys(state: &FailureState, address: IpAddr, user: Option<&str>, now: Instant) -> Vec<Key> {
-        let origin = origin(address);
+        let origin = client_key(address);
         let mut keys = vec![Key::Address(origin)];
         if let Some(user) = user {
             let pair = (user.to_owned(), origin);
