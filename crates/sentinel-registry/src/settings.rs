@@ -342,6 +342,74 @@ mod tests {
     }
 
     #[test]
+    fn connection_and_upload_limits_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sentinel.toml");
+        std::fs::write(
+            &file,
+            "body-timeout = 30\nheader-timeout = 5\nkeep-alive-timeout = 20\n\
+             max-connections = 900\nmax-connections-per-address = 0\nmax-uploads = 100\n\
+             max-uploads-per-address = 0\nmax-uploads-per-user = 8\n\
+             manifest-memory-mib = 16\nhttp2-max-streams = 100\n",
+        )
+        .unwrap();
+        let settings = PartialSettings::from_file(&file).unwrap().resolve();
+        assert_eq!(
+            (
+                settings.body_timeout,
+                settings.header_timeout,
+                settings.keep_alive_timeout
+            ),
+            (30, 5, 20)
+        );
+        assert_eq!(
+            (
+                settings.max_connections,
+                settings.max_connections_per_address
+            ),
+            (900, 0)
+        );
+        assert_eq!(
+            (
+                settings.max_uploads,
+                settings.max_uploads_per_address,
+                settings.max_uploads_per_user
+            ),
+            (100, 0, 8)
+        );
+        assert_eq!(settings.manifest_memory_mib, 16);
+        assert_eq!(settings.http2_max_streams, 100);
+        let defaults = PartialSettings::default().resolve();
+        assert_eq!(
+            (
+                defaults.body_timeout,
+                defaults.header_timeout,
+                defaults.keep_alive_timeout
+            ),
+            (60, 10, 60)
+        );
+        assert_eq!(
+            (
+                defaults.max_connections,
+                defaults.max_connections_per_address
+            ),
+            (0, 256)
+        );
+        assert_eq!(
+            (
+                defaults.max_uploads,
+                defaults.max_uploads_per_address,
+                defaults.max_uploads_per_user
+            ),
+            (512, 64, 64)
+        );
+        assert_eq!(
+            (defaults.manifest_memory_mib, defaults.http2_max_streams),
+            (64, 32)
+        );
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.toml");
