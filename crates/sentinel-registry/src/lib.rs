@@ -122,11 +122,18 @@ impl Server {
             0 => connections::default_max_connections(open_files),
             n => n,
         };
-        tracing::info!(
-            open_files = open_files.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
-            max_connections,
-            "connection limits"
-        );
+        let per_address = match settings.max_connections_per_address {
+            0 => "no cap per address".to_owned(),
+            n => format!("{n} per address"),
+        };
+        match open_files {
+            Some(limit) => tracing::info!(
+                "open-files limit {limit} (the soft limit raised to the hard one): at most {max_connections} connections, {per_address}"
+            ),
+            None => tracing::info!(
+                "open-files limit unknown: at most {max_connections} connections, {per_address}"
+            ),
+        }
         let connection_limits = connections::ConnectionLimits {
             header_timeout: Duration::from_secs(settings.header_timeout.max(1)),
             keep_alive_timeout: Duration::from_secs(settings.keep_alive_timeout.max(1)),
