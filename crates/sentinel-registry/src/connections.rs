@@ -57,6 +57,23 @@ pub(crate) struct ConnectionLimits {
     pub http2_max_streams: u32,
 }
 
+/// How long requests in progress may take to finish after the shutdown
+/// signal; connections still open then are dropped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long an idle connection told to close (an HTTP/2 GOAWAY) may take.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Where the server is in its life, as connection tasks see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Serving.
+    Running,
+    /// Finishing the requests in progress, taking no new ones.
+    Draining,
+    /// Past the grace period: close at once.
+    Closing,
+}
+
 /// The first pause after an accept error; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(5);
 /// The longest pause after repeated accept errors.
@@ -141,6 +158,12 @@ struct ConnectionState {
     first_byte: AtomicU64,
     /// Since when a write has been waiting for the client to read (0: none).
     write_blocked: AtomicU64,
+    /// Responses whose body has not been sent in full.
+    responding: AtomicUsize,
+    /// When a response body last produced data (or started).
+    response_progress: AtomicU64,
+    /// Whether the connection speaks HTTP/2 (known from its first request).
+    http2: AtomicBool,
 }
 
 impl ConnectionState {
@@ -152,6 +175,9 @@ impl ConnectionState {
             idle_since: AtomicU64::new(clock.now()),
             first_byte: AtomicU64::new(0),
             write_blocked: AtomicU64::new(0),
+            responding: AtomicUsize::new(0),
+            response_progress: AtomicU64::new(0),
+            http2: AtomicBool::new(false),
         }
     }
 
@@ -180,12 +206,32 @@ impl ConnectionState {
         }
     }
 
+    /// Bytes went out: the tail of a response the client is reading keeps
+    /// the connection from counting as idle.
+    fn bytes_written(&self) {
+        self.idle_since.store(self.clock.now(), Ordering::SeqCst);
+        if self.first_byte.load(Ordering::Relaxed) != 0 {
+            self.first_byte.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// A response body starts, or produced data.
+    fn response_progressed(&self) {
+        self.response_progress
+            .store(self.clock.now(), Ordering::Relaxed);
+    }
+
     /// Why the connection must be closed now, if it must.
     fn overdue(&self, limits: &ConnectionLimits) -> Option<&'static str> {
         let now = self.clock.now();
         if self.in_flight.load(Ordering::SeqCst) == 0 {
+            // HTTP/2 peers send frames (pings, window updates) between
+            // requests; only HTTP/1.1 bytes start a request.
             let first = self.first_byte.load(Ordering::Relaxed);
-            if first != 0 && now - first > millis(limits.header_timeout) {
+            if first != 0
+                && !self.http2.load(Ordering::Relaxed)
+                && now.saturating_sub(first) > millis(limits.header_timeout)
+            {
                 return Some("the request headers did not arrive in time");
             }
             let (limit, reason) = if self.served.load(Ordering::Relaxed) {
@@ -201,10 +247,24 @@ impl ConnectionState {
             }
         }
         let blocked = self.write_blocked.load(Ordering::Relaxed);
-        if blocked != 0 && now - blocked > millis(limits.body_timeout) {
+        if blocked != 0 && now.saturating_sub(blocked) > millis(limits.body_timeout) {
             return Some("the client stopped reading the response");
         }
+        // A response body not asked for data that long: over HTTP/2, a
+        // client that gives no flow-control window never blocks a write.
+        if self.responding.load(Ordering::SeqCst) > 0
+            && now.saturating_sub(self.response_progress.load(Ordering::Relaxed))
+                > millis(limits.body_timeout)
+        {
+            return Some("the client took no more of the response");
+        }
         None
+    }
+
+    /// Whether the reason from [`ConnectionState::overdue`] is idleness (no
+    /// request in progress), so the connection can be closed politely.
+    fn is_idle(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) == 0
     }
 }
 
@@ -220,10 +280,25 @@ impl Drop for ActiveRequest {
     }
 }
 
-/// A response body that holds its request's [`ActiveRequest`].
+/// A response body that holds its request's [`ActiveRequest`] and reports
+/// its progress.
 struct TrackedBody {
     body: Body,
-    _active: ActiveRequest,
+    active: ActiveRequest,
+}
+
+impl TrackedBody {
+    fn new(body: Body, active: ActiveRequest) -> Self {
+        active.0.responding.fetch_add(1, Ordering::SeqCst);
+        active.0.response_progressed();
+        TrackedBody { body, active }
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        self.active.0.responding.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl http_body::Body for TrackedBody {
@@ -234,7 +309,12 @@ impl http_body::Body for TrackedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if polled.is_ready() {
+            this.active.0.response_progressed();
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -278,6 +358,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.state.write_pending(polled.is_pending());
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.state.bytes_written();
+        }
         polled
     }
 
@@ -289,6 +372,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         this.state.write_pending(polled.is_pending());
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.state.bytes_written();
+        }
         polled
     }
 
@@ -391,7 +477,9 @@ pub(crate) async fn serve(
     .unwrap_or(MAX_BACKOFF)
     .div_f64(4.0)
     .clamp(Duration::from_millis(50), Duration::from_secs(1));
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let slots = Arc::new(Semaphore::new(
+        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     let addresses = Arc::new(AddressCounts {
         max: limits.max_per_address,
         counts: Mutex::new(HashMap::new()),
@@ -405,7 +493,7 @@ pub(crate) async fn serve(
         tick,
     });
     let tracker = TaskTracker::new();
-    let (stop, stopped) = watch::channel(false);
+    let (stop, stopped) = watch::channel(Phase::Running);
     tokio::pin!(shutdown);
     let mut backoff = MIN_BACKOFF;
     loop {
@@ -430,7 +518,10 @@ pub(crate) async fn serve(
             Err(error) if is_connection_error(&error) => continue,
             Err(error) => {
                 tracing::warn!(%error, retry_in_ms = backoff.as_millis(), "cannot accept a connection");
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
@@ -449,9 +540,19 @@ pub(crate) async fn serve(
         });
     }
     drop(listener);
-    let _ = stop.send(true);
+    let _ = stop.send(Phase::Draining);
     tracker.close();
-    tracker.wait().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still in progress {} s after the shutdown signal: closing their connections",
+            SHUTDOWN_GRACE.as_secs()
+        );
+        let _ = stop.send(Phase::Closing);
+        tracker.wait().await;
+    }
     Ok(())
 }
 
@@ -460,7 +561,7 @@ impl Shared {
         self: &Arc<Self>,
         stream: TcpStream,
         peer: SocketAddr,
-        mut stopped: watch::Receiver<bool>,
+        mut stopped: watch::Receiver<Phase>,
     ) {
         let state = Arc::new(ConnectionState::new(self.clock));
         let socket = Watched {
@@ -496,7 +597,7 @@ impl Shared {
         io: I,
         peer: SocketAddr,
         state: Arc<ConnectionState>,
-        mut stopped: watch::Receiver<bool>,
+        mut stopped: watch::Receiver<Phase>,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -505,17 +606,17 @@ impl Shared {
         let requests = Arc::clone(&state);
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let active = requests.begin_request();
+            if request.version() == hyper::Version::HTTP_2 {
+                requests.http2.store(true, Ordering::Relaxed);
+            }
             let mut request = request.map(|body| TimeoutBody::new(body_timeout, body));
             request.extensions_mut().insert(ConnectInfo(peer));
             let app = app.clone();
             async move {
                 let response = app.oneshot(request).await?;
-                Ok::<_, std::convert::Infallible>(response.map(|body| {
-                    Body::new(TrackedBody {
-                        body,
-                        _active: active,
-                    })
-                }))
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| Body::new(TrackedBody::new(body, active))),
+                )
             }
         });
         let connection = self.builder.serve_connection(TokioIo::new(io), service);
@@ -529,11 +630,16 @@ impl Shared {
             }
         };
         tokio::pin!(watchdog);
-        let mut stopping = *stopped.borrow();
-        if stopping {
-            connection.as_mut().graceful_shutdown();
-        }
+        let mut draining = false;
         loop {
+            let phase = *stopped.borrow_and_update();
+            if phase == Phase::Closing {
+                return;
+            }
+            if phase == Phase::Draining && !draining {
+                draining = true;
+                connection.as_mut().graceful_shutdown();
+            }
             tokio::select! {
                 served = connection.as_mut() => {
                     if let Err(error) = served {
@@ -543,12 +649,17 @@ impl Shared {
                 }
                 reason = &mut watchdog => {
                     tracing::debug!(client = %peer.ip(), reason, "connection closed");
+                    if state.is_idle() {
+                        // Nothing in progress: say goodbye (an HTTP/2
+                        // GOAWAY) before the socket goes.
+                        connection.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(CLOSE_GRACE, connection.as_mut()).await;
+                    }
                     return;
                 }
-                changed = stopped.changed(), if !stopping => {
-                    stopping = true;
-                    if changed.is_ok() {
-                        connection.as_mut().graceful_shutdown();
+                changed = stopped.changed() => {
+                    if changed.is_err() {
+                        return;
                     }
                 }
             }

@@ -14,6 +14,7 @@ use sentinel_oci::ErrorCode;
 use crate::Settings;
 use crate::connections::client_key;
 use crate::error::ApiError;
+use crate::service::MAX_MANIFEST_BYTES;
 
 /// How long a refused client is told to wait, in seconds: uploads and
 /// manifests in progress usually end within that.
@@ -29,7 +30,16 @@ impl InFlight {
     /// The bounds configured in `settings`.
     pub(crate) fn new(settings: &Settings) -> Self {
         let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-        let manifest_total = settings.manifest_memory_mib.saturating_mul(1024 * 1024);
+        // Every client may always hold one manifest of the largest size.
+        let largest = MAX_MANIFEST_BYTES as u64;
+        let manifest_total = match settings.manifest_memory_mib.saturating_mul(1024 * 1024) {
+            0 => 0,
+            total => total.max(largest),
+        };
+        let manifest_share = match manifest_total {
+            0 => 0,
+            total => (total / 4).max(largest),
+        };
         InFlight {
             uploads: Arc::new(Budget::new(
                 "blob uploads",
@@ -40,8 +50,8 @@ impl InFlight {
             manifest_bytes: Arc::new(Budget::new(
                 "manifest bytes",
                 manifest_total,
-                manifest_total / 4,
-                manifest_total / 4,
+                manifest_share,
+                manifest_share,
             )),
         }
     }

@@ -76,12 +76,12 @@ async fn read_manifest_body(
         .header(&header::CONTENT_LENGTH)
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(refuse_unread(too_large(), request, body));
+        return Err(refuse_unread(too_large(), request, body, false));
     }
     let user = request.caller.user();
     let mut held = match in_flight.manifest_bytes(request.client, user, declared.unwrap_or(0)) {
         Ok(held) => held,
-        Err(refusal) => return Err(refuse_unread(refusal, request, body)),
+        Err(refusal) => return Err(refuse_unread(refusal, request, body, false)),
     };
     let mut stream = body.into_data_stream();
     let mut collected =
@@ -105,13 +105,13 @@ async fn read_manifest_body(
         let seen = collected.len() as u64 + chunk.len() as u64;
         if seen > limit {
             let rest = Body::from_stream(stream);
-            return Err(refuse_unread(too_large(), request, rest));
+            return Err(refuse_unread(too_large(), request, rest, true));
         }
         if declared.is_none()
             && let Err(refusal) = held.grow(chunk.len() as u64)
         {
             let rest = Body::from_stream(stream);
-            return Err(refuse_unread(refusal, request, rest));
+            return Err(refuse_unread(refusal, request, rest, true));
         }
         collected.extend_from_slice(&chunk);
     }

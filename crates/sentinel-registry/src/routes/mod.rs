@@ -177,30 +177,29 @@ const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Answers a request refused before its body was read. Clients retry a
 /// refused request on the same connection (with credentials this time), so a
-/// small body is read first, as HTTP/1.1 needs to reuse the connection; for a
-/// larger or unknown body the answer says `Connection: close` rather than
-/// leave the client to find the connection closed under it.
-async fn refuse(refusal: ApiError, headers: &HeaderMap, body: Body) -> ApiError {
+/// small body is read first, as HTTP/1.1 needs to reuse the connection; a
+/// larger or unknown body is left to [`refuse_unread`], so the client still
+/// reads the answer.
+async fn refuse(refusal: ApiError, request: &Request, body: Body) -> ApiError {
+    let headers = &request.headers;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let drained = match declared {
-        Some(0) => true,
+    match declared {
+        Some(0) => refusal,
+        None if !headers.contains_key(header::TRANSFER_ENCODING) => refusal,
         Some(length) if length <= DRAINED_BODY_LIMIT => {
             let limit = usize::try_from(DRAINED_BODY_LIMIT).unwrap_or(usize::MAX);
-            matches!(
-                tokio::time::timeout(DRAIN_TIMEOUT, axum::body::to_bytes(body, limit)).await,
-                Ok(Ok(_))
-            )
+            let drained =
+                tokio::time::timeout(DRAIN_TIMEOUT, axum::body::to_bytes(body, limit)).await;
+            if matches!(drained, Ok(Ok(_))) {
+                refusal
+            } else {
+                refusal.with_header(header::CONNECTION, HeaderValue::from_static("close"))
+            }
         }
-        None if !headers.contains_key(header::TRANSFER_ENCODING) => true,
-        _ => false,
-    };
-    if drained {
-        refusal
-    } else {
-        refusal.with_header(header::CONNECTION, HeaderValue::from_static("close"))
+        _ => refuse_unread(refusal, request, body, false),
     }
 }
 
@@ -213,15 +212,22 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
 /// the body is dropped (the stream is reset once the answer is out). Over
 /// HTTP/1.1 the answer closes the connection, and the body is read and
 /// dropped for a little while on its own task, unless the client waits for
-/// `100 Continue` before sending it: then it is never asked for.
-pub(crate) fn refuse_unread(refusal: ApiError, request: &Request, body: Body) -> ApiError {
+/// `100 Continue` before sending it and none of it was read (`started`):
+/// then it is never asked for.
+pub(crate) fn refuse_unread(
+    refusal: ApiError,
+    request: &Request,
+    body: Body,
+    started: bool,
+) -> ApiError {
     if request.version >= Version::HTTP_2 {
         return refusal;
     }
-    let expects_continue = request
-        .headers
-        .get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let expects_continue = !started
+        && request
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if !expects_continue {
         tokio::spawn(async move {
             let mut stream = body.into_data_stream();
@@ -237,9 +243,8 @@ pub(crate) fn refuse_unread(refusal: ApiError, request: &Request, body: Body) ->
 /// Whether the request carries blob bytes (and so takes an upload slot).
 fn carries_blob(endpoint: &Endpoint<'_>, request: &Request) -> bool {
     match (endpoint, &request.method) {
-        (Endpoint::Uploads(_), &Method::POST) => {
-            request.query("digest").is_some() && request.query("mount").is_none()
-        }
+        // A mount that cannot be made becomes an upload of the body.
+        (Endpoint::Uploads(_), &Method::POST) => request.query("digest").is_some(),
         (Endpoint::Upload(..), &Method::PATCH | &Method::PUT) => true,
         _ => false,
     }
@@ -261,7 +266,7 @@ async fn admit_and_route(
             .await
         {
             Ok(caller) => request.caller = caller,
-            Err(refusal) => return Err(refuse(refusal, &request.headers, body).await),
+            Err(refusal) => return Err(refuse(refusal, &request, body).await),
         }
     }
     let (user, client, method) = (
@@ -272,7 +277,7 @@ async fn admit_and_route(
     let _upload_slot = if carries_blob(&endpoint, &request) {
         match app.in_flight.upload(client, &user) {
             Ok(slot) => Some(slot),
-            Err(refusal) => return Err(refuse(refusal, &request.headers, body).await),
+            Err(refusal) => return Err(refuse(refusal, &request, body).await),
         }
     } else {
         None
