@@ -853,3 +853,101 @@ async fn accept_errors_back_off_instead_of_spinning() {
         .await;
     server.settles_to(idle, "out of descriptors").await;
 }
+
+/// Responses nobody reads: HTTP/1.1 connections that ask for a 16 MiB blob
+/// and never read, and HTTP/2 connections that give no flow-control window.
+/// The server closes them after the body timeout (4 s here).
+async fn unread_responses(mode: Mode) {
+    const READERS: usize = 20;
+    let (server, mut victim, idle) = prepare(mode, &[]).await;
+    let attacker = client_from(&server, ATTACKER);
+    let blob = Bytes::from(vec![7u8; 16 << 20]);
+    let digest = Digest::sha256(&blob);
+    let repo = server.repository("attacker");
+    let pushed = with_auth(
+        attacker.post(server.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}"))),
+        &server,
+        "attacker",
+    )
+    .body(blob)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(pushed.status(), 201);
+    let path = format!("/v2/{repo}/blobs/{digest}");
+    let mut h1 = Vec::new();
+    let mut h2_connections = Vec::new();
+    let mut h2_responses = Vec::new();
+    for _ in 0..READERS {
+        if mode == Mode::H2c {
+            let tcp = connect_from_attacker(&server).await.unwrap();
+            let (client, connection) = h2::client::Builder::new()
+                .initial_window_size(0)
+                .handshake::<_, Bytes>(tcp)
+                .await
+                .unwrap();
+            h2_connections.push(tokio::spawn(connection));
+            let mut client = client.ready().await.unwrap();
+            let mut request = http::Request::get(server.url(&path));
+            if let Some(value) = server.authorization("attacker") {
+                request = request.header("authorization", value);
+            }
+            let (response, _) = client
+                .send_request(request.body(()).unwrap(), true)
+                .unwrap();
+            h2_responses.push((client, response));
+        } else {
+            let mut stream = connect_from_attacker(&server).await.unwrap();
+            let request = head(&server, "GET", &path, &[]);
+            stream.write_all(request.as_bytes()).await.unwrap();
+            h1.push(stream);
+        }
+    }
+    let started = Instant::now();
+    victim
+        .served_promptly(&server, 25, "unread responses")
+        .await;
+    // Past the body timeout, the server has given up on every one of them:
+    // reading now finds a part of the blob, then the end of the connection.
+    tokio::time::sleep(Duration::from_secs(7).saturating_sub(started.elapsed())).await;
+    for stream in &mut h1 {
+        let mut received = 0usize;
+        let mut buffer = vec![0u8; 64 * 1024];
+        let closed = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => received += n,
+                }
+            }
+        })
+        .await
+        .is_ok();
+        assert!(
+            closed,
+            "the server closes a connection whose client reads nothing"
+        );
+        assert!(
+            received < 16 << 20,
+            "the server stopped before the end of the blob: {received} bytes"
+        );
+    }
+    for connection in h2_connections {
+        let wait = Duration::from_secs(12).saturating_sub(started.elapsed());
+        tokio::time::timeout(wait, connection)
+            .await
+            .expect("the server closes an HTTP/2 connection that gives no window")
+            .unwrap()
+            .ok();
+    }
+    drop(h1);
+    drop(h2_responses);
+    server.settles_to(idle, "unread responses").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_nobody_reads_are_abandoned() {
+    let _serial = SERIAL.lock().await;
+    unread_responses(Mode::Open).await;
+    unread_responses(Mode::H2c).await;
+}
