@@ -407,6 +407,23 @@ mod tests {
         chunks.concat()
     }
 
+    /// Checks that the upload `state` holds exactly `expected` (its sha256
+    /// and sha512 digests), commits it, and reads it back.
+    async fn commits_exactly(store: &BlobStore, state: &UploadState, expected: &[u8]) {
+        let digest = store
+            .upload_digest(state, DigestAlgorithm::Sha256)
+            .await
+            .unwrap();
+        assert_eq!(digest, Digest::sha256(expected));
+        let sha512 = store
+            .upload_digest(state, DigestAlgorithm::Sha512)
+            .await
+            .unwrap();
+        assert_eq!(sha512, Digest::of(DigestAlgorithm::Sha512, expected));
+        store.commit(state, &digest).await.unwrap();
+        assert!(read_all(store, &digest, None).await == expected);
+    }
+
     fn stores() -> Vec<(BlobStore, Option<tempfile::TempDir>)> {
         let dir = tempfile::tempdir().unwrap();
         let local = BlobStore::open(&StorageLocation::Local(dir.path().to_path_buf())).unwrap();
@@ -431,18 +448,7 @@ mod tests {
                 }
                 let expected: Vec<u8> = parts.concat();
                 assert_eq!(state.offset, expected.len() as u64);
-                let digest = store
-                    .upload_digest(&state, DigestAlgorithm::Sha256)
-                    .await
-                    .unwrap();
-                assert_eq!(digest, Digest::sha256(&expected));
-                let sha512 = store
-                    .upload_digest(&state, DigestAlgorithm::Sha512)
-                    .await
-                    .unwrap();
-                assert_eq!(sha512, Digest::of(DigestAlgorithm::Sha512, &expected));
-                store.commit(&state, &digest).await.unwrap();
-                assert_eq!(read_all(&store, &digest, None).await, expected);
+                commits_exactly(&store, &state, &expected).await;
             }
         }
     }
@@ -782,19 +788,7 @@ mod tests {
                 assert_eq!(written, part.len() as u64);
             }
             assert_eq!(state.parts, [first.len() as u64, second.len() as u64]);
-            let whole = [first, second].concat();
-            let digest = store
-                .upload_digest(&state, DigestAlgorithm::Sha256)
-                .await
-                .unwrap();
-            assert_eq!(digest, Digest::sha256(&whole));
-            let sha512 = store
-                .upload_digest(&state, DigestAlgorithm::Sha512)
-                .await
-                .unwrap();
-            assert_eq!(sha512, Digest::of(DigestAlgorithm::Sha512, &whole));
-            store.commit(&state, &digest).await.unwrap();
-            assert!(read_all(&store, &digest, None).await == whole);
+            commits_exactly(&store, &state, &[first, second].concat()).await;
         }
     }
 
