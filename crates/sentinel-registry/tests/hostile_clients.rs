@@ -382,6 +382,24 @@ async fn answer(stream: &mut TcpStream, wait: Duration) -> (Option<String>, bool
     (text.lines().next().map(str::to_owned), closed)
 }
 
+/// The first line the server sends within `wait`, if it sends one.
+async fn first_line(stream: &mut TcpStream, wait: Duration) -> Option<String> {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 1024];
+    tokio::time::timeout(wait, async {
+        while !received.windows(2).any(|pair| pair == b"\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await
+    .ok()?;
+    let text = String::from_utf8_lossy(&received);
+    text.lines().next().map(str::to_owned)
+}
+
 /// Opens an upload session as the attacker; its path.
 async fn attacker_session(server: &Server, client: &reqwest::Client) -> String {
     let repo = server.repository("attacker");
@@ -462,9 +480,8 @@ impl Stalled {
         ];
         let request = head(server, method, path, &headers);
         stream.write_all(request.as_bytes()).await.unwrap();
-        if answer(&mut stream, Duration::from_millis(30))
+        if first_line(&mut stream, Duration::from_millis(30))
             .await
-            .0
             .is_some()
         {
             self.answered_at_once += 1;
@@ -536,7 +553,9 @@ async fn h2_stalled(
 /// Attack 1: uploads whose bodies stall after 4 bytes.
 async fn stalled_uploads(mode: Mode) {
     const STALLED: usize = 256;
-    let (server, mut victim, idle) = prepare(mode, &[]).await;
+    // A body timeout longer than the attack takes to set up, so that the
+    // attacker's share is not freed (by 408s) while it still sends.
+    let (server, mut victim, idle) = prepare(mode, &["--body-timeout", "15"]).await;
     let attacker = client_from(&server, ATTACKER);
     let mut stalled = Stalled::new(mode);
     let four_bytes = Bytes::from_static(b"abcd");
@@ -549,7 +568,7 @@ async fn stalled_uploads(mode: Mode) {
     victim.served_promptly(&server, 25, "stalled uploads").await;
     // Most are refused at once with 429; the attacker's share of 16 uploads
     // waits for the body timeout, then gets 408.
-    let statuses = stalled.answers(Duration::from_secs(8)).await;
+    let statuses = stalled.answers(Duration::from_secs(20)).await;
     eprintln!(
         "stalled uploads ({mode:?}): {} answered at once, then {statuses:?}",
         stalled.answered_at_once
