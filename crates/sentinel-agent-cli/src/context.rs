@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use sentinel_client::{ClientOptions, ImageReference, RegistryClient, RegistryLocation};
 use sentinel_credentials::{Credential, CredentialSources};
 use sentinel_layout::LayoutStore;
+use sentinel_workflows::{BoxError, Registries};
 
 use crate::cli::RemoteArgs;
 use crate::config::{self, AuthMethod, Config, Profile};
@@ -25,20 +26,9 @@ pub struct Context {
     interrupted: Arc<AtomicBool>,
 }
 
-/// `reference` with `tag`, or a usage error naming the tag.
-pub fn with_tag(reference: &ImageReference, tag: &str) -> anyhow::Result<ImageReference> {
-    reference
-        .with_tag(tag)
-        .map_err(|error| UsageError(format!("invalid tag {tag:?}: {error}")).into())
-}
-
-/// `reference` with its tag, or `latest` when it has none.
-pub fn tagged_or_latest(reference: &ImageReference) -> anyhow::Result<ImageReference> {
-    with_tag(reference, reference.tag_or_latest())
-}
-
 /// The registry a command talks to when a reference names none, and the
 /// profile that came with it.
+#[derive(Clone)]
 pub struct Target<'a> {
     /// The default registry as the user wrote it (host or URL).
     pub default_registry: Option<String>,
@@ -104,25 +94,6 @@ impl Context {
         })
     }
 
-    /// Parses a reference, filling in the default registry.
-    pub fn parse_reference(
-        &self,
-        text: &str,
-        target: &Target<'_>,
-    ) -> anyhow::Result<ImageReference> {
-        let default_host = match &target.default_registry {
-            Some(registry) => Some(
-                RegistryLocation::parse(registry)
-                    .map_err(|error| UsageError(format!("invalid registry {registry:?}: {error}")))?
-                    .host()
-                    .to_string(),
-            ),
-            None => None,
-        };
-        ImageReference::parse(text, default_host.as_deref())
-            .map_err(|error| UsageError(format!("invalid reference {text:?}: {error}")).into())
-    }
-
     /// A client for the registry `reference` names, with the credentials
     /// found for it.
     pub fn client(
@@ -130,15 +101,7 @@ impl Context {
         reference: &ImageReference,
         target: &Target<'_>,
     ) -> anyhow::Result<RegistryClient> {
-        self.client_for_registry(reference.registry(), target)
-    }
-
-    /// A client for `registry` (as a reference names it), with credentials.
-    pub fn client_for_registry(
-        &self,
-        registry: &str,
-        target: &Target<'_>,
-    ) -> anyhow::Result<RegistryClient> {
+        let registry = reference.registry();
         // The scheme and the profile apply when the registry is the one the
         // user configured as the default (or chose with --registry/--profile).
         let configured = target
@@ -208,5 +171,130 @@ impl Context {
     /// The agent configuration directory (where `agent login` saves).
     pub fn config_dir(&self) -> &std::path::Path {
         &self.config_dir
+    }
+
+    /// The registries of a command, from its `--registry` and `--profile`,
+    /// worked out each time a workflow asks (so a bad `--profile` fails
+    /// only a command that needs a registry).
+    pub fn remote<'a>(&'a self, args: &'a RemoteArgs) -> Remote<'a> {
+        Remote {
+            context: self,
+            target: Chosen::Args(args),
+        }
+    }
+
+    /// The registries of `target`, already worked out.
+    pub fn remote_for<'a>(&'a self, target: Target<'a>) -> Remote<'a> {
+        Remote {
+            context: self,
+            target: Chosen::Fixed(target),
+        }
+    }
+
+    /// Where `agent pull` looks for `text`: the registry it names, the
+    /// default registry, or else the configured registries by priority.
+    pub fn pull_candidates<'a>(&'a self, text: &str, target: Target<'a>) -> Vec<Remote<'a>> {
+        if names_registry(text)
+            || target.default_registry.is_some()
+            || self.config.registries.is_empty()
+        {
+            return vec![self.remote_for(target)];
+        }
+        self.config
+            .registries_by_priority()
+            .into_iter()
+            .map(|entry| {
+                // Each entry's URL (with its scheme) is the registry its client uses.
+                self.remote_for(Target {
+                    default_registry: Some(entry.url.clone()),
+                    profile: None,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Whether a reference's first component is a registry host, by docker's
+/// rule: it holds a `.` or a `:`, or is `localhost`.
+fn names_registry(text: &str) -> bool {
+    match text.split_once('/') {
+        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
+        None => false,
+    }
+}
+
+/// The registries a workflow reaches, as the configuration, the flags and
+/// the credential sources say.
+pub struct Remote<'a> {
+    context: &'a Context,
+    target: Chosen<'a>,
+}
+
+/// How a [`Remote`] finds its target.
+enum Chosen<'a> {
+    /// From the flags, when first needed.
+    Args(&'a RemoteArgs),
+    /// Already chosen.
+    Fixed(Target<'a>),
+}
+
+impl Remote<'_> {
+    fn target(&self) -> anyhow::Result<Target<'_>> {
+        match &self.target {
+            Chosen::Args(args) => self.context.target(args),
+            Chosen::Fixed(target) => Ok(target.clone()),
+        }
+    }
+}
+
+impl Registries for Remote<'_> {
+    fn default_registry(&self) -> Result<Option<String>, BoxError> {
+        let target = self.target().map_err(Passed::boxed)?;
+        Ok(target.default_registry)
+    }
+
+    fn client(&self, reference: &ImageReference) -> Result<RegistryClient, BoxError> {
+        let target = self.target().map_err(Passed::boxed)?;
+        self.context
+            .client(reference, &target)
+            .map_err(Passed::boxed)
+    }
+}
+
+/// A CLI error passed through a workflow. Its source is the error it
+/// carries, so the chain the exit code and the message are read from goes on
+/// exactly as if the error had never left the CLI.
+#[derive(Debug)]
+struct Passed(anyhow::Error);
+
+impl Passed {
+    fn boxed(error: anyhow::Error) -> BoxError {
+        Box::new(Passed(error))
+    }
+}
+
+impl std::fmt::Display for Passed {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}", self.0)
+    }
+}
+
+impl std::error::Error for Passed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_registry;
+
+    #[test]
+    fn the_registry_component_is_recognised_like_docker_does() {
+        assert!(names_registry("localhost:5000/me/hello:1.0.0"));
+        assert!(names_registry("localhost/me/hello"));
+        assert!(names_registry("ghcr.io/team/agent"));
+        assert!(!names_registry("team/agent:1.0"));
+        assert!(!names_registry("hello"));
     }
 }

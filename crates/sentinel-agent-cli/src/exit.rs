@@ -14,6 +14,7 @@
 
 use sentinel_client::{ClientError, ErrorKind};
 use sentinel_package::PackageError;
+use sentinel_workflows::WorkflowError;
 
 /// Any other failure.
 pub const GENERAL: u8 = 1;
@@ -48,16 +49,6 @@ pub struct UsageError(pub String);
 #[error("the user name and password (or token) were refused")]
 pub struct CredentialsRefused;
 
-/// Content that does not match what describes it (exit code 7).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct IntegrityError(pub String);
-
-/// A name that is not in the local store (exit code 4).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct LocalNotFound(pub String);
-
 /// The exit code for an error: the first error in its chain that has a kind.
 pub fn code_for(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
@@ -67,11 +58,11 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         if cause.is::<UsageError>() {
             return USAGE;
         }
-        if cause.is::<LocalNotFound>() {
-            return NOT_FOUND;
-        }
-        if cause.is::<IntegrityError>() {
-            return INTEGRITY;
+        if let Some(code) = cause
+            .downcast_ref::<WorkflowError>()
+            .and_then(workflow_code)
+        {
+            return code;
         }
         if let Some(client) = cause.downcast_ref::<ClientError>() {
             return match client.kind() {
@@ -92,6 +83,27 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         }
     }
     GENERAL
+}
+
+/// The code for a workflow's own verdict; `None` for an error that only
+/// says what was being done, so the cause beneath decides.
+fn workflow_code(error: &WorkflowError) -> Option<u8> {
+    match error {
+        WorkflowError::Usage(_) => Some(USAGE),
+        WorkflowError::NotFound(_) => Some(NOT_FOUND),
+        WorkflowError::Integrity(_) => Some(INTEGRITY),
+        WorkflowError::Registries(_)
+        | WorkflowError::Unnamed(_)
+        | WorkflowError::Client(_)
+        | WorkflowError::Package(_)
+        | WorkflowError::Layout(_)
+        | WorkflowError::InvalidDefinition { .. }
+        | WorkflowError::Open { .. }
+        | WorkflowError::Malformed { .. }
+        | WorkflowError::NotYaml { .. }
+        | WorkflowError::Json(_)
+        | WorkflowError::UnpackThread(_) => None,
+    }
 }
 
 /// Problems in what the user packs are usage errors; problems in a package

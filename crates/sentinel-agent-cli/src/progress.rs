@@ -4,23 +4,28 @@ use std::io::IsTerminal;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sentinel_client::TransferProgress;
+use sentinel_workflows::{Progress, Transfer};
 
 /// The set of bars of one command.
-pub struct Progress {
+pub struct Bars {
     multi: Option<MultiProgress>,
 }
 
-impl Progress {
+impl Bars {
     /// Bars on standard error when it is a terminal and `quiet` is off.
-    pub fn new(quiet: bool) -> Progress {
+    pub fn new(quiet: bool) -> Bars {
         let visible = !quiet && std::io::stderr().is_terminal();
-        Progress {
+        Bars {
             multi: visible.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         }
     }
+}
 
-    /// A bar for one transfer of `total` bytes.
-    pub fn bar(&self, label: &str, total: u64) -> TransferBar {
+/// A bar for each transfer of a workflow.
+impl Progress for Bars {
+    type Transfer = TransferBar;
+
+    fn transfer(&self, label: &str, total: u64) -> TransferBar {
         let bar = match &self.multi {
             Some(multi) => {
                 let bar = multi.add(ProgressBar::new(total));
@@ -44,10 +49,8 @@ pub struct TransferBar {
     bar: ProgressBar,
 }
 
-impl TransferBar {
-    /// Marks the transfer done without moving through the bytes (it was
-    /// already there, or was mounted).
-    pub fn finish_with(&self, message: &str) {
+impl Transfer for TransferBar {
+    fn finish_with(&self, message: &str) {
         self.bar.set_position(self.bar.length().unwrap_or(0));
         self.bar.finish_with_message(message.to_string());
     }

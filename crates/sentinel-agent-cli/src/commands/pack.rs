@@ -1,10 +1,9 @@
 //! `agent pack` and `agent unpack`.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
-use sentinel_package::{UnpackOptions, UnpackSummary};
 
 use crate::cli::{PackArgs, UnpackArgs};
 use crate::context::Context;
@@ -47,7 +46,8 @@ pub async fn unpack(context: &Context, args: UnpackArgs) -> anyhow::Result<()> {
             PathBuf::from(contents.definition.name())
         }
     };
-    let summary = unpack_file(context, &args.file, &target).await?;
+    let summary =
+        sentinel_workflows::unpack_file(&args.file, &target, Some(context.interrupted())).await?;
     say!(
         "unpacked {} {} {} into {} ({} files, {})",
         summary.kind.as_str(),
@@ -58,25 +58,4 @@ pub async fn unpack(context: &Context, args: UnpackArgs) -> anyhow::Result<()> {
         human_size(summary.bytes)
     );
     Ok(())
-}
-
-/// Unpacks `file` into `target` on a blocking thread that stops, and removes
-/// its partial output, when the user presses Ctrl-C.
-pub async fn unpack_file(
-    context: &Context,
-    file: &Path,
-    target: &Path,
-) -> anyhow::Result<UnpackSummary> {
-    let reader = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let target = target.to_path_buf();
-    let options = UnpackOptions {
-        cancel: Some(context.interrupted()),
-        ..UnpackOptions::default()
-    };
-    let summary = tokio::task::spawn_blocking(move || {
-        sentinel_package::unpack(std::io::BufReader::new(reader), &target, &options)
-    })
-    .await
-    .context("the unpacking thread failed")??;
-    Ok(summary)
 }

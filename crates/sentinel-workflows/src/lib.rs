@@ -1,0 +1,42 @@
+//! What the `agent` commands do, as a library: the workflows between the
+//! local package store (`sentinel-layout`) and a registry
+//! (`sentinel-client`), as oras-go is to oras.
+//!
+//! - [`push()`]: pack a directory (or take a package file or a stored name),
+//!   record it in the local store, and send its blobs and manifest.
+//! - [`resolve`] then [`Resolved::pull`]: find a reference over one or more
+//!   registries, download and verify the package into the store, name it
+//!   there and extract it.
+//! - [`inspect()`]: a manifest, its definition and referrers, from the
+//!   store or a registry.
+//! - [`list`], [`find_local`], [`tag`], [`remove`]: the local store's names.
+//! - [`unpack_file`]: extract a package file, with a way to stop.
+//!
+//! The caller decides which registry a short reference means and which
+//! credentials apply, through [`Registries`]; it draws progress through
+//! [`Progress`]; and it shows the reports the workflows return. Failures are
+//! a [`WorkflowError`] whose source chain keeps the client, package or store
+//! error beneath.
+
+mod error;
+mod images;
+mod inspect;
+mod local;
+mod manifest;
+mod progress;
+mod pull;
+mod push;
+mod registries;
+mod scratch;
+mod unpack;
+
+pub use error::{BoxError, Result, WorkflowError};
+pub use images::{Filter, ImageRow, list};
+pub use inspect::{Inspection, inspect};
+pub use local::{Removal, find_local, remove, tag};
+pub use manifest::{DescriptorView, MAX_DEFINITION_BYTES};
+pub use progress::{Progress, Transfer, short_digest};
+pub use pull::{Extract, PullReport, Resolved, resolve};
+pub use push::{PushReport, PushRequest, push};
+pub use registries::{Registries, parse_reference, tagged_or_latest, with_tag};
+pub use unpack::unpack_file;

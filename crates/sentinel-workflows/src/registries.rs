@@ -1,0 +1,77 @@
+//! How a workflow reaches registries: the caller decides which registry a
+//! short reference means and which credentials go with each registry.
+
+use sentinel_client::{ImageReference, RegistryClient, RegistryLocation};
+
+use crate::error::{BoxError, Result, WorkflowError};
+
+/// The caller's view of the registries: the default registry for references
+/// that name none, and a client with credentials for each registry.
+pub trait Registries {
+    /// The registry (host or URL, as the user wrote it) for references that
+    /// name none; `None` leaves such references to the reference grammar.
+    fn default_registry(&self) -> Result<Option<String>, BoxError>;
+
+    /// A client for the registry `reference` names, with its credentials.
+    fn client(&self, reference: &ImageReference) -> Result<RegistryClient, BoxError>;
+}
+
+/// Parses `text` as a reference, with `default_registry` for a reference
+/// that names no registry.
+pub fn parse_reference(text: &str, default_registry: Option<&str>) -> Result<ImageReference> {
+    let default_host = match default_registry {
+        Some(registry) => Some(
+            RegistryLocation::parse(registry)
+                .map_err(|error| {
+                    WorkflowError::Usage(format!("invalid registry {registry:?}: {error}"))
+                })?
+                .host()
+                .to_string(),
+        ),
+        None => None,
+    };
+    ImageReference::parse(text, default_host.as_deref())
+        .map_err(|error| WorkflowError::Usage(format!("invalid reference {text:?}: {error}")))
+}
+
+/// The caller's default registry, its error wrapped.
+pub(crate) fn default_registry(registries: &dyn Registries) -> Result<Option<String>> {
+    registries
+        .default_registry()
+        .map_err(WorkflowError::Registries)
+}
+
+/// `text` as a reference, with the caller's default registry.
+pub(crate) fn reference(registries: &dyn Registries, text: &str) -> Result<ImageReference> {
+    parse_reference(text, default_registry(registries)?.as_deref())
+}
+
+/// [`Registries::client`], its error wrapped.
+pub(crate) fn client(
+    registries: &dyn Registries,
+    reference: &ImageReference,
+) -> Result<RegistryClient> {
+    registries
+        .client(reference)
+        .map_err(WorkflowError::Registries)
+}
+
+/// `reference` with `tag`, or a usage error naming the tag.
+pub fn with_tag(reference: &ImageReference, tag: &str) -> Result<ImageReference> {
+    reference
+        .with_tag(tag)
+        .map_err(|error| WorkflowError::Usage(format!("invalid tag {tag:?}: {error}")))
+}
+
+/// `reference` with its tag, or `latest` when it has none.
+pub fn tagged_or_latest(reference: &ImageReference) -> Result<ImageReference> {
+    with_tag(reference, reference.tag_or_latest())
+}
+
+/// What to ask the registry for: the reference's digest, else its tag.
+pub(crate) fn wanted(reference: &ImageReference) -> String {
+    match reference.digest() {
+        Some(digest) => digest.to_string(),
+        None => reference.tag_or_latest().to_string(),
+    }
+}
