@@ -287,7 +287,33 @@ impl std::error::Error for Passed {
 
 #[cfg(test)]
 mod tests {
-    use super::names_registry;
+    use super::*;
+    use crate::exit;
+    use sentinel_workflows::WorkflowError;
+
+    #[test]
+    fn an_error_passed_through_a_workflow_keeps_its_code_and_its_words() {
+        let context = Context {
+            config: Config::default(),
+            config_dir: PathBuf::from("config"),
+            store_root: None,
+            interrupted: Arc::default(),
+        };
+        let remote = context.remote_for(Target {
+            default_registry: Some("http://".to_string()),
+            profile: None,
+        });
+        let reference = ImageReference::parse("localhost:5000/me/hello:1", None).unwrap();
+        let direct = remote
+            .target()
+            .and_then(|target| context.client(&reference, &target));
+        let direct = direct.err().unwrap();
+        let failure = Registries::client(&remote, &reference).err().unwrap();
+        let passed = anyhow::Error::new(WorkflowError::Registries(failure));
+        assert_eq!(exit::code_for(&direct), exit::USAGE);
+        assert_eq!(exit::code_for(&passed), exit::USAGE);
+        assert_eq!(exit::describe(&passed), exit::describe(&direct));
+    }
 
     #[test]
     fn the_registry_component_is_recognised_like_docker_does() {

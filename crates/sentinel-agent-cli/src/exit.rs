@@ -192,4 +192,33 @@ mod tests {
         assert_eq!(code_for(&plain), GENERAL);
         assert_eq!(code_for(&anyhow::Error::new(Interrupted)), INTERRUPTED);
     }
+
+    #[test]
+    fn a_workflow_error_has_the_code_of_its_verdict_or_of_its_cause() {
+        let unnamed = WorkflowError::Unnamed(
+            WorkflowError::Usage("invalid reference \"Hello:1\"".to_string()).into(),
+        );
+        let error = anyhow::Error::new(unnamed);
+        assert_eq!(code_for(&error), USAGE);
+        assert!(
+            describe(&error)
+                .ends_with("agent push REGISTRY/NAMESPACE/NAME:TAG: invalid reference \"Hello:1\""),
+            "{}",
+            describe(&error)
+        );
+        let missing = anyhow::Error::new(WorkflowError::NotFound(
+            "x is not in the local store".into(),
+        ));
+        assert_eq!(code_for(&missing), NOT_FOUND);
+        let client = WorkflowError::Client(ClientError::AuthenticationFailed {
+            registry: "registry.example".to_string(),
+        });
+        let error = anyhow::Error::new(client);
+        assert_eq!(code_for(&error), AUTH);
+        assert_eq!(
+            describe(&error),
+            "authentication failed for registry.example: \
+             log in with `agent login registry.example`"
+        );
+    }
 }
