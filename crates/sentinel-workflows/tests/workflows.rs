@@ -96,6 +96,21 @@ fn push_dir(reference: &str, dir: &Path) -> PushRequest {
     }
 }
 
+/// A workspace that has pushed `hello:0.1.0` as `me/hello:0.1.0`, with the
+/// agent's directory and what the push reported.
+async fn pushed_hello(registries: &OneRegistry) -> (Workspace, PathBuf, PushReport) {
+    let author = Workspace::new();
+    let dir = author.write_agent("hello", "0.1.0");
+    let mut pushed = author
+        .push(registries, &push_dir("me/hello:0.1.0", &dir))
+        .await
+        .unwrap();
+    assert_eq!(pushed.len(), 1, "one tag pushed");
+    let (reference, report) = pushed.remove(0);
+    assert_eq!(reference, format!("{}/me/hello:0.1.0", registries.host));
+    (author, dir, report)
+}
+
 /// Every regular file under `root`, by relative path, with its contents.
 fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
@@ -119,16 +134,7 @@ fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 async fn a_pushed_package_pulls_back_into_another_store_file_for_file() {
     let registry = TestRegistry::start().await;
     let registries = OneRegistry::of(&registry);
-    let author = Workspace::new();
-    let dir = author.write_agent("hello", "0.1.0");
-    let pushed = author
-        .push(&registries, &push_dir("me/hello:0.1.0", &dir))
-        .await
-        .unwrap();
-    let [(reference, report)] = &pushed[..] else {
-        panic!("one tag pushed: {}", pushed.len());
-    };
-    assert_eq!(reference, &format!("{}/me/hello:0.1.0", registries.host));
+    let (_author, dir, report) = pushed_hello(&registries).await;
     assert_eq!(
         (report.blobs, report.already_present, report.mounted),
         (2, 0, 0)
@@ -153,7 +159,9 @@ async fn a_pushed_package_pulls_back_into_another_store_file_for_file() {
     assert_eq!(pulled.definition.name(), "hello");
     assert_eq!(pulled.extracted.as_ref().unwrap().0, target);
     assert_eq!(tree(&target), tree(&dir));
-    let stored = reader.store.find(reference).unwrap().unwrap();
+    let name = format!("{}/me/hello:0.1.0", registries.host);
+    assert_eq!(pulled.reference.to_string(), name);
+    let stored = reader.store.find(&name).unwrap().unwrap();
     assert_eq!(stored.digest, report.digest);
 }
 
@@ -187,13 +195,8 @@ async fn a_re_push_uploads_nothing_and_another_repository_mounts() {
 async fn inspect_reads_the_store_first_and_the_registry_with_its_referrers() {
     let registry = TestRegistry::start().await;
     let registries = OneRegistry::of(&registry);
-    let author = Workspace::new();
-    let dir = author.write_agent("hello", "0.1.0");
-    let pushed = author
-        .push(&registries, &push_dir("me/hello:0.1.0", &dir))
-        .await
-        .unwrap();
-    let digest = pushed[0].1.digest.to_string();
+    let (author, _dir, report) = pushed_hello(&registries).await;
+    let digest = report.digest.to_string();
 
     let local = sentinel_workflows::inspect(Some(&author.store), &registries, "me/hello:0.1.0")
         .await
@@ -224,12 +227,7 @@ async fn missing_references_are_not_found_and_the_next_registry_is_tried() {
     let empty = TestRegistry::start().await;
     let holding = TestRegistry::start().await;
     let (first, second) = (OneRegistry::of(&empty), OneRegistry::of(&holding));
-    let author = Workspace::new();
-    let dir = author.write_agent("hello", "0.1.0");
-    author
-        .push(&second, &push_dir("me/hello:0.1.0", &dir))
-        .await
-        .unwrap();
+    pushed_hello(&second).await;
 
     let alone = sentinel_workflows::resolve(&[&first], "me/hello:0.1.0").await;
     assert!(
@@ -258,12 +256,7 @@ async fn missing_references_are_not_found_and_the_next_registry_is_tried() {
 async fn the_local_store_lists_tags_and_removes_names() {
     let registry = TestRegistry::start().await;
     let registries = OneRegistry::of(&registry);
-    let author = Workspace::new();
-    let dir = author.write_agent("hello", "0.1.0");
-    author
-        .push(&registries, &push_dir("me/hello:0.1.0", &dir))
-        .await
-        .unwrap();
+    let (author, _dir, _report) = pushed_hello(&registries).await;
     let (name, _) = sentinel_workflows::tag(
         &author.store,
         &registries,
