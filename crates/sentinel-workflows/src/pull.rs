@@ -54,7 +54,7 @@ pub struct Resolved {
 /// Finds `text` in the first of `candidates` (registries tried in order)
 /// that holds it (with more than one candidate, a miss moves on to the
 /// next), and checks that it is a Sentinel package.
-pub async fn resolve(candidates: &[&dyn Registries], text: &str) -> Result<Resolved> {
+pub async fn resolve(candidates: &[impl Registries], text: &str) -> Result<Resolved> {
     let (reference, client, manifest) = find_manifest(candidates, text).await?;
     let view = parse_manifest(&manifest.bytes).map_err(|error| {
         WorkflowError::Usage(format!("{reference} is not a Sentinel package: {error}"))
@@ -143,13 +143,13 @@ impl Resolved {
 
 /// Finds the manifest in the first candidate that holds it.
 async fn find_manifest(
-    candidates: &[&dyn Registries],
+    candidates: &[impl Registries],
     text: &str,
 ) -> Result<(ImageReference, RegistryClient, FetchedManifest)> {
     // Every candidate's reference is parsed before any registry is asked.
     let references = candidates
         .iter()
-        .map(|registries| Ok((registries::reference(*registries, text)?, *registries)))
+        .map(|registries| Ok((registries::reference(registries, text)?, registries)))
         .collect::<Result<Vec<_>>>()?;
     let mut misses = Vec::new();
     let count = references.len();

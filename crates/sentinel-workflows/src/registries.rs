@@ -16,6 +16,16 @@ pub trait Registries {
     fn client(&self, reference: &ImageReference) -> Result<RegistryClient, BoxError>;
 }
 
+impl<R: Registries + ?Sized> Registries for &R {
+    fn default_registry(&self) -> Result<Option<String>, BoxError> {
+        (**self).default_registry()
+    }
+
+    fn client(&self, reference: &ImageReference) -> Result<RegistryClient, BoxError> {
+        (**self).client(reference)
+    }
+}
+
 /// Parses `text` as a reference, with `default_registry` for a reference
 /// that names no registry.
 pub fn parse_reference(text: &str, default_registry: Option<&str>) -> Result<ImageReference> {

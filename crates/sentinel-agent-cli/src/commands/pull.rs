@@ -12,10 +12,6 @@ use crate::progress::{Bars, human_size};
 pub async fn run(context: &Context, args: PullArgs) -> anyhow::Result<()> {
     let target = context.target(&args.remote)?;
     let candidates = context.pull_candidates(&args.reference, target);
-    let candidates: Vec<_> = candidates
-        .iter()
-        .map(|remote| remote as &dyn sentinel_workflows::Registries)
-        .collect();
     let resolved = sentinel_workflows::resolve(&candidates, &args.reference).await?;
     let store = context.store()?;
     let extract = match args.directory {
