@@ -43,12 +43,6 @@ pub struct Interrupted;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// `agent login` was refused: the credentials given are wrong (so the error
-/// does not suggest logging in).
-#[derive(Debug, thiserror::Error)]
-#[error("the user name and password (or token) were refused")]
-pub struct CredentialsRefused;
-
 /// The exit code for an error: the first error in its chain that has a kind.
 pub fn code_for(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
@@ -94,6 +88,7 @@ fn workflow_code(error: &WorkflowError) -> Option<u8> {
         WorkflowError::Integrity(_) => Some(INTEGRITY),
         WorkflowError::Registries(_)
         | WorkflowError::Unnamed(_)
+        | WorkflowError::CredentialsRefused(_)
         | WorkflowError::Client(_)
         | WorkflowError::Package(_)
         | WorkflowError::Layout(_)
@@ -133,7 +128,10 @@ fn package_code(error: &PackageError) -> u8 {
 /// already names its cause in words a person can act on, so the transport
 /// details beneath it are left out.
 pub fn describe(error: &anyhow::Error) -> String {
-    let logging_in = error.downcast_ref::<CredentialsRefused>().is_some();
+    let logging_in = matches!(
+        error.downcast_ref::<WorkflowError>(),
+        Some(WorkflowError::CredentialsRefused(_))
+    );
     let mut parts: Vec<String> = Vec::new();
     for cause in error.chain() {
         let text = cause.to_string();

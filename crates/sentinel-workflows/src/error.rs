@@ -37,6 +37,10 @@ pub enum WorkflowError {
         "no reference given and the definition's name does not make one; name it: agent push REGISTRY/NAMESPACE/NAME:TAG"
     )]
     Unnamed(#[source] BoxError),
+    /// The registry refused the credential being checked (so the way out is
+    /// another credential, not logging in).
+    #[error("the user name and password (or token) were refused")]
+    CredentialsRefused(#[source] ClientError),
     /// The registry refused or failed.
     #[error("{0}")]
     Client(#[from] ClientError),

@@ -11,6 +11,7 @@
 //!   store or a registry.
 //! - [`list`], [`find_local`], [`tag`], [`remove`]: the local store's names.
 //! - [`unpack_file`]: extract a package file, with a way to stop.
+//! - [`check_credential`]: what `agent login` checks before it saves.
 //!
 //! The caller decides which registry a short reference means and which
 //! credentials apply, through [`Registries`]; it draws progress through
@@ -22,6 +23,7 @@ mod error;
 mod images;
 mod inspect;
 mod local;
+mod login;
 mod manifest;
 mod progress;
 mod pull;
@@ -34,6 +36,7 @@ pub use error::{BoxError, Result, WorkflowError};
 pub use images::{Filter, ImageRow, list};
 pub use inspect::{Inspection, inspect};
 pub use local::{Removal, find_local, remove, tag};
+pub use login::check_credential;
 pub use manifest::{DescriptorView, MAX_DEFINITION_BYTES};
 pub use progress::{Progress, Transfer, short_digest};
 pub use pull::{Extract, PullReport, Resolved, resolve};

@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use sentinel_client::{
-    ClientError, ClientOptions, ImageReference, NoProgress, RegistryClient, RegistryLocation,
+    ClientError, ClientOptions, Credential, ImageReference, NoProgress, RegistryClient,
+    RegistryLocation,
 };
-use sentinel_conformance::TestRegistry;
+use sentinel_conformance::{ADMIN_PASSWORD, TestRegistry};
 use sentinel_layout::LayoutStore;
 use sentinel_workflows::{
     BoxError, Extract, Filter, PushReport, PushRequest, Registries, Removal, WorkflowError,
@@ -312,4 +313,34 @@ async fn a_digest_reference_cannot_be_pushed_to() {
         "{:?}",
         refused.err()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_credential_is_checked_before_it_is_kept() {
+    let registry = TestRegistry::start_with(|settings| settings.auth = Some(true)).await;
+    let location = RegistryLocation::parse(&OneRegistry::of(&registry).host).unwrap();
+    let basic = |password: &str| Credential::Basic {
+        username: sentinel_registry::BOOTSTRAP_ADMIN.to_string(),
+        password: password.to_string(),
+    };
+    let refused = sentinel_workflows::check_credential(&location, basic("wrong"), false).await;
+    assert!(
+        matches!(
+            refused,
+            Err(WorkflowError::CredentialsRefused(
+                ClientError::AuthenticationFailed { .. }
+            ))
+        ),
+        "{:?}",
+        refused.err()
+    );
+    let kept = sentinel_workflows::check_credential(&location, basic(ADMIN_PASSWORD), false)
+        .await
+        .unwrap();
+    match kept {
+        Credential::Basic { username, .. } | Credential::IdentityToken { username, .. } => {
+            assert_eq!(username, sentinel_registry::BOOTSTRAP_ADMIN)
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -3,12 +3,12 @@
 use std::io::{IsTerminal, Read};
 
 use anyhow::Context as _;
-use sentinel_client::{ClientError, ClientOptions, RegistryClient, RegistryLocation};
+use sentinel_client::RegistryLocation;
 use sentinel_credentials::{AgentCredentialStore, Credential, Environment};
 
 use crate::cli::{LoginArgs, LogoutArgs, RemoteArgs};
 use crate::context::Context;
-use crate::exit::{CredentialsRefused, UsageError};
+use crate::exit::UsageError;
 use crate::output::say;
 
 /// Runs `agent login`: checks the credentials against the registry, then
@@ -26,28 +26,7 @@ pub async fn login(context: &Context, args: LoginArgs) -> anyhow::Result<()> {
         Some(name) => context.config().profile(name)?.insecure,
         None => false,
     };
-    let client = RegistryClient::new(
-        &location,
-        ClientOptions {
-            credential: Some(credential.clone()),
-            insecure,
-            ..ClientOptions::default()
-        },
-    )?;
-    let outcome = match client.check_login().await {
-        Ok(outcome) => outcome,
-        Err(error @ ClientError::AuthenticationFailed { .. }) => {
-            return Err(anyhow::Error::new(error).context(CredentialsRefused));
-        }
-        Err(error) => return Err(error.into()),
-    };
-    let saved = match (outcome.identity_token, &credential) {
-        (Some(token), Credential::Basic { username, .. }) => Credential::IdentityToken {
-            username: username.clone(),
-            token,
-        },
-        _ => credential,
-    };
+    let saved = sentinel_workflows::check_credential(&location, credential, insecure).await?;
     AgentCredentialStore::in_dir(context.config_dir()).save(location.host(), &saved)?;
     say!("Login succeeded for {}", location.host());
     Ok(())
