@@ -38,12 +38,15 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         let work = run(cli, interrupted.clone());
+        // Biased, so that the Ctrl-C handler is installed before any work
+        // starts: a Ctrl-C is then never the default "die at once".
         tokio::select! {
-            outcome = work => outcome,
+            biased;
             _ = tokio::signal::ctrl_c() => {
                 interrupted.store(true, Ordering::SeqCst);
                 Err(anyhow::Error::new(exit::Interrupted))
             }
+            outcome = work => outcome,
         }
     });
     // Dropping the runtime waits for blocking work (an unpack in progress),
