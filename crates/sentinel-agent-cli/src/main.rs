@@ -1,10 +1,11 @@
 //! `agent`: pack, push and pull Sentinel agent packages on any OCI registry.
 //!
-//! A thin command line over the library crates: `sentinel-package` (the
-//! format), `sentinel-client` (the registry protocol), `sentinel-credentials`
-//! (where secrets come from) and `sentinel-layout` (the local store). Errors
-//! print as one line on standard error, with an exit code per kind of failure
-//! (see [`exit`]).
+//! A thin command line over the library crates: each command reads its
+//! arguments, runs a workflow of `sentinel-workflows` (push, pull, inspect,
+//! the local store's names) and shows what it returns. The CLI itself keeps
+//! the configuration and the credentials ([`context`], [`remote`]), the
+//! progress bars and the output. Errors print as one line on standard error,
+//! with an exit code per kind of failure (see [`exit`]).
 
 mod cli;
 mod commands;
@@ -13,6 +14,7 @@ mod context;
 mod exit;
 mod output;
 mod progress;
+mod remote;
 
 use std::process::ExitCode;
 use std::sync::Arc;

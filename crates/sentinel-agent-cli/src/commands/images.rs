@@ -7,6 +7,7 @@ use crate::context::Context;
 use crate::exit::UsageError;
 use crate::output::{say, say_raw};
 use crate::progress::human_size;
+use crate::remote::Remote;
 
 /// A `KEY=VALUE` filter of `agent images`.
 fn parse_filter(text: &str) -> Result<Filter, UsageError> {
@@ -89,7 +90,7 @@ fn print_table(rows: &[ImageRow]) {
 /// Runs `agent tag`.
 pub fn tag(context: &Context, args: TagArgs) -> anyhow::Result<()> {
     let store = context.store()?;
-    let registries = context.remote(&args.remote);
+    let registries = Remote::from_args(context, &args.remote);
     let (name, digest) = sentinel_workflows::tag(&store, &registries, &args.source, &args.target)?;
     say!("tagged {name} -> {digest}");
     Ok(())
@@ -98,7 +99,7 @@ pub fn tag(context: &Context, args: TagArgs) -> anyhow::Result<()> {
 /// Runs `agent rmi`.
 pub fn rmi(context: &Context, args: RmiArgs) -> anyhow::Result<()> {
     let store = context.store()?;
-    let registries = context.remote(&args.remote);
+    let registries = Remote::from_args(context, &args.remote);
     sentinel_workflows::remove(
         &store,
         &registries,

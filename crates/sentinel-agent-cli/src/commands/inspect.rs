@@ -7,6 +7,7 @@ use crate::cli::{InspectArgs, OutputFormat};
 use crate::context::Context;
 use crate::output::{say, say_raw};
 use crate::progress::human_size;
+use crate::remote::Remote;
 
 /// Runs `agent inspect`.
 pub async fn run(context: &Context, args: InspectArgs) -> anyhow::Result<()> {
@@ -15,7 +16,7 @@ pub async fn run(context: &Context, args: InspectArgs) -> anyhow::Result<()> {
     } else {
         Some(context.store()?)
     };
-    let registries = context.remote(&args.remote);
+    let registries = Remote::from_args(context, &args.remote);
     let inspection =
         sentinel_workflows::inspect(store.as_ref(), &registries, &args.reference).await?;
     match args.format {

@@ -7,11 +7,12 @@ use crate::cli::PullArgs;
 use crate::context::Context;
 use crate::output::say;
 use crate::progress::{Bars, human_size};
+use crate::remote::Remote;
 
 /// Runs `agent pull`.
 pub async fn run(context: &Context, args: PullArgs) -> anyhow::Result<()> {
     let target = context.target(&args.remote)?;
-    let candidates = context.pull_candidates(&args.reference, target);
+    let candidates = Remote::pull_candidates(context, &args.reference, target);
     let resolved = sentinel_workflows::resolve(&candidates, &args.reference).await?;
     let store = context.store()?;
     let extract = match args.directory {

@@ -9,6 +9,7 @@ use crate::cli::PushArgs;
 use crate::context::Context;
 use crate::output::say;
 use crate::progress::{Bars, human_size};
+use crate::remote::Remote;
 
 /// Runs `agent push`.
 pub async fn run(context: &Context, args: PushArgs) -> anyhow::Result<()> {
@@ -23,7 +24,7 @@ pub async fn run(context: &Context, args: PushArgs) -> anyhow::Result<()> {
     };
     let target = context.target(&args.remote)?;
     let store = context.store()?;
-    let registries = context.remote_for(target);
+    let registries = Remote::fixed(context, target);
     let progress = Bars::new(args.quiet);
     sentinel_workflows::push(&store, &registries, &request, &progress, |tagged, report| {
         if args.quiet {
