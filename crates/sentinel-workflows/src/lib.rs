@@ -9,7 +9,7 @@
 //!   there and extract it.
 //! - [`inspect()`]: a manifest, its definition and referrers, from the
 //!   store or a registry.
-//! - [`list`], [`find_local`], [`tag`], [`remove`]: the local store's names.
+//! - [`list`], [`tag`], [`remove`]: the local store's names.
 //! - [`unpack_file`]: extract a package file, with a way to stop.
 //! - [`check_credential`]: what `agent login` checks before it saves.
 //!
@@ -35,11 +35,11 @@ mod unpack;
 pub use error::{BoxError, Result, WorkflowError};
 pub use images::{Filter, ImageRow, list};
 pub use inspect::{Inspection, inspect};
-pub use local::{Removal, find_local, remove, tag};
+pub use local::{Removal, remove, tag};
 pub use login::check_credential;
-pub use manifest::{DescriptorView, MAX_DEFINITION_BYTES};
-pub use progress::{Progress, Transfer, short_digest};
+pub use manifest::DescriptorView;
+pub use progress::{Progress, Transfer};
 pub use pull::{Extract, PullReport, Resolved, resolve};
 pub use push::{PushReport, PushRequest, push};
-pub use registries::{Registries, parse_reference, tagged_or_latest, with_tag};
+pub use registries::Registries;
 pub use unpack::unpack_file;

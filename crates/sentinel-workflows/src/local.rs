@@ -10,7 +10,7 @@ use crate::registries::{self, Registries, tagged_or_latest};
 
 /// Finds a store entry by name (as typed, or made canonical with the
 /// default registry and tag) or by digest.
-pub fn find_local(
+pub(crate) fn find_local(
     store: &LayoutStore,
     registries: &dyn Registries,
     text: &str,

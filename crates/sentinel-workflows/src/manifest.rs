@@ -10,7 +10,7 @@ use sentinel_oci::media_types::OCI_MANIFEST;
 use serde::{Deserialize, Serialize};
 
 /// The largest definition (config blob) a workflow reads.
-pub const MAX_DEFINITION_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_DEFINITION_BYTES: u64 = 1024 * 1024;
 
 /// The blobs an image manifest references.
 #[derive(Deserialize)]

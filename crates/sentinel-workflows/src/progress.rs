@@ -33,7 +33,7 @@ impl Transfer for NoProgress {
 }
 
 /// `sha256:0123456789ab`, the label of a blob's transfer.
-pub fn short_digest(digest: &Digest) -> String {
+pub(crate) fn short_digest(digest: &Digest) -> String {
     let hex = digest.hex();
     format!(
         "{}:{}",

@@ -28,7 +28,10 @@ impl<R: Registries + ?Sized> Registries for &R {
 
 /// Parses `text` as a reference, with `default_registry` for a reference
 /// that names no registry.
-pub fn parse_reference(text: &str, default_registry: Option<&str>) -> Result<ImageReference> {
+pub(crate) fn parse_reference(
+    text: &str,
+    default_registry: Option<&str>,
+) -> Result<ImageReference> {
     let default_host = match default_registry {
         Some(registry) => Some(
             RegistryLocation::parse(registry)
@@ -67,14 +70,14 @@ pub(crate) fn client(
 }
 
 /// `reference` with `tag`, or a usage error naming the tag.
-pub fn with_tag(reference: &ImageReference, tag: &str) -> Result<ImageReference> {
+pub(crate) fn with_tag(reference: &ImageReference, tag: &str) -> Result<ImageReference> {
     reference
         .with_tag(tag)
         .map_err(|error| WorkflowError::Usage(format!("invalid tag {tag:?}: {error}")))
 }
 
 /// `reference` with its tag, or `latest` when it has none.
-pub fn tagged_or_latest(reference: &ImageReference) -> Result<ImageReference> {
+pub(crate) fn tagged_or_latest(reference: &ImageReference) -> Result<ImageReference> {
     with_tag(reference, reference.tag_or_latest())
 }
 
