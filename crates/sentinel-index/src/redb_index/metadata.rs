@@ -351,16 +351,8 @@ impl MetadataIndex for RedbIndex {
     }
 
     async fn put_upload(&self, session: &UploadSession) -> Result<(), IndexError> {
-        let id = session.id.clone();
-        let record = encode_session(session);
-        self.write(move |txn| {
-            txn.open_table(UPLOADS)
-                .map_err(backend)?
-                .insert(id.as_str(), record.as_slice())
-                .map_err(backend)?;
-            Ok(())
-        })
-        .await
+        self.put_upload_record(session.id.clone(), encode_session(session))
+            .await
     }
 
     async fn upload(&self, id: &str) -> Result<Option<UploadSession>, IndexError> {

@@ -205,20 +205,23 @@ impl RedbIndex {
         .map_err(join_failure)?
     }
 
+    /// Creates or replaces the `record` of upload session `id`.
+    async fn put_upload_record(&self, id: String, record: Vec<u8>) -> Result<(), IndexError> {
+        self.write(move |txn| {
+            txn.open_table(UPLOADS)
+                .map_err(backend)?
+                .insert(id.as_str(), record.as_slice())
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Stores `bytes`, as they are, as the record of upload session `id`:
     /// what a data directory written by an older version, or damaged, may
     /// hold. For tests of what reads such records.
     #[cfg(any(test, feature = "test-suite"))]
     pub async fn put_upload_record_bytes(&self, id: &str, bytes: &[u8]) -> Result<(), IndexError> {
-        let id = id.to_owned();
-        let bytes = bytes.to_vec();
-        self.write(move |txn| {
-            txn.open_table(UPLOADS)
-                .map_err(backend)?
-                .insert(id.as_str(), bytes.as_slice())
-                .map_err(backend)?;
-            Ok(())
-        })
-        .await
+        self.put_upload_record(id.to_owned(), bytes.to_vec()).await
     }
 }
