@@ -138,11 +138,11 @@ impl UploadBackend for LocalUploads {
     async fn digest(
         &self,
         id: &str,
-        state: &UploadProgress,
+        progress: &UploadProgress,
         algorithm: DigestAlgorithm,
     ) -> Result<Digest, StorageError> {
         let mut hasher = Digester::new(algorithm);
-        let length = state.offset;
+        let length = progress.offset;
         if length == 0 {
             return Ok(hasher.finish());
         }
@@ -179,12 +179,12 @@ impl UploadBackend for LocalUploads {
     async fn publish(
         &self,
         id: &str,
-        state: &UploadProgress,
+        progress: &UploadProgress,
         digest: &Digest,
     ) -> Result<(), StorageError> {
         let source = self.upload_path(id);
         let target = self.blob_path(digest);
-        let length = state.offset;
+        let length = progress.offset;
         self.jobs
             .run(move || -> io::Result<()> {
                 if let Some(dir) = source.parent() {
@@ -265,12 +265,16 @@ impl UploadBackend for LocalUploads {
     }
 
     /// What is wrong with the session's stored bytes, if anything.
-    async fn check(&self, id: &str, state: &UploadProgress) -> Result<Vec<String>, StorageError> {
-        if state.offset == 0 {
+    async fn check(
+        &self,
+        id: &str,
+        progress: &UploadProgress,
+    ) -> Result<Vec<String>, StorageError> {
+        if progress.offset == 0 {
             return Ok(Vec::new());
         }
         let path = self.upload_path(id);
-        let offset = state.offset;
+        let offset = progress.offset;
         let problem = self
             .jobs
             .run(move || match std::fs::metadata(path) {

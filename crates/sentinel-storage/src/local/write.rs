@@ -158,14 +158,14 @@ impl LocalUploads {
     pub(super) async fn write_part(
         &self,
         id: &str,
-        state: &mut UploadProgress,
+        recorded: &mut UploadProgress,
         mut body: UploadBody,
         expected: Option<u64>,
     ) -> Result<u64, StorageError> {
-        let hasher = Digester::restore(DigestAlgorithm::Sha256, &state.hash_state)
+        let hasher = Digester::restore(DigestAlgorithm::Sha256, &recorded.hash_state)
             .ok_or_else(|| StorageError::CorruptState(id.to_owned()))?;
         let jobs = &self.jobs;
-        let part = PartFile::new(self.upload_path(id), state.offset, Arc::clone(jobs));
+        let part = PartFile::new(self.upload_path(id), recorded.offset, Arc::clone(jobs));
         let progress = Arc::new(Notify::new());
         let resume = self.read_ahead / 2;
         let mut write = PartWrite {
@@ -245,9 +245,9 @@ impl LocalUploads {
         };
         let (written, hasher) = write.finish(fed, jobs).await?;
         if written > 0 {
-            state.offset += written;
-            state.parts.push(written);
-            state.hash_state = hasher.save();
+            recorded.offset += written;
+            recorded.parts.push(written);
+            recorded.hash_state = hasher.save();
         }
         Ok(written)
     }
