@@ -167,6 +167,13 @@ impl UploadBackend for LocalUploads {
     /// Whether blob `digest` is stored, syncing it (and the directories
     /// leading to it) if it is.
     async fn holds(&self, digest: &Digest) -> Result<bool, StorageError> {
+        // Most blobs pushed are new: learn that without waiting for an
+        // upload job.
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
         match self.make_durable(digest).await {
             Ok(()) => Ok(true),
             Err(StorageError::Missing(_)) => Ok(false),
