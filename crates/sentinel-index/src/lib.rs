@@ -17,6 +17,8 @@ pub mod suite;
 
 use async_trait::async_trait;
 use sentinel_oci::{Digest, ReferrerDescriptor, RepositoryName, Tag};
+use sentinel_storage::UploadProgress;
+use serde::{Deserialize, Serialize};
 
 pub use redb_index::RedbIndex;
 
@@ -78,6 +80,44 @@ pub struct Page {
     pub items: Vec<String>,
     /// Whether entries remain after the last one returned.
     pub more: bool,
+}
+
+/// An upload session, as the index records it: which repository it is for,
+/// when it last changed, and how far its bytes have got in storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadSession {
+    /// The session id (a UUID), also the name of its bytes in storage.
+    pub id: String,
+    /// The repository the upload was started in.
+    pub repository: String,
+    /// When the session started or last received data, in seconds since the
+    /// Unix epoch; sessions idle for too long are expired.
+    pub updated_at: u64,
+    /// How far its bytes have got, as storage reports it.
+    #[serde(flatten)]
+    pub progress: UploadProgress,
+}
+
+impl UploadSession {
+    /// A new session `id` in `repository`, holding nothing yet, started at `now`.
+    pub fn new(id: String, repository: &RepositoryName, now: u64) -> Self {
+        UploadSession {
+            id,
+            repository: repository.to_string(),
+            updated_at: now,
+            progress: UploadProgress::default(),
+        }
+    }
+}
+
+/// An upload session as listed by [`MetadataIndex::uploads`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedUpload {
+    /// The session's id.
+    pub id: String,
+    /// Its record; `None` if the record could not be decoded (the session's
+    /// bytes are then known by its id alone).
+    pub session: Option<UploadSession>,
 }
 
 /// The metadata index of a registry.
@@ -188,15 +228,16 @@ pub trait MetadataIndex: Send + Sync + 'static {
     /// A page of repository names in lexical order.
     async fn repositories(&self, page: &PageRequest) -> Result<Page, IndexError>;
 
-    /// Creates or replaces the state of upload session `id`.
-    async fn put_upload(&self, id: &str, state: &[u8]) -> Result<(), IndexError>;
+    /// Creates or replaces the record of upload session `session.id`.
+    async fn put_upload(&self, session: &UploadSession) -> Result<(), IndexError>;
 
-    /// The state of upload session `id`.
-    async fn upload(&self, id: &str) -> Result<Option<Vec<u8>>, IndexError>;
+    /// The record of upload session `id`; [`IndexError::Corrupt`] if it
+    /// cannot be decoded.
+    async fn upload(&self, id: &str) -> Result<Option<UploadSession>, IndexError>;
 
     /// Forgets upload session `id`; `false` if it was not there.
     async fn delete_upload(&self, id: &str) -> Result<bool, IndexError>;
 
-    /// Every upload session, as `(id, state)`.
-    async fn uploads(&self) -> Result<Vec<(String, Vec<u8>)>, IndexError>;
+    /// Every upload session, in id order.
+    async fn uploads(&self) -> Result<Vec<ListedUpload>, IndexError>;
 }

@@ -8,7 +8,7 @@ use std::future::Future;
 
 use sentinel_oci::{Digest, ReferrerDescriptor, RepositoryName, Tag};
 
-use crate::{IndexError, MetadataIndex, NewManifest, PageRequest};
+use crate::{IndexError, ListedUpload, MetadataIndex, NewManifest, PageRequest, UploadSession};
 
 fn repo(name: &str) -> RepositoryName {
     name.parse().expect("a valid repository name")
@@ -373,16 +373,28 @@ async fn repositories_page_in_lexical_order(index: &dyn MetadataIndex) {
 
 async fn uploads_round_trip(index: &dyn MetadataIndex) {
     assert_eq!(index.upload("u1").await.unwrap(), None);
-    index.put_upload("u1", b"state-1").await.unwrap();
-    index.put_upload("u1", b"state-2").await.unwrap();
+    let mut session = UploadSession::new("u1".into(), &repo("a"), 1);
+    index.put_upload(&session).await.unwrap();
+    session.updated_at = 2;
+    session.progress.offset = 3;
+    session.progress.parts = vec![3];
+    index.put_upload(&session).await.unwrap();
+    assert_eq!(index.upload("u1").await.unwrap(), Some(session.clone()));
     assert_eq!(
-        index.upload("u1").await.unwrap().as_deref(),
-        Some(&b"state-2"[..])
+        index.uploads().await.unwrap(),
+        vec![ListedUpload {
+            id: "u1".into(),
+            session: Some(session)
+        }]
     );
     assert!(index.delete_upload("u1").await.unwrap());
     assert!(!index.delete_upload("u1").await.unwrap());
     // Linking the uploaded blob ends the session in the same step.
     let d = Digest::sha256(b"uploaded");
+    index
+        .put_upload(&UploadSession::new("u2".into(), &repo("a"), 1))
+        .await
+        .unwrap();
     index
         .link_uploaded_blob(&repo("a"), &d, 8, "u2")
         .await
@@ -393,4 +405,5 @@ async fn uploads_round_trip(index: &dyn MetadataIndex) {
         Some(8)
     );
     assert_eq!(index.upload("u1").await.unwrap(), None);
+    assert_eq!(index.uploads().await.unwrap(), vec![]);
 }

@@ -11,9 +11,9 @@ use std::fmt;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use sentinel_oci::{Digest, Digester, ParsedManifest, RepositoryName};
+use sentinel_oci::{Digest, Digester, ParsedManifest, Reference, RepositoryName};
 
-use crate::service::{PageRequest, Registry, RegistryError, UploadState};
+use crate::service::{PageRequest, Registry, RegistryError, StoredManifest, UploadSession};
 
 /// Entries read per page when walking repositories and tags.
 const PAGE: usize = 1000;
@@ -90,10 +90,7 @@ pub async fn check(registry: &Registry) -> Result<FsckReport, RegistryError> {
     let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
     let mut last = None;
     loop {
-        let page = registry
-            .index
-            .repositories(&PageRequest { last, limit: PAGE })
-            .await?;
+        let page = registry.catalog(&PageRequest { last, limit: PAGE }).await?;
         for name in &page.items {
             let Ok(repository) = name.parse::<RepositoryName>() else {
                 report
@@ -112,9 +109,14 @@ pub async fn check(registry: &Registry) -> Result<FsckReport, RegistryError> {
     for (digest, size) in &blobs {
         check_blob(registry, digest, *size, &mut report).await;
     }
-    for (id, bytes) in registry.index.uploads().await? {
+    for listed in registry.upload_sessions().await? {
         report.uploads += 1;
-        check_upload(registry, &id, &bytes, &mut report).await?;
+        match &listed.session {
+            Some(session) => check_upload(registry, session, &mut report).await?,
+            None => report
+                .errors
+                .push(format!("upload {}: undecodable session state", listed.id)),
+        }
     }
     // The server is stopped: no push is writing, so every orphan counts.
     report.orphaned_uploads = registry
@@ -126,13 +128,24 @@ pub async fn check(registry: &Registry) -> Result<FsckReport, RegistryError> {
     Ok(report)
 }
 
+/// The manifest a lookup found, `None` if there is none.
+fn found(
+    lookup: Result<StoredManifest, RegistryError>,
+) -> Result<Option<StoredManifest>, RegistryError> {
+    match lookup {
+        Ok(manifest) => Ok(Some(manifest)),
+        Err(RegistryError::ManifestUnknown(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 async fn check_repository(
     registry: &Registry,
     repository: &RepositoryName,
     blobs: &mut BTreeMap<Digest, u64>,
     report: &mut FsckReport,
 ) -> Result<(), RegistryError> {
-    let held = registry.index.repository_blobs(repository).await?;
+    let held = registry.held_blobs(repository).await?;
     for (digest, size) in &held {
         if let Some(other) = blobs.insert(digest.clone(), *size)
             && other != *size
@@ -143,11 +156,16 @@ async fn check_repository(
         }
     }
     let held: HashSet<&Digest> = held.iter().map(|(digest, _)| digest).collect();
-    let manifests = registry.index.repository_manifests(repository).await?;
+    let manifests = registry.manifest_digests(repository).await?;
     let present: HashSet<&Digest> = manifests.iter().collect();
     for digest in &manifests {
         report.manifests += 1;
-        let Some(manifest) = registry.index.manifest(repository, digest).await? else {
+        let Some(manifest) = found(
+            registry
+                .manifest(repository, &Reference::Digest(digest.clone()))
+                .await,
+        )?
+        else {
             report.errors.push(format!(
                 "manifest {repository}@{digest}: listed but unreadable"
             ));
@@ -186,17 +204,18 @@ async fn check_repository(
     }
     let mut last = None;
     loop {
-        let Some(page) = registry
-            .index
+        let page = match registry
             .tags(repository, &PageRequest { last, limit: PAGE })
-            .await?
-        else {
-            break;
+            .await
+        {
+            Ok(page) => page,
+            Err(RegistryError::NameUnknown(_)) => break,
+            Err(e) => return Err(e),
         };
         for tag in &page.items {
             report.tags += 1;
             let resolved = match tag.parse() {
-                Ok(tag) => registry.index.tagged_manifest(repository, &tag).await?,
+                Ok(tag) => found(registry.manifest(repository, &Reference::Tag(tag)).await)?,
                 Err(_) => None,
             };
             if resolved.is_none() {
@@ -215,7 +234,7 @@ async fn check_repository(
 
 async fn check_blob(registry: &Registry, digest: &Digest, size: u64, report: &mut FsckReport) {
     report.blobs += 1;
-    let mut stream = match registry.blobs.read(digest, None).await {
+    let mut stream = match registry.read_stored_blob(digest).await {
         Ok(stream) => stream,
         Err(e) => {
             report
@@ -256,16 +275,11 @@ async fn check_blob(registry: &Registry, digest: &Digest, size: u64, report: &mu
 
 async fn check_upload(
     registry: &Registry,
-    id: &str,
-    bytes: &[u8],
+    session: &UploadSession,
     report: &mut FsckReport,
 ) -> Result<(), RegistryError> {
-    let Some(state) = UploadState::decode(bytes) else {
-        report
-            .errors
-            .push(format!("upload {id}: undecodable session state"));
-        return Ok(());
-    };
+    let id = &session.id;
+    let state = &session.progress;
     if state.parts.iter().sum::<u64>() != state.offset {
         report.errors.push(format!(
             "upload {id}: parts add up to {} bytes, offset says {}",
@@ -273,7 +287,7 @@ async fn check_upload(
             state.offset
         ));
     }
-    for problem in registry.blobs.check_upload(&state).await? {
+    for problem in registry.check_upload_bytes(session).await? {
         report.errors.push(format!("upload {id}: {problem}"));
     }
     Ok(())

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 
-use crate::store::StorageError;
+use crate::error::StorageError;
 
 /// Bytes buffered before a part of a multipart write is sent to the backend.
 /// S3 needs at least 5 MiB per part; larger parts mean fewer round trips.

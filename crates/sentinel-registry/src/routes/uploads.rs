@@ -9,7 +9,7 @@ use super::{
     DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID, Request, digest, empty, header_value, repository,
 };
 use crate::error::ApiError;
-use crate::service::{MountOutcome, Registry, RegistryError, UploadState};
+use crate::service::{MountOutcome, Registry, RegistryError, UploadSession};
 
 /// The headers that tell a client where a session is and how much it holds:
 /// `Location`, `Range` (the inclusive range received; `0-0` when empty, as
@@ -35,9 +35,12 @@ fn session_headers(
 fn session_response(
     status: StatusCode,
     repository: &RepositoryName,
-    state: &UploadState,
+    session: &UploadSession,
 ) -> Response {
-    empty(status, session_headers(repository, &state.id, state.offset))
+    empty(
+        status,
+        session_headers(repository, &session.id, session.progress.offset),
+    )
 }
 
 fn created(repository: &RepositoryName, digest: &Digest) -> Response {

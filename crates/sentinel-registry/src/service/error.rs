@@ -1,0 +1,93 @@
+//! Why a registry operation failed.
+
+use sentinel_index::IndexError;
+use sentinel_oci::{Digest, ManifestError, RepositoryName};
+use sentinel_storage::StorageError;
+
+use super::MAX_MANIFEST_BYTES;
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The repository does not hold the blob.
+    #[error("blob {0} is not in this repository")]
+    BlobUnknown(Digest),
+    /// No such upload session in this repository.
+    #[error("upload {0} is not known")]
+    UploadUnknown(String),
+    /// A chunk does not start where the upload ends.
+    #[error("the chunk starts at byte {start} but the upload holds {offset} bytes")]
+    RangeNotContiguous {
+        /// Where the chunk claims to start.
+        start: u64,
+        /// Where the upload ends.
+        offset: u64,
+    },
+    /// The body's length differs from what its headers declared.
+    #[error("the body holds {actual} bytes but {declared} were declared")]
+    LengthMismatch {
+        /// Declared by `Content-Range` or `Content-Length`.
+        declared: u64,
+        /// Received.
+        actual: u64,
+    },
+    /// The content hashes to another digest than the client gave.
+    #[error("the content's digest is {actual}, not {expected}")]
+    DigestMismatch {
+        /// What the client said.
+        expected: Digest,
+        /// What the content hashes to.
+        actual: Digest,
+    },
+    /// The manifest is not in the repository.
+    #[error("manifest {0} is not in this repository")]
+    ManifestUnknown(String),
+    /// The manifest is malformed or of an unsupported type.
+    #[error(transparent)]
+    ManifestInvalid(#[from] ManifestError),
+    /// The manifest is larger than [`MAX_MANIFEST_BYTES`].
+    #[error("the manifest is larger than {MAX_MANIFEST_BYTES} bytes")]
+    ManifestTooLarge,
+    /// The manifest references a blob or manifest the repository lacks.
+    #[error("the manifest references {0}, which this repository does not hold")]
+    ManifestBlobUnknown(Digest),
+    /// The repository has never been pushed to.
+    #[error("repository {0} is not known")]
+    NameUnknown(RepositoryName),
+    /// An internal task failed (a bug: it panicked).
+    #[error("internal failure: {0}")]
+    Internal(String),
+    /// The request body ended before it was complete (the client went away).
+    #[error(transparent)]
+    BodyInterrupted(StorageError),
+    /// The metadata index failed.
+    #[error(transparent)]
+    Index(IndexError),
+    /// The blob store failed.
+    #[error(transparent)]
+    Storage(StorageError),
+}
+
+impl From<StorageError> for RegistryError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Body(_) => RegistryError::BodyInterrupted(error),
+            StorageError::LengthMismatch { declared, actual } => {
+                RegistryError::LengthMismatch { declared, actual }
+            }
+            StorageError::DigestMismatch { expected, actual } => {
+                RegistryError::DigestMismatch { expected, actual }
+            }
+            other => RegistryError::Storage(other),
+        }
+    }
+}
+
+impl From<IndexError> for RegistryError {
+    fn from(error: IndexError) -> Self {
+        match error {
+            IndexError::MissingReference(digest) => RegistryError::ManifestBlobUnknown(digest),
+            other => RegistryError::Index(other),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The registry's domain service: every operation of the distribution spec,
+//! in terms of repositories, blobs, uploads and manifests, over the metadata
+//! index and the blob store. The HTTP layer (`routes`) only translates
+//! requests and responses; nothing here knows about HTTP.
+//!
+//! One file per topic: `blobs` (a repository's blobs), `uploads` (upload
+//! sessions, from the first byte to the linked blob), `manifests` (manifests,
+//! tags, referrers, the catalogue), `housekeeping` (expiring idle sessions,
+//! sweeping orphaned upload bytes) and `inventory` (what `fsck` reads).
+
+mod blobs;
+mod error;
+mod housekeeping;
+mod inventory;
+mod manifests;
+#[cfg(test)]
+pub(crate) mod tests;
+mod uploads;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sentinel_index::MetadataIndex;
+use sentinel_storage::BlobStore;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use blobs::{HeldBlob, MountOutcome};
+pub use error::RegistryError;
+pub use manifests::PushedManifest;
+pub use sentinel_index::{ListedUpload, Page, PageRequest, StoredManifest, UploadSession};
+pub use sentinel_storage::StoredUpload;
+
+/// The largest manifest accepted, in bytes.
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Now, in seconds since the Unix epoch.
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// The registry: repositories of blobs and manifests.
+#[derive(Clone)]
+pub struct Registry {
+    /// What is where: repositories, blob links, manifests, tags, sessions.
+    index: Arc<dyn MetadataIndex>,
+    /// The bytes: blobs, and uploads in progress.
+    blobs: BlobStore,
+    /// One lock per upload session in use, so two requests never append to
+    /// the same session at once while different sessions never wait on each other.
+    upload_locks: Arc<std::sync::Mutex<HashMap<String, Weak<Mutex<()>>>>>,
+    /// Dropped with the last clone: tells the server the index is closed.
+    _release: Arc<crate::ReleaseGuard>,
+}
+
+impl Registry {
+    /// A registry over `index` and `blobs`; `release` is dropped with the last clone.
+    pub(crate) fn new(
+        index: Arc<dyn MetadataIndex>,
+        blobs: BlobStore,
+        release: crate::ReleaseGuard,
+    ) -> Self {
+        Registry {
+            index,
+            blobs,
+            upload_locks: Arc::default(),
+            _release: Arc::new(release),
+        }
+    }
+
+    /// Waits for, and holds, the lock of upload session `id`.
+    async fn lock_upload(&self, id: &str) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self
+                .upload_locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.retain(|_, lock| lock.strong_count() > 0);
+            match locks.get(id).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(Mutex::new(()));
+                    locks.insert(id.to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+}

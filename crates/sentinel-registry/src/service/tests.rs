@@ -1,0 +1,203 @@
+//! Tests of the service: session expiry, orphan sweeps, and the cleanup
+//! of failed pushes.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use sentinel_index::RedbIndex;
+use sentinel_oci::{Digest, RepositoryName};
+use sentinel_storage::BlobStore;
+
+use super::{Registry, RegistryError};
+
+/// A registry on local storage under `dir`.
+pub(crate) fn registry(dir: &std::path::Path) -> Registry {
+    registry_and_index(dir).0
+}
+
+/// A registry on local storage under `dir`, and its index.
+fn registry_and_index(dir: &std::path::Path) -> (Registry, RedbIndex) {
+    let index = RedbIndex::open(&dir.join("index.redb")).unwrap();
+    let blobs = BlobStore::open(&sentinel_storage::StorageLocation::Local(
+        dir.join("storage"),
+    ))
+    .unwrap();
+    let (guard, _released) = crate::ReleaseGuard::new();
+    let registry = Registry::new(Arc::new(index.clone()), blobs, guard);
+    (registry, index)
+}
+
+#[tokio::test]
+async fn idle_upload_sessions_expire_and_active_ones_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let repository: RepositoryName = "a/b".parse().unwrap();
+    let idle = registry.start_upload(&repository).await.unwrap();
+    let chunk = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]);
+    let mut idle = registry
+        .append(&repository, &idle.id, Some(0), Some(1), chunk)
+        .await
+        .unwrap();
+    idle.updated_at = 0;
+    registry.index.put_upload(&idle).await.unwrap();
+    let active = registry.start_upload(&repository).await.unwrap();
+
+    let expired = registry
+        .expire_uploads(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(expired, 1);
+    assert!(matches!(
+        registry.upload(&repository, &idle.id).await,
+        Err(RegistryError::UploadUnknown(_))
+    ));
+    assert!(registry.upload(&repository, &active.id).await.is_ok());
+    assert!(!dir.path().join("storage/uploads").join(&idle.id).exists());
+}
+
+fn chunk(bytes: &'static [u8]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+    futures_util::stream::iter([Ok(Bytes::from_static(bytes))])
+}
+
+/// Sets the modification time of `path` to `age` ago.
+fn age(path: &std::path::Path, age: Duration) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(SystemTime::now() - age)
+        .unwrap();
+}
+
+fn upload_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir.join("storage/uploads")) {
+        Ok(entries) => entries
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort_unstable();
+    names
+}
+
+#[tokio::test]
+async fn orphaned_upload_bytes_are_swept_once_past_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let repository: RepositoryName = "a/b".parse().unwrap();
+    let live = registry.start_upload(&repository).await.unwrap();
+    registry
+        .append(&repository, &live.id, Some(0), Some(1), chunk(b"x"))
+        .await
+        .unwrap();
+    let uploads = dir.path().join("storage/uploads");
+    std::fs::write(uploads.join("orphan-old"), b"left by a crash").unwrap();
+    std::fs::write(uploads.join("orphan-new"), b"a push in progress").unwrap();
+    let hour = Duration::from_secs(60 * 60);
+    age(&uploads.join("orphan-old"), 2 * hour);
+    // A session's bytes stay however old they are: the session owns them.
+    age(&uploads.join(&live.id), 2 * hour);
+
+    assert_eq!(registry.sweep_orphaned_uploads(hour).await.unwrap(), 1);
+    let mut expected = vec!["orphan-new".to_owned(), live.id.clone()];
+    expected.sort_unstable();
+    assert_eq!(upload_files(dir.path()), expected);
+
+    assert_eq!(
+        registry
+            .sweep_orphaned_uploads(Duration::ZERO)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(upload_files(dir.path()), vec![live.id.clone()]);
+    // The session goes on as if nothing happened.
+    registry
+        .finish_upload(
+            &repository,
+            &live.id,
+            &Digest::sha256(b"xy"),
+            Some(1),
+            Some(1),
+            chunk(b"y"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        registry
+            .blob(&repository, &Digest::sha256(b"xy"))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn an_undecodable_session_expires_with_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, index) = registry_and_index(dir.path());
+    let repository: RepositoryName = "a/b".parse().unwrap();
+    let session = registry.start_upload(&repository).await.unwrap();
+    registry
+        .append(&repository, &session.id, Some(0), Some(1), chunk(b"x"))
+        .await
+        .unwrap();
+    index
+        .put_upload_record_bytes(&session.id, b"not an upload state")
+        .await
+        .unwrap();
+    assert_eq!(
+        registry
+            .expire_uploads(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(registry.index.uploads().await.unwrap(), vec![]);
+    assert_eq!(upload_files(dir.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_monolithic_push_that_fails_after_writing_leaves_no_upload_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let repository: RepositoryName = "a/b".parse().unwrap();
+    // A file where the blob directory belongs: publishing fails after
+    // the bytes were written and found to match their digest.
+    std::fs::write(dir.path().join("storage/blobs"), b"in the way").unwrap();
+    let result = registry
+        .put_blob(&repository, &Digest::sha256(b"bytes"), chunk(b"bytes"))
+        .await;
+    assert!(
+        matches!(result, Err(RegistryError::Storage(_))),
+        "{result:?}"
+    );
+    assert_eq!(upload_files(dir.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn pushing_a_blob_already_stored_links_that_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let digest = Digest::sha256(b"shared");
+    let first: RepositoryName = "a/b".parse().unwrap();
+    registry
+        .put_blob(&first, &digest, chunk(b"shared"))
+        .await
+        .unwrap();
+    // As after a crash between publishing and linking: stored, not linked.
+    registry.index.unlink_blob(&first, &digest).await.unwrap();
+    let second: RepositoryName = "c/d".parse().unwrap();
+    registry
+        .put_blob(&second, &digest, chunk(b"shared"))
+        .await
+        .unwrap();
+    let held = registry.blob(&second, &digest).await.unwrap();
+    let bytes: Vec<Bytes> =
+        futures_util::TryStreamExt::try_collect(registry.read_blob(&held, None).await.unwrap())
+            .await
+            .unwrap();
+    assert_eq!(bytes.concat(), b"shared");
+    assert_eq!(upload_files(dir.path()), Vec::<String>::new());
+}

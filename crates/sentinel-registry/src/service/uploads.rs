@@ -1,0 +1,219 @@
+//! Upload sessions: the service drives each upload's [`BlobUpload`] handle
+//! (which owns its bytes in storage) and records the session in the index
+//! between requests.
+
+use bytes::Bytes;
+use futures_util::Stream;
+use sentinel_index::IndexError;
+use sentinel_oci::{Digest, RepositoryName};
+use sentinel_storage::{BlobUpload, StorageError, UploadProgress};
+
+use super::{Registry, RegistryError, UploadSession, now};
+
+/// Runs `work` on its own task and waits for it. An upload step that holds a
+/// session's lock must finish (or fail and clean up) even if the request that
+/// started it is dropped because its client went away; dropped halfway, it
+/// would free the lock while its writer thread still changes the file.
+async fn to_completion<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, RegistryError>> + Send + 'static,
+) -> Result<T, RegistryError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| RegistryError::Internal(e.to_string()))?
+}
+
+/// A fresh upload id.
+fn new_upload_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Appends `body` to `upload`, which must end where the client says the
+/// chunk starts (`start`, from `Content-Range`); `length` is how long the
+/// client says the body is. Returns how many bytes were stored.
+async fn append_at<S, E>(
+    upload: &mut BlobUpload,
+    start: Option<u64>,
+    length: Option<u64>,
+    body: S,
+) -> Result<u64, RegistryError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    let offset = upload.progress().offset;
+    if let Some(start) = start
+        && start != offset
+    {
+        return Err(RegistryError::RangeNotContiguous { start, offset });
+    }
+    Ok(upload.append(body, length).await?)
+}
+
+impl Registry {
+    /// Opens an upload session in `repository`.
+    pub async fn start_upload(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<UploadSession, RegistryError> {
+        let session = UploadSession::new(new_upload_id(), repository, now());
+        self.index.put_upload(&session).await?;
+        Ok(session)
+    }
+
+    /// The session of upload `id` in `repository`.
+    pub async fn upload(
+        &self,
+        repository: &RepositoryName,
+        id: &str,
+    ) -> Result<UploadSession, RegistryError> {
+        let unknown = || RegistryError::UploadUnknown(id.to_owned());
+        let session = match self.index.upload(id).await {
+            // A record that cannot be read is no session to go on with.
+            Err(IndexError::Corrupt(_)) => return Err(unknown()),
+            found => found?.ok_or_else(unknown)?,
+        };
+        if session.repository != repository.as_str() {
+            return Err(unknown());
+        }
+        Ok(session)
+    }
+
+    /// The handle on `session`'s bytes in storage.
+    pub(super) fn upload_handle(&self, session: &UploadSession) -> BlobUpload {
+        self.blobs
+            .open_upload(session.id.clone(), session.progress.clone())
+    }
+
+    /// Appends `body` to upload `id`. `start` is where the client says the
+    /// chunk begins (from `Content-Range`) and `length` how long it says it
+    /// is. The new progress is recorded in the index (a PATCH the client
+    /// will build on).
+    pub async fn append<S, E>(
+        &self,
+        repository: &RepositoryName,
+        id: &str,
+        start: Option<u64>,
+        length: Option<u64>,
+        body: S,
+    ) -> Result<UploadSession, RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+    {
+        let this = self.clone();
+        let repository = repository.clone();
+        let id = id.to_owned();
+        to_completion(async move {
+            let _guard = this.lock_upload(&id).await;
+            let mut session = this.upload(&repository, &id).await?;
+            let mut upload = this.upload_handle(&session);
+            if append_at(&mut upload, start, length, body).await? > 0 {
+                session.updated_at = now();
+                session.progress = upload.progress().clone();
+                this.index.put_upload(&session).await?;
+            }
+            Ok(session)
+        })
+        .await
+    }
+
+    /// Appends `body` (possibly empty) to upload `id`, checks the whole upload
+    /// against `digest`, and makes it blob `digest` of `repository`. On a
+    /// digest mismatch the upload is discarded.
+    ///
+    /// The last chunk's progress is never recorded: a crash before the blob
+    /// is linked leaves the previous, still valid, session. Each step can be
+    /// retried: if the process dies after publishing but before linking, the
+    /// client's retry finds the blob stored and links it.
+    pub async fn finish_upload<S, E>(
+        &self,
+        repository: &RepositoryName,
+        id: &str,
+        digest: &Digest,
+        start: Option<u64>,
+        length: Option<u64>,
+        body: S,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+    {
+        let this = self.clone();
+        let repository = repository.clone();
+        let id = id.to_owned();
+        let digest = digest.clone();
+        to_completion(async move {
+            let _guard = this.lock_upload(&id).await;
+            let session = this.upload(&repository, &id).await?;
+            let mut upload = this.upload_handle(&session);
+            append_at(&mut upload, start, length, body).await?;
+            match upload.commit(&digest).await {
+                Ok(_) => {}
+                // The upload's bytes are gone: so goes its session.
+                Err(mismatch @ StorageError::DigestMismatch { .. }) => {
+                    this.index.delete_upload(&id).await?;
+                    return Err(mismatch.into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+            this.index
+                .link_uploaded_blob(&repository, &digest, upload.progress().offset, &id)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores `body` as blob `digest` of `repository` in one request.
+    pub async fn put_blob<S, E>(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        body: S,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+    {
+        let this = self.clone();
+        let repository = repository.clone();
+        let digest = digest.clone();
+        // Run to completion, so a failure is always cleaned up below even if
+        // the client goes away meanwhile.
+        to_completion(async move {
+            // An upload that is never recorded in the index: nothing can
+            // resume it, so whatever fails, the bytes it stored are garbage
+            // at once.
+            let mut upload = this
+                .blobs
+                .open_upload(new_upload_id(), UploadProgress::default());
+            let stored = async {
+                upload.append(body, None).await?;
+                upload.commit(&digest).await?;
+                this.index
+                    .link_blob(&repository, &digest, upload.progress().offset)
+                    .await?;
+                Ok(())
+            }
+            .await;
+            if stored.is_err() {
+                upload.cancel().await;
+            }
+            stored
+        })
+        .await
+    }
+
+    /// Abandons upload `id`.
+    pub async fn cancel_upload(
+        &self,
+        repository: &RepositoryName,
+        id: &str,
+    ) -> Result<(), RegistryError> {
+        let _guard = self.lock_upload(id).await;
+        let session = self.upload(repository, id).await?;
+        self.upload_handle(&session).cancel().await;
+        self.index.delete_upload(id).await?;
+        Ok(())
+    }
+}
