@@ -18,16 +18,11 @@ mod server;
 pub mod service;
 mod settings;
 
-pub use auth::{AuthSetupError, BOOTSTRAP_ADMIN};
+pub use auth::{AuthSetupError, BOOTSTRAP_ADMIN, generate_password};
 pub use fsck::FsckReport;
 pub(crate) use server::ReleaseGuard;
 pub use server::{ORPHANED_UPLOAD_GRACE, Server, StartError, UPLOAD_EXPIRY};
 pub use settings::{LogFormat, PartialSettings, Settings, SettingsError};
-
-/// A random password: 24 bytes from the OS, base64url (32 characters).
-pub fn generate_password() -> Result<String, AuthSetupError> {
-    auth::generate_password()
-}
 
 /// Why `fsck` could not run to the end.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::api::oci::in_flight::InFlight;
-use crate::auth::authentication::Opened;
+use crate::auth::authentication::AuthSetup;
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::middleware::RequestLimits;
 use crate::settings::Settings;
@@ -78,7 +78,7 @@ impl Server {
             settings.rate_limit_per_address,
             settings.rate_limit_per_user,
         ));
-        let Opened {
+        let AuthSetup {
             authenticator,
             generated_password,
         } = Authenticator::open(&settings)?;

@@ -93,7 +93,7 @@ pub(crate) enum Unidentified {
 }
 
 /// The result of [`Authenticator::open`].
-pub(crate) struct Opened {
+pub(crate) struct AuthSetup {
     /// The authenticator, or `None` when authentication is off.
     pub authenticator: Option<Arc<Authenticator>>,
     /// The password of an admin created just now, when it was generated
@@ -119,13 +119,13 @@ impl Authenticator {
     /// is on: as configured, or else when users exist. Turned on over an
     /// empty store, it creates the admin user, with the password from
     /// `SENTINEL_ADMIN_PASSWORD` or a generated one.
-    pub(crate) fn open(settings: &Settings) -> Result<Opened, AuthSetupError> {
+    pub(crate) fn open(settings: &Settings) -> Result<AuthSetup, AuthSetupError> {
         let shared = SharedAuth::open(AuthStore::new(&settings.data_dir))?;
         let enabled = settings
             .auth
             .unwrap_or_else(|| !shared.current().users.is_empty());
         if !enabled {
-            return Ok(Opened {
+            return Ok(AuthSetup {
                 authenticator: None,
                 generated_password: None,
             });
@@ -168,7 +168,7 @@ impl Authenticator {
             logins: LoginLimits::new(settings.failed_logins_per_minute),
             hashing: Semaphore::new(parallelism),
         };
-        Ok(Opened {
+        Ok(AuthSetup {
             authenticator: Some(Arc::new(authenticator)),
             generated_password,
         })

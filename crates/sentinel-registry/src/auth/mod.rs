@@ -25,7 +25,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sentinel_auth::Principal;
 use sentinel_token::AccessClaims;
 
-pub(crate) use authentication::{Authenticator, LoginError, Unidentified, generate_password};
+pub use authentication::generate_password;
+pub(crate) use authentication::{Authenticator, LoginError, Unidentified};
 pub(crate) use credentials::{Credentials, MalformedAuthorization, credentials};
 
 /// The user created on an empty store when authentication is turned on.

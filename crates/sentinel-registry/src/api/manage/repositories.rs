@@ -24,7 +24,7 @@ struct NewGrant {
 }
 
 /// Which part of a repository's settings a path names.
-enum Tail<'a> {
+enum RepositorySetting<'a> {
     Policy,
     Visibility,
     Grant(&'a str),
@@ -41,11 +41,11 @@ impl ManagementRequest<'_> {
     ) -> Result<Response, ApiError> {
         let rest = path.strip_prefix("repositories/").unwrap_or(path);
         let (name, tail) = if let Some(name) = rest.strip_suffix("/visibility") {
-            (name, Tail::Visibility)
+            (name, RepositorySetting::Visibility)
         } else if let Some((name, user)) = rest.rsplit_once("/grants/") {
-            (name, Tail::Grant(user))
+            (name, RepositorySetting::Grant(user))
         } else {
-            (rest, Tail::Policy)
+            (rest, RepositorySetting::Policy)
         };
         let state = self.auth.state();
         if !may_administer(&state, self.caller, name) {
@@ -56,7 +56,7 @@ impl ManagementRequest<'_> {
         }
         let repository = name.to_owned();
         match (method.clone(), tail) {
-            (Method::GET, Tail::Policy) => {
+            (Method::GET, RepositorySetting::Policy) => {
                 let policy = state.policy(name);
                 Ok(axum::Json(json!({
                     "name": name,
@@ -65,7 +65,7 @@ impl ManagementRequest<'_> {
                 }))
                 .into_response())
             }
-            (Method::PUT, Tail::Visibility) => {
+            (Method::PUT, RepositorySetting::Visibility) => {
                 let new: NewVisibility = self.json()?;
                 self.update(move |state| state.set_visibility(&repository, new.visibility))
                     .await?;
@@ -75,7 +75,7 @@ impl ManagementRequest<'_> {
                 );
                 Ok(no_content())
             }
-            (Method::PUT, Tail::Grant(user)) => {
+            (Method::PUT, RepositorySetting::Grant(user)) => {
                 let new: NewGrant = self.json()?;
                 let target = user.to_owned();
                 self.update(move |state| state.grant(&repository, &target, new.access))
@@ -86,7 +86,7 @@ impl ManagementRequest<'_> {
                 );
                 Ok(no_content())
             }
-            (Method::DELETE, Tail::Grant(user)) => {
+            (Method::DELETE, RepositorySetting::Grant(user)) => {
                 let target = user.to_owned();
                 self.update(move |state| state.revoke_grant(&repository, &target))
                     .await?;

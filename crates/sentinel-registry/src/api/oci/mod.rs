@@ -236,8 +236,8 @@ pub(crate) fn refuse_unread(
 fn carries_blob(endpoint: &Endpoint<'_>, request: &Request) -> bool {
     match (endpoint, &request.method) {
         // A mount that cannot be made becomes an upload of the body.
-        (Endpoint::Uploads(_), &Method::POST) => request.query("digest").is_some(),
-        (Endpoint::Upload(..), &Method::PATCH | &Method::PUT) => true,
+        (Endpoint::UploadStart(_), &Method::POST) => request.query("digest").is_some(),
+        (Endpoint::UploadSession(..), &Method::PATCH | &Method::PUT) => true,
         _ => false,
     }
 }
@@ -256,7 +256,7 @@ fn requirement<'a>(endpoint: &Endpoint<'a>, method: &Method) -> Requirement<'a> 
             Method::DELETE => Requirement::Repository(name, Actions::DELETE),
             _ => Requirement::Repository(name, Actions::PULL_PUSH),
         },
-        Endpoint::Uploads(name) | Endpoint::Upload(name, _) => {
+        Endpoint::UploadStart(name) | Endpoint::UploadSession(name, _) => {
             Requirement::Repository(name, Actions::PULL_PUSH)
         }
     }
@@ -371,17 +371,21 @@ async fn route(
         (Endpoint::Blob(name, digest), Method::DELETE) => {
             blobs::delete(registry, name, digest).await
         }
-        (Endpoint::Uploads(name), Method::POST) => {
+        (Endpoint::UploadStart(name), Method::POST) => {
             uploads::start(registry, &request, body, name).await
         }
-        (Endpoint::Upload(name, id), Method::GET) => uploads::status(registry, name, id).await,
-        (Endpoint::Upload(name, id), Method::PATCH) => {
+        (Endpoint::UploadSession(name, id), Method::GET) => {
+            uploads::status(registry, name, id).await
+        }
+        (Endpoint::UploadSession(name, id), Method::PATCH) => {
             uploads::patch(registry, &request, body, name, id).await
         }
-        (Endpoint::Upload(name, id), Method::PUT) => {
+        (Endpoint::UploadSession(name, id), Method::PUT) => {
             uploads::put(registry, &request, body, name, id).await
         }
-        (Endpoint::Upload(name, id), Method::DELETE) => uploads::cancel(registry, name, id).await,
+        (Endpoint::UploadSession(name, id), Method::DELETE) => {
+            uploads::cancel(registry, name, id).await
+        }
         (_, method) => Err(unsupported(&method)),
     }
 }
