@@ -335,6 +335,8 @@ async fn admit_and_route(
     Ok(response)
 }
 
+/// The `/v2/` route table: the handler of each endpoint and method (the
+/// endpoints themselves are read from the path by [`path::parse`]).
 async fn route(
     app: &App,
     request: Request,
