@@ -63,6 +63,22 @@ impl Scope {
             .collect()
     }
 
+    /// One scope per resource: the scopes naming the same type and name are
+    /// merged into one holding all their actions (in the order asked), so
+    /// that a token's size follows what it grants. The result is sorted by
+    /// type, then name.
+    pub fn merge(mut scopes: Vec<Scope>) -> Vec<Scope> {
+        scopes.sort_by(|a, b| (&a.resource_type, &a.name).cmp(&(&b.resource_type, &b.name)));
+        scopes.dedup_by(|later, earlier| {
+            let same = later.resource_type == earlier.resource_type && later.name == earlier.name;
+            if same {
+                earlier.actions.append(&mut later.actions);
+            }
+            same
+        });
+        scopes
+    }
+
     /// The known actions asked for (`*` means all; unknown names are dropped).
     pub fn requested_actions(&self) -> Actions {
         Actions::from_wire(&self.actions)
@@ -184,5 +200,35 @@ mod tests {
                 .to_string(),
             "repository:x:pull"
         );
+    }
+
+    #[test]
+    fn merging_keeps_one_scope_per_resource_with_every_action() {
+        let merged = Scope::merge(vec![
+            scope("repository", "b", &["pull"]),
+            scope("repository", "a", &["push"]),
+            scope("registry", "catalog", &["*"]),
+            scope("repository", "b", &["push", "pull"]),
+            scope("repository", "a", &["delete"]),
+        ]);
+        assert_eq!(
+            merged,
+            vec![
+                scope("registry", "catalog", &["*"]),
+                scope("repository", "a", &["push", "delete"]),
+                scope("repository", "b", &["pull", "push", "pull"]),
+            ]
+        );
+        assert_eq!(merged[2].requested_actions(), Actions::PULL_PUSH);
+    }
+
+    #[test]
+    fn merging_tells_types_and_names_apart() {
+        let merged = Scope::merge(vec![
+            scope("repository", "catalog", &["pull"]),
+            scope("registry", "catalog", &["*"]),
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert!(Scope::merge(Vec::new()).is_empty());
     }
 }

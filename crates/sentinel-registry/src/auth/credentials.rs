@@ -1,10 +1,12 @@
-//! Reading the `Authorization` header.
+//! Reading the credentials a request presents in its `Authorization` header.
 
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 
-/// What a request presents in its `Authorization` header.
-pub(crate) enum Presented {
+/// What a caller presents to prove who it is: in the `Authorization`
+/// header, or (for `POST /token`) in the OAuth2 form, where a refresh token
+/// is the bearer.
+pub(crate) enum Credentials {
     /// No header.
     Nothing,
     /// `Basic`: a user name and a password or personal access token.
@@ -36,9 +38,9 @@ pub(crate) enum MalformedAuthorization {
 }
 
 /// Reads the `Authorization` header of a request.
-pub(crate) fn presented(headers: &HeaderMap) -> Result<Presented, MalformedAuthorization> {
+pub(crate) fn credentials(headers: &HeaderMap) -> Result<Credentials, MalformedAuthorization> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(Presented::Nothing);
+        return Ok(Credentials::Nothing);
     };
     let value = value
         .to_str()
@@ -52,7 +54,7 @@ pub(crate) fn presented(headers: &HeaderMap) -> Result<Presented, MalformedAutho
             .map_err(|_| MalformedAuthorization::Basic)?;
         let text = String::from_utf8(decoded).map_err(|_| MalformedAuthorization::Basic)?;
         let (user, secret) = text.split_once(':').ok_or(MalformedAuthorization::Basic)?;
-        Ok(Presented::Basic {
+        Ok(Credentials::Basic {
             user: user.to_owned(),
             secret: secret.to_owned(),
         })
@@ -60,7 +62,7 @@ pub(crate) fn presented(headers: &HeaderMap) -> Result<Presented, MalformedAutho
         if rest.is_empty() {
             return Err(MalformedAuthorization::EmptyBearer);
         }
-        Ok(Presented::Bearer(rest.to_owned()))
+        Ok(Credentials::Bearer(rest.to_owned()))
     } else {
         Err(MalformedAuthorization::Scheme(
             scheme.chars().take(32).collect(),
@@ -73,22 +75,22 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    fn read(value: &str) -> Result<Presented, MalformedAuthorization> {
+    fn read(value: &str) -> Result<Credentials, MalformedAuthorization> {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-        presented(&headers)
+        credentials(&headers)
     }
 
     #[test]
     fn basic_and_bearer_are_read_and_everything_else_is_refused() {
         match read("Basic YWxpY2U6czNjcjN0OndpdGg6Y29sb25z").unwrap() {
-            Presented::Basic { user, secret } => {
+            Credentials::Basic { user, secret } => {
                 assert_eq!(user, "alice");
                 assert_eq!(secret, "s3cr3t:with:colons");
             }
             _ => panic!("expected Basic"),
         }
-        assert!(matches!(read("bearer abc").unwrap(), Presented::Bearer(t) if t == "abc"));
+        assert!(matches!(read("bearer abc").unwrap(), Credentials::Bearer(t) if t == "abc"));
         assert!(matches!(
             read("Basic !!!"),
             Err(MalformedAuthorization::Basic)
@@ -106,8 +108,8 @@ mod tests {
             Err(MalformedAuthorization::Scheme(_))
         ));
         assert!(matches!(
-            presented(&HeaderMap::new()),
-            Ok(Presented::Nothing)
+            credentials(&HeaderMap::new()),
+            Ok(Credentials::Nothing)
         ));
     }
 }

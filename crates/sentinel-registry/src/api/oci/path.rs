@@ -17,10 +17,11 @@ pub enum Endpoint<'a> {
     Manifest(&'a str, &'a str),
     /// `/v2/<name>/blobs/<digest>`
     Blob(&'a str, &'a str),
-    /// `/v2/<name>/blobs/uploads/` (with or without the trailing slash)
-    Uploads(&'a str),
-    /// `/v2/<name>/blobs/uploads/<id>`
-    Upload(&'a str, &'a str),
+    /// `/v2/<name>/blobs/uploads/` (with or without the trailing slash):
+    /// where an upload starts (or a blob is mounted).
+    UploadStart(&'a str),
+    /// `/v2/<name>/blobs/uploads/<id>`: one upload session.
+    UploadSession(&'a str, &'a str),
     /// `/v2/<name>/referrers/<digest>`
     Referrers(&'a str, &'a str),
 }
@@ -50,8 +51,8 @@ pub fn parse(path: &str) -> Option<Endpoint<'_>> {
     }
     if let Some((name, tail)) = split_tail(rest, 3) {
         match tail.as_slice() {
-            ["blobs", "uploads", ""] => return Some(Endpoint::Uploads(name)),
-            ["blobs", "uploads", id] => return Some(Endpoint::Upload(name, id)),
+            ["blobs", "uploads", ""] => return Some(Endpoint::UploadStart(name)),
+            ["blobs", "uploads", id] => return Some(Endpoint::UploadSession(name, id)),
             _ => {}
         }
     }
@@ -61,7 +62,7 @@ pub fn parse(path: &str) -> Option<Endpoint<'_>> {
         ["manifests", reference] if !reference.is_empty() => {
             Some(Endpoint::Manifest(name, reference))
         }
-        ["blobs", "uploads"] => Some(Endpoint::Uploads(name)),
+        ["blobs", "uploads"] => Some(Endpoint::UploadStart(name)),
         ["blobs", digest] if !digest.is_empty() => Some(Endpoint::Blob(name, digest)),
         ["referrers", digest] if !digest.is_empty() => Some(Endpoint::Referrers(name, digest)),
         _ => None,
@@ -86,11 +87,17 @@ mod tests {
             parse("/v2/a/b/c/blobs/sha256:00"),
             Some(Endpoint::Blob("a/b/c", "sha256:00"))
         );
-        assert_eq!(parse("/v2/a/blobs/uploads/"), Some(Endpoint::Uploads("a")));
-        assert_eq!(parse("/v2/a/blobs/uploads"), Some(Endpoint::Uploads("a")));
+        assert_eq!(
+            parse("/v2/a/blobs/uploads/"),
+            Some(Endpoint::UploadStart("a"))
+        );
+        assert_eq!(
+            parse("/v2/a/blobs/uploads"),
+            Some(Endpoint::UploadStart("a"))
+        );
         assert_eq!(
             parse("/v2/a/b/blobs/uploads/123"),
-            Some(Endpoint::Upload("a/b", "123"))
+            Some(Endpoint::UploadSession("a/b", "123"))
         );
         assert_eq!(
             parse("/v2/a/referrers/sha256:00"),
@@ -102,7 +109,7 @@ mod tests {
     fn names_that_look_like_verbs_are_read_from_the_right() {
         assert_eq!(
             parse("/v2/blobs/uploads/blobs/uploads/"),
-            Some(Endpoint::Uploads("blobs/uploads"))
+            Some(Endpoint::UploadStart("blobs/uploads"))
         );
         assert_eq!(
             parse("/v2/manifests/manifests/manifests"),

@@ -7,11 +7,11 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use sentinel_oci::{ErrorCode, Reference, ReferenceError};
 
+use super::in_flight::{Held, InFlight};
 use super::{
     DOCKER_CONTENT_DIGEST, OCI_SUBJECT, Request, empty, header_value, refuse_unread, repository,
 };
-use crate::error::{ApiError, body_timeout, is_body_timeout};
-use crate::in_flight::{Held, InFlight};
+use crate::api::error::{ApiError, body_timeout, is_body_timeout};
 use crate::service::{MAX_MANIFEST_BYTES, Registry, RegistryError};
 
 /// Parses a `<reference>`. A malformed digest is a 400; a malformed tag names

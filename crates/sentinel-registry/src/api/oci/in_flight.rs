@@ -12,8 +12,8 @@ use axum::http::{HeaderValue, header};
 use sentinel_oci::ErrorCode;
 
 use crate::Settings;
+use crate::api::ApiError;
 use crate::connections::client_key;
-use crate::error::ApiError;
 use crate::service::MAX_MANIFEST_BYTES;
 
 /// How long a refused client is told to wait, in seconds: uploads and

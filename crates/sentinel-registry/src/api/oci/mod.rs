@@ -1,11 +1,13 @@
-//! The HTTP layer: one entry point that reads the `/v2/` path and hands the
-//! request to the handler of its endpoint. Handlers translate between HTTP and
-//! the [`Registry`] service and nothing else.
+//! The OCI Distribution API under `/v2/`: one entry point reads the path,
+//! checks who may do what, and hands the request to the handler of its
+//! endpoint, one file per resource. Handlers translate between HTTP and the
+//! [`Registry`] service and nothing else.
 
 mod blobs;
+pub(crate) mod in_flight;
 mod listings;
 mod manifests;
-pub(crate) mod path;
+mod path;
 mod uploads;
 
 use std::net::{IpAddr, SocketAddr};
@@ -17,26 +19,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Ve
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use sentinel_oci::{Digest, ErrorCode, RepositoryName};
+use sentinel_token::Actions;
 
-use crate::auth::{Caller, Gate, Limits, audit};
-use crate::error::ApiError;
-use crate::in_flight::InFlight;
-use crate::service::Registry;
+use super::App;
+use super::error::{self, ApiError};
+use crate::auth::authorization::{self, Requirement};
+use crate::auth::{Authenticator, Caller, audit};
 use path::Endpoint;
-
-/// What every handler shares: the registry, and the gate when
-/// authentication is on.
-#[derive(Clone)]
-pub(crate) struct App {
-    /// The registry service.
-    pub registry: Registry,
-    /// Authentication and authorisation; `None` when they are off.
-    pub gate: Option<Arc<Gate>>,
-    /// The rate limits.
-    pub limits: Arc<Limits>,
-    /// The bounds on uploads and manifest bodies in progress.
-    pub in_flight: Arc<InFlight>,
-}
 
 /// `Docker-Content-Digest`.
 pub(crate) const DOCKER_CONTENT_DIGEST: HeaderName =
@@ -57,7 +46,8 @@ pub(crate) struct Request {
     pub headers: HeaderMap,
     pub client: IpAddr,
     pub caller: Caller,
-    pub gate: Option<Arc<Gate>>,
+    /// Authentication; `None` when it is off (everything is allowed).
+    pub auth: Option<Arc<Authenticator>>,
 }
 
 impl Request {
@@ -74,18 +64,20 @@ impl Request {
 
     /// Whether the caller may see `repository` (catalog entries).
     pub fn can_see(&self, repository: &str) -> bool {
-        self.gate
+        self.auth
             .as_ref()
-            .is_none_or(|gate| gate.can_see(&self.caller, repository))
+            .is_none_or(|auth| authorization::can_see(auth.shared(), &self.caller, repository))
     }
 
     /// Whether this request may pull from `repository` (a mount's source).
     /// With authentication on, a mount must name its source.
     pub fn may_mount_from(&self, repository: Option<&str>) -> bool {
-        match (&self.gate, repository) {
+        match (&self.auth, repository) {
             (None, _) => true,
             (Some(_), None) => false,
-            (Some(gate), Some(repository)) => gate.may_pull(&self.caller, repository),
+            (Some(auth), Some(repository)) => {
+                authorization::may_pull(auth.shared(), &self.caller, repository)
+            }
         }
     }
 
@@ -160,8 +152,8 @@ pub(crate) async fn dispatch(
         uri,
         headers,
         client: peer.ip(),
-        caller: Caller::Open,
-        gate: app.gate.clone(),
+        caller: Caller::Anonymous,
+        auth: app.auth.clone(),
     };
     match admit_and_route(&app, request, body).await {
         Ok(response) => response,
@@ -244,10 +236,55 @@ pub(crate) fn refuse_unread(
 fn carries_blob(endpoint: &Endpoint<'_>, request: &Request) -> bool {
     match (endpoint, &request.method) {
         // A mount that cannot be made becomes an upload of the body.
-        (Endpoint::Uploads(_), &Method::POST) => request.query("digest").is_some(),
-        (Endpoint::Upload(..), &Method::PATCH | &Method::PUT) => true,
+        (Endpoint::UploadStart(_), &Method::POST) => request.query("digest").is_some(),
+        (Endpoint::UploadSession(..), &Method::PATCH | &Method::PUT) => true,
         _ => false,
     }
+}
+
+/// What `endpoint` needs from the caller of `method`.
+fn requirement<'a>(endpoint: &Endpoint<'a>, method: &Method) -> Requirement<'a> {
+    let reading = matches!(*method, Method::GET | Method::HEAD);
+    match endpoint {
+        Endpoint::Base => Requirement::SignedIn,
+        Endpoint::Catalog => Requirement::Catalog,
+        Endpoint::Tags(name) | Endpoint::Referrers(name, _) => {
+            Requirement::Repository(name, Actions::PULL)
+        }
+        Endpoint::Manifest(name, _) | Endpoint::Blob(name, _) => match *method {
+            _ if reading => Requirement::Repository(name, Actions::PULL),
+            Method::DELETE => Requirement::Repository(name, Actions::DELETE),
+            _ => Requirement::Repository(name, Actions::PULL_PUSH),
+        },
+        Endpoint::UploadStart(name) | Endpoint::UploadSession(name, _) => {
+            Requirement::Repository(name, Actions::PULL_PUSH)
+        }
+    }
+}
+
+/// Authenticates a request, charges it to its user, and checks that it may
+/// do what its endpoint does.
+async fn admit(
+    app: &App,
+    auth: &Arc<Authenticator>,
+    request: &Request,
+    endpoint: &Endpoint<'_>,
+) -> Result<Caller, ApiError> {
+    let headers = &request.headers;
+    let caller = auth
+        .identify(headers, request.client)
+        .await
+        .map_err(|error| error::unidentified(auth, headers, error))?;
+    if !caller.user().is_empty() {
+        app.limits.charge_user(caller.user())?;
+    }
+    authorization::authorize(
+        auth.shared(),
+        &caller,
+        requirement(endpoint, &request.method),
+    )
+    .map_err(|error| error::not_allowed(auth, headers, error))?;
+    Ok(caller)
 }
 
 /// Checks who may do what, routes, and records pushes, pulls and deletes.
@@ -260,11 +297,8 @@ async fn admit_and_route(
     let Some(endpoint) = path::parse(&path) else {
         return Err(no_such_endpoint(&path));
     };
-    if let Some(gate) = &app.gate {
-        match gate
-            .admit(&request.method, &request.headers, &endpoint, request.client)
-            .await
-        {
+    if let Some(auth) = &app.auth {
+        match admit(app, auth, &request, &endpoint).await {
             Ok(caller) => request.caller = caller,
             Err(refusal) => return Err(refuse(refusal, &request, body).await),
         }
@@ -301,6 +335,8 @@ async fn admit_and_route(
     Ok(response)
 }
 
+/// The `/v2/` route table: the handler of each endpoint and method (the
+/// endpoints themselves are read from the path by [`path::parse`]).
 async fn route(
     app: &App,
     request: Request,
@@ -337,17 +373,21 @@ async fn route(
         (Endpoint::Blob(name, digest), Method::DELETE) => {
             blobs::delete(registry, name, digest).await
         }
-        (Endpoint::Uploads(name), Method::POST) => {
+        (Endpoint::UploadStart(name), Method::POST) => {
             uploads::start(registry, &request, body, name).await
         }
-        (Endpoint::Upload(name, id), Method::GET) => uploads::status(registry, name, id).await,
-        (Endpoint::Upload(name, id), Method::PATCH) => {
+        (Endpoint::UploadSession(name, id), Method::GET) => {
+            uploads::status(registry, name, id).await
+        }
+        (Endpoint::UploadSession(name, id), Method::PATCH) => {
             uploads::patch(registry, &request, body, name, id).await
         }
-        (Endpoint::Upload(name, id), Method::PUT) => {
+        (Endpoint::UploadSession(name, id), Method::PUT) => {
             uploads::put(registry, &request, body, name, id).await
         }
-        (Endpoint::Upload(name, id), Method::DELETE) => uploads::cancel(registry, name, id).await,
+        (Endpoint::UploadSession(name, id), Method::DELETE) => {
+            uploads::cancel(registry, name, id).await
+        }
         (_, method) => Err(unsupported(&method)),
     }
 }

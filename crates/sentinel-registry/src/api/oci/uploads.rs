@@ -8,7 +8,7 @@ use sentinel_oci::{Digest, ErrorCode, RepositoryName};
 use super::{
     DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID, Request, digest, empty, header_value, repository,
 };
-use crate::error::ApiError;
+use crate::api::ApiError;
 use crate::service::{MountOutcome, Registry, RegistryError, UploadSession};
 
 /// The headers that tell a client where a session is and how much it holds:
@@ -234,8 +234,8 @@ mod tests {
             uri: "/v2/a/blobs/uploads/x".parse().unwrap(),
             headers,
             client: std::net::Ipv4Addr::LOCALHOST.into(),
-            caller: crate::auth::Caller::Open,
-            gate: None,
+            caller: crate::auth::Caller::Anonymous,
+            auth: None,
         }
     }
 

@@ -7,7 +7,7 @@ use sentinel_oci::media_types;
 use serde_json::json;
 
 use super::{OCI_FILTERS_APPLIED, Request, digest, header_value, repository};
-use crate::error::ApiError;
+use crate::api::ApiError;
 use crate::service::{Page, PageRequest, Registry};
 
 /// The most entries one listing page returns, whatever `n` asks for.

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use sentinel_oci::ErrorCode;
 
 use super::{DOCKER_CONTENT_DIGEST, Request, digest, empty, header_value, repository};
-use crate::error::ApiError;
+use crate::api::ApiError;
 use crate::service::Registry;
 
 /// What a `Range` request header asks of a blob of `size` bytes.

@@ -1,0 +1,306 @@
+//! The server's life: opening the data, binding the listener, serving, and
+//! the housekeeping that runs beside it (expiring idle uploads, reloading the
+//! users file, forgetting quiet clients' rate-limit state).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use sentinel_index::RedbIndex;
+use sentinel_storage::{BlobStore, StorageLocation};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::api::oci::in_flight::InFlight;
+use crate::auth::authentication::AuthSetup;
+use crate::auth::{AuthSetupError, Authenticator};
+use crate::middleware::RequestLimits;
+use crate::settings::Settings;
+use crate::{api, connections, service};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The metadata index could not be opened.
+    #[error("cannot open the metadata index")]
+    Index(#[from] sentinel_index::IndexError),
+    /// The blob storage could not be opened.
+    #[error(transparent)]
+    Storage(#[from] sentinel_storage::StorageLocationError),
+    /// Authentication could not be set up (users file, signing key).
+    #[error("cannot set up authentication")]
+    Auth(#[from] AuthSetupError),
+    /// The TLS certificate or key could not be loaded.
+    #[error("cannot load the TLS certificate and key")]
+    Tls(#[source] std::io::Error),
+    /// Only one of the TLS certificate and key was given.
+    #[error("TLS needs both tls-cert and tls-key")]
+    TlsIncomplete,
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, ready-to-run registry server.
+pub struct Server {
+    listener: TcpListener,
+    app: Router,
+    storage: StorageLocation,
+    registry: service::Registry,
+    released: oneshot::Receiver<()>,
+    auth: Option<Arc<Authenticator>>,
+    limits: Arc<RequestLimits>,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    connection_limits: connections::ConnectionLimits,
+    generated_admin_password: Option<String>,
+}
+
+impl Server {
+    /// Opens storage and binds the listener.
+    pub async fn bind(settings: Settings) -> Result<Server, StartError> {
+        let (registry, storage, released) = open(&settings)?;
+        let limits = Arc::new(RequestLimits::new(
+            settings.rate_limit_per_address,
+            settings.rate_limit_per_user,
+        ));
+        let AuthSetup {
+            authenticator,
+            generated_password,
+        } = Authenticator::open(&settings)?;
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .map_err(StartError::Tls)?,
+            ),
+            (None, None) => None,
+            _ => return Err(StartError::TlsIncomplete),
+        };
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let open_files = connections::raise_open_files_limit();
+        let max_connections = match settings.max_connections {
+            0 => connections::default_max_connections(open_files),
+            n => n,
+        };
+        let per_address = match settings.max_connections_per_address {
+            0 => "no cap per address".to_owned(),
+            n => format!("{n} per address"),
+        };
+        match open_files {
+            Some(limit) => tracing::info!(
+                "open-files limit {limit} (the soft limit raised to the hard one): at most {max_connections} connections, {per_address}"
+            ),
+            None => tracing::info!(
+                "open-files limit unknown: at most {max_connections} connections, {per_address}"
+            ),
+        }
+        let connection_limits = connections::ConnectionLimits {
+            header_timeout: Duration::from_secs(settings.header_timeout.max(1)),
+            keep_alive_timeout: Duration::from_secs(settings.keep_alive_timeout.max(1)),
+            body_timeout: Duration::from_secs(settings.body_timeout.max(1)),
+            max_connections,
+            max_per_address: settings.max_connections_per_address,
+            http2_max_streams: settings.http2_max_streams.max(1),
+        };
+        let app = api::App {
+            registry: registry.clone(),
+            auth: authenticator.clone(),
+            limits: Arc::clone(&limits),
+            in_flight: Arc::new(InFlight::new(&settings)),
+        };
+        Ok(Server {
+            listener,
+            app: api::router(app),
+            storage,
+            registry,
+            released,
+            auth: authenticator,
+            limits,
+            tls,
+            connection_limits,
+            generated_admin_password: generated_password,
+        })
+    }
+
+    /// Whether clients must authenticate.
+    pub fn auth_enabled(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// Whether the server speaks HTTPS.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The password generated for the admin user created at this start, if
+    /// one was: it is stored only hashed, so this is the one chance to show it.
+    pub fn generated_admin_password(&self) -> Option<&str> {
+        self.generated_admin_password.as_deref()
+    }
+
+    /// The address the server listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// Where blobs are stored.
+    pub fn storage(&self) -> &StorageLocation {
+        &self.storage
+    }
+
+    /// Serves until `shutdown` completes, then waits for in-flight requests.
+    ///
+    /// Before serving, idle upload sessions are expired and upload bytes no
+    /// session owns are deleted (connections made meanwhile wait in the
+    /// listen queue); both are repeated every 10 minutes while serving.
+    ///
+    /// When this returns, every connection task has dropped its handle on the
+    /// registry, so the metadata index is closed and the data directory can be
+    /// opened again (by a restarted server in the same process, for instance).
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        sweep_uploads(&self.registry).await;
+        let sweeper = tokio::spawn(sweep_uploads_periodically(self.registry));
+        let watcher = tokio::spawn(watch_auth(self.auth, self.limits));
+        let tls = self
+            .tls
+            .map(|config| tokio_rustls::TlsAcceptor::from(config.get_inner()));
+        let served = connections::serve(
+            self.listener,
+            self.app,
+            tls,
+            self.connection_limits,
+            shutdown,
+        )
+        .await;
+        for task in [sweeper, watcher] {
+            task.abort();
+            let _ = task.await;
+        }
+        // Fires when the last clone of the registry is dropped.
+        let _ = self.released.await;
+        served
+    }
+}
+
+/// Upload sessions idle for this long are abandoned (their parts deleted).
+pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(24 * 60 * 60);
+/// Upload bytes that no session owns are deleted once they have not changed
+/// for this long. A monolithic push has no session while it writes; an hour
+/// without a single byte arriving is far beyond any client's patience.
+pub const ORPHANED_UPLOAD_GRACE: Duration = Duration::from_secs(60 * 60);
+/// How often idle upload sessions and orphaned upload bytes are looked for.
+const UPLOAD_SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
+/// Expires idle upload sessions and deletes upload bytes no session owns;
+/// failures are logged (the next sweep tries again).
+async fn sweep_uploads(registry: &service::Registry) {
+    match registry.expire_uploads(UPLOAD_EXPIRY).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(expired = n, "abandoned idle upload sessions"),
+        Err(error) => tracing::warn!(%error, "could not expire idle upload sessions"),
+    }
+    match registry.sweep_orphaned_uploads(ORPHANED_UPLOAD_GRACE).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "deleted upload bytes no session owns"),
+        Err(error) => tracing::warn!(%error, "could not look for orphaned upload bytes"),
+    }
+}
+
+/// [`sweep_uploads`] every [`UPLOAD_SWEEP_INTERVAL`], the first time one
+/// interval from now (the start-up sweep has just run).
+async fn sweep_uploads_periodically(registry: service::Registry) {
+    let first = tokio::time::Instant::now() + UPLOAD_SWEEP_INTERVAL;
+    let mut ticks = tokio::time::interval_at(first, UPLOAD_SWEEP_INTERVAL);
+    loop {
+        ticks.tick().await;
+        sweep_uploads(&registry).await;
+    }
+}
+
+/// How often the users file is checked for changes made by another process.
+const AUTH_RELOAD_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Picks up changes to the users file (made by `sentinel-registry user ...`
+/// while the server runs) within [`AUTH_RELOAD_INTERVAL`], and forgets rate
+/// limit state of quiet clients once a minute.
+async fn watch_auth(auth: Option<Arc<Authenticator>>, limits: Arc<RequestLimits>) {
+    let mut ticks = tokio::time::interval(AUTH_RELOAD_INTERVAL);
+    let mut count: u32 = 0;
+    loop {
+        ticks.tick().await;
+        if let Some(auth) = &auth {
+            auth.reload();
+        }
+        count = count.wrapping_add(1);
+        if count.is_multiple_of(240) {
+            limits.forget_idle();
+            if let Some(auth) = &auth {
+                auth.forget_idle();
+            }
+        }
+    }
+}
+
+/// Signals, when dropped, that the registry it belongs to is gone.
+pub(crate) struct ReleaseGuard(Option<oneshot::Sender<()>>);
+
+impl ReleaseGuard {
+    /// A guard, and the receiver that fires when it is dropped.
+    pub(crate) fn new() -> (Self, oneshot::Receiver<()>) {
+        let (sender, receiver) = oneshot::channel();
+        (ReleaseGuard(Some(sender)), receiver)
+    }
+}
+
+impl Drop for ReleaseGuard {
+    fn drop(&mut self) {
+        if let Some(sender) = self.0.take() {
+            let _ = sender.send(());
+        }
+    }
+}
+
+/// Opens the metadata index and blob store named by `settings`.
+pub(crate) fn open(
+    settings: &Settings,
+) -> Result<(service::Registry, StorageLocation, oneshot::Receiver<()>), StartError> {
+    std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
+        path: settings.data_dir.clone(),
+        source,
+    })?;
+    let index = RedbIndex::open(&settings.data_dir.join("index.redb"))?;
+    let storage = match &settings.storage {
+        Some(location) => location.parse()?,
+        None => StorageLocation::Local(settings.data_dir.join("storage")),
+    };
+    let blobs = BlobStore::open(&storage)?;
+    let (release_guard, released) = ReleaseGuard::new();
+    let registry = service::Registry::new(Arc::new(index), blobs, release_guard);
+    Ok((registry, storage, released))
+}
