@@ -61,10 +61,7 @@ pub fn pack_to_file(dir: &Path, out: &Path) -> Result<PackSummary, PackageError>
             path: out.to_path_buf(),
             reason: "the output path does not name a file",
         })?;
-    let parent = match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let parent = sentinel_durable::parent_dir(out);
     let mut prefix = std::ffi::OsString::from(".");
     prefix.push(file_name);
     prefix.push(".");
@@ -88,7 +85,7 @@ pub fn pack_to_file(dir: &Path, out: &Path) -> Result<PackSummary, PackageError>
         .map_err(PackageError::io("sync", temp.path()))?;
     temp.persist(out)
         .map_err(|error| PackageError::io("rename the package to", out)(error.error))?;
-    fsmode::sync_dir(parent).map_err(PackageError::io("sync", parent))?;
+    sentinel_durable::sync_dir(parent).map_err(PackageError::io("sync", parent))?;
     Ok(summary)
 }
 
