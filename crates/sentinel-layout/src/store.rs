@@ -7,16 +7,14 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use sentinel_oci::Digest;
+use sentinel_oci::{Descriptor, Digest, ImageIndex};
 
 use crate::blob_writer::{self, BlobWriter};
 use crate::durable::{self, BUFFER_SIZE, TempPath, is_not_found};
 use crate::entry::Entry;
 use crate::error::{IoContext, LayoutError};
 use crate::gc::{self, GcReport};
-use crate::index_file::{
-    CONTAINERD_NAME_ANNOTATION, IndexDescriptor, IndexDocument, REF_NAME_ANNOTATION,
-};
+use crate::index_file::{self, CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION};
 use crate::ingest::{self, Lease};
 use crate::lock::StoreLock;
 use crate::manifests::{self, MAX_MANIFEST_SIZE};
@@ -277,7 +275,7 @@ impl LayoutStore {
 
     /// Every entry of `index.json`, in its order.
     pub fn entries(&self) -> Result<Vec<Entry>, LayoutError> {
-        let index = IndexDocument::read(&self.paths)?;
+        let index = index_file::read(&self.paths)?;
         Ok(index.manifests.iter().map(Entry::from).collect())
     }
 
@@ -310,28 +308,25 @@ impl LayoutStore {
     /// written since another open store took its lease.
     pub fn garbage_collect(&self) -> Result<GcReport, LayoutError> {
         let _lock = StoreLock::acquire(&self.paths)?;
-        let index = IndexDocument::read(&self.paths)?;
+        let index = index_file::read(&self.paths)?;
         self.collect_locked(&index)
     }
 
     /// Removes the entries matching `doomed`, under the lock.
-    fn remove_where(
-        &self,
-        doomed: impl Fn(&IndexDescriptor) -> bool,
-    ) -> Result<usize, LayoutError> {
+    fn remove_where(&self, doomed: impl Fn(&Descriptor) -> bool) -> Result<usize, LayoutError> {
         let _lock = StoreLock::acquire(&self.paths)?;
-        let mut index = IndexDocument::read(&self.paths)?;
+        let mut index = index_file::read(&self.paths)?;
         let before = index.manifests.len();
         index.manifests.retain(|d| !doomed(d));
         let removed = before - index.manifests.len();
         if removed > 0 {
-            index.write(&self.paths)?;
+            index_file::write(&index, &self.paths)?;
         }
         Ok(removed)
     }
 
     /// Garbage collection; the caller holds the store lock.
-    fn collect_locked(&self, index: &IndexDocument) -> Result<GcReport, LayoutError> {
+    fn collect_locked(&self, index: &ImageIndex) -> Result<GcReport, LayoutError> {
         let keep = gc::reachable(&self.paths, index)?;
         let in_use_since = ingest::oldest_foreign_lease(&self.paths, self.lease.path())?;
         gc::sweep(&self.paths, &keep, in_use_since)
@@ -340,14 +335,14 @@ impl LayoutStore {
     /// Reads, changes and (if changed) rewrites `index.json` under the store lock.
     fn update_index(
         &self,
-        change: impl FnOnce(&mut IndexDocument) -> Result<(), LayoutError>,
+        change: impl FnOnce(&mut ImageIndex) -> Result<(), LayoutError>,
     ) -> Result<(), LayoutError> {
         let _lock = StoreLock::acquire(&self.paths)?;
-        let mut index = IndexDocument::read(&self.paths)?;
+        let mut index = index_file::read(&self.paths)?;
         let before = index.clone();
         change(&mut index)?;
         if index != before {
-            index.write(&self.paths)?;
+            index_file::write(&index, &self.paths)?;
         }
         Ok(())
     }
@@ -359,15 +354,12 @@ impl LayoutStore {
         &self,
         digest: &Digest,
         annotations: BTreeMap<String, String>,
-    ) -> Result<IndexDescriptor, LayoutError> {
+    ) -> Result<Descriptor, LayoutError> {
         let facts = manifests::describe(&self.paths, digest)?;
-        Ok(IndexDescriptor {
-            media_type: facts.media_type,
-            digest: digest.clone(),
-            size: facts.size,
+        Ok(Descriptor {
             artifact_type: facts.artifact_type,
             annotations,
-            other: serde_json::Map::new(),
+            ..Descriptor::new(facts.media_type, digest.clone(), facts.size)
         })
     }
 

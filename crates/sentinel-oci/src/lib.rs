@@ -6,9 +6,12 @@
 //! [`RepositoryName`], [`Tag`] and [`Reference`], the [`ImageReference`] users
 //! write with its registry-host grammar, the manifest media types in
 //! [`media_types`], [`ParsedManifest`] for the four manifest formats a registry
-//! stores, and [`ErrorCode`] for the error envelope.
+//! stores, the serde types [`Descriptor`], [`ImageManifest`] and [`ImageIndex`]
+//! for the documents Sentinel writes itself, [`MAX_MANIFEST_SIZE`], and
+//! [`ErrorCode`] for the error envelope.
 
 mod digest;
+mod document;
 mod error_code;
 mod image_reference;
 mod manifest;
@@ -16,10 +19,13 @@ pub mod media_types;
 mod names;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Digester};
+pub use document::{Descriptor, ImageIndex, ImageManifest, REF_NAME_ANNOTATION};
 pub use error_code::{ErrorBody, ErrorCode, ErrorEntry};
 pub use image_reference::{
     DOCKER_HUB, ImageReference, ImageReferenceError, canonical_registry, parse_repository,
     parse_tag, registry_api_host, validate_registry_host,
 };
-pub use manifest::{ManifestError, ManifestKind, ParsedManifest, ReferrerDescriptor};
+pub use manifest::{
+    MAX_MANIFEST_SIZE, ManifestError, ManifestKind, ParsedManifest, ReferrerDescriptor,
+};
 pub use names::{MAX_NAME_LEN, NameError, Reference, ReferenceError, RepositoryName, Tag};

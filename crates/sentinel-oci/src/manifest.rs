@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{Digest, DigestError};
 use crate::media_types;
 
+/// The largest manifest any Sentinel component reads or accepts: 4 MiB, as
+/// registries commonly allow (Distribution's default limit).
+pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+
 /// Which of the four manifest formats a document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManifestKind {

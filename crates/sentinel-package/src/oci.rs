@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use sentinel_oci::Digest;
 use sentinel_oci::media_types::OCI_MANIFEST;
-use serde::{Deserialize, Serialize};
+use sentinel_oci::{Descriptor, Digest, ImageManifest};
+use serde_json::Map;
 
 use crate::definition::Definition;
 use crate::kind::PackageKind;
@@ -34,28 +34,6 @@ pub struct BlobRef {
     pub size: u64,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ManifestOut<'a> {
-    schema_version: u32,
-    media_type: &'a str,
-    artifact_type: &'a str,
-    config: DescriptorOut<'a>,
-    layers: [DescriptorOut<'a>; 1],
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    annotations: BTreeMap<&'a str, &'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DescriptorOut<'a> {
-    media_type: &'a str,
-    digest: &'a str,
-    size: u64,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    annotations: BTreeMap<&'a str, &'a str>,
-}
-
 /// Builds the OCI image manifest of a package: compact JSON with the keys in a fixed order
 /// (`schemaVersion`, `mediaType`, `artifactType`, `config`, `layers`, `annotations`) and the
 /// annotations sorted by key.
@@ -73,8 +51,8 @@ pub fn build_manifest(
     let kind = definition.kind();
     let version = definition.version().to_string();
     let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_TITLE, definition.name());
-    annotations.insert(ANNOTATION_VERSION, version.as_str());
+    annotations.insert(ANNOTATION_TITLE.to_owned(), definition.name().to_owned());
+    annotations.insert(ANNOTATION_VERSION.to_owned(), version);
     let optional = [
         (ANNOTATION_DESCRIPTION, definition.description()),
         (ANNOTATION_AUTHORS, definition.author()),
@@ -84,26 +62,27 @@ pub fn build_manifest(
     ];
     for (key, value) in optional {
         if let Some(value) = value {
-            annotations.insert(key, value);
+            annotations.insert(key.to_owned(), value.to_owned());
         }
     }
-    let manifest = ManifestOut {
+    let manifest = ImageManifest {
         schema_version: 2,
-        media_type: OCI_MANIFEST,
-        artifact_type: kind.artifact_type(),
-        config: DescriptorOut {
-            media_type: kind.config_media_type(),
-            digest: config.digest.as_str(),
-            size: config.size,
-            annotations: BTreeMap::new(),
-        },
-        layers: [DescriptorOut {
-            media_type: kind.layer_media_type(),
-            digest: package.digest.as_str(),
-            size: package.size,
-            annotations: BTreeMap::from([(ANNOTATION_TITLE, package_file_name)]),
+        media_type: Some(OCI_MANIFEST.to_owned()),
+        artifact_type: Some(kind.artifact_type().to_owned()),
+        config: Descriptor::new(kind.config_media_type(), config.digest.clone(), config.size),
+        layers: vec![Descriptor {
+            annotations: BTreeMap::from([(
+                ANNOTATION_TITLE.to_owned(),
+                package_file_name.to_owned(),
+            )]),
+            ..Descriptor::new(
+                kind.layer_media_type(),
+                package.digest.clone(),
+                package.size,
+            )
         }],
         annotations,
+        other: Map::new(),
     };
     // Invariant: the value holds only strings, integers and string-keyed maps, which
     // serde_json always serialises.
@@ -174,30 +153,6 @@ pub enum MappingError {
     },
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ManifestIn {
-    schema_version: u64,
-    #[serde(default)]
-    media_type: Option<String>,
-    #[serde(default)]
-    artifact_type: Option<String>,
-    config: DescriptorIn,
-    layers: Vec<DescriptorIn>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DescriptorIn {
-    media_type: String,
-    digest: Digest,
-    size: u64,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
 /// Parses a manifest pulled from a registry and checks that it describes a Sentinel package.
 ///
 /// The kind comes from `artifactType`; a manifest without one (written by older clients) is
@@ -205,7 +160,7 @@ struct DescriptorIn {
 /// media type must be the kind's definition type, and there must be exactly one layer, of
 /// the kind's layer media type.
 pub fn parse_manifest(bytes: &[u8]) -> Result<PackageManifestView, MappingError> {
-    let manifest: ManifestIn = serde_json::from_slice(bytes)?;
+    let manifest: ImageManifest = serde_json::from_slice(bytes)?;
     if manifest.schema_version != 2 {
         return Err(MappingError::SchemaVersion(manifest.schema_version));
     }
