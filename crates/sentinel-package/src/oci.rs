@@ -89,9 +89,9 @@ pub fn build_manifest(
     serde_json::to_vec(&manifest).expect("a manifest of strings and integers serialises to JSON")
 }
 
-/// What a pulled manifest says about the package it describes.
+/// What a pulled OCI image manifest says about the package it describes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PackageManifestView {
+pub struct PackageArtifact {
     /// The package kind.
     pub kind: PackageKind,
     /// The config blob: the definition file.
@@ -103,6 +103,9 @@ pub struct PackageManifestView {
     /// The manifest's annotations.
     pub annotations: BTreeMap<String, String>,
 }
+
+/// Kept for the CLI until it names [`PackageArtifact`]; to be removed.
+pub type PackageManifestView = PackageArtifact;
 
 /// Why a manifest is not the manifest of a Sentinel package.
 #[derive(Debug, thiserror::Error)]
@@ -159,7 +162,7 @@ pub enum MappingError {
 /// accepted when its config media type is a Sentinel definition type. Either way the config
 /// media type must be the kind's definition type, and there must be exactly one layer, of
 /// the kind's layer media type.
-pub fn parse_manifest(bytes: &[u8]) -> Result<PackageManifestView, MappingError> {
+pub fn parse_manifest(bytes: &[u8]) -> Result<PackageArtifact, MappingError> {
     let manifest: ImageManifest = serde_json::from_slice(bytes)?;
     if manifest.schema_version != 2 {
         return Err(MappingError::SchemaVersion(manifest.schema_version));
@@ -196,7 +199,7 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<PackageManifestView, MappingError>
             expected: kind.layer_media_type(),
         });
     }
-    Ok(PackageManifestView {
+    Ok(PackageArtifact {
         kind,
         config: BlobRef {
             digest: manifest.config.digest,

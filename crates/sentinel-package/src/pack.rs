@@ -11,8 +11,8 @@ use crate::definition::Definition;
 use crate::error::PackageError;
 use crate::fsmode;
 use crate::kind::PackageKind;
-use crate::manifest::{FileEntry, PackageManifest};
-use crate::paths::MANIFEST_NAME;
+use crate::package_manifest::{FileEntry, PackageManifest};
+use crate::paths::PACKAGE_MANIFEST_NAME;
 use crate::source::{self, SourceFile, load_dir};
 use crate::tar_write::{MAX_FILE_SIZE, TarWriter};
 
@@ -117,14 +117,14 @@ fn pack_excluding(
     }
     let manifest = PackageManifest::new(&source.definition, inventory);
     let manifest_json =
-        serde_json::to_vec(&manifest).map_err(|error| PackageError::InvalidManifest {
+        serde_json::to_vec(&manifest).map_err(|error| PackageError::InvalidPackageManifest {
             reason: error.to_string(),
         })?;
 
     let mut hashing = HashingWriter::new(out);
     container::write_preamble(&mut hashing, source.kind).map_err(PackageError::Write)?;
     let mut tar = TarWriter::new(container::gzip_writer(hashing));
-    append_bytes(&mut tar, MANIFEST_NAME, &manifest_json, false)?;
+    append_bytes(&mut tar, PACKAGE_MANIFEST_NAME, &manifest_json, false)?;
     append_bytes(
         &mut tar,
         definition_file,
