@@ -42,7 +42,12 @@ pub(crate) fn reachable(
     let mut pending: Vec<(Digest, Option<String>)> = index
         .manifests
         .iter()
-        .map(|d| (d.digest.clone(), Some(d.media_type.clone())))
+        .map(|e| {
+            (
+                e.descriptor.digest.clone(),
+                Some(e.descriptor.media_type.clone()),
+            )
+        })
         .collect();
     while let Some((digest, media_type)) = pending.pop() {
         if !reached.insert(digest.clone()) {

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use sentinel_oci::{Descriptor, Digest, ImageIndex};
+use sentinel_oci::{Descriptor, Digest, ImageIndex, IndexEntry};
 
 use crate::blob_writer::{self, BlobWriter};
 use crate::durable::{self, BUFFER_SIZE, TempPath, is_not_found};
@@ -248,11 +248,11 @@ impl LayoutStore {
             let descriptor = self.descriptor(digest, annotations)?;
             index
                 .manifests
-                .retain(|d| d.ref_name().is_some() || d.digest != *digest);
+                .retain(|e| e.descriptor.ref_name().is_some() || e.descriptor.digest != *digest);
             match index
                 .manifests
                 .iter()
-                .position(|d| d.ref_name() == Some(name))
+                .position(|e| e.descriptor.ref_name() == Some(name))
             {
                 Some(position) => index.manifests[position] = descriptor,
                 None => index.manifests.push(descriptor),
@@ -266,7 +266,11 @@ impl LayoutStore {
     pub fn add_unnamed(&self, digest: &Digest) -> Result<(), LayoutError> {
         self.update_index(|index| {
             let descriptor = self.descriptor(digest, BTreeMap::new())?;
-            if !index.manifests.iter().any(|d| d.digest == *digest) {
+            if !index
+                .manifests
+                .iter()
+                .any(|e| e.descriptor.digest == *digest)
+            {
                 index.manifests.push(descriptor);
             }
             Ok(())
@@ -276,7 +280,11 @@ impl LayoutStore {
     /// Every entry of `index.json`, in its order.
     pub fn entries(&self) -> Result<Vec<Entry>, LayoutError> {
         let index = index_file::read(&self.paths)?;
-        Ok(index.manifests.iter().map(Entry::from).collect())
+        Ok(index
+            .manifests
+            .iter()
+            .map(|e| Entry::from(&e.descriptor))
+            .collect())
     }
 
     /// The entry named exactly `name_or_digest`; else the first entry with
@@ -317,7 +325,7 @@ impl LayoutStore {
         let _lock = StoreLock::acquire(&self.paths)?;
         let mut index = index_file::read(&self.paths)?;
         let before = index.manifests.len();
-        index.manifests.retain(|d| !doomed(d));
+        index.manifests.retain(|e| !doomed(&e.descriptor));
         let removed = before - index.manifests.len();
         if removed > 0 {
             index_file::write(&index, &self.paths)?;
@@ -354,13 +362,13 @@ impl LayoutStore {
         &self,
         digest: &Digest,
         annotations: BTreeMap<String, String>,
-    ) -> Result<Descriptor, LayoutError> {
+    ) -> Result<IndexEntry, LayoutError> {
         let facts = manifests::describe(&self.paths, digest)?;
-        Ok(Descriptor {
+        Ok(IndexEntry::from(Descriptor {
             artifact_type: facts.artifact_type,
             annotations,
             ..Descriptor::new(facts.media_type, digest.clone(), facts.size)
-        })
+        }))
     }
 
     /// Fails unless `temp` is directly inside `<root>/ingest/`, where a rename

@@ -1,11 +1,12 @@
 //! Serde types for the OCI documents Sentinel reads and writes itself: the
 //! descriptor, the image manifest and the image index.
 //!
-//! Each keeps the fields it does not model in `other`, so a document read
-//! and written again loses nothing another tool put there. Fields are
-//! serialised in the order they are declared, which keeps written documents
-//! (and so their digests) stable. (The registry checks manifests it receives
-//! with [`crate::ParsedManifest`] instead, which reads all four formats.)
+//! A manifest, an index and an index's entries keep the fields they do not
+//! model in `other`, so an `index.json` read and written again loses nothing
+//! another tool put there. Fields are serialised in the order they are
+//! declared, which keeps written documents (and so their digests) stable.
+//! (The registry checks manifests it receives with [`crate::ParsedManifest`]
+//! instead, which reads all four formats.)
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,7 @@ use crate::digest::Digest;
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
 /// A descriptor: the media type, digest and size of a blob or manifest, as a
-/// manifest or index references it.
+/// manifest or index references it (and as a referrers listing reports it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
@@ -28,15 +29,13 @@ pub struct Descriptor {
     pub digest: Digest,
     /// The content's size in bytes.
     pub size: u64,
-    /// The artifact type, if the content is a manifest that has one.
+    /// The artifact type of a manifest: its `artifactType`, or for an image
+    /// manifest without one in a referrers listing, its config's media type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
     /// The descriptor's annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
-    /// Fields not modelled here (`urls`, `platform`, `data`, ...), kept as found.
-    #[serde(flatten)]
-    pub other: Map<String, Value>,
 }
 
 impl Descriptor {
@@ -48,7 +47,6 @@ impl Descriptor {
             size,
             artifact_type: None,
             annotations: BTreeMap::new(),
-            other: Map::new(),
         }
     }
 
@@ -87,6 +85,27 @@ pub struct ImageManifest {
     pub other: Map<String, Value>,
 }
 
+/// One entry of an image index's `manifests`: a descriptor, and the fields
+/// (`platform`, `urls`, ...) it does not model, kept as found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// The descriptor.
+    #[serde(flatten)]
+    pub descriptor: Descriptor,
+    /// Fields not modelled by [`Descriptor`], kept as found.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+impl From<Descriptor> for IndexEntry {
+    fn from(descriptor: Descriptor) -> Self {
+        IndexEntry {
+            descriptor,
+            other: Map::new(),
+        }
+    }
+}
+
 /// An image index: a list of manifests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -98,7 +117,7 @@ pub struct ImageIndex {
     pub media_type: Option<String>,
     /// The manifests the index lists.
     #[serde(default)]
-    pub manifests: Vec<Descriptor>,
+    pub manifests: Vec<IndexEntry>,
     /// Fields not modelled here (`annotations`, `subject`, ...), kept as found.
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -114,13 +133,19 @@ mod tests {
         // The fields in their declared order, unknown ones last (and JSON
         // objects kept as values have their keys sorted).
         let text = format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/x-test","config":{{"mediaType":"a/b","digest":"{digest}","size":1}},"layers":[{{"mediaType":"c/d","digest":"{digest}","size":1,"annotations":{{"k":"v"}},"urls":["https://example.com"]}}],"annotations":{{"a":"1"}},"subject":{{"digest":"{digest}","mediaType":"e/f","size":2}}}}"#
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/x-test","config":{{"mediaType":"a/b","digest":"{digest}","size":1}},"layers":[{{"mediaType":"c/d","digest":"{digest}","size":1,"annotations":{{"k":"v"}}}}],"annotations":{{"a":"1"}},"subject":{{"digest":"{digest}","mediaType":"e/f","size":2}}}}"#
         );
         let manifest: ImageManifest = serde_json::from_str(&text).unwrap();
         assert_eq!(manifest.layers[0].annotation("k"), Some("v"));
-        assert!(manifest.layers[0].other.contains_key("urls"));
         assert!(manifest.other.contains_key("subject"));
-        assert_eq!(serde_json::to_string(&manifest).unwrap(), text);
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"c/d","digest":"{digest}","size":1,"annotations":{{"k":"v"}},"platform":{{"architecture":"amd64","os":"linux"}}}}],"annotations":{{"a":"1"}}}}"#
+        );
+        let parsed: ImageIndex = serde_json::from_str(&index).unwrap();
+        let entry = &parsed.manifests[0];
+        assert_eq!(entry.descriptor.annotation("k"), Some("v"));
+        assert_eq!(entry.other.keys().collect::<Vec<_>>(), ["platform"]);
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), index);
 
         let index: ImageIndex = serde_json::from_str(r#"{"schemaVersion":2}"#).unwrap();
         assert!(index.manifests.is_empty() && index.media_type.is_none());

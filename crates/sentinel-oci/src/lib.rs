@@ -19,7 +19,7 @@ pub mod media_types;
 mod names;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Digester};
-pub use document::{Descriptor, ImageIndex, ImageManifest, REF_NAME_ANNOTATION};
+pub use document::{Descriptor, ImageIndex, ImageManifest, IndexEntry, REF_NAME_ANNOTATION};
 pub use error_code::{ErrorBody, ErrorCode, ErrorEntry};
 pub use image_reference::{
     DOCKER_HUB, ImageReference, ImageReferenceError, canonical_registry, parse_repository,
