@@ -55,6 +55,12 @@ fn rejects_malformed_references() {
         ("Team/researcher:1", |e| {
             matches!(e, ImageReferenceError::Uppercase { .. })
         }),
+        ("localhost:5000/Me/hello", |e| {
+            matches!(e, ImageReferenceError::Uppercase { .. })
+        }),
+        ("me/hello:", |e| {
+            matches!(e, ImageReferenceError::Tag { .. })
+        }),
         ("team/researcher:", |e| {
             matches!(e, ImageReferenceError::Tag { .. })
         }),
@@ -70,8 +76,17 @@ fn rejects_malformed_references() {
         ("team/researcher@sha256:123", |e| {
             matches!(e, ImageReferenceError::Digest { .. })
         }),
+        ("me/hello@sha256:abc", |e| {
+            matches!(e, ImageReferenceError::Digest { .. })
+        }),
         ("me/hello@md5:abc", |e| {
             matches!(e, ImageReferenceError::Digest { .. })
+        }),
+        ("me//hello", |e| {
+            matches!(e, ImageReferenceError::Repository { .. })
+        }),
+        ("me/hello/", |e| {
+            matches!(e, ImageReferenceError::Repository { .. })
         }),
         ("localhost:5000/", |e| {
             matches!(e, ImageReferenceError::Repository { .. })
