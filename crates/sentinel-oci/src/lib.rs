@@ -2,7 +2,8 @@
 //!
 //! Everything that crosses the wire of the OCI Distribution Specification is
 //! parsed here, once, into a type that can only hold a valid value:
-//! [`Digest`] (and the streaming [`Digester`] that produces one),
+//! [`Digest`] (and the streaming [`Digester`] and [`DigestingWriter`] that
+//! produce one),
 //! [`RepositoryName`], [`Tag`] and [`Reference`], the [`ImageReference`] users
 //! write with its registry-host grammar, the manifest media types in
 //! [`media_types`], [`ParsedManifest`] for the four manifest formats a registry
@@ -11,6 +12,7 @@
 //! [`ErrorCode`] for the error envelope.
 
 mod digest;
+mod digest_writer;
 mod document;
 mod error_code;
 mod image_reference;
@@ -19,6 +21,7 @@ pub mod media_types;
 mod names;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Digester};
+pub use digest_writer::DigestingWriter;
 pub use document::{Descriptor, ImageIndex, ImageManifest, IndexEntry, REF_NAME_ANNOTATION};
 pub use error_code::{ErrorBody, ErrorCode, ErrorEntry};
 pub use image_reference::{

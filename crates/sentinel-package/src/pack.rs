@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use sentinel_oci::{Digest, DigestAlgorithm, Digester};
+use sentinel_oci::{Digest, DigestAlgorithm, Digester, DigestingWriter};
 
 use crate::container;
 use crate::definition::Definition;
@@ -121,7 +121,7 @@ fn pack_excluding(
             reason: error.to_string(),
         })?;
 
-    let mut hashing = HashingWriter::new(out);
+    let mut hashing = DigestingWriter::new(out, DigestAlgorithm::Sha256);
     container::write_preamble(&mut hashing, source.kind).map_err(PackageError::Write)?;
     let mut tar = TarWriter::new(container::gzip_writer(hashing));
     append_bytes(&mut tar, PACKAGE_MANIFEST_NAME, &manifest_json, false)?;
@@ -160,7 +160,7 @@ fn hash_file(file: &SourceFile) -> Result<FileEntry, PackageError> {
         });
     }
     let mut reader = open_listed(file)?;
-    let mut hasher = HashingWriter::new(io::sink());
+    let mut hasher = DigestingWriter::new(io::sink(), DigestAlgorithm::Sha256);
     io::copy(&mut reader, &mut hasher).map_err(PackageError::io("read", &file.location))?;
     let (_, digest, size) = hasher.finish();
     if size != file.size {
@@ -260,40 +260,5 @@ impl<R: Read> Read for HashingReader<R> {
                 Err(io::Error::new(kind, "reading the source file failed"))
             }
         }
-    }
-}
-
-/// Counts and hashes everything written through it.
-pub(crate) struct HashingWriter<W> {
-    inner: W,
-    digester: Digester,
-    size: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub(crate) fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            digester: Digester::new(DigestAlgorithm::Sha256),
-            size: 0,
-        }
-    }
-
-    /// The inner writer, the sha256 of everything written, and its length.
-    pub(crate) fn finish(self) -> (W, Digest, u64) {
-        (self.inner, self.digester.finish(), self.size)
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.digester.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
