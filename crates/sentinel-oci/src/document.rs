@@ -13,10 +13,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::annotations;
 use crate::digest::Digest;
-
-/// The annotation that names a manifest in an image layout's `index.json`.
-pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
 /// A descriptor: the media type, digest and size of a blob or manifest, as a
 /// manifest or index references it (and as a referrers listing reports it).
@@ -55,9 +53,9 @@ impl Descriptor {
         self.annotations.get(key).map(String::as_str)
     }
 
-    /// The image-layout reference name ([`REF_NAME_ANNOTATION`]), if any.
+    /// The image-layout reference name ([`annotations::REF_NAME`]), if any.
     pub fn ref_name(&self) -> Option<&str> {
-        self.annotation(REF_NAME_ANNOTATION)
+        self.annotation(annotations::REF_NAME)
     }
 }
 
@@ -153,7 +151,7 @@ mod tests {
         assert_eq!(named.ref_name(), None);
         named
             .annotations
-            .insert(REF_NAME_ANNOTATION.to_owned(), "r:1".to_owned());
+            .insert(annotations::REF_NAME.to_owned(), "r:1".to_owned());
         assert_eq!(named.ref_name(), Some("r:1"));
     }
 }

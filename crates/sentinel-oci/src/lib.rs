@@ -6,11 +6,12 @@
 //! produce one),
 //! [`RepositoryName`], [`Tag`] and [`Reference`], the [`ImageReference`] users
 //! write with its registry-host grammar, the manifest media types in
-//! [`media_types`], [`ParsedManifest`] for the four manifest formats a registry
+//! [`media_types`] and the annotation keys in [`annotations`], [`ParsedManifest`] for the four manifest formats a registry
 //! stores, the serde types [`Descriptor`], [`ImageManifest`] and [`ImageIndex`]
 //! for the documents Sentinel writes itself, [`MAX_MANIFEST_SIZE`], and
 //! [`ErrorCode`] for the error envelope.
 
+pub mod annotations;
 mod digest;
 mod digest_writer;
 mod document;
@@ -22,7 +23,7 @@ mod names;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Digester};
 pub use digest_writer::DigestingWriter;
-pub use document::{Descriptor, ImageIndex, ImageManifest, IndexEntry, REF_NAME_ANNOTATION};
+pub use document::{Descriptor, ImageIndex, ImageManifest, IndexEntry};
 pub use error_code::{ErrorBody, ErrorCode, ErrorEntry};
 pub use image_reference::{
     DOCKER_HUB, ImageReference, ImageReferenceError, canonical_registry, parse_repository,

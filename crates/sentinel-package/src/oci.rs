@@ -10,20 +10,20 @@ use serde_json::Map;
 use crate::definition::Definition;
 use crate::kind::PackageKind;
 
-/// The annotation naming a layer's file, and the package on the manifest.
-pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
-/// The annotation holding the package version.
-pub const ANNOTATION_VERSION: &str = "org.opencontainers.image.version";
-/// The annotation holding the description.
-pub const ANNOTATION_DESCRIPTION: &str = "org.opencontainers.image.description";
 /// The annotation holding the author.
-pub const ANNOTATION_AUTHORS: &str = "org.opencontainers.image.authors";
+pub use sentinel_oci::annotations::AUTHORS as ANNOTATION_AUTHORS;
 /// The annotation holding the creation time (RFC 3339).
-pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
-/// The annotation holding the source URL.
-pub const ANNOTATION_SOURCE: &str = "org.opencontainers.image.source";
+pub use sentinel_oci::annotations::CREATED as ANNOTATION_CREATED;
+/// The annotation holding the description.
+pub use sentinel_oci::annotations::DESCRIPTION as ANNOTATION_DESCRIPTION;
 /// The annotation holding the license expression.
-pub const ANNOTATION_LICENSES: &str = "org.opencontainers.image.licenses";
+pub use sentinel_oci::annotations::LICENSES as ANNOTATION_LICENSES;
+/// The annotation holding the source URL.
+pub use sentinel_oci::annotations::SOURCE as ANNOTATION_SOURCE;
+/// The annotation naming a layer's file, and the package on the manifest.
+pub use sentinel_oci::annotations::TITLE as ANNOTATION_TITLE;
+/// The annotation holding the package version.
+pub use sentinel_oci::annotations::VERSION as ANNOTATION_VERSION;
 
 /// A blob's digest and size, as in an OCI descriptor.
 #[derive(Clone, Debug, PartialEq, Eq)]
