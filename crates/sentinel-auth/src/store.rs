@@ -160,7 +160,8 @@ impl AuthStore {
         temporary
             .persist(&self.path)
             .map_err(|error| store_error(&self.path, error.error))?;
-        sync_directory(&self.directory).map_err(|source| store_error(&self.directory, source))
+        sentinel_durable::sync_dir(&self.directory)
+            .map_err(|source| store_error(&self.directory, source))
     }
 }
 
@@ -189,17 +190,4 @@ fn inode(metadata: &fs::Metadata) -> u64 {
 #[cfg(not(unix))]
 fn inode(_metadata: &fs::Metadata) -> u64 {
     0
-}
-
-/// Makes a rename in `directory` durable.
-#[cfg(unix)]
-fn sync_directory(directory: &Path) -> io::Result<()> {
-    File::open(directory)?.sync_all()
-}
-
-/// Directories cannot be opened for syncing here; the rename is as durable
-/// as the platform makes it.
-#[cfg(not(unix))]
-fn sync_directory(_directory: &Path) -> io::Result<()> {
-    Ok(())
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sentinel_oci::Digest;
 
-use crate::reference::ReferenceError;
+use sentinel_oci::ImageReferenceError;
 
 /// Everything a registry operation can fail with. The `Display` text is one
 /// sentence meant to be printed as-is; it never contains a secret or a URL query.
@@ -92,7 +92,7 @@ pub enum ClientError {
     },
     /// A reference, repository name or registry given by the caller is invalid.
     #[error(transparent)]
-    InvalidReference(#[from] ReferenceError),
+    InvalidReference(#[from] ImageReferenceError),
     /// The client options cannot work (e.g. a zero chunk size, an invalid user agent).
     #[error("invalid client options: {0}")]
     InvalidOptions(String),

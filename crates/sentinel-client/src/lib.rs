@@ -1,7 +1,7 @@
 //! An OCI Distribution client for any registry: Sentinel, Docker Hub, ECR,
 //! GCR/Artifact Registry, GHCR, Harbor, CNCF Distribution.
 //!
-//! - [`ImageReference`] and [`RegistryLocation`] parse what users type,
+//! - [`ResolvedReference`] and [`RegistryLocation`] parse what users type,
 //!   normalised as docker does (`alpine` is `docker.io/library/alpine:latest`).
 //! - [`RegistryClient`] speaks to one registry: anonymous first, then the
 //!   `Basic` or Docker token flow its `WWW-Authenticate` challenge names,
@@ -43,7 +43,12 @@ pub use login::LoginOutcome;
 pub use manifests::{FetchedManifest, MAX_MANIFEST_SIZE, ManifestHead};
 pub use progress::{NoProgress, TransferProgress};
 pub use push::BlobPush;
-pub use reference::{DEFAULT_TAG, ImageReference, ReferenceError};
+/// Kept for the CLI until it names [`ResolvedReference`]; to be removed.
+pub use reference::ResolvedReference as ImageReference;
+pub use reference::{DEFAULT_TAG, ResolvedReference};
 pub use retry::RetryPolicy;
 pub use sentinel_credentials::Credential;
+pub use sentinel_oci::ImageReferenceError;
+/// Kept for the CLI until it names [`ImageReferenceError`]; to be removed.
+pub use sentinel_oci::ImageReferenceError as ReferenceError;
 pub use sentinel_oci::ReferrerDescriptor;

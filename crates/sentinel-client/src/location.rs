@@ -3,14 +3,9 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use crate::reference::ReferenceError;
-
-/// The name Docker Hub images are written under.
-pub(crate) const DOCKER_HUB: &str = "docker.io";
-/// Docker Hub's legacy name, normalised to [`DOCKER_HUB`].
-const DOCKER_HUB_LEGACY: &str = "index.docker.io";
-/// The host Docker Hub's registry API answers on.
-const DOCKER_HUB_API: &str = "registry-1.docker.io";
+use sentinel_oci::{
+    ImageReferenceError, canonical_registry, registry_api_host, validate_registry_host,
+};
 
 /// The URL scheme used to reach a registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,13 +44,16 @@ impl RegistryLocation {
     ///
     /// `index.docker.io` is normalised to `docker.io`; anything after the host
     /// other than a single trailing `/` is refused.
-    pub fn parse(input: &str) -> Result<RegistryLocation, ReferenceError> {
+    pub fn parse(input: &str) -> Result<RegistryLocation, ImageReferenceError> {
+        let invalid = |reason| ImageReferenceError::Registry {
+            input: input.to_owned(),
+            reason,
+        };
         let trimmed = input.trim();
-        let (explicit_scheme, rest) = split_scheme(trimmed).ok_or_else(|| {
-            ReferenceError::registry(input, "only http:// and https:// are supported")
-        })?;
+        let (explicit_scheme, rest) = split_scheme(trimmed)
+            .ok_or_else(|| invalid("only http:// and https:// are supported"))?;
         let host = rest.strip_suffix('/').unwrap_or(rest);
-        validate_host(host).map_err(|reason| ReferenceError::registry(input, reason))?;
+        validate_registry_host(host).map_err(invalid)?;
         Ok(RegistryLocation {
             host: canonical_registry(host),
             explicit_scheme,
@@ -77,7 +75,7 @@ impl RegistryLocation {
 
     /// The host the registry API answers on (`registry-1.docker.io` for Docker Hub).
     pub fn api_host(&self) -> &str {
-        api_host(&self.host)
+        registry_api_host(&self.host)
     }
 
     /// The scheme written in the input, if any.
@@ -116,80 +114,6 @@ fn split_scheme(input: &str) -> Option<(Option<Scheme>, &str)> {
         _ => return None,
     };
     Some((Some(scheme), &input[index + 3..]))
-}
-
-/// Docker Hub's legacy name becomes `docker.io`; every other name is kept as written.
-pub(crate) fn canonical_registry(host: &str) -> String {
-    if host.eq_ignore_ascii_case(DOCKER_HUB_LEGACY) || host.eq_ignore_ascii_case(DOCKER_HUB) {
-        DOCKER_HUB.to_owned()
-    } else {
-        host.to_owned()
-    }
-}
-
-/// The API host of a canonical registry name.
-pub(crate) fn api_host(registry: &str) -> &str {
-    if registry == DOCKER_HUB {
-        DOCKER_HUB_API
-    } else {
-        registry
-    }
-}
-
-/// Checks `host[:port]` where host is a DNS name, an IPv4 address or a bracketed IPv6 address.
-pub(crate) fn validate_host(host: &str) -> Result<(), &'static str> {
-    if host.is_empty() {
-        return Err("the registry host is empty");
-    }
-    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
-        let (address, after) = rest
-            .split_once(']')
-            .ok_or("an IPv6 address must be closed with ']'")?;
-        if address.is_empty()
-            || !address
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
-            return Err("the IPv6 address is malformed");
-        }
-        match after {
-            "" => (None, None),
-            _ => (
-                None,
-                Some(
-                    after
-                        .strip_prefix(':')
-                        .ok_or("only a :port may follow an IPv6 address")?,
-                ),
-            ),
-        }
-    } else {
-        match host.split_once(':') {
-            Some((name, port)) => (Some(name), Some(port)),
-            None => (Some(host), None),
-        }
-    };
-    if let Some(name) = name {
-        let valid_label = |label: &str| {
-            !label.is_empty()
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        };
-        if !name.split('.').all(valid_label) {
-            return Err(
-                "the host name may hold only letters, digits, '-', '_' and '.'-separated labels",
-            );
-        }
-    }
-    if let Some(port) = port
-        && port.parse::<u16>().is_err()
-    {
-        return Err("the port must be a number from 0 to 65535");
-    }
-    Ok(())
 }
 
 /// Whether `host[:port]` names the local machine: `localhost`, `127.0.0.0/8` or `[::1]`.

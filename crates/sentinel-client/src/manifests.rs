@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
+pub use sentinel_oci::MAX_MANIFEST_SIZE;
 use sentinel_oci::{Digest, DigestAlgorithm, Reference, media_types};
 
 use crate::client::RegistryClient;
@@ -11,9 +12,6 @@ use crate::reference::parse_manifest_reference;
 use crate::response::{content_digest, error_for_status, header, media_type};
 use crate::scope::Scopes;
 use crate::transport::{Auth, BodySource, Call};
-
-/// The largest manifest accepted.
-pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
 
 /// The manifest formats asked for, in order of preference.
 const MANIFEST_ACCEPT: [&str; 4] = [

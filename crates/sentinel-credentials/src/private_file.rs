@@ -1,25 +1,17 @@
 //! Owner-only files on disk: a private directory, an exclusive lock file and
 //! atomic replacement of a file's content.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
 use std::path::Path;
+
+pub(crate) use sentinel_durable::parent_dir;
+use sentinel_durable::{FileLock, FileMode, Step, TempPath, replace_file, unique_temp_path};
 
 use crate::error::CredentialError;
 
 /// Mode of directories this crate creates (Unix).
 #[cfg(unix)]
 const PRIVATE_DIR_MODE: u32 = 0o700;
-/// Mode of files this crate creates (Unix).
-#[cfg(unix)]
-const PRIVATE_FILE_MODE: u32 = 0o600;
-
-/// The directory holding `path`, `.` for a bare file name.
-pub(crate) fn parent_dir(path: &Path) -> &Path {
-    path.parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
 
 /// Creates `dir` and any missing parents, each with mode 0700 on Unix. An
 /// existing directory is left as it is.
@@ -36,26 +28,13 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), CredentialError> {
         })
 }
 
-/// An exclusive lock, held until dropped.
-#[derive(Debug)]
-pub(crate) struct ExclusiveLock {
-    _file: File,
-}
-
 /// Opens (creating it owner-only if needed) `path` and blocks until this
-/// process holds an exclusive lock on it. Closing the file releases it.
-pub(crate) fn lock_exclusive(path: &Path) -> Result<ExclusiveLock, CredentialError> {
-    let lock_error = |source| CredentialError::Lock {
+/// process holds an exclusive lock on it, released when the lock is dropped.
+pub(crate) fn lock_exclusive(path: &Path) -> Result<FileLock, CredentialError> {
+    FileLock::acquire(path, FileMode::OwnerOnly).map_err(|error| CredentialError::Lock {
         path: path.to_owned(),
-        source,
-    };
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, PRIVATE_FILE_MODE);
-    let file = options.open(path).map_err(lock_error)?;
-    file.lock().map_err(lock_error)?;
-    Ok(ExclusiveLock { _file: file })
+        source: error.source,
+    })
 }
 
 /// Replaces the content of `path` with `bytes` atomically: a temporary file in
@@ -66,28 +45,19 @@ pub(crate) fn lock_exclusive(path: &Path) -> Result<ExclusiveLock, CredentialErr
 /// If the file being replaced was accessible to other users, a warning is
 /// logged; the replacement is owner-only.
 pub(crate) fn replace_private_file(path: &Path, bytes: &[u8]) -> Result<(), CredentialError> {
-    let write_error = |source| CredentialError::WriteFile {
-        path: path.to_owned(),
-        source,
-    };
     let dir = parent_dir(path);
     warn_if_shared(path);
-
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".credentials.").suffix(".tmp");
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(
-        PRIVATE_FILE_MODE,
-    ));
-    let mut temporary = builder.tempfile_in(dir).map_err(write_error)?;
-    temporary.write_all(bytes).map_err(write_error)?;
-    temporary.as_file().sync_all().map_err(write_error)?;
-    temporary
-        .persist(path)
-        .map_err(|error| write_error(error.error))?;
-    sync_dir(dir).map_err(|source| CredentialError::WriteFile {
-        path: dir.to_owned(),
-        source,
+    let temp = TempPath::new(unique_temp_path(dir, ".credentials.", ".tmp"));
+    replace_file(temp, path, bytes, FileMode::OwnerOnly).map_err(|error| {
+        // Every step but the directory sync is reported against the file.
+        let path = match error.step {
+            Step::SyncDir => error.path,
+            _ => path.to_owned(),
+        };
+        CredentialError::WriteFile {
+            path,
+            source: error.source,
+        }
     })
 }
 
@@ -109,16 +79,3 @@ fn warn_if_shared(path: &Path) {
 
 #[cfg(not(unix))]
 fn warn_if_shared(_path: &Path) {}
-
-/// Flushes a directory entry change (the rename) to disk.
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Directories cannot be opened for flushing on this platform; the rename's
-/// durability is left to the file system.
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
-}

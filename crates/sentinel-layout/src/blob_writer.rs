@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use sentinel_oci::{Digest, DigestAlgorithm, Digester};
+use sentinel_oci::{Digest, DigestAlgorithm, DigestingWriter};
 
 use crate::durable::{self, BUFFER_SIZE, TempPath};
 use crate::error::{IoContext, LayoutError};
@@ -17,9 +17,7 @@ use crate::paths::LayoutPaths;
 #[derive(Debug)]
 pub struct BlobWriter {
     // Declared before `temp` so that the file is closed before it is removed.
-    file: BufWriter<File>,
-    digester: Digester,
-    written: u64,
+    file: DigestingWriter<BufWriter<File>>,
     temp: TempPath,
     paths: LayoutPaths,
 }
@@ -30,9 +28,10 @@ impl BlobWriter {
         let temp = TempPath::new(paths.fresh_ingest("blob"));
         let file = File::create_new(temp.path()).at("create", temp.path())?;
         Ok(BlobWriter {
-            file: BufWriter::with_capacity(BUFFER_SIZE, file),
-            digester: Digester::new(DigestAlgorithm::Sha256),
-            written: 0,
+            file: DigestingWriter::new(
+                BufWriter::with_capacity(BUFFER_SIZE, file),
+                DigestAlgorithm::Sha256,
+            ),
             temp,
             paths: paths.clone(),
         })
@@ -47,12 +46,12 @@ impl BlobWriter {
 
     /// How many bytes have been written so far.
     pub fn written(&self) -> u64 {
-        self.written
+        self.file.written()
     }
 
     /// The sha256 digest of the bytes written so far.
     pub fn digest(&self) -> Digest {
-        self.digester.clone().finish()
+        self.file.digest()
     }
 
     /// Checks that the bytes written hash to `expected` (and number
@@ -62,13 +61,8 @@ impl BlobWriter {
     /// On a mismatch nothing becomes visible and the temporary file is removed.
     /// A sha512 `expected` is checked by re-reading the file.
     pub fn commit(self, expected: &Digest, expected_size: Option<u64>) -> Result<u64, LayoutError> {
-        let BlobWriter {
-            file,
-            digester,
-            written,
-            temp,
-            paths,
-        } = self;
+        let BlobWriter { file, temp, paths } = self;
+        let (file, sha256, written) = file.finish();
         let mut file = file
             .into_inner()
             .map_err(|e| LayoutError::io("write", temp.path(), e.into_error()))?;
@@ -82,7 +76,7 @@ impl BlobWriter {
             });
         }
         let actual = if expected.algorithm() == DigestAlgorithm::Sha256 {
-            digester.finish()
+            sha256
         } else {
             file.seek(SeekFrom::Start(0)).at("read", temp.path())?;
             durable::hash_stream(&mut file, expected.algorithm(), temp.path())?.0
@@ -103,10 +97,7 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.digester.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
+        self.file.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {

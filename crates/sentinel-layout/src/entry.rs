@@ -2,9 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use sentinel_oci::Digest;
-
-use crate::index_file::IndexDescriptor;
+use sentinel_oci::{Descriptor, Digest};
 
 /// One entry of the layout's `index.json`: a named or untagged manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +22,8 @@ pub struct Entry {
     pub annotations: BTreeMap<String, String>,
 }
 
-impl From<&IndexDescriptor> for Entry {
-    fn from(descriptor: &IndexDescriptor) -> Self {
+impl From<&Descriptor> for Entry {
+    fn from(descriptor: &Descriptor) -> Self {
         Entry {
             name: descriptor.ref_name().map(str::to_owned),
             digest: descriptor.digest.clone(),

@@ -171,6 +171,17 @@ impl LayoutError {
     }
 }
 
+/// A failed durable write or lock, worded as the store words its own I/O failures.
+impl From<sentinel_durable::DurableError> for LayoutError {
+    fn from(error: sentinel_durable::DurableError) -> Self {
+        LayoutError::Io {
+            action: error.step.action(),
+            path: error.path,
+            source: error.source,
+        }
+    }
+}
+
 /// Attaches an action and a path to an I/O result.
 pub(crate) trait IoContext<T> {
     /// Turns an I/O error into [`LayoutError::Io`] naming `action` and `path`.

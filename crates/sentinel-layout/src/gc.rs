@@ -9,12 +9,11 @@ use std::collections::HashSet;
 use std::fs;
 use std::time::SystemTime;
 
-use sentinel_oci::{Digest, ManifestKind};
+use sentinel_oci::{Digest, ImageIndex, ManifestKind};
 
 use crate::blobs;
 use crate::durable::is_not_found;
 use crate::error::{IoContext, LayoutError};
-use crate::index_file::IndexDocument;
 use crate::manifests::{self, MAX_MANIFEST_SIZE};
 use crate::paths::LayoutPaths;
 
@@ -37,13 +36,18 @@ pub struct GcReport {
 /// is unknown and might otherwise be deleted.
 pub(crate) fn reachable(
     paths: &LayoutPaths,
-    index: &IndexDocument,
+    index: &ImageIndex,
 ) -> Result<HashSet<Digest>, LayoutError> {
     let mut reached = HashSet::new();
     let mut pending: Vec<(Digest, Option<String>)> = index
         .manifests
         .iter()
-        .map(|d| (d.digest.clone(), Some(d.media_type.clone())))
+        .map(|e| {
+            (
+                e.descriptor.digest.clone(),
+                Some(e.descriptor.media_type.clone()),
+            )
+        })
         .collect();
     while let Some((digest, media_type)) = pending.pop() {
         if !reached.insert(digest.clone()) {

@@ -4,7 +4,7 @@ use std::fs;
 
 use crate::durable::{self, is_not_found};
 use crate::error::{IoContext, LayoutError};
-use crate::index_file::IndexDocument;
+use crate::index_file;
 use crate::lock::StoreLock;
 use crate::paths::{BLOBS_DIR, INDEX_FILE, INGEST_DIR, LOCK_FILE, LayoutPaths, OCI_LAYOUT_FILE};
 
@@ -31,7 +31,7 @@ pub(crate) fn prepare(paths: &LayoutPaths) -> Result<(), LayoutError> {
     if read_marker(paths)?.is_none() {
         // index.json first: once oci-layout exists, index.json is known to.
         if !exists(&paths.index())? {
-            IndexDocument::empty().write(paths)?;
+            index_file::write(&index_file::empty(), paths)?;
         }
         let marker = serde_json::json!({ "imageLayoutVersion": IMAGE_LAYOUT_VERSION });
         durable::write_atomically(

@@ -1,9 +1,9 @@
 //! The exclusive lock on `<root>/.lock` that serialises every change to
 //! `index.json` and every garbage collection, across threads and processes.
 
-use std::fs::File;
+use sentinel_durable::{FileLock, FileMode};
 
-use crate::error::{IoContext, LayoutError};
+use crate::error::LayoutError;
 use crate::paths::LayoutPaths;
 
 /// Holds the store lock until dropped.
@@ -12,22 +12,14 @@ use crate::paths::LayoutPaths;
 /// each other as two processes do.
 #[derive(Debug)]
 pub(crate) struct StoreLock {
-    _file: File,
+    _lock: FileLock,
 }
 
 impl StoreLock {
     /// Blocks until this caller holds the lock.
     pub(crate) fn acquire(paths: &LayoutPaths) -> Result<Self, LayoutError> {
-        let path = paths.lock();
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .at("open lock file", &path)?;
-        file.lock().at("lock", &path)?;
+        let lock = FileLock::acquire(&paths.lock(), FileMode::Default)?;
         // Closing the file releases the lock.
-        Ok(StoreLock { _file: file })
+        Ok(StoreLock { _lock: lock })
     }
 }

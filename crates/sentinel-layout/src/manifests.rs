@@ -1,14 +1,12 @@
 //! Manifests in the store: parsing them and checking that what they
 //! reference is present, as a registry does before accepting one.
 
+pub use sentinel_oci::MAX_MANIFEST_SIZE;
 use sentinel_oci::{Digest, ParsedManifest};
 
 use crate::blobs;
 use crate::error::LayoutError;
 use crate::paths::LayoutPaths;
-
-/// The largest manifest the store reads, as registries commonly allow.
-pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
 
 /// What an `index.json` descriptor says about a stored manifest.
 #[derive(Debug, Clone)]

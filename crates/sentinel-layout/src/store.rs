@@ -7,16 +7,14 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use sentinel_oci::Digest;
+use sentinel_oci::{Descriptor, Digest, ImageIndex, IndexEntry};
 
 use crate::blob_writer::{self, BlobWriter};
 use crate::durable::{self, BUFFER_SIZE, TempPath, is_not_found};
 use crate::entry::Entry;
 use crate::error::{IoContext, LayoutError};
 use crate::gc::{self, GcReport};
-use crate::index_file::{
-    CONTAINERD_NAME_ANNOTATION, IndexDescriptor, IndexDocument, REF_NAME_ANNOTATION,
-};
+use crate::index_file::{self, CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION};
 use crate::ingest::{self, Lease};
 use crate::lock::StoreLock;
 use crate::manifests::{self, MAX_MANIFEST_SIZE};
@@ -250,11 +248,11 @@ impl LayoutStore {
             let descriptor = self.descriptor(digest, annotations)?;
             index
                 .manifests
-                .retain(|d| d.ref_name().is_some() || d.digest != *digest);
+                .retain(|e| e.descriptor.ref_name().is_some() || e.descriptor.digest != *digest);
             match index
                 .manifests
                 .iter()
-                .position(|d| d.ref_name() == Some(name))
+                .position(|e| e.descriptor.ref_name() == Some(name))
             {
                 Some(position) => index.manifests[position] = descriptor,
                 None => index.manifests.push(descriptor),
@@ -268,7 +266,11 @@ impl LayoutStore {
     pub fn add_unnamed(&self, digest: &Digest) -> Result<(), LayoutError> {
         self.update_index(|index| {
             let descriptor = self.descriptor(digest, BTreeMap::new())?;
-            if !index.manifests.iter().any(|d| d.digest == *digest) {
+            if !index
+                .manifests
+                .iter()
+                .any(|e| e.descriptor.digest == *digest)
+            {
                 index.manifests.push(descriptor);
             }
             Ok(())
@@ -277,8 +279,12 @@ impl LayoutStore {
 
     /// Every entry of `index.json`, in its order.
     pub fn entries(&self) -> Result<Vec<Entry>, LayoutError> {
-        let index = IndexDocument::read(&self.paths)?;
-        Ok(index.manifests.iter().map(Entry::from).collect())
+        let index = index_file::read(&self.paths)?;
+        Ok(index
+            .manifests
+            .iter()
+            .map(|e| Entry::from(&e.descriptor))
+            .collect())
     }
 
     /// The entry named exactly `name_or_digest`; else the first entry with
@@ -310,28 +316,25 @@ impl LayoutStore {
     /// written since another open store took its lease.
     pub fn garbage_collect(&self) -> Result<GcReport, LayoutError> {
         let _lock = StoreLock::acquire(&self.paths)?;
-        let index = IndexDocument::read(&self.paths)?;
+        let index = index_file::read(&self.paths)?;
         self.collect_locked(&index)
     }
 
     /// Removes the entries matching `doomed`, under the lock.
-    fn remove_where(
-        &self,
-        doomed: impl Fn(&IndexDescriptor) -> bool,
-    ) -> Result<usize, LayoutError> {
+    fn remove_where(&self, doomed: impl Fn(&Descriptor) -> bool) -> Result<usize, LayoutError> {
         let _lock = StoreLock::acquire(&self.paths)?;
-        let mut index = IndexDocument::read(&self.paths)?;
+        let mut index = index_file::read(&self.paths)?;
         let before = index.manifests.len();
-        index.manifests.retain(|d| !doomed(d));
+        index.manifests.retain(|e| !doomed(&e.descriptor));
         let removed = before - index.manifests.len();
         if removed > 0 {
-            index.write(&self.paths)?;
+            index_file::write(&index, &self.paths)?;
         }
         Ok(removed)
     }
 
     /// Garbage collection; the caller holds the store lock.
-    fn collect_locked(&self, index: &IndexDocument) -> Result<GcReport, LayoutError> {
+    fn collect_locked(&self, index: &ImageIndex) -> Result<GcReport, LayoutError> {
         let keep = gc::reachable(&self.paths, index)?;
         let in_use_since = ingest::oldest_foreign_lease(&self.paths, self.lease.path())?;
         gc::sweep(&self.paths, &keep, in_use_since)
@@ -340,14 +343,14 @@ impl LayoutStore {
     /// Reads, changes and (if changed) rewrites `index.json` under the store lock.
     fn update_index(
         &self,
-        change: impl FnOnce(&mut IndexDocument) -> Result<(), LayoutError>,
+        change: impl FnOnce(&mut ImageIndex) -> Result<(), LayoutError>,
     ) -> Result<(), LayoutError> {
         let _lock = StoreLock::acquire(&self.paths)?;
-        let mut index = IndexDocument::read(&self.paths)?;
+        let mut index = index_file::read(&self.paths)?;
         let before = index.clone();
         change(&mut index)?;
         if index != before {
-            index.write(&self.paths)?;
+            index_file::write(&index, &self.paths)?;
         }
         Ok(())
     }
@@ -359,16 +362,13 @@ impl LayoutStore {
         &self,
         digest: &Digest,
         annotations: BTreeMap<String, String>,
-    ) -> Result<IndexDescriptor, LayoutError> {
+    ) -> Result<IndexEntry, LayoutError> {
         let facts = manifests::describe(&self.paths, digest)?;
-        Ok(IndexDescriptor {
-            media_type: facts.media_type,
-            digest: digest.clone(),
-            size: facts.size,
+        Ok(IndexEntry::from(Descriptor {
             artifact_type: facts.artifact_type,
             annotations,
-            other: serde_json::Map::new(),
-        })
+            ..Descriptor::new(facts.media_type, digest.clone(), facts.size)
+        }))
     }
 
     /// Fails unless `temp` is directly inside `<root>/ingest/`, where a rename

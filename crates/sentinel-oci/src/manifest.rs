@@ -8,11 +8,16 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
-use serde::{Deserialize, Serialize};
+use oci_spec::image::{Descriptor as SpecDescriptor, ImageIndex, ImageManifest};
+use serde::Deserialize;
 
 use crate::digest::{Digest, DigestError};
+use crate::document::Descriptor;
 use crate::media_types;
+
+/// The largest manifest any Sentinel component reads or accepts: 4 MiB, as
+/// registries commonly allow (Distribution's default limit).
+pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
 
 /// Which of the four manifest formats a document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,22 +94,9 @@ pub enum ManifestError {
 }
 
 /// A manifest's entry in a referrers listing: its descriptor, as the spec describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReferrerDescriptor {
-    /// The referrer's media type.
-    pub media_type: String,
-    /// The referrer's digest.
-    pub digest: Digest,
-    /// The referrer's size in bytes.
-    pub size: u64,
-    /// The referrer's `artifactType`, or for an image manifest without one, its config's media type.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact_type: Option<String>,
-    /// The referrer's annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
+///
+/// Kept under this name for sentinel-index and the registry, which name it so.
+pub type ReferrerDescriptor = Descriptor;
 
 /// What the registry needs to know of a manifest it is about to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,13 +130,13 @@ fn essence(content_type: &str) -> &str {
     content_type.split(';').next().unwrap_or_default().trim()
 }
 
-fn digest_of(descriptor: &Descriptor) -> Result<Digest, ManifestError> {
+fn digest_of(descriptor: &SpecDescriptor) -> Result<Digest, ManifestError> {
     Ok(Digest::from_str(descriptor.digest().as_ref())?)
 }
 
 /// A layer with external URLs (Docker's foreign layers, OCI's non-distributable
 /// ones) is fetched from those URLs, so the registry does not require it.
-fn is_external(descriptor: &Descriptor) -> bool {
+fn is_external(descriptor: &SpecDescriptor) -> bool {
     descriptor
         .urls()
         .as_ref()

@@ -124,19 +124,19 @@ pub enum PackageError {
     },
     /// `sentinel.manifest.json` is not valid.
     #[error("the package's sentinel.manifest.json is invalid: {reason}")]
-    InvalidManifest {
+    InvalidPackageManifest {
         /// What is wrong.
         reason: String,
     },
     /// The first entry is not `sentinel.manifest.json`.
     #[error("the package's first entry is {found:?}, not sentinel.manifest.json")]
-    ManifestNotFirst {
+    PackageManifestNotFirst {
         /// The first entry's path.
         found: String,
     },
     /// The archive has no entries at all.
     #[error("the package contains no sentinel.manifest.json")]
-    ManifestMissing,
+    PackageManifestMissing,
     /// An entry path that could escape the target or is not canonical.
     #[error("the package entry {path:?} has an unsafe path: {reason}")]
     UnsafePath {

@@ -77,19 +77,6 @@ pub(crate) fn make_file_public(file: &File) -> io::Result<()> {
     }
 }
 
-/// Flushes a directory entry (a rename into it) to disk where the platform allows it.
-pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(path)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        Ok(())
-    }
-}
-
 /// What a non-regular, non-directory, non-link file is, for messages.
 #[cfg(unix)]
 pub(crate) fn special_kind(file_type: &fs::FileType) -> &'static str {

@@ -2,7 +2,8 @@
 //!
 //! - [`Definition::parse`] validates `agent.yaml` / `stack.yaml`, collecting every problem.
 //! - [`pack`] / [`pack_to_file`] turn a directory into a reproducible `.sntl` file.
-//! - [`read_package`] reads a package's manifest and definition without extracting it.
+//! - [`read_package`] reads a package's `sentinel.manifest.json` ([`PackageManifest`]) and
+//!   definition without extracting it.
 //! - [`unpack`] extracts a package safely: every path, type, size and hash is checked while
 //!   it streams, under [`UnpackLimits`], into a temporary directory renamed into place.
 //! - [`oci`] maps a package to an OCI image manifest and back.
@@ -16,12 +17,11 @@ mod fsmode;
 mod ignore;
 mod kind;
 mod limits;
-mod manifest;
 pub mod oci;
 mod pack;
+mod package_manifest;
 mod paths;
 mod read;
-mod reference;
 mod source;
 mod tar_write;
 mod unpack;
@@ -37,10 +37,9 @@ pub use definition::{
 pub use error::PackageError;
 pub use kind::PackageKind;
 pub use limits::{RATIO_GRACE_BYTES, UnpackLimits, UnpackOptions};
-pub use manifest::{FileEntry, PackageManifest};
 pub use pack::{PackSummary, default_file_name, pack, pack_to_file};
+pub use package_manifest::{FileEntry, PackageManifest};
 pub use read::{PackageContents, read_package};
-pub use reference::{PackageReference, PackageReferenceError};
-pub use sentinel_oci::Digest;
+pub use sentinel_oci::{Digest, ImageReference, ImageReferenceError};
 pub use source::{SourceDir, load_dir};
 pub use unpack::{UnpackSummary, unpack};

@@ -3,27 +3,27 @@
 
 use std::collections::BTreeMap;
 
-use sentinel_oci::Digest;
 use sentinel_oci::media_types::OCI_MANIFEST;
-use serde::{Deserialize, Serialize};
+use sentinel_oci::{Descriptor, Digest, ImageManifest};
+use serde_json::Map;
 
 use crate::definition::Definition;
 use crate::kind::PackageKind;
 
-/// The annotation naming a layer's file, and the package on the manifest.
-pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
-/// The annotation holding the package version.
-pub const ANNOTATION_VERSION: &str = "org.opencontainers.image.version";
-/// The annotation holding the description.
-pub const ANNOTATION_DESCRIPTION: &str = "org.opencontainers.image.description";
 /// The annotation holding the author.
-pub const ANNOTATION_AUTHORS: &str = "org.opencontainers.image.authors";
+pub use sentinel_oci::annotations::AUTHORS as ANNOTATION_AUTHORS;
 /// The annotation holding the creation time (RFC 3339).
-pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
-/// The annotation holding the source URL.
-pub const ANNOTATION_SOURCE: &str = "org.opencontainers.image.source";
+pub use sentinel_oci::annotations::CREATED as ANNOTATION_CREATED;
+/// The annotation holding the description.
+pub use sentinel_oci::annotations::DESCRIPTION as ANNOTATION_DESCRIPTION;
 /// The annotation holding the license expression.
-pub const ANNOTATION_LICENSES: &str = "org.opencontainers.image.licenses";
+pub use sentinel_oci::annotations::LICENSES as ANNOTATION_LICENSES;
+/// The annotation holding the source URL.
+pub use sentinel_oci::annotations::SOURCE as ANNOTATION_SOURCE;
+/// The annotation naming a layer's file, and the package on the manifest.
+pub use sentinel_oci::annotations::TITLE as ANNOTATION_TITLE;
+/// The annotation holding the package version.
+pub use sentinel_oci::annotations::VERSION as ANNOTATION_VERSION;
 
 /// A blob's digest and size, as in an OCI descriptor.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,28 +32,6 @@ pub struct BlobRef {
     pub digest: Digest,
     /// The blob's size in bytes.
     pub size: u64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ManifestOut<'a> {
-    schema_version: u32,
-    media_type: &'a str,
-    artifact_type: &'a str,
-    config: DescriptorOut<'a>,
-    layers: [DescriptorOut<'a>; 1],
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    annotations: BTreeMap<&'a str, &'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DescriptorOut<'a> {
-    media_type: &'a str,
-    digest: &'a str,
-    size: u64,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    annotations: BTreeMap<&'a str, &'a str>,
 }
 
 /// Builds the OCI image manifest of a package: compact JSON with the keys in a fixed order
@@ -73,8 +51,8 @@ pub fn build_manifest(
     let kind = definition.kind();
     let version = definition.version().to_string();
     let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_TITLE, definition.name());
-    annotations.insert(ANNOTATION_VERSION, version.as_str());
+    annotations.insert(ANNOTATION_TITLE.to_owned(), definition.name().to_owned());
+    annotations.insert(ANNOTATION_VERSION.to_owned(), version);
     let optional = [
         (ANNOTATION_DESCRIPTION, definition.description()),
         (ANNOTATION_AUTHORS, definition.author()),
@@ -84,35 +62,36 @@ pub fn build_manifest(
     ];
     for (key, value) in optional {
         if let Some(value) = value {
-            annotations.insert(key, value);
+            annotations.insert(key.to_owned(), value.to_owned());
         }
     }
-    let manifest = ManifestOut {
+    let manifest = ImageManifest {
         schema_version: 2,
-        media_type: OCI_MANIFEST,
-        artifact_type: kind.artifact_type(),
-        config: DescriptorOut {
-            media_type: kind.config_media_type(),
-            digest: config.digest.as_str(),
-            size: config.size,
-            annotations: BTreeMap::new(),
-        },
-        layers: [DescriptorOut {
-            media_type: kind.layer_media_type(),
-            digest: package.digest.as_str(),
-            size: package.size,
-            annotations: BTreeMap::from([(ANNOTATION_TITLE, package_file_name)]),
+        media_type: Some(OCI_MANIFEST.to_owned()),
+        artifact_type: Some(kind.artifact_type().to_owned()),
+        config: Descriptor::new(kind.config_media_type(), config.digest.clone(), config.size),
+        layers: vec![Descriptor {
+            annotations: BTreeMap::from([(
+                ANNOTATION_TITLE.to_owned(),
+                package_file_name.to_owned(),
+            )]),
+            ..Descriptor::new(
+                kind.layer_media_type(),
+                package.digest.clone(),
+                package.size,
+            )
         }],
         annotations,
+        other: Map::new(),
     };
     // Invariant: the value holds only strings, integers and string-keyed maps, which
     // serde_json always serialises.
     serde_json::to_vec(&manifest).expect("a manifest of strings and integers serialises to JSON")
 }
 
-/// What a pulled manifest says about the package it describes.
+/// What a pulled OCI image manifest says about the package it describes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PackageManifestView {
+pub struct PackageArtifact {
     /// The package kind.
     pub kind: PackageKind,
     /// The config blob: the definition file.
@@ -124,6 +103,9 @@ pub struct PackageManifestView {
     /// The manifest's annotations.
     pub annotations: BTreeMap<String, String>,
 }
+
+/// Kept for the CLI until it names [`PackageArtifact`]; to be removed.
+pub type PackageManifestView = PackageArtifact;
 
 /// Why a manifest is not the manifest of a Sentinel package.
 #[derive(Debug, thiserror::Error)]
@@ -174,38 +156,14 @@ pub enum MappingError {
     },
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ManifestIn {
-    schema_version: u64,
-    #[serde(default)]
-    media_type: Option<String>,
-    #[serde(default)]
-    artifact_type: Option<String>,
-    config: DescriptorIn,
-    layers: Vec<DescriptorIn>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DescriptorIn {
-    media_type: String,
-    digest: Digest,
-    size: u64,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
 /// Parses a manifest pulled from a registry and checks that it describes a Sentinel package.
 ///
 /// The kind comes from `artifactType`; a manifest without one (written by older clients) is
 /// accepted when its config media type is a Sentinel definition type. Either way the config
 /// media type must be the kind's definition type, and there must be exactly one layer, of
 /// the kind's layer media type.
-pub fn parse_manifest(bytes: &[u8]) -> Result<PackageManifestView, MappingError> {
-    let manifest: ManifestIn = serde_json::from_slice(bytes)?;
+pub fn parse_manifest(bytes: &[u8]) -> Result<PackageArtifact, MappingError> {
+    let manifest: ImageManifest = serde_json::from_slice(bytes)?;
     if manifest.schema_version != 2 {
         return Err(MappingError::SchemaVersion(manifest.schema_version));
     }
@@ -241,7 +199,7 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<PackageManifestView, MappingError>
             expected: kind.layer_media_type(),
         });
     }
-    Ok(PackageManifestView {
+    Ok(PackageArtifact {
         kind,
         config: BlobRef {
             digest: manifest.config.digest,

@@ -4,15 +4,15 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use sentinel_oci::{Digest, DigestAlgorithm, Digester};
+use sentinel_oci::{Digest, DigestAlgorithm, Digester, DigestingWriter};
 
 use crate::container;
 use crate::definition::Definition;
 use crate::error::PackageError;
 use crate::fsmode;
 use crate::kind::PackageKind;
-use crate::manifest::{FileEntry, PackageManifest};
-use crate::paths::MANIFEST_NAME;
+use crate::package_manifest::{FileEntry, PackageManifest};
+use crate::paths::PACKAGE_MANIFEST_NAME;
 use crate::source::{self, SourceFile, load_dir};
 use crate::tar_write::{MAX_FILE_SIZE, TarWriter};
 
@@ -61,10 +61,7 @@ pub fn pack_to_file(dir: &Path, out: &Path) -> Result<PackSummary, PackageError>
             path: out.to_path_buf(),
             reason: "the output path does not name a file",
         })?;
-    let parent = match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let parent = sentinel_durable::parent_dir(out);
     let mut prefix = std::ffi::OsString::from(".");
     prefix.push(file_name);
     prefix.push(".");
@@ -88,7 +85,7 @@ pub fn pack_to_file(dir: &Path, out: &Path) -> Result<PackSummary, PackageError>
         .map_err(PackageError::io("sync", temp.path()))?;
     temp.persist(out)
         .map_err(|error| PackageError::io("rename the package to", out)(error.error))?;
-    fsmode::sync_dir(parent).map_err(PackageError::io("sync", parent))?;
+    sentinel_durable::sync_dir(parent).map_err(PackageError::io("sync", parent))?;
     Ok(summary)
 }
 
@@ -120,14 +117,14 @@ fn pack_excluding(
     }
     let manifest = PackageManifest::new(&source.definition, inventory);
     let manifest_json =
-        serde_json::to_vec(&manifest).map_err(|error| PackageError::InvalidManifest {
+        serde_json::to_vec(&manifest).map_err(|error| PackageError::InvalidPackageManifest {
             reason: error.to_string(),
         })?;
 
-    let mut hashing = HashingWriter::new(out);
+    let mut hashing = DigestingWriter::new(out, DigestAlgorithm::Sha256);
     container::write_preamble(&mut hashing, source.kind).map_err(PackageError::Write)?;
     let mut tar = TarWriter::new(container::gzip_writer(hashing));
-    append_bytes(&mut tar, MANIFEST_NAME, &manifest_json, false)?;
+    append_bytes(&mut tar, PACKAGE_MANIFEST_NAME, &manifest_json, false)?;
     append_bytes(
         &mut tar,
         definition_file,
@@ -163,7 +160,7 @@ fn hash_file(file: &SourceFile) -> Result<FileEntry, PackageError> {
         });
     }
     let mut reader = open_listed(file)?;
-    let mut hasher = HashingWriter::new(io::sink());
+    let mut hasher = DigestingWriter::new(io::sink(), DigestAlgorithm::Sha256);
     io::copy(&mut reader, &mut hasher).map_err(PackageError::io("read", &file.location))?;
     let (_, digest, size) = hasher.finish();
     if size != file.size {
@@ -263,40 +260,5 @@ impl<R: Read> Read for HashingReader<R> {
                 Err(io::Error::new(kind, "reading the source file failed"))
             }
         }
-    }
-}
-
-/// Counts and hashes everything written through it.
-pub(crate) struct HashingWriter<W> {
-    inner: W,
-    digester: Digester,
-    size: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub(crate) fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            digester: Digester::new(DigestAlgorithm::Sha256),
-            size: 0,
-        }
-    }
-
-    /// The inner writer, the sha256 of everything written, and its length.
-    pub(crate) fn finish(self) -> (W, Digest, u64) {
-        (self.inner, self.digester.finish(), self.size)
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.digester.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }

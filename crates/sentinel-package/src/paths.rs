@@ -1,7 +1,7 @@
 //! The rules every path inside a package obeys, checked when packing and again when unpacking.
 
 /// The name of the inventory entry, always first in the archive.
-pub(crate) const MANIFEST_NAME: &str = "sentinel.manifest.json";
+pub(crate) const PACKAGE_MANIFEST_NAME: &str = "sentinel.manifest.json";
 
 /// The longest entry path, in bytes.
 pub(crate) const MAX_PATH_BYTES: usize = 4096;

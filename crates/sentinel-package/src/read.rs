@@ -15,8 +15,8 @@ use crate::kind::PackageKind;
 use crate::limits::{
     Breach, CountingReader, GuardReader, StreamCounters, UnpackLimits, UnpackOptions,
 };
-use crate::manifest::{FileEntry, MAX_MANIFEST_BYTES, PackageManifest};
-use crate::paths::{MANIFEST_NAME, MAX_PATH_BYTES, check_entry_path};
+use crate::package_manifest::{FileEntry, MAX_PACKAGE_MANIFEST_BYTES, PackageManifest};
+use crate::paths::{MAX_PATH_BYTES, PACKAGE_MANIFEST_NAME, check_entry_path};
 use crate::tar_write::BLOCK;
 
 /// The most zero bytes accepted after the last entry (the end-of-archive marker included).
@@ -182,7 +182,7 @@ impl ArchiveState {
         self,
         kind: PackageKind,
     ) -> Result<(PackageContents, StreamTotals), PackageError> {
-        let manifest = self.manifest.ok_or(PackageError::ManifestMissing)?;
+        let manifest = self.manifest.ok_or(PackageError::PackageManifestMissing)?;
         let (definition, definition_bytes) =
             self.definition
                 .ok_or_else(|| PackageError::MissingFromArchive {
@@ -284,7 +284,7 @@ impl ArchiveState {
         let manifest = self
             .manifest
             .as_ref()
-            .ok_or(PackageError::ManifestMissing)?;
+            .ok_or(PackageError::PackageManifestMissing)?;
         if let Some(missing) = manifest.entry_order().get(self.next) {
             return Err(PackageError::MissingFromArchive {
                 path: missing.path.clone(),
@@ -299,19 +299,19 @@ impl ArchiveState {
         path: &str,
         size: u64,
     ) -> Result<(), PackageError> {
-        if path != MANIFEST_NAME {
-            return Err(PackageError::ManifestNotFirst {
+        if path != PACKAGE_MANIFEST_NAME {
+            return Err(PackageError::PackageManifestNotFirst {
                 found: path.to_owned(),
             });
         }
-        if size > MAX_MANIFEST_BYTES {
-            return Err(PackageError::InvalidManifest {
-                reason: format!("it is {size} bytes; the limit is {MAX_MANIFEST_BYTES}"),
+        if size > MAX_PACKAGE_MANIFEST_BYTES {
+            return Err(PackageError::InvalidPackageManifest {
+                reason: format!("it is {size} bytes; the limit is {MAX_PACKAGE_MANIFEST_BYTES}"),
             });
         }
         let mut bytes = Vec::new();
         entry
-            .take(MAX_MANIFEST_BYTES)
+            .take(MAX_PACKAGE_MANIFEST_BYTES)
             .read_to_end(&mut bytes)
             .map_err(corrupt)?;
         if bytes.len() as u64 != size {
@@ -328,7 +328,7 @@ impl ArchiveState {
         path: &str,
         size: u64,
     ) -> Result<FileEntry, PackageError> {
-        if path == MANIFEST_NAME || self.seen.contains(path) {
+        if path == PACKAGE_MANIFEST_NAME || self.seen.contains(path) {
             return Err(PackageError::DuplicateEntry {
                 path: path.to_owned(),
             });
@@ -431,7 +431,7 @@ impl ArchiveState {
             && (manifest.name != definition.name()
                 || manifest.version != definition.version().to_string())
         {
-            return Err(PackageError::InvalidManifest {
+            return Err(PackageError::InvalidPackageManifest {
                 reason: format!(
                     "it names {} {}, but the definition says {} {}",
                     manifest.name,

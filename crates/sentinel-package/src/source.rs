@@ -10,7 +10,7 @@ use crate::error::PackageError;
 use crate::fsmode;
 use crate::ignore::{IGNORE_FILE, IgnoreRules};
 use crate::kind::PackageKind;
-use crate::paths::{MANIFEST_NAME, check_entry_path};
+use crate::paths::{PACKAGE_MANIFEST_NAME, check_entry_path};
 
 /// The largest definition file accepted, in bytes.
 pub(crate) const MAX_DEFINITION_BYTES: u64 = 1024 * 1024;
@@ -180,7 +180,7 @@ pub(crate) fn list_files(
                         reason,
                     });
                 }
-                if path == MANIFEST_NAME {
+                if path == PACKAGE_MANIFEST_NAME {
                     return Err(PackageError::UnsupportedName {
                         path: location,
                         reason: "sentinel.manifest.json at the root is reserved for the package inventory",

@@ -239,12 +239,15 @@ fn refuses_a_package_without_its_manifest_first() {
         ),
     ]));
     assert!(
-        matches!(&error, PackageError::ManifestNotFirst { found } if found == "agent.yaml"),
+        matches!(&error, PackageError::PackageManifestNotFirst { found } if found == "agent.yaml"),
         "{error}"
     );
 
     let error = refuse(&agent_package(vec![]));
-    assert!(matches!(error, PackageError::ManifestMissing), "{error}");
+    assert!(
+        matches!(error, PackageError::PackageManifestMissing),
+        "{error}"
+    );
 }
 
 #[test]
@@ -280,7 +283,7 @@ fn refuses_wrong_magic_and_unknown_versions() {
 fn refuses_a_kind_that_contradicts_the_magic() {
     let error = refuse(&wrap(b"SNTL-STACK-PKG", 1, &tar_of(head(&[]))));
     assert!(
-        matches!(error, PackageError::InvalidManifest { .. }),
+        matches!(error, PackageError::InvalidPackageManifest { .. }),
         "{error}"
     );
 }
@@ -308,7 +311,7 @@ fn refuses_a_manifest_that_disagrees_with_the_definition() {
         file("agent.yaml", other),
     ]));
     assert!(
-        matches!(error, PackageError::InvalidManifest { .. }),
+        matches!(error, PackageError::InvalidPackageManifest { .. }),
         "{error}"
     );
 }

@@ -146,7 +146,7 @@ fn write_new_key_file(path: &Path, key: &ed25519_dalek::SigningKey) -> io::Resul
     file.write_all(pem.as_bytes())?;
     file.as_file().sync_all()?;
     file.persist_noclobber(path).map_err(|err| err.error)?;
-    sync_dir(&dir)
+    sentinel_durable::sync_dir(&dir)
 }
 
 fn parent_dir(path: &Path) -> PathBuf {
@@ -164,16 +164,6 @@ fn restrict_to_owner(file: &fs::File) -> io::Result<()> {
 
 #[cfg(not(unix))]
 fn restrict_to_owner(_file: &fs::File) -> io::Result<()> {
-    Ok(())
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 

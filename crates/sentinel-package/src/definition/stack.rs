@@ -2,13 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sentinel_oci::ImageReference;
 use serde::{Deserialize, Serialize};
 use serde_norway::Value;
 
 use super::problems::Problems;
 use super::rules::{self, Metadata};
 use super::yaml::{Object, as_list, as_string};
-use crate::reference::PackageReference;
 
 /// The parsed, validated contents of `stack.yaml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ pub struct StackAgent {
     pub name: String,
     /// Which package to run, pinned by tag or digest.
     #[serde(rename = "ref")]
-    pub reference: PackageReference,
+    pub reference: ImageReference,
     /// Environment variables for the agent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
@@ -147,7 +147,7 @@ fn agents(root: &Object<'_>, problems: &mut Problems) -> (Vec<StackAgent>, BTree
             );
         }
         let reference = object.required_string("ref", problems).and_then(|text| {
-            match text.parse::<PackageReference>() {
+            match text.parse::<ImageReference>() {
                 Ok(reference) if reference.tag().is_none() && reference.digest().is_none() => {
                     problems.field(
                         &object.path("ref"),
@@ -159,7 +159,7 @@ fn agents(root: &Object<'_>, problems: &mut Problems) -> (Vec<StackAgent>, BTree
                 Err(error) => {
                     problems.field(
                         &object.path("ref"),
-                        format!("{error} (expected e.g. team/researcher:1.2.0 or registry.example.com/team/researcher@sha256:...)"),
+                        format!("not a valid reference: {error} (expected e.g. team/researcher:1.2.0 or registry.example.com/team/researcher@sha256:...)"),
                     );
                     None
                 }

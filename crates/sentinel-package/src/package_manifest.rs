@@ -9,11 +9,11 @@ use crate::definition::{Definition, is_valid_package_name};
 use crate::error::PackageError;
 use crate::kind::PackageKind;
 use crate::limits::UnpackLimits;
-use crate::paths::{MANIFEST_NAME, check_entry_path};
+use crate::paths::{PACKAGE_MANIFEST_NAME, check_entry_path};
 use crate::source::MAX_DEFINITION_BYTES;
 
 /// The largest `sentinel.manifest.json` read, in bytes.
-pub(crate) const MAX_MANIFEST_BYTES: u64 = 32 * 1024 * 1024;
+pub(crate) const MAX_PACKAGE_MANIFEST_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The contents of `sentinel.manifest.json`, the first entry of every package.
 ///
@@ -152,7 +152,7 @@ impl PackageManifest {
                 path: entry.path.clone(),
                 reason,
             })?;
-            if entry.path == MANIFEST_NAME {
+            if entry.path == PACKAGE_MANIFEST_NAME {
                 return Err(invalid("it lists itself".to_owned()));
             }
             if let Some(previous) = index.checked_sub(1).map(|i| &self.files[i]) {
@@ -240,5 +240,5 @@ impl PackageManifest {
 }
 
 fn invalid(reason: String) -> PackageError {
-    PackageError::InvalidManifest { reason }
+    PackageError::InvalidPackageManifest { reason }
 }
