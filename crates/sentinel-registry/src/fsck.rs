@@ -18,6 +18,24 @@ use crate::service::{PageRequest, Registry, RegistryError, StoredManifest, Uploa
 /// Entries read per page when walking repositories and tags.
 const PAGE: usize = 1000;
 
+/// Why `fsck` could not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum FsckError {
+    /// The data could not be opened (a running server holds the index, for one).
+    #[error(transparent)]
+    Open(#[from] crate::StartError),
+    /// Reading the index or storage failed midway.
+    #[error("the check could not finish")]
+    Check(#[source] RegistryError),
+}
+
+/// Checks every blob, manifest, tag and upload session in the data named by
+/// `settings`. The server must be stopped: a running server holds the index.
+pub async fn fsck(settings: &crate::Settings) -> Result<FsckReport, FsckError> {
+    let (registry, _, _) = crate::server::open(settings)?;
+    check(&registry).await.map_err(FsckError::Check)
+}
+
 /// What `fsck` found.
 #[derive(Debug, Default)]
 pub struct FsckReport {
@@ -85,7 +103,7 @@ impl fmt::Display for FsckReport {
 }
 
 /// Walks `registry` and reports what does not hold together.
-pub async fn check(registry: &Registry) -> Result<FsckReport, RegistryError> {
+pub(crate) async fn check(registry: &Registry) -> Result<FsckReport, RegistryError> {
     let mut report = FsckReport::default();
     let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
     let mut last = None;
@@ -239,7 +257,7 @@ async fn check_blob(registry: &Registry, digest: &Digest, size: u64, report: &mu
         Err(e) => {
             report
                 .errors
-                .push(format!("blob {digest}: {}", crate::error::describe(&e)));
+                .push(format!("blob {digest}: {}", crate::describe(&e)));
             return;
         }
     };

@@ -11,7 +11,7 @@
 mod api;
 mod auth;
 mod connections;
-mod error;
+mod describe;
 mod fsck;
 mod middleware;
 mod server;
@@ -19,25 +19,9 @@ pub mod service;
 mod settings;
 
 pub use auth::{AuthSetupError, BOOTSTRAP_ADMIN, generate_password};
-pub use fsck::FsckReport;
+pub use fsck::{FsckError, FsckReport, fsck};
 pub(crate) use server::ReleaseGuard;
 pub use server::{ORPHANED_UPLOAD_GRACE, Server, StartError, UPLOAD_EXPIRY};
 pub use settings::{LogFormat, PartialSettings, Settings, SettingsError};
 
-/// Why `fsck` could not run to the end.
-#[derive(Debug, thiserror::Error)]
-pub enum FsckError {
-    /// The data could not be opened (a running server holds the index, for one).
-    #[error(transparent)]
-    Open(#[from] StartError),
-    /// Reading the index or storage failed midway.
-    #[error("the check could not finish")]
-    Check(#[source] service::RegistryError),
-}
-
-/// Checks every blob, manifest, tag and upload session in the data named by
-/// `settings`. The server must be stopped: a running server holds the index.
-pub async fn fsck(settings: &Settings) -> Result<FsckReport, FsckError> {
-    let (registry, _, _) = server::open(settings)?;
-    fsck::check(&registry).await.map_err(FsckError::Check)
-}
+use describe::describe;

@@ -415,7 +415,7 @@ mod tests {
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, "listn = \"127.0.0.1:1\"\n").unwrap();
         let error = PartialSettings::from_file(&file).unwrap_err();
-        let message = crate::error::describe(&error);
+        let message = crate::describe(&error);
         assert!(message.contains("listn"), "{message}");
     }
 }

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use crate::auth::authorization::NotAllowed;
 use crate::auth::{Authenticator, LoginError, MalformedAuthorization, Unidentified};
-use crate::error::describe;
+use crate::describe;
 use crate::service::RegistryError;
 
 /// An error response: a status, the error envelope, and any extra headers.

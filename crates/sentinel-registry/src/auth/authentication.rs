@@ -193,7 +193,7 @@ impl Authenticator {
     /// commands) made to the users file.
     pub(crate) fn reload(&self) {
         if let Err(error) = self.shared.reload_if_changed() {
-            tracing::warn!(error = %crate::error::describe(&error), "could not reload the users file");
+            tracing::warn!(error = %crate::describe(&error), "could not reload the users file");
         }
     }
 

@@ -4,7 +4,7 @@ use sentinel_index::IndexError;
 use sentinel_oci::{Digest, ManifestError, RepositoryName};
 use sentinel_storage::StorageError;
 
-use super::MAX_MANIFEST_BYTES;
+use sentinel_oci::MAX_MANIFEST_SIZE;
 
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +45,8 @@ pub enum RegistryError {
     /// The manifest is malformed or of an unsupported type.
     #[error(transparent)]
     ManifestInvalid(#[from] ManifestError),
-    /// The manifest is larger than [`MAX_MANIFEST_BYTES`].
-    #[error("the manifest is larger than {MAX_MANIFEST_BYTES} bytes")]
+    /// The manifest is larger than [`MAX_MANIFEST_SIZE`].
+    #[error("the manifest is larger than {MAX_MANIFEST_SIZE} bytes")]
     ManifestTooLarge,
     /// The manifest references a blob or manifest the repository lacks.
     #[error("the manifest references {0}, which this repository does not hold")]

@@ -2,9 +2,11 @@
 
 use bytes::Bytes;
 use sentinel_index::NewManifest;
-use sentinel_oci::{Digest, ParsedManifest, Reference, ReferrerDescriptor, RepositoryName};
+use sentinel_oci::{
+    Digest, MAX_MANIFEST_SIZE, ParsedManifest, Reference, ReferrerDescriptor, RepositoryName,
+};
 
-use super::{MAX_MANIFEST_BYTES, Page, PageRequest, Registry, RegistryError, StoredManifest};
+use super::{Page, PageRequest, Registry, RegistryError, StoredManifest};
 
 /// The outcome of storing a manifest.
 #[derive(Debug, Clone)]
@@ -38,7 +40,7 @@ impl Registry {
         content_type: Option<&str>,
         body: Bytes,
     ) -> Result<PushedManifest, RegistryError> {
-        if body.len() > MAX_MANIFEST_BYTES {
+        if body.len() as u64 > MAX_MANIFEST_SIZE {
             return Err(RegistryError::ManifestTooLarge);
         }
         let parsed = ParsedManifest::parse(content_type, &body)?;

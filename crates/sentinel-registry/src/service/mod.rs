@@ -31,9 +31,6 @@ pub use manifests::PushedManifest;
 pub use sentinel_index::{ListedUpload, Page, PageRequest, StoredManifest, UploadSession};
 pub use sentinel_storage::StoredUpload;
 
-/// The largest manifest accepted, in bytes.
-pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
-
 /// Now, in seconds since the Unix epoch.
 fn now() -> u64 {
     SystemTime::now()

@@ -6,16 +6,13 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use sentinel_durable::sync_dir;
+
 use super::jobs::UploadJobs;
 
 /// Written data is handed to the disk (flushed in the background) every so
 /// many bytes, so the fsync before the answer finds little left to write.
 const FLUSH_EVERY: u64 = 4 * 1024 * 1024;
-
-/// Makes the entries of `dir` durable.
-pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
 
 /// Creates `dir` and any missing parents, durably (each new entry's parent is synced).
 pub(super) fn create_dir_durably(dir: &Path) -> io::Result<()> {

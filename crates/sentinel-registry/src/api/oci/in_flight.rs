@@ -14,7 +14,7 @@ use sentinel_oci::ErrorCode;
 use crate::Settings;
 use crate::api::ApiError;
 use crate::connections::client_key;
-use crate::service::MAX_MANIFEST_BYTES;
+use sentinel_oci::MAX_MANIFEST_SIZE;
 
 /// How long a refused client is told to wait, in seconds: uploads and
 /// manifests in progress usually end within that.
@@ -31,7 +31,7 @@ impl InFlight {
     pub(crate) fn new(settings: &Settings) -> Self {
         let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         // Every client may always hold one manifest of the largest size.
-        let largest = MAX_MANIFEST_BYTES as u64;
+        let largest = MAX_MANIFEST_SIZE;
         let manifest_total = match settings.manifest_memory_mib.saturating_mul(1024 * 1024) {
             0 => 0,
             total => total.max(largest),

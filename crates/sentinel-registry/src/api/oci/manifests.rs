@@ -5,14 +5,14 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use sentinel_oci::{ErrorCode, Reference, ReferenceError};
+use sentinel_oci::{ErrorCode, MAX_MANIFEST_SIZE, Reference, ReferenceError};
 
 use super::in_flight::{Held, InFlight};
 use super::{
     DOCKER_CONTENT_DIGEST, OCI_SUBJECT, Request, empty, header_value, refuse_unread, repository,
 };
 use crate::api::error::{ApiError, body_timeout, is_body_timeout};
-use crate::service::{MAX_MANIFEST_BYTES, Registry, RegistryError};
+use crate::service::{Registry, RegistryError};
 
 /// Parses a `<reference>`. A malformed digest is a 400; a malformed tag names
 /// no manifest, so reading or deleting it is a 404 (as the conformance suite
@@ -59,7 +59,7 @@ pub(crate) async fn get(
     Ok(response)
 }
 
-/// Reads a manifest body of at most [`MAX_MANIFEST_BYTES`], holding the
+/// Reads a manifest body of at most [`MAX_MANIFEST_SIZE`], holding the
 /// memory it takes in the manifest budget of `in_flight` (given back when
 /// the returned [`Held`] is dropped).
 /// A body declared or found larger is refused at once with 413, and one that
@@ -71,7 +71,7 @@ async fn read_manifest_body(
     body: Body,
 ) -> Result<(Bytes, Held), ApiError> {
     let too_large = || ApiError::from(RegistryError::ManifestTooLarge);
-    let limit = MAX_MANIFEST_BYTES as u64;
+    let limit = MAX_MANIFEST_SIZE;
     let declared = request
         .header(&header::CONTENT_LENGTH)
         .and_then(|v| v.parse::<u64>().ok());

@@ -1,5 +1,5 @@
-//! Describing errors for logs and messages. The HTTP layer's error type is
-//! `api::ApiError`.
+//! An error and its causes as one line, for logs and messages. (The HTTP
+//! layer's error type is `api::ApiError`.)
 
 /// An error and its chain of causes on one line: `outer: cause: root cause`
 /// (a cause whose text is already there, as wrappers often repeat it, is skipped).
