@@ -136,21 +136,19 @@ fn unsupported(method: &Method) -> ApiError {
     .with_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
-/// Routes every `/v2/` request.
+/// Routes every `/v2/` request. The request is taken apart, not copied:
+/// its head and body go their own ways.
 pub(crate) async fn dispatch(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    version: Version,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
+    let (head, body) = request.into_parts();
     let request = Request {
-        method,
-        version,
-        uri,
-        headers,
+        method: head.method,
+        version: head.version,
+        uri: head.uri,
+        headers: head.headers,
         client: peer.ip(),
         caller: Caller::Anonymous,
         auth: app.auth.clone(),
