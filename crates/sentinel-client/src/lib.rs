@@ -43,12 +43,8 @@ pub use login::LoginOutcome;
 pub use manifests::{FetchedManifest, MAX_MANIFEST_SIZE, ManifestHead};
 pub use progress::{NoProgress, TransferProgress};
 pub use push::BlobPush;
-/// Kept for the CLI until it names [`ResolvedReference`]; to be removed.
-pub use reference::ResolvedReference as ImageReference;
 pub use reference::{DEFAULT_TAG, ResolvedReference};
 pub use retry::RetryPolicy;
 pub use sentinel_credentials::Credential;
 pub use sentinel_oci::ImageReferenceError;
-/// Kept for the CLI until it names [`ImageReferenceError`]; to be removed.
-pub use sentinel_oci::ImageReferenceError as ReferenceError;
 pub use sentinel_oci::ReferrerDescriptor;

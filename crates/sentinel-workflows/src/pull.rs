@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use sentinel_client::{ClientError, FetchedManifest, ImageReference, RegistryClient};
+use sentinel_client::{ClientError, FetchedManifest, RegistryClient, ResolvedReference};
 use sentinel_layout::LayoutStore;
 use sentinel_oci::Digest;
 use sentinel_package::oci::{PackageManifestView, parse_manifest};
@@ -32,7 +32,7 @@ pub enum Extract {
 /// What a pull did.
 pub struct PullReport {
     /// The reference pulled, with the registry it was found in.
-    pub reference: ImageReference,
+    pub reference: ResolvedReference,
     /// The manifest's digest.
     pub manifest_digest: Digest,
     /// The package's definition.
@@ -45,7 +45,7 @@ pub struct PullReport {
 
 /// A package manifest found in a registry, ready to pull.
 pub struct Resolved {
-    reference: ImageReference,
+    reference: ResolvedReference,
     client: RegistryClient,
     manifest: FetchedManifest,
     view: PackageManifestView,
@@ -145,7 +145,7 @@ impl Resolved {
 async fn find_manifest(
     candidates: &[impl Registries],
     text: &str,
-) -> Result<(ImageReference, RegistryClient, FetchedManifest)> {
+) -> Result<(ResolvedReference, RegistryClient, FetchedManifest)> {
     // Every candidate's reference is parsed before any registry is asked.
     let references = candidates
         .iter()
@@ -176,7 +176,7 @@ async fn find_manifest(
 async fn fetch_definition(
     client: &RegistryClient,
     store: &LayoutStore,
-    reference: &ImageReference,
+    reference: &ResolvedReference,
     view: &PackageManifestView,
 ) -> Result<Vec<u8>> {
     if store.blob_size(&view.config.digest)? == Some(view.config.size) {
@@ -203,7 +203,7 @@ async fn fetch_definition(
 async fn fetch_package(
     client: &RegistryClient,
     store: &LayoutStore,
-    reference: &ImageReference,
+    reference: &ResolvedReference,
     view: &PackageManifestView,
     progress: &impl Progress,
 ) -> Result<()> {
