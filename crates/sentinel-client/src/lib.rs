@@ -40,11 +40,10 @@ pub use client::{ClientOptions, DEFAULT_CHUNK_SIZE, DEFAULT_IDLE_TIMEOUT, Regist
 pub use error::{ClientError, ErrorKind};
 pub use location::{RegistryLocation, Scheme};
 pub use login::LoginOutcome;
-pub use manifests::{FetchedManifest, MAX_MANIFEST_SIZE, ManifestHead};
+pub use manifests::{FetchedManifest, ManifestHead};
 pub use progress::{NoProgress, TransferProgress};
 pub use push::BlobPush;
 pub use reference::{DEFAULT_TAG, ResolvedReference};
 pub use retry::RetryPolicy;
 pub use sentinel_credentials::Credential;
 pub use sentinel_oci::ImageReferenceError;
-pub use sentinel_oci::ReferrerDescriptor;
