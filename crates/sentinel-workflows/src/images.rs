@@ -1,6 +1,7 @@
 //! The packages in the local store, described and filtered.
 
-use sentinel_layout::{Entry, LayoutStore, MAX_MANIFEST_SIZE};
+use sentinel_layout::{Entry, LayoutStore};
+use sentinel_oci::MAX_MANIFEST_SIZE;
 use sentinel_package::Definition;
 use sentinel_package::oci::parse_manifest;
 use serde::Serialize;

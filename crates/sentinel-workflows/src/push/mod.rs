@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 use sentinel_client::{BlobPush, RegistryClient, ResolvedReference};
-use sentinel_layout::{LayoutStore, MAX_MANIFEST_SIZE};
-use sentinel_oci::Digest;
+use sentinel_layout::LayoutStore;
+use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
 
 use crate::error::{Result, WorkflowError};
 use crate::local::find_local;

@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use sentinel_layout::{LayoutStore, MAX_MANIFEST_SIZE};
-use sentinel_oci::Digest;
+use sentinel_layout::LayoutStore;
 use sentinel_oci::media_types::OCI_MANIFEST;
+use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
 use sentinel_package::Definition;
 use sentinel_package::oci::{ANNOTATION_DESCRIPTION, BlobRef, build_manifest};
 
