@@ -131,7 +131,7 @@ fn describe_entry(store: &LayoutStore, entry: &Entry) -> ImageRow {
     row.size = view.package.size;
     row.created = view
         .annotations
-        .get(sentinel_package::oci::ANNOTATION_CREATED)
+        .get(sentinel_oci::annotations::CREATED)
         .cloned();
     let Ok(bytes) = store.read_blob(&view.config.digest, MAX_DEFINITION_BYTES) else {
         return row;

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use sentinel_client::{ClientError, FetchedManifest, RegistryClient, ResolvedReference};
 use sentinel_layout::LayoutStore;
 use sentinel_oci::Digest;
-use sentinel_package::oci::{PackageManifestView, parse_manifest};
+use sentinel_package::oci::{PackageArtifact, parse_manifest};
 use sentinel_package::{Definition, UnpackSummary};
 
 use crate::error::{Result, WorkflowError};
@@ -48,7 +48,7 @@ pub struct Resolved {
     reference: ResolvedReference,
     client: RegistryClient,
     manifest: FetchedManifest,
-    view: PackageManifestView,
+    view: PackageArtifact,
 }
 
 /// Finds `text` in the first of `candidates` (registries tried in order)
@@ -177,7 +177,7 @@ async fn fetch_definition(
     client: &RegistryClient,
     store: &LayoutStore,
     reference: &ResolvedReference,
-    view: &PackageManifestView,
+    view: &PackageArtifact,
 ) -> Result<Vec<u8>> {
     if store.blob_size(&view.config.digest)? == Some(view.config.size) {
         return Ok(store.read_blob(&view.config.digest, MAX_DEFINITION_BYTES)?);
@@ -204,7 +204,7 @@ async fn fetch_package(
     client: &RegistryClient,
     store: &LayoutStore,
     reference: &ResolvedReference,
-    view: &PackageManifestView,
+    view: &PackageArtifact,
     progress: &impl Progress,
 ) -> Result<()> {
     let digest = &view.package.digest;

@@ -8,7 +8,7 @@ use sentinel_layout::LayoutStore;
 use sentinel_oci::media_types::OCI_MANIFEST;
 use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
 use sentinel_package::Definition;
-use sentinel_package::oci::{ANNOTATION_DESCRIPTION, BlobRef, build_manifest};
+use sentinel_package::oci::{BlobRef, build_manifest};
 
 use crate::error::{Result, WorkflowError};
 use crate::scratch::ScratchFile;
@@ -111,7 +111,7 @@ fn existing_manifest(
         let same_blobs = view.config.digest == config.digest && view.package.digest == layer.digest;
         let same_description = view
             .annotations
-            .get(ANNOTATION_DESCRIPTION)
+            .get(sentinel_oci::annotations::DESCRIPTION)
             .map(String::as_str)
             == description;
         if same_blobs && same_description {
@@ -143,7 +143,7 @@ fn with_description(manifest: &[u8], description: &str) -> Result<Vec<u8>> {
         .or_insert_with(|| serde_json::Value::Object(Default::default()));
     if let Some(annotations) = annotations.as_object_mut() {
         annotations.insert(
-            ANNOTATION_DESCRIPTION.to_string(),
+            sentinel_oci::annotations::DESCRIPTION.to_string(),
             serde_json::Value::String(description.to_string()),
         );
     }
