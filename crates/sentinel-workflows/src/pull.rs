@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use sentinel_client::{ClientError, FetchedManifest, RegistryClient, ResolvedReference};
+use sentinel_durable::TempPath;
 use sentinel_layout::LayoutStore;
 use sentinel_oci::Digest;
 use sentinel_package::oci::{PackageArtifact, parse_manifest};
@@ -16,7 +17,6 @@ use crate::error::{Result, WorkflowError};
 use crate::manifest::MAX_DEFINITION_BYTES;
 use crate::progress::{Progress, Transfer, short_digest};
 use crate::registries::{self, Registries, tagged_or_latest};
-use crate::scratch::ScratchFile;
 use crate::unpack::unpack_file;
 
 /// Where a pulled package is extracted.
@@ -212,7 +212,8 @@ async fn fetch_package(
         return Ok(());
     }
     let transfer = progress.transfer(&short_digest(digest), view.package.size);
-    let scratch = ScratchFile::new(store);
+    // Removed when dropped; adopting the file moves it into the store first.
+    let scratch = TempPath::new(store.ingest_path());
     client
         .pull_blob_to_file(
             reference.repository(),

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
+use sentinel_durable::TempPath;
 use sentinel_layout::LayoutStore;
 use sentinel_oci::media_types::OCI_MANIFEST;
 use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
@@ -11,7 +12,6 @@ use sentinel_package::Definition;
 use sentinel_package::oci::{BlobRef, build_manifest};
 
 use crate::error::{Result, WorkflowError};
-use crate::scratch::ScratchFile;
 
 /// A package file in the local store with its definition.
 pub(super) struct StoredPackage {
@@ -24,7 +24,8 @@ pub(super) struct StoredPackage {
 
 /// Packs `dir` straight into the store.
 pub(super) fn pack_into_store(store: &LayoutStore, dir: &Path) -> Result<StoredPackage> {
-    let scratch = ScratchFile::new(store);
+    // Removed when dropped; adopting the file moves it into the store first.
+    let scratch = TempPath::new(store.ingest_path());
     let summary = sentinel_package::pack_to_file(dir, scratch.path())?;
     // Packing hashed the file as it wrote it.
     store.adopt_verified_file(scratch.path(), &summary.digest, summary.size)?;
