@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
-use sentinel_client::{ClientOptions, ImageReference, RegistryClient, RegistryLocation};
+use sentinel_client::{ClientOptions, RegistryClient, RegistryLocation, ResolvedReference};
 use sentinel_credentials::{Credential, CredentialSources};
 use sentinel_layout::LayoutStore;
 
@@ -97,7 +97,7 @@ impl Context {
     /// found for it.
     pub fn client(
         &self,
-        reference: &ImageReference,
+        reference: &ResolvedReference,
         target: &Target<'_>,
     ) -> anyhow::Result<RegistryClient> {
         let registry = reference.registry();

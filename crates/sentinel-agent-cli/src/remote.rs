@@ -2,7 +2,7 @@
 //! credentials that the configuration, the flags and the credential sources
 //! give, behind the library's `Registries` trait.
 
-use sentinel_client::{ImageReference, RegistryClient};
+use sentinel_client::{RegistryClient, ResolvedReference};
 use sentinel_workflows::{BoxError, Registries};
 
 use crate::cli::RemoteArgs;
@@ -95,7 +95,7 @@ impl Registries for Remote<'_> {
         Ok(target.default_registry)
     }
 
-    fn client(&self, reference: &ImageReference) -> Result<RegistryClient, BoxError> {
+    fn client(&self, reference: &ResolvedReference) -> Result<RegistryClient, BoxError> {
         let target = self.target().map_err(Passed::boxed)?;
         self.context
             .client(reference, &target)
@@ -143,7 +143,7 @@ mod tests {
                 profile: None,
             },
         );
-        let reference = ImageReference::parse("localhost:5000/me/hello:1", None).unwrap();
+        let reference = ResolvedReference::parse("localhost:5000/me/hello:1", None).unwrap();
         let direct = remote
             .target()
             .and_then(|target| context.client(&reference, &target));

@@ -1,11 +1,12 @@
 //! `auth.json` on disk: read without locking (writes are atomic renames),
 //! changed under an exclusive lock on `auth.json.lock`.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use sentinel_durable::{FileLock, FileMode};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AuthError;
@@ -123,17 +124,10 @@ impl AuthStore {
     }
 
     /// Opens the lock file and waits for an exclusive lock on it; the lock
-    /// lasts as long as the returned file.
-    fn lock(&self) -> Result<File, AuthError> {
-        let mut options = OpenOptions::new();
-        options.create(true).truncate(false).write(true);
-        owner_only(&mut options);
-        let file = options
-            .open(&self.lock_path)
-            .map_err(|source| store_error(&self.lock_path, source))?;
-        file.lock()
-            .map_err(|source| store_error(&self.lock_path, source))?;
-        Ok(file)
+    /// lasts as long as the returned guard.
+    fn lock(&self) -> Result<FileLock, AuthError> {
+        FileLock::acquire(&self.lock_path, FileMode::OwnerOnly)
+            .map_err(|error| store_error(&error.path, error.source))
     }
 
     fn write(&self, state: &AuthState) -> Result<(), AuthError> {
@@ -171,15 +165,6 @@ fn store_error(path: &Path, source: io::Error) -> AuthError {
         source,
     }
 }
-
-#[cfg(unix)]
-fn owner_only(options: &mut OpenOptions) {
-    use std::os::unix::fs::OpenOptionsExt;
-    options.mode(0o600);
-}
-
-#[cfg(not(unix))]
-fn owner_only(_options: &mut OpenOptions) {}
 
 #[cfg(unix)]
 fn inode(metadata: &fs::Metadata) -> u64 {

@@ -40,15 +40,10 @@ pub use client::{ClientOptions, DEFAULT_CHUNK_SIZE, DEFAULT_IDLE_TIMEOUT, Regist
 pub use error::{ClientError, ErrorKind};
 pub use location::{RegistryLocation, Scheme};
 pub use login::LoginOutcome;
-pub use manifests::{FetchedManifest, MAX_MANIFEST_SIZE, ManifestHead};
+pub use manifests::{FetchedManifest, ManifestHead};
 pub use progress::{NoProgress, TransferProgress};
 pub use push::BlobPush;
-/// Kept for the CLI until it names [`ResolvedReference`]; to be removed.
-pub use reference::ResolvedReference as ImageReference;
 pub use reference::{DEFAULT_TAG, ResolvedReference};
 pub use retry::RetryPolicy;
 pub use sentinel_credentials::Credential;
 pub use sentinel_oci::ImageReferenceError;
-/// Kept for the CLI until it names [`ImageReferenceError`]; to be removed.
-pub use sentinel_oci::ImageReferenceError as ReferenceError;
-pub use sentinel_oci::ReferrerDescriptor;

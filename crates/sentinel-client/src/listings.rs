@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use reqwest::header::{ACCEPT, HeaderValue, LINK};
 use reqwest::{Method, StatusCode};
-use sentinel_oci::{Digest, ReferrerDescriptor, media_types};
+use sentinel_oci::{Descriptor, Digest, media_types};
 use serde::Deserialize;
 use url::Url;
 
@@ -38,7 +38,7 @@ struct Catalog {
 #[derive(Deserialize)]
 struct Index {
     #[serde(default)]
-    manifests: Vec<ReferrerDescriptor>,
+    manifests: Vec<Descriptor>,
 }
 
 impl RegistryClient {
@@ -89,7 +89,7 @@ impl RegistryClient {
         repo: &str,
         digest: &Digest,
         artifact_type: Option<&str>,
-    ) -> Result<Vec<ReferrerDescriptor>, ClientError> {
+    ) -> Result<Vec<Descriptor>, ClientError> {
         let registry = self.registry();
         let mut url = self.repository_url(repo, &format!("referrers/{digest}"))?;
         if let Some(artifact_type) = artifact_type {
@@ -125,7 +125,7 @@ impl RegistryClient {
         &self,
         repo: &str,
         digest: &Digest,
-    ) -> Result<Vec<ReferrerDescriptor>, ClientError> {
+    ) -> Result<Vec<Descriptor>, ClientError> {
         let tag = fallback_tag(digest);
         match self.get_manifest(repo, &tag).await {
             Ok(manifest) => parse_index(self.registry(), &manifest.bytes, &format!("{repo}:{tag}")),
@@ -175,11 +175,7 @@ impl RegistryClient {
     }
 }
 
-fn parse_index(
-    registry: &str,
-    body: &[u8],
-    what: &str,
-) -> Result<Vec<ReferrerDescriptor>, ClientError> {
+fn parse_index(registry: &str, body: &[u8], what: &str) -> Result<Vec<Descriptor>, ClientError> {
     serde_json::from_slice::<Index>(body)
         .map(|index| index.manifests)
         .map_err(|_| ClientError::protocol(registry, format!("{what} is not a valid image index")))

@@ -3,8 +3,7 @@
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
-pub use sentinel_oci::MAX_MANIFEST_SIZE;
-use sentinel_oci::{Digest, DigestAlgorithm, Reference, media_types};
+use sentinel_oci::{Digest, DigestAlgorithm, MAX_MANIFEST_SIZE, Reference, media_types};
 
 use crate::client::RegistryClient;
 use crate::error::ClientError;

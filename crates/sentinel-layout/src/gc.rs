@@ -9,12 +9,12 @@ use std::collections::HashSet;
 use std::fs;
 use std::time::SystemTime;
 
-use sentinel_oci::{Digest, ImageIndex, ManifestKind};
+use sentinel_oci::{Digest, ImageIndex, MAX_MANIFEST_SIZE, ManifestKind};
 
 use crate::blobs;
 use crate::durable::is_not_found;
 use crate::error::{IoContext, LayoutError};
-use crate::manifests::{self, MAX_MANIFEST_SIZE};
+use crate::manifests;
 use crate::paths::LayoutPaths;
 
 /// What a garbage collection did.

@@ -11,9 +11,6 @@ use crate::durable::{self, is_not_found};
 use crate::error::LayoutError;
 use crate::paths::LayoutPaths;
 
-/// The annotation that names a manifest in an image layout.
-pub use sentinel_oci::annotations::REF_NAME as REF_NAME_ANNOTATION;
-
 /// The annotation containerd reads the image name from on import.
 pub const CONTAINERD_NAME_ANNOTATION: &str = "io.containerd.image.name";
 

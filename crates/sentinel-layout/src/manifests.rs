@@ -1,8 +1,7 @@
 //! Manifests in the store: parsing them and checking that what they
 //! reference is present, as a registry does before accepting one.
 
-pub use sentinel_oci::MAX_MANIFEST_SIZE;
-use sentinel_oci::{Digest, ParsedManifest};
+use sentinel_oci::{Digest, MAX_MANIFEST_SIZE, ParsedManifest};
 
 use crate::blobs;
 use crate::error::LayoutError;

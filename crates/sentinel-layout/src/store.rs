@@ -7,17 +7,17 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use sentinel_oci::{Descriptor, Digest, ImageIndex, IndexEntry};
+use sentinel_oci::{Descriptor, Digest, ImageIndex, IndexEntry, MAX_MANIFEST_SIZE};
 
 use crate::blob_writer::{self, BlobWriter};
 use crate::durable::{self, BUFFER_SIZE, TempPath, is_not_found};
 use crate::entry::Entry;
 use crate::error::{IoContext, LayoutError};
 use crate::gc::{self, GcReport};
-use crate::index_file::{self, CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION};
+use crate::index_file::{self, CONTAINERD_NAME_ANNOTATION};
 use crate::ingest::{self, Lease};
 use crate::lock::StoreLock;
-use crate::manifests::{self, MAX_MANIFEST_SIZE};
+use crate::manifests;
 use crate::paths::LayoutPaths;
 use crate::{blobs, init, lookup, ref_name};
 
@@ -242,7 +242,10 @@ impl LayoutStore {
     ) -> Result<(), LayoutError> {
         ref_name::validate(name)?;
         let mut annotations = extra_annotations;
-        annotations.insert(REF_NAME_ANNOTATION.to_owned(), name.to_owned());
+        annotations.insert(
+            sentinel_oci::annotations::REF_NAME.to_owned(),
+            name.to_owned(),
+        );
         annotations.insert(CONTAINERD_NAME_ANNOTATION.to_owned(), name.to_owned());
         self.update_index(|index| {
             let descriptor = self.descriptor(digest, annotations)?;

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use common::{name, put_tiny_image, store};
-use sentinel_layout::{CONTAINERD_NAME_ANNOTATION, LayoutError, LayoutStore, REF_NAME_ANNOTATION};
+use sentinel_layout::{CONTAINERD_NAME_ANNOTATION, LayoutError, LayoutStore};
+use sentinel_oci::annotations::REF_NAME;
 use sentinel_oci::{Digest, media_types};
 use serde_json::{Value, json};
 
@@ -57,7 +58,7 @@ fn a_named_manifest_is_an_index_entry_per_the_image_spec() {
     assert_eq!(entry["mediaType"], media_types::OCI_MANIFEST);
     assert_eq!(entry["digest"], image.manifest.to_string());
     assert_eq!(entry["size"], image.manifest_bytes.len());
-    assert_eq!(entry["annotations"][REF_NAME_ANNOTATION], NAME);
+    assert_eq!(entry["annotations"][REF_NAME], NAME);
     assert_eq!(entry["annotations"][CONTAINERD_NAME_ANNOTATION], NAME);
     assert_eq!(
         entry["annotations"]["org.opencontainers.image.created"],
@@ -99,7 +100,7 @@ fn unnamed_entries_keep_manifests_pulled_by_digest() {
     let entries = store.entries().unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].name, None);
-    assert!(!entries[0].annotations.contains_key(REF_NAME_ANNOTATION));
+    assert!(!entries[0].annotations.contains_key(REF_NAME));
 
     // A name now keeps it, so the untagged entry goes.
     name(&store, NAME, &image.manifest);

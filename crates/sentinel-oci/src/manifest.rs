@@ -241,8 +241,8 @@ impl ParsedManifest {
     }
 
     /// This manifest's descriptor in a referrers listing, given its own digest and size.
-    pub fn referrer_descriptor(&self, digest: Digest, size: u64) -> ReferrerDescriptor {
-        ReferrerDescriptor {
+    pub fn referrer_descriptor(&self, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
             media_type: self.kind.media_type().to_owned(),
             digest,
             size,

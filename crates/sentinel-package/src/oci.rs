@@ -3,27 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use sentinel_oci::annotations::{AUTHORS, CREATED, DESCRIPTION, LICENSES, SOURCE, TITLE, VERSION};
 use sentinel_oci::media_types::OCI_MANIFEST;
 use sentinel_oci::{Descriptor, Digest, ImageManifest};
 use serde_json::Map;
 
 use crate::definition::Definition;
 use crate::kind::PackageKind;
-
-/// The annotation holding the author.
-pub use sentinel_oci::annotations::AUTHORS as ANNOTATION_AUTHORS;
-/// The annotation holding the creation time (RFC 3339).
-pub use sentinel_oci::annotations::CREATED as ANNOTATION_CREATED;
-/// The annotation holding the description.
-pub use sentinel_oci::annotations::DESCRIPTION as ANNOTATION_DESCRIPTION;
-/// The annotation holding the license expression.
-pub use sentinel_oci::annotations::LICENSES as ANNOTATION_LICENSES;
-/// The annotation holding the source URL.
-pub use sentinel_oci::annotations::SOURCE as ANNOTATION_SOURCE;
-/// The annotation naming a layer's file, and the package on the manifest.
-pub use sentinel_oci::annotations::TITLE as ANNOTATION_TITLE;
-/// The annotation holding the package version.
-pub use sentinel_oci::annotations::VERSION as ANNOTATION_VERSION;
 
 /// A blob's digest and size, as in an OCI descriptor.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,14 +37,14 @@ pub fn build_manifest(
     let kind = definition.kind();
     let version = definition.version().to_string();
     let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_TITLE.to_owned(), definition.name().to_owned());
-    annotations.insert(ANNOTATION_VERSION.to_owned(), version);
+    annotations.insert(TITLE.to_owned(), definition.name().to_owned());
+    annotations.insert(VERSION.to_owned(), version);
     let optional = [
-        (ANNOTATION_DESCRIPTION, definition.description()),
-        (ANNOTATION_AUTHORS, definition.author()),
-        (ANNOTATION_CREATED, Some(created).filter(|c| !c.is_empty())),
-        (ANNOTATION_SOURCE, definition.source()),
-        (ANNOTATION_LICENSES, definition.license()),
+        (DESCRIPTION, definition.description()),
+        (AUTHORS, definition.author()),
+        (CREATED, Some(created).filter(|c| !c.is_empty())),
+        (SOURCE, definition.source()),
+        (LICENSES, definition.license()),
     ];
     for (key, value) in optional {
         if let Some(value) = value {
@@ -71,10 +57,7 @@ pub fn build_manifest(
         artifact_type: Some(kind.artifact_type().to_owned()),
         config: Descriptor::new(kind.config_media_type(), config.digest.clone(), config.size),
         layers: vec![Descriptor {
-            annotations: BTreeMap::from([(
-                ANNOTATION_TITLE.to_owned(),
-                package_file_name.to_owned(),
-            )]),
+            annotations: BTreeMap::from([(TITLE.to_owned(), package_file_name.to_owned())]),
             ..Descriptor::new(
                 kind.layer_media_type(),
                 package.digest.clone(),
@@ -103,9 +86,6 @@ pub struct PackageArtifact {
     /// The manifest's annotations.
     pub annotations: BTreeMap<String, String>,
 }
-
-/// Kept for the CLI until it names [`PackageArtifact`]; to be removed.
-pub type PackageManifestView = PackageArtifact;
 
 /// Why a manifest is not the manifest of a Sentinel package.
 #[derive(Debug, thiserror::Error)]
@@ -205,7 +185,7 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<PackageArtifact, MappingError> {
             digest: manifest.config.digest,
             size: manifest.config.size,
         },
-        package_file_name: layer.annotations.get(ANNOTATION_TITLE).cloned(),
+        package_file_name: layer.annotations.get(TITLE).cloned(),
         package: BlobRef {
             digest: layer.digest,
             size: layer.size,

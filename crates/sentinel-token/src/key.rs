@@ -3,7 +3,7 @@
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -137,23 +137,16 @@ fn write_new_key_file(path: &Path, key: &ed25519_dalek::SigningKey) -> io::Resul
             "the key could not be encoded as PKCS#8",
         )
     })?;
-    let dir = parent_dir(path);
-    fs::create_dir_all(&dir)?;
+    let dir = sentinel_durable::parent_dir(path);
+    fs::create_dir_all(dir)?;
     let mut file = tempfile::Builder::new()
         .prefix(".signing-key")
-        .tempfile_in(&dir)?;
+        .tempfile_in(dir)?;
     restrict_to_owner(file.as_file())?;
     file.write_all(pem.as_bytes())?;
     file.as_file().sync_all()?;
     file.persist_noclobber(path).map_err(|err| err.error)?;
-    sentinel_durable::sync_dir(&dir)
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
-    }
+    sentinel_durable::sync_dir(dir)
 }
 
 #[cfg(unix)]

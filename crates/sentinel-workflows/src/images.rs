@@ -1,6 +1,7 @@
 //! The packages in the local store, described and filtered.
 
-use sentinel_layout::{Entry, LayoutStore, MAX_MANIFEST_SIZE};
+use sentinel_layout::{Entry, LayoutStore};
+use sentinel_oci::MAX_MANIFEST_SIZE;
 use sentinel_package::Definition;
 use sentinel_package::oci::parse_manifest;
 use serde::Serialize;
@@ -130,7 +131,7 @@ fn describe_entry(store: &LayoutStore, entry: &Entry) -> ImageRow {
     row.size = view.package.size;
     row.created = view
         .annotations
-        .get(sentinel_package::oci::ANNOTATION_CREATED)
+        .get(sentinel_oci::annotations::CREATED)
         .cloned();
     let Ok(bytes) = store.read_blob(&view.config.digest, MAX_DEFINITION_BYTES) else {
         return row;

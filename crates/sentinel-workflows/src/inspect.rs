@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use sentinel_layout::{LayoutStore, MAX_MANIFEST_SIZE};
-use sentinel_oci::Digest;
+use sentinel_layout::LayoutStore;
+use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
 use sentinel_package::PackageKind;
 use serde::Serialize;
 

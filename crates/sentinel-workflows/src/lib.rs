@@ -29,7 +29,6 @@ mod progress;
 mod pull;
 mod push;
 mod registries;
-mod scratch;
 mod unpack;
 
 pub use error::{BoxError, Result, WorkflowError};

@@ -2,6 +2,12 @@
 //! the descriptors inspect shows. These are the CLI's one reading of
 //! manifests that are not Sentinel packages (a package's manifest is read
 //! with `sentinel_package::oci`).
+//!
+//! They are deliberately more lenient than `sentinel_oci::{ImageManifest,
+//! ImageIndex, Descriptor}`, which require `schemaVersion`, `layers` and each
+//! descriptor's `mediaType`, and parse every digest: a store may hold
+//! manifests other tools wrote, and push and inspect handle those as they
+//! always have.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +19,10 @@ use serde::{Deserialize, Serialize};
 pub(crate) const MAX_DEFINITION_BYTES: u64 = 1024 * 1024;
 
 /// The blobs an image manifest references.
+///
+/// Only the digests and sizes are read, so a stored manifest without
+/// `schemaVersion`, `layers` or its descriptors' `mediaType` still pushes;
+/// `sentinel_oci::ImageManifest` would refuse it.
 #[derive(Deserialize)]
 pub(crate) struct ManifestBlobs {
     /// The config blob.
@@ -52,6 +62,10 @@ pub(crate) fn media_type(manifest: &[u8]) -> String {
 }
 
 /// A descriptor as inspect shows it: the digest as written, whatever it is.
+///
+/// Not `sentinel_oci::Descriptor`, whose digest must parse: `agent inspect`
+/// shows a manifest with an odd digest (another algorithm, bad hex) as it is
+/// written instead of refusing it.
 #[derive(Debug, Serialize, Deserialize, Clone)]
 pub struct DescriptorView {
     /// The content's media type.
@@ -73,7 +87,20 @@ pub struct DescriptorView {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl DescriptorView {
+    /// The descriptor's `org.opencontainers.image.title` annotation, if any.
+    pub fn title(&self) -> Option<&str> {
+        self.annotations
+            .get(sentinel_oci::annotations::TITLE)
+            .map(String::as_str)
+    }
+}
+
 /// The parts of any manifest or index that inspect shows.
+///
+/// Not `sentinel_oci::{ImageManifest, ImageIndex}`: one lenient reading of
+/// both, with [`DescriptorView`]s, so inspect shows odd manifests (digests
+/// that do not parse, fields missing) as written.
 #[derive(Debug, Deserialize)]
 pub(crate) struct AnyManifest {
     #[serde(rename = "mediaType")]

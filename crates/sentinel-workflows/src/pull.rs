@@ -6,17 +6,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use sentinel_client::{ClientError, FetchedManifest, ImageReference, RegistryClient};
+use sentinel_client::{ClientError, FetchedManifest, RegistryClient, ResolvedReference};
+use sentinel_durable::TempPath;
 use sentinel_layout::LayoutStore;
 use sentinel_oci::Digest;
-use sentinel_package::oci::{PackageManifestView, parse_manifest};
+use sentinel_package::oci::{PackageArtifact, parse_manifest};
 use sentinel_package::{Definition, UnpackSummary};
 
 use crate::error::{Result, WorkflowError};
 use crate::manifest::MAX_DEFINITION_BYTES;
 use crate::progress::{Progress, Transfer, short_digest};
 use crate::registries::{self, Registries, tagged_or_latest};
-use crate::scratch::ScratchFile;
 use crate::unpack::unpack_file;
 
 /// Where a pulled package is extracted.
@@ -32,7 +32,7 @@ pub enum Extract {
 /// What a pull did.
 pub struct PullReport {
     /// The reference pulled, with the registry it was found in.
-    pub reference: ImageReference,
+    pub reference: ResolvedReference,
     /// The manifest's digest.
     pub manifest_digest: Digest,
     /// The package's definition.
@@ -45,10 +45,10 @@ pub struct PullReport {
 
 /// A package manifest found in a registry, ready to pull.
 pub struct Resolved {
-    reference: ImageReference,
+    reference: ResolvedReference,
     client: RegistryClient,
     manifest: FetchedManifest,
-    view: PackageManifestView,
+    view: PackageArtifact,
 }
 
 /// Finds `text` in the first of `candidates` (registries tried in order)
@@ -145,7 +145,7 @@ impl Resolved {
 async fn find_manifest(
     candidates: &[impl Registries],
     text: &str,
-) -> Result<(ImageReference, RegistryClient, FetchedManifest)> {
+) -> Result<(ResolvedReference, RegistryClient, FetchedManifest)> {
     // Every candidate's reference is parsed before any registry is asked.
     let references = candidates
         .iter()
@@ -176,8 +176,8 @@ async fn find_manifest(
 async fn fetch_definition(
     client: &RegistryClient,
     store: &LayoutStore,
-    reference: &ImageReference,
-    view: &PackageManifestView,
+    reference: &ResolvedReference,
+    view: &PackageArtifact,
 ) -> Result<Vec<u8>> {
     if store.blob_size(&view.config.digest)? == Some(view.config.size) {
         return Ok(store.read_blob(&view.config.digest, MAX_DEFINITION_BYTES)?);
@@ -203,8 +203,8 @@ async fn fetch_definition(
 async fn fetch_package(
     client: &RegistryClient,
     store: &LayoutStore,
-    reference: &ImageReference,
-    view: &PackageManifestView,
+    reference: &ResolvedReference,
+    view: &PackageArtifact,
     progress: &impl Progress,
 ) -> Result<()> {
     let digest = &view.package.digest;
@@ -212,7 +212,8 @@ async fn fetch_package(
         return Ok(());
     }
     let transfer = progress.transfer(&short_digest(digest), view.package.size);
-    let scratch = ScratchFile::new(store);
+    // Removed when dropped; adopting the file moves it into the store first.
+    let scratch = TempPath::new(store.ingest_path());
     client
         .pull_blob_to_file(
             reference.repository(),

@@ -1,7 +1,7 @@
 //! How a workflow reaches registries: the caller decides which registry a
 //! short reference means and which credentials go with each registry.
 
-use sentinel_client::{ImageReference, RegistryClient, RegistryLocation};
+use sentinel_client::{RegistryClient, RegistryLocation, ResolvedReference};
 
 use crate::error::{BoxError, Result, WorkflowError};
 
@@ -13,7 +13,7 @@ pub trait Registries {
     fn default_registry(&self) -> Result<Option<String>, BoxError>;
 
     /// A client for the registry `reference` names, with its credentials.
-    fn client(&self, reference: &ImageReference) -> Result<RegistryClient, BoxError>;
+    fn client(&self, reference: &ResolvedReference) -> Result<RegistryClient, BoxError>;
 }
 
 impl<R: Registries + ?Sized> Registries for &R {
@@ -21,7 +21,7 @@ impl<R: Registries + ?Sized> Registries for &R {
         (**self).default_registry()
     }
 
-    fn client(&self, reference: &ImageReference) -> Result<RegistryClient, BoxError> {
+    fn client(&self, reference: &ResolvedReference) -> Result<RegistryClient, BoxError> {
         (**self).client(reference)
     }
 }
@@ -31,7 +31,7 @@ impl<R: Registries + ?Sized> Registries for &R {
 pub(crate) fn parse_reference(
     text: &str,
     default_registry: Option<&str>,
-) -> Result<ImageReference> {
+) -> Result<ResolvedReference> {
     let default_host = match default_registry {
         Some(registry) => Some(
             RegistryLocation::parse(registry)
@@ -43,7 +43,7 @@ pub(crate) fn parse_reference(
         ),
         None => None,
     };
-    ImageReference::parse(text, default_host.as_deref())
+    ResolvedReference::parse(text, default_host.as_deref())
         .map_err(|error| WorkflowError::Usage(format!("invalid reference {text:?}: {error}")))
 }
 
@@ -55,14 +55,14 @@ pub(crate) fn default_registry(registries: &dyn Registries) -> Result<Option<Str
 }
 
 /// `text` as a reference, with the caller's default registry.
-pub(crate) fn reference(registries: &dyn Registries, text: &str) -> Result<ImageReference> {
+pub(crate) fn reference(registries: &dyn Registries, text: &str) -> Result<ResolvedReference> {
     parse_reference(text, default_registry(registries)?.as_deref())
 }
 
 /// [`Registries::client`], its error wrapped.
 pub(crate) fn client(
     registries: &dyn Registries,
-    reference: &ImageReference,
+    reference: &ResolvedReference,
 ) -> Result<RegistryClient> {
     registries
         .client(reference)
@@ -70,19 +70,19 @@ pub(crate) fn client(
 }
 
 /// `reference` with `tag`, or a usage error naming the tag.
-pub(crate) fn with_tag(reference: &ImageReference, tag: &str) -> Result<ImageReference> {
+pub(crate) fn with_tag(reference: &ResolvedReference, tag: &str) -> Result<ResolvedReference> {
     reference
         .with_tag(tag)
         .map_err(|error| WorkflowError::Usage(format!("invalid tag {tag:?}: {error}")))
 }
 
 /// `reference` with its tag, or `latest` when it has none.
-pub(crate) fn tagged_or_latest(reference: &ImageReference) -> Result<ImageReference> {
+pub(crate) fn tagged_or_latest(reference: &ResolvedReference) -> Result<ResolvedReference> {
     with_tag(reference, reference.tag_or_latest())
 }
 
 /// What to ask the registry for: the reference's digest, else its tag.
-pub(crate) fn wanted(reference: &ImageReference) -> String {
+pub(crate) fn wanted(reference: &ResolvedReference) -> String {
     match reference.digest() {
         Some(digest) => digest.to_string(),
         None => reference.tag_or_latest().to_string(),

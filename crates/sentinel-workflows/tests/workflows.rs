@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use sentinel_client::{
-    ClientError, ClientOptions, Credential, ImageReference, NoProgress, RegistryClient,
-    RegistryLocation,
+    ClientError, ClientOptions, Credential, NoProgress, RegistryClient, RegistryLocation,
+    ResolvedReference,
 };
 use sentinel_conformance::{ADMIN_PASSWORD, TestRegistry};
 use sentinel_layout::LayoutStore;
@@ -35,7 +35,7 @@ impl Registries for OneRegistry {
         Ok(Some(self.host.clone()))
     }
 
-    fn client(&self, reference: &ImageReference) -> Result<RegistryClient, BoxError> {
+    fn client(&self, reference: &ResolvedReference) -> Result<RegistryClient, BoxError> {
         let location = RegistryLocation::parse(reference.registry())?;
         Ok(RegistryClient::new(&location, ClientOptions::default())?)
     }

@@ -79,8 +79,7 @@ fn print_summary(inspection: &Inspection) -> anyhow::Result<()> {
 
 fn print_descriptor(descriptor: &DescriptorView) {
     let title = descriptor
-        .annotations
-        .get("org.opencontainers.image.title")
+        .title()
         .map(|title| format!("  {title}"))
         .unwrap_or_default();
     let kind = descriptor

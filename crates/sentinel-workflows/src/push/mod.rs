@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures_util::future::try_join_all;
-use sentinel_client::{BlobPush, ImageReference, RegistryClient};
-use sentinel_layout::{LayoutStore, MAX_MANIFEST_SIZE};
-use sentinel_oci::Digest;
+use sentinel_client::{BlobPush, RegistryClient, ResolvedReference};
+use sentinel_layout::LayoutStore;
+use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
 
 use crate::error::{Result, WorkflowError};
 use crate::local::find_local;
@@ -60,7 +60,7 @@ pub async fn push(
     registries: &dyn Registries,
     request: &PushRequest,
     progress: &impl Progress,
-    mut on_pushed: impl FnMut(&ImageReference, &PushReport),
+    mut on_pushed: impl FnMut(&ResolvedReference, &PushReport),
 ) -> Result<()> {
     let (reference, manifest_digest) = match stored_entry(store, registries, request)? {
         Some(found) => found,
@@ -87,7 +87,7 @@ fn stored_entry(
     store: &LayoutStore,
     registries: &dyn Registries,
     request: &PushRequest,
-) -> Result<Option<(ImageReference, Digest)>> {
+) -> Result<Option<(ResolvedReference, Digest)>> {
     let Some(text) = &request.reference else {
         return Ok(None);
     };
@@ -112,7 +112,7 @@ fn record_package(
     store: &LayoutStore,
     registries: &dyn Registries,
     request: &PushRequest,
-) -> Result<(ImageReference, Digest)> {
+) -> Result<(ResolvedReference, Digest)> {
     let package = match &request.file {
         Some(file) => record::import_package(store, file)?,
         None => record::pack_into_store(store, request.dir.as_deref().unwrap_or(Path::new(".")))?,
@@ -148,13 +148,13 @@ fn record_package(
 /// `all_tags`.
 fn other_local_tags(
     store: &LayoutStore,
-    reference: &ImageReference,
+    reference: &ResolvedReference,
     pushed_tag: &str,
 ) -> Result<Vec<(String, Digest)>> {
     let mut tags = Vec::new();
     for entry in store.entries()? {
         let Some(name) = entry.name else { continue };
-        let Ok(other) = ImageReference::parse(&name, None) else {
+        let Ok(other) = ResolvedReference::parse(&name, None) else {
             continue;
         };
         if other.registry() == reference.registry()
@@ -174,7 +174,7 @@ fn other_local_tags(
 async fn push_manifest_from_store(
     client: &RegistryClient,
     store: &LayoutStore,
-    reference: &ImageReference,
+    reference: &ResolvedReference,
     manifest_digest: &Digest,
     progress: &impl Progress,
 ) -> Result<PushReport> {
@@ -243,12 +243,12 @@ async fn push_manifest_from_store(
 /// store's names) to hold it: a cross-repository mount saves the upload.
 fn mount_sources(
     store: &LayoutStore,
-    reference: &ImageReference,
+    reference: &ResolvedReference,
 ) -> Result<BTreeMap<Digest, String>> {
     let mut sources = BTreeMap::new();
     for entry in store.entries()? {
         let Some(name) = entry.name else { continue };
-        let Ok(other) = ImageReference::parse(&name, None) else {
+        let Ok(other) = ResolvedReference::parse(&name, None) else {
             continue;
         };
         if other.registry() != reference.registry() || other.repository() == reference.repository()

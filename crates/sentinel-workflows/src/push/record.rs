@@ -4,14 +4,14 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use sentinel_layout::{LayoutStore, MAX_MANIFEST_SIZE};
-use sentinel_oci::Digest;
+use sentinel_durable::TempPath;
+use sentinel_layout::LayoutStore;
 use sentinel_oci::media_types::OCI_MANIFEST;
+use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
 use sentinel_package::Definition;
-use sentinel_package::oci::{ANNOTATION_DESCRIPTION, BlobRef, build_manifest};
+use sentinel_package::oci::{BlobRef, build_manifest};
 
 use crate::error::{Result, WorkflowError};
-use crate::scratch::ScratchFile;
 
 /// A package file in the local store with its definition.
 pub(super) struct StoredPackage {
@@ -24,7 +24,8 @@ pub(super) struct StoredPackage {
 
 /// Packs `dir` straight into the store.
 pub(super) fn pack_into_store(store: &LayoutStore, dir: &Path) -> Result<StoredPackage> {
-    let scratch = ScratchFile::new(store);
+    // Removed when dropped; adopting the file moves it into the store first.
+    let scratch = TempPath::new(store.ingest_path());
     let summary = sentinel_package::pack_to_file(dir, scratch.path())?;
     // Packing hashed the file as it wrote it.
     store.adopt_verified_file(scratch.path(), &summary.digest, summary.size)?;
@@ -111,7 +112,7 @@ fn existing_manifest(
         let same_blobs = view.config.digest == config.digest && view.package.digest == layer.digest;
         let same_description = view
             .annotations
-            .get(ANNOTATION_DESCRIPTION)
+            .get(sentinel_oci::annotations::DESCRIPTION)
             .map(String::as_str)
             == description;
         if same_blobs && same_description {
@@ -143,7 +144,7 @@ fn with_description(manifest: &[u8], description: &str) -> Result<Vec<u8>> {
         .or_insert_with(|| serde_json::Value::Object(Default::default()));
     if let Some(annotations) = annotations.as_object_mut() {
         annotations.insert(
-            ANNOTATION_DESCRIPTION.to_string(),
+            sentinel_oci::annotations::DESCRIPTION.to_string(),
             serde_json::Value::String(description.to_string()),
         );
     }
