@@ -16,7 +16,7 @@ mod redb_index;
 pub mod suite;
 
 use async_trait::async_trait;
-use sentinel_oci::{Digest, ReferrerDescriptor, RepositoryName, Tag};
+use sentinel_oci::{Descriptor, Digest, RepositoryName, Tag};
 use sentinel_storage::UploadProgress;
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +50,7 @@ pub struct NewManifest {
     /// Manifests that must be held by the repository.
     pub manifests: Vec<Digest>,
     /// The manifest's subject, with the descriptor to list among its referrers.
-    pub subject: Option<(Digest, ReferrerDescriptor)>,
+    pub subject: Option<(Digest, Descriptor)>,
 }
 
 /// A stored manifest, as served.
@@ -223,7 +223,7 @@ pub trait MetadataIndex: Send + Sync + 'static {
         &self,
         repository: &RepositoryName,
         subject: &Digest,
-    ) -> Result<Vec<ReferrerDescriptor>, IndexError>;
+    ) -> Result<Vec<Descriptor>, IndexError>;
 
     /// A page of repository names in lexical order.
     async fn repositories(&self, page: &PageRequest) -> Result<Page, IndexError>;

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 
-use sentinel_oci::{Digest, ReferrerDescriptor, RepositoryName, Tag};
+use sentinel_oci::{Descriptor, Digest, RepositoryName, Tag};
 
 use crate::{IndexError, ListedUpload, MetadataIndex, NewManifest, PageRequest, UploadSession};
 
@@ -229,7 +229,7 @@ async fn tags_move_and_delete(index: &dyn MetadataIndex) {
 async fn deleting_a_manifest_removes_its_tags_and_referrer_entry(index: &dyn MetadataIndex) {
     let subject = Digest::sha256(b"not pushed yet");
     let mut referrer = manifest("{\"sig\":1}", &[], &[]);
-    let descriptor = ReferrerDescriptor {
+    let descriptor = Descriptor {
         media_type: referrer.media_type.clone(),
         digest: referrer.digest.clone(),
         size: referrer.body.len() as u64,
@@ -318,7 +318,7 @@ async fn referrers_are_listed_per_subject(index: &dyn MetadataIndex) {
     let subject = Digest::sha256(b"subject");
     for (n, artifact_type) in [(1, "application/a"), (2, "application/b")] {
         let mut m = manifest(&format!("{{\"r\":{n}}}"), &[], &[]);
-        let descriptor = ReferrerDescriptor {
+        let descriptor = Descriptor {
             media_type: m.media_type.clone(),
             digest: m.digest.clone(),
             size: m.body.len() as u64,

@@ -29,7 +29,5 @@ pub use image_reference::{
     DOCKER_HUB, ImageReference, ImageReferenceError, canonical_registry, parse_repository,
     parse_tag, registry_api_host, validate_registry_host,
 };
-pub use manifest::{
-    MAX_MANIFEST_SIZE, ManifestError, ManifestKind, ParsedManifest, ReferrerDescriptor,
-};
+pub use manifest::{MAX_MANIFEST_SIZE, ManifestError, ManifestKind, ParsedManifest};
 pub use names::{MAX_NAME_LEN, NameError, Reference, ReferenceError, RepositoryName, Tag};

@@ -93,11 +93,6 @@ pub enum ManifestError {
     Digest(#[from] DigestError),
 }
 
-/// A manifest's entry in a referrers listing: its descriptor, as the spec describes it.
-///
-/// Kept under this name for sentinel-index and the registry, which name it so.
-pub type ReferrerDescriptor = Descriptor;
-
 /// What the registry needs to know of a manifest it is about to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedManifest {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use redb::ReadableTable;
-use sentinel_oci::{Digest, ReferrerDescriptor, RepositoryName, Tag};
+use sentinel_oci::{Descriptor, Digest, RepositoryName, Tag};
 
 use super::records::{
     ManifestRecord, backend, children, decode_manifest, decode_session, encode_manifest,
@@ -328,7 +328,7 @@ impl MetadataIndex for RedbIndex {
         &self,
         repository: &RepositoryName,
         subject: &Digest,
-    ) -> Result<Vec<ReferrerDescriptor>, IndexError> {
+    ) -> Result<Vec<Descriptor>, IndexError> {
         self.read(|txn| {
             let table = txn.open_table(REFERRERS).map_err(backend)?;
             let (start, end) = children(&[repository.as_str(), subject.as_str()]);

@@ -38,7 +38,7 @@ const MANIFESTS: TableDefinition<&str, &[u8]> = TableDefinition::new("manifests"
 const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
 /// `repo\0digest\0tag` -> nothing: the tags of each manifest.
 const MANIFEST_TAGS: TableDefinition<&str, ()> = TableDefinition::new("manifest_tags");
-/// `repo\0subject\0referrer` -> JSON [`sentinel_oci::ReferrerDescriptor`].
+/// `repo\0subject\0referrer` -> JSON [`sentinel_oci::Descriptor`].
 const REFERRERS: TableDefinition<&str, &[u8]> = TableDefinition::new("referrers");
 /// Upload id -> JSON [`crate::UploadSession`].
 const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use sentinel_index::NewManifest;
 use sentinel_oci::{
-    Digest, MAX_MANIFEST_SIZE, ParsedManifest, Reference, ReferrerDescriptor, RepositoryName,
+    Descriptor, Digest, MAX_MANIFEST_SIZE, ParsedManifest, Reference, RepositoryName,
 };
 
 use super::{Page, PageRequest, Registry, RegistryError, StoredManifest};
@@ -58,7 +58,7 @@ impl Registry {
             Reference::Tag(tag) => (Digest::sha256(&body), Some(tag)),
         };
         let subject = parsed.subject.clone();
-        let descriptor: Option<ReferrerDescriptor> = subject
+        let descriptor: Option<Descriptor> = subject
             .as_ref()
             .map(|_| parsed.referrer_descriptor(digest.clone(), body.len() as u64));
         let manifest = NewManifest {
@@ -114,7 +114,7 @@ impl Registry {
         repository: &RepositoryName,
         subject: &Digest,
         artifact_type: Option<&str>,
-    ) -> Result<Vec<ReferrerDescriptor>, RegistryError> {
+    ) -> Result<Vec<Descriptor>, RegistryError> {
         let mut referrers = self.index.referrers(repository, subject).await?;
         if let Some(wanted) = artifact_type {
             referrers.retain(|r| r.artifact_type.as_deref() == Some(wanted));
