@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context as _;
 use sentinel_client::{ClientOptions, RegistryClient, RegistryLocation, ResolvedReference};
 use sentinel_credentials::{Credential, CredentialSources};
-use sentinel_layout::LayoutStore;
+use sentinel_local_store::LocalStore;
 
 use crate::cli::RemoteArgs;
 use crate::config::{self, AuthMethod, Config, Profile};
@@ -64,14 +64,14 @@ impl Context {
     }
 
     /// Opens (creating when needed) the local store.
-    pub fn store(&self) -> anyhow::Result<LayoutStore> {
+    pub fn store(&self) -> anyhow::Result<LocalStore> {
         let root = match &self.store_root {
             Some(root) => root.clone(),
-            None => LayoutStore::default_root().context(
+            None => LocalStore::default_root().context(
                 "cannot find a data directory for the local store: set AGENT_STORE or HOME",
             )?,
         };
-        Ok(LayoutStore::open(&root)?)
+        Ok(LocalStore::open(&root)?)
     }
 
     /// The default registry and profile for `remote`: `--registry`, then the

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use sentinel_client::ClientError;
-use sentinel_layout::LayoutError;
+use sentinel_local_store::LocalStoreError;
 use sentinel_package::{DefinitionError, PackageError};
 
 /// An error the caller's [`Registries`](crate::Registries) returned, passed
@@ -49,7 +49,7 @@ pub enum WorkflowError {
     Package(#[from] PackageError),
     /// The local store failed.
     #[error("{0}")]
-    Layout(#[from] LayoutError),
+    Layout(#[from] LocalStoreError),
     /// A pulled package's definition does not validate.
     #[error("the definition in {reference} is invalid")]
     InvalidDefinition {

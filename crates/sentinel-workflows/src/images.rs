@@ -1,6 +1,6 @@
 //! The packages in the local store, described and filtered.
 
-use sentinel_layout::{Entry, LayoutStore};
+use sentinel_local_store::{Entry, LocalStore};
 use sentinel_oci::MAX_MANIFEST_SIZE;
 use sentinel_package::Definition;
 use sentinel_package::oci::parse_manifest;
@@ -88,7 +88,7 @@ fn repository_of(reference: &str) -> Option<&str> {
 /// The named packages in the store that pass every filter (with `all`,
 /// unnamed entries and manifests that are not packages too), by name then
 /// digest.
-pub fn list(store: &LayoutStore, all: bool, filters: &[Filter]) -> Result<Vec<ImageRow>> {
+pub fn list(store: &LocalStore, all: bool, filters: &[Filter]) -> Result<Vec<ImageRow>> {
     let mut rows = Vec::new();
     for entry in store.entries()? {
         let row = describe_entry(store, &entry);
@@ -106,7 +106,7 @@ pub fn list(store: &LayoutStore, all: bool, filters: &[Filter]) -> Result<Vec<Im
 
 /// What the store says of an entry; the package's fields stay empty when
 /// its manifest or definition cannot be read.
-fn describe_entry(store: &LayoutStore, entry: &Entry) -> ImageRow {
+fn describe_entry(store: &LocalStore, entry: &Entry) -> ImageRow {
     let mut row = ImageRow {
         reference: entry.name.clone(),
         digest: entry.digest.to_string(),

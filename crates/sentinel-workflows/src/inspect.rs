@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sentinel_layout::LayoutStore;
+use sentinel_local_store::LocalStore;
 use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
 use sentinel_package::PackageKind;
 use serde::Serialize;
@@ -45,7 +45,7 @@ pub struct Inspection {
 /// Inspects `text`: in `local` when given and it holds that name or digest,
 /// else in the registry the reference names.
 pub async fn inspect(
-    local: Option<&LayoutStore>,
+    local: Option<&LocalStore>,
     registries: &dyn Registries,
     text: &str,
 ) -> Result<Inspection> {

@@ -1,5 +1,5 @@
 //! What the `agent` commands do, as a library: the workflows between the
-//! local package store (`sentinel-layout`) and a registry
+//! local package store (`sentinel-local-store`) and a registry
 //! (`sentinel-client`), as oras-go is to oras.
 //!
 //! - [`push()`]: pack a directory (or take a package file or a stored name),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use sentinel_layout::{Entry, GcReport, LayoutStore};
+use sentinel_local_store::{Entry, GcReport, LocalStore};
 use sentinel_oci::Digest;
 
 use crate::error::{Result, WorkflowError};
@@ -11,7 +11,7 @@ use crate::registries::{self, Registries, tagged_or_latest};
 /// Finds a store entry by name (as typed, or made canonical with the
 /// default registry and tag) or by digest.
 pub(crate) fn find_local(
-    store: &LayoutStore,
+    store: &LocalStore,
     registries: &dyn Registries,
     text: &str,
 ) -> Result<Option<Entry>> {
@@ -29,7 +29,7 @@ pub(crate) fn find_local(
 /// Gives the package `source` names another name, `target`; returns the
 /// new name and the package's manifest digest.
 pub fn tag(
-    store: &LayoutStore,
+    store: &LocalStore,
     registries: &dyn Registries,
     source: &str,
     target: &str,
@@ -67,7 +67,7 @@ pub enum Removal {
 /// uses; `on_removal` hears of each step as it happens. Fails, after
 /// removing the rest, when some were not in the store.
 pub fn remove(
-    store: &LayoutStore,
+    store: &LocalStore,
     registries: &dyn Registries,
     texts: &[String],
     mut on_removal: impl FnMut(Removal),

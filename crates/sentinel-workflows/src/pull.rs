@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use sentinel_client::{ClientError, FetchedManifest, RegistryClient, ResolvedReference};
 use sentinel_durable::TempPath;
-use sentinel_layout::LayoutStore;
+use sentinel_local_store::LocalStore;
 use sentinel_oci::Digest;
 use sentinel_package::oci::{PackageArtifact, parse_manifest};
 use sentinel_package::{Definition, UnpackSummary};
@@ -73,7 +73,7 @@ impl Resolved {
     /// says, stopping when `cancel` is set.
     pub async fn pull(
         self,
-        store: &LayoutStore,
+        store: &LocalStore,
         extract: Extract,
         cancel: Option<Arc<AtomicBool>>,
         progress: &impl Progress,
@@ -175,7 +175,7 @@ async fn find_manifest(
 /// The definition (config blob), from the store or the registry.
 async fn fetch_definition(
     client: &RegistryClient,
-    store: &LayoutStore,
+    store: &LocalStore,
     reference: &ResolvedReference,
     view: &PackageArtifact,
 ) -> Result<Vec<u8>> {
@@ -202,7 +202,7 @@ async fn fetch_definition(
 /// The package blob into the store, unless it is there already.
 async fn fetch_package(
     client: &RegistryClient,
-    store: &LayoutStore,
+    store: &LocalStore,
     reference: &ResolvedReference,
     view: &PackageArtifact,
     progress: &impl Progress,

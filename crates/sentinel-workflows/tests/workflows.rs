@@ -8,7 +8,7 @@ use sentinel_client::{
     ResolvedReference,
 };
 use sentinel_conformance::{ADMIN_PASSWORD, TestRegistry};
-use sentinel_layout::LayoutStore;
+use sentinel_local_store::LocalStore;
 use sentinel_workflows::{
     BoxError, Extract, Filter, PushReport, PushRequest, Registries, Removal, WorkflowError,
 };
@@ -44,13 +44,13 @@ impl Registries for OneRegistry {
 /// A temporary directory holding a local store and the agents to push.
 struct Workspace {
     dir: tempfile::TempDir,
-    store: LayoutStore,
+    store: LocalStore,
 }
 
 impl Workspace {
     fn new() -> Workspace {
         let dir = tempfile::tempdir().unwrap();
-        let store = LayoutStore::open(&dir.path().join("store")).unwrap();
+        let store = LocalStore::open(&dir.path().join("store")).unwrap();
         Workspace { dir, store }
     }
 

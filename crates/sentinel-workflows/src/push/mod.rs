@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 use sentinel_client::{BlobPush, RegistryClient, ResolvedReference};
-use sentinel_layout::LayoutStore;
+use sentinel_local_store::LocalStore;
 use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
 
 use crate::error::{Result, WorkflowError};
@@ -56,7 +56,7 @@ pub struct PushReport {
 /// Runs a push: the package goes into `store` under the reference, then to
 /// the registry with each tag; `on_pushed` hears of each tag once pushed.
 pub async fn push(
-    store: &LayoutStore,
+    store: &LocalStore,
     registries: &dyn Registries,
     request: &PushRequest,
     progress: &impl Progress,
@@ -84,7 +84,7 @@ pub async fn push(
 /// A reference alone, with neither a directory nor a file, pushes what the
 /// local store holds under it, as `docker push` does, when it holds it.
 fn stored_entry(
-    store: &LayoutStore,
+    store: &LocalStore,
     registries: &dyn Registries,
     request: &PushRequest,
 ) -> Result<Option<(ResolvedReference, Digest)>> {
@@ -109,7 +109,7 @@ fn stored_entry(
 
 /// Packs or imports the package into the store and names it there.
 fn record_package(
-    store: &LayoutStore,
+    store: &LocalStore,
     registries: &dyn Registries,
     request: &PushRequest,
 ) -> Result<(ResolvedReference, Digest)> {
@@ -147,7 +147,7 @@ fn record_package(
 /// Other names of the same registry and repository in the store, for
 /// `all_tags`.
 fn other_local_tags(
-    store: &LayoutStore,
+    store: &LocalStore,
     reference: &ResolvedReference,
     pushed_tag: &str,
 ) -> Result<Vec<(String, Digest)>> {
@@ -173,7 +173,7 @@ fn other_local_tags(
 /// the registry lacks, to `reference` (which carries the tag).
 async fn push_manifest_from_store(
     client: &RegistryClient,
-    store: &LayoutStore,
+    store: &LocalStore,
     reference: &ResolvedReference,
     manifest_digest: &Digest,
     progress: &impl Progress,
@@ -242,7 +242,7 @@ async fn push_manifest_from_store(
 /// For each blob, another repository of the same registry known (from the
 /// store's names) to hold it: a cross-repository mount saves the upload.
 fn mount_sources(
-    store: &LayoutStore,
+    store: &LocalStore,
     reference: &ResolvedReference,
 ) -> Result<BTreeMap<Digest, String>> {
     let mut sources = BTreeMap::new();

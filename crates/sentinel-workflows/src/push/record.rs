@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use sentinel_durable::TempPath;
-use sentinel_layout::LayoutStore;
+use sentinel_local_store::LocalStore;
 use sentinel_oci::media_types::OCI_MANIFEST;
 use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
 use sentinel_package::Definition;
@@ -23,7 +23,7 @@ pub(super) struct StoredPackage {
 }
 
 /// Packs `dir` straight into the store.
-pub(super) fn pack_into_store(store: &LayoutStore, dir: &Path) -> Result<StoredPackage> {
+pub(super) fn pack_into_store(store: &LocalStore, dir: &Path) -> Result<StoredPackage> {
     // Removed when dropped; adopting the file moves it into the store first.
     let scratch = TempPath::new(store.ingest_path());
     let summary = sentinel_package::pack_to_file(dir, scratch.path())?;
@@ -40,7 +40,7 @@ pub(super) fn pack_into_store(store: &LayoutStore, dir: &Path) -> Result<StoredP
 }
 
 /// Reads the package `file` (checking it is one) and copies it into the store.
-pub(super) fn import_package(store: &LayoutStore, file: &Path) -> Result<StoredPackage> {
+pub(super) fn import_package(store: &LocalStore, file: &Path) -> Result<StoredPackage> {
     let reader = std::fs::File::open(file).map_err(|source| WorkflowError::Open {
         path: file.to_path_buf(),
         source,
@@ -63,7 +63,7 @@ pub(super) fn import_package(store: &LayoutStore, file: &Path) -> Result<StoredP
 
 /// Writes the config blob and the manifest into the store.
 pub(super) fn record_in_store(
-    store: &LayoutStore,
+    store: &LocalStore,
     package: &StoredPackage,
     description: Option<&str>,
 ) -> Result<Digest> {
@@ -97,7 +97,7 @@ pub(super) fn record_in_store(
 /// same description annotation: pushing an unchanged package again reuses it, so
 /// its digest stays the same instead of changing with the `created` time.
 fn existing_manifest(
-    store: &LayoutStore,
+    store: &LocalStore,
     config: &BlobRef,
     layer: &BlobRef,
     description: Option<&str>,

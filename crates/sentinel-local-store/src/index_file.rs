@@ -8,7 +8,7 @@ use serde_json::Map;
 use sentinel_oci::{ImageIndex, media_types};
 
 use crate::durable::{self, is_not_found};
-use crate::error::LayoutError;
+use crate::error::LocalStoreError;
 use crate::paths::LayoutPaths;
 
 /// The annotation containerd reads the image name from on import.
@@ -25,20 +25,20 @@ pub(crate) fn empty() -> ImageIndex {
 }
 
 /// Reads `index.json`; no lock is needed because it is only ever replaced by a rename.
-pub(crate) fn read(paths: &LayoutPaths) -> Result<ImageIndex, LayoutError> {
+pub(crate) fn read(paths: &LayoutPaths) -> Result<ImageIndex, LocalStoreError> {
     let path = paths.index();
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
-        Err(e) if is_not_found(&e) => return Err(LayoutError::MissingIndex { path }),
-        Err(e) => return Err(LayoutError::io("read", path, e)),
+        Err(e) if is_not_found(&e) => return Err(LocalStoreError::MissingIndex { path }),
+        Err(e) => return Err(LocalStoreError::io("read", path, e)),
     };
     let document: ImageIndex =
-        serde_json::from_slice(&bytes).map_err(|e| LayoutError::MalformedLayoutFile {
+        serde_json::from_slice(&bytes).map_err(|e| LocalStoreError::MalformedLayoutFile {
             path: path.clone(),
             reason: e.to_string(),
         })?;
     if document.schema_version != 2 {
-        return Err(LayoutError::MalformedLayoutFile {
+        return Err(LocalStoreError::MalformedLayoutFile {
             path,
             reason: format!(
                 "schemaVersion is {}, but an image index has 2",
@@ -49,7 +49,7 @@ pub(crate) fn read(paths: &LayoutPaths) -> Result<ImageIndex, LayoutError> {
     if let Some(media_type) = &document.media_type
         && media_type != media_types::OCI_INDEX
     {
-        return Err(LayoutError::MalformedLayoutFile {
+        return Err(LocalStoreError::MalformedLayoutFile {
             path,
             reason: format!(
                 "mediaType is {media_type:?}, but an image index has {:?}",
@@ -61,14 +61,15 @@ pub(crate) fn read(paths: &LayoutPaths) -> Result<ImageIndex, LayoutError> {
 }
 
 /// Replaces `index.json` with `index` atomically. The caller holds the store lock.
-pub(crate) fn write(index: &ImageIndex, paths: &LayoutPaths) -> Result<(), LayoutError> {
+pub(crate) fn write(index: &ImageIndex, paths: &LayoutPaths) -> Result<(), LocalStoreError> {
     let mut document = index.clone();
     document.schema_version = 2;
     document.media_type = Some(media_types::OCI_INDEX.to_owned());
     let path = paths.index();
-    let bytes = serde_json::to_vec(&document).map_err(|e| LayoutError::MalformedLayoutFile {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
+    let bytes =
+        serde_json::to_vec(&document).map_err(|e| LocalStoreError::MalformedLayoutFile {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
     durable::write_atomically(&paths.ingest(), &path, &bytes)
 }

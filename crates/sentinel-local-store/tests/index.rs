@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use common::{name, put_tiny_image, store};
-use sentinel_layout::{CONTAINERD_NAME_ANNOTATION, LayoutError, LayoutStore};
+use sentinel_local_store::{CONTAINERD_NAME_ANNOTATION, LocalStore, LocalStoreError};
 use sentinel_oci::annotations::REF_NAME;
 use sentinel_oci::{Digest, media_types};
 use serde_json::{Value, json};
 
 const NAME: &str = "localhost:5000/me/hello:0.1.0";
 
-fn index_json(store: &LayoutStore) -> Value {
+fn index_json(store: &LocalStore) -> Value {
     serde_json::from_slice(&fs::read(store.root().join("index.json")).unwrap()).unwrap()
 }
 
@@ -163,7 +163,7 @@ fn an_ambiguous_prefix_is_an_error() {
     .unwrap();
     let err = store.find("0123456789ab").unwrap_err();
     assert!(
-        matches!(err, LayoutError::AmbiguousPrefix { count: 2, .. }),
+        matches!(err, LocalStoreError::AmbiguousPrefix { count: 2, .. }),
         "{err}"
     );
     assert_eq!(
@@ -185,7 +185,7 @@ fn a_manifest_with_a_missing_blob_is_refused() {
         .put_manifest(&manifest, media_types::OCI_MANIFEST)
         .unwrap_err();
     assert!(
-        matches!(&err, LayoutError::MissingReference { missing: m, .. } if *m == missing),
+        matches!(&err, LocalStoreError::MissingReference { missing: m, .. } if *m == missing),
         "{err}"
     );
     let digest = Digest::sha256(&manifest);
@@ -194,9 +194,15 @@ fn a_manifest_with_a_missing_blob_is_refused() {
     // Written as a plain blob, it still cannot be named.
     store.write_blob(&manifest).unwrap();
     let err = store.set_name(NAME, &digest, BTreeMap::new()).unwrap_err();
-    assert!(matches!(err, LayoutError::MissingReference { .. }), "{err}");
+    assert!(
+        matches!(err, LocalStoreError::MissingReference { .. }),
+        "{err}"
+    );
     let err = store.add_unnamed(&digest).unwrap_err();
-    assert!(matches!(err, LayoutError::MissingReference { .. }), "{err}");
+    assert!(
+        matches!(err, LocalStoreError::MissingReference { .. }),
+        "{err}"
+    );
     assert!(store.entries().unwrap().is_empty());
 }
 
@@ -221,7 +227,10 @@ fn an_index_needs_its_child_manifests() {
             media_types::OCI_INDEX,
         )
         .unwrap_err();
-    assert!(matches!(err, LayoutError::MissingReference { .. }), "{err}");
+    assert!(
+        matches!(err, LocalStoreError::MissingReference { .. }),
+        "{err}"
+    );
     let index = store
         .put_manifest(
             &index_of(&[(&child.manifest, size)]),
@@ -244,7 +253,7 @@ fn names_outside_the_ref_name_grammar_are_refused() {
             .set_name(bad, &image.manifest, BTreeMap::new())
             .unwrap_err();
         assert!(
-            matches!(err, LayoutError::InvalidName { .. }),
+            matches!(err, LocalStoreError::InvalidName { .. }),
             "{bad:?}: {err}"
         );
     }
@@ -257,16 +266,22 @@ fn naming_an_absent_manifest_or_a_non_manifest_is_refused() {
     let err = store
         .set_name(NAME, &Digest::sha256(b"nothing"), BTreeMap::new())
         .unwrap_err();
-    assert!(matches!(err, LayoutError::BlobNotFound { .. }), "{err}");
+    assert!(matches!(err, LocalStoreError::BlobNotFound { .. }), "{err}");
     let not_json = store.write_blob(b"not a manifest").unwrap();
     let err = store
         .set_name(NAME, &not_json, BTreeMap::new())
         .unwrap_err();
-    assert!(matches!(err, LayoutError::InvalidManifest { .. }), "{err}");
+    assert!(
+        matches!(err, LocalStoreError::InvalidManifest { .. }),
+        "{err}"
+    );
     let err = store
         .put_manifest(b"{\"schemaVersion\": 1}", media_types::OCI_MANIFEST)
         .unwrap_err();
-    assert!(matches!(err, LayoutError::InvalidManifest { .. }), "{err}");
+    assert!(
+        matches!(err, LocalStoreError::InvalidManifest { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -296,7 +311,7 @@ fn reopening_keeps_everything() {
     name(&store, NAME, &image.manifest);
     let root = store.root().to_path_buf();
     drop(store);
-    let store = LayoutStore::open(&root).unwrap();
+    let store = LocalStore::open(&root).unwrap();
     assert_eq!(store.find(NAME).unwrap().unwrap().digest, image.manifest);
     assert_eq!(
         store.read_blob(&image.layer, 1 << 20).unwrap().len() as u64,
@@ -317,9 +332,9 @@ fn an_unknown_layout_version_is_refused() {
         br#"{"schemaVersion":2,"manifests":[]}"#,
     )
     .unwrap();
-    let err = LayoutStore::open(dir.path()).unwrap_err();
+    let err = LocalStore::open(dir.path()).unwrap_err();
     assert!(
-        matches!(&err, LayoutError::UnsupportedLayoutVersion { version, .. } if version == "2.0.0"),
+        matches!(&err, LocalStoreError::UnsupportedLayoutVersion { version, .. } if version == "2.0.0"),
         "{err}"
     );
     assert!(err.to_string().contains("oci-layout"));
@@ -333,8 +348,8 @@ fn an_unknown_layout_version_is_refused() {
 fn a_directory_of_other_files_is_not_turned_into_a_store() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
-    let err = LayoutStore::open(dir.path()).unwrap_err();
-    assert!(matches!(err, LayoutError::NotALayout { .. }), "{err}");
+    let err = LocalStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, LocalStoreError::NotALayout { .. }), "{err}");
     assert!(!dir.path().join("oci-layout").exists());
     assert!(!dir.path().join("index.json").exists());
 }
@@ -345,8 +360,8 @@ fn a_layout_that_lost_its_index_is_reported() {
     let root = store.root().to_path_buf();
     drop(store);
     fs::remove_file(root.join("index.json")).unwrap();
-    let err = LayoutStore::open(&root).unwrap_err();
-    assert!(matches!(err, LayoutError::MissingIndex { .. }), "{err}");
+    let err = LocalStore::open(&root).unwrap_err();
+    assert!(matches!(err, LocalStoreError::MissingIndex { .. }), "{err}");
 }
 
 #[test]
@@ -362,7 +377,7 @@ fn a_layout_written_by_another_tool_opens() {
         br#"{"schemaVersion":2,"manifests":[]}"#,
     )
     .unwrap();
-    let store = LayoutStore::open(dir.path()).unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
     assert!(store.entries().unwrap().is_empty());
     let image = put_tiny_image(&store, b"into a foreign layout");
     name(&store, NAME, &image.manifest);

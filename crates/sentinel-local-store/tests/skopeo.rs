@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{name, put_tiny_image, store};
-use sentinel_layout::LayoutStore;
+use sentinel_local_store::LocalStore;
 use serde_json::Value;
 
 const NAME: &str = "localhost:5000/me/hello:0.1.0";
@@ -82,7 +82,7 @@ fn skopeo_reads_and_copies_a_stored_image_by_its_full_reference() {
         .unwrap(),
         "copy",
     );
-    let copy = LayoutStore::open(&copy_root).unwrap();
+    let copy = LocalStore::open(&copy_root).unwrap();
     let entry = copy.find("example.com/copied:2").unwrap().unwrap();
     assert_eq!(entry.digest, image.manifest);
     assert_eq!(

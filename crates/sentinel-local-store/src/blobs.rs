@@ -6,31 +6,31 @@ use std::io::Read;
 use sentinel_oci::Digest;
 
 use crate::durable::is_not_found;
-use crate::error::{IoContext, LayoutError};
+use crate::error::{IoContext, LocalStoreError};
 use crate::paths::LayoutPaths;
 
 /// Opens a blob for reading.
-pub(crate) fn open(paths: &LayoutPaths, digest: &Digest) -> Result<File, LayoutError> {
+pub(crate) fn open(paths: &LayoutPaths, digest: &Digest) -> Result<File, LocalStoreError> {
     let path = paths.blob(digest);
     File::open(&path).map_err(|e| {
         if is_not_found(&e) {
-            LayoutError::BlobNotFound {
+            LocalStoreError::BlobNotFound {
                 digest: digest.clone(),
                 path,
             }
         } else {
-            LayoutError::io("open", path, e)
+            LocalStoreError::io("open", path, e)
         }
     })
 }
 
 /// A blob's size, or `None` if it is absent.
-pub(crate) fn size(paths: &LayoutPaths, digest: &Digest) -> Result<Option<u64>, LayoutError> {
+pub(crate) fn size(paths: &LayoutPaths, digest: &Digest) -> Result<Option<u64>, LocalStoreError> {
     let path = paths.blob(digest);
     match fs::metadata(&path) {
         Ok(metadata) => Ok(Some(metadata.len())),
         Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(LayoutError::io("inspect", path, e)),
+        Err(e) => Err(LocalStoreError::io("inspect", path, e)),
     }
 }
 
@@ -39,12 +39,12 @@ pub(crate) fn read_limited(
     paths: &LayoutPaths,
     digest: &Digest,
     limit: u64,
-) -> Result<Vec<u8>, LayoutError> {
+) -> Result<Vec<u8>, LocalStoreError> {
     let file = open(paths, digest)?;
     let path = paths.blob(digest);
     let size = file.metadata().at("inspect", &path)?.len();
     if size > limit {
-        return Err(LayoutError::BlobTooLarge { path, size, limit });
+        return Err(LocalStoreError::BlobTooLarge { path, size, limit });
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     // One byte more than the limit reveals a file that grew after the check.
@@ -53,7 +53,7 @@ pub(crate) fn read_limited(
         .at("read", &path)?;
     let read = bytes.len() as u64;
     if read > limit {
-        return Err(LayoutError::BlobTooLarge {
+        return Err(LocalStoreError::BlobTooLarge {
             path,
             size: read,
             limit,

@@ -7,7 +7,7 @@
 //! `blobs/<alg>/<hex>`. Tools that read layouts (`skopeo copy
 //! oci:<dir>:<ref> ...`, `oras --oci-layout`, umoci) read it too.
 //!
-//! [`LayoutStore`] is the whole interface. Blobs are written through a
+//! [`LocalStore`] is the whole interface. Blobs are written through a
 //! [`BlobWriter`] that hashes into a temporary file under `ingest/` and
 //! renames it into place only once the digest is verified; `index.json` is
 //! replaced atomically under an exclusive file lock, so concurrent `agent`
@@ -31,9 +31,9 @@ mod store;
 
 pub use blob_writer::BlobWriter;
 pub use entry::Entry;
-pub use error::LayoutError;
+pub use error::LocalStoreError;
 pub use gc::GcReport;
 pub use index_file::CONTAINERD_NAME_ANNOTATION;
 pub use init::IMAGE_LAYOUT_VERSION;
 pub use lookup::MIN_DIGEST_PREFIX;
-pub use store::LayoutStore;
+pub use store::LocalStore;

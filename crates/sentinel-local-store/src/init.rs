@@ -3,7 +3,7 @@
 use std::fs;
 
 use crate::durable::{self, is_not_found};
-use crate::error::{IoContext, LayoutError};
+use crate::error::{IoContext, LocalStoreError};
 use crate::index_file;
 use crate::lock::StoreLock;
 use crate::paths::{BLOBS_DIR, INDEX_FILE, INGEST_DIR, LOCK_FILE, LayoutPaths, OCI_LAYOUT_FILE};
@@ -14,11 +14,11 @@ pub const IMAGE_LAYOUT_VERSION: &str = "1.0.0";
 /// Makes `paths.root()` a usable layout: creates the layout if it has no
 /// `oci-layout` file yet, otherwise checks its version and that `index.json`
 /// exists. Adds the `blobs/sha256` and `ingest` directories if absent.
-pub(crate) fn prepare(paths: &LayoutPaths) -> Result<(), LayoutError> {
+pub(crate) fn prepare(paths: &LayoutPaths) -> Result<(), LocalStoreError> {
     if let Some(marker) = read_marker(paths)? {
         check_version(paths, &marker)?;
         if !exists(&paths.index())? {
-            return Err(LayoutError::MissingIndex {
+            return Err(LocalStoreError::MissingIndex {
                 path: paths.index(),
             });
         }
@@ -44,30 +44,30 @@ pub(crate) fn prepare(paths: &LayoutPaths) -> Result<(), LayoutError> {
 }
 
 /// The `oci-layout` file's bytes, or `None` if there is none.
-fn read_marker(paths: &LayoutPaths) -> Result<Option<Vec<u8>>, LayoutError> {
+fn read_marker(paths: &LayoutPaths) -> Result<Option<Vec<u8>>, LocalStoreError> {
     let path = paths.oci_layout();
     match fs::read(&path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(LayoutError::io("read", path, e)),
+        Err(e) => Err(LocalStoreError::io("read", path, e)),
     }
 }
 
 /// Adds `blobs/sha256` and `ingest` if absent (a layout another tool wrote lacks `ingest`).
-fn create_directories(paths: &LayoutPaths) -> Result<(), LayoutError> {
+fn create_directories(paths: &LayoutPaths) -> Result<(), LocalStoreError> {
     for dir in [paths.blobs().join("sha256"), paths.ingest()] {
         fs::create_dir_all(&dir).at("create directory", &dir)?;
     }
     Ok(())
 }
 
-fn exists(path: &std::path::Path) -> Result<bool, LayoutError> {
+fn exists(path: &std::path::Path) -> Result<bool, LocalStoreError> {
     path.try_exists().at("inspect", path)
 }
 
 /// Refuses a directory holding anything but the layout's own files, so that
 /// a mistyped store path never turns an unrelated directory into a store.
-fn refuse_foreign_directory(paths: &LayoutPaths) -> Result<(), LayoutError> {
+fn refuse_foreign_directory(paths: &LayoutPaths) -> Result<(), LocalStoreError> {
     let root = paths.root();
     for entry in fs::read_dir(root).at("list", root)? {
         let name = entry.at("list", root)?.file_name();
@@ -81,7 +81,7 @@ fn refuse_foreign_directory(paths: &LayoutPaths) -> Result<(), LayoutError> {
         ]
         .contains(&name.as_ref());
         if !ours {
-            return Err(LayoutError::NotALayout {
+            return Err(LocalStoreError::NotALayout {
                 path: root.to_path_buf(),
                 entry: name.into_owned(),
             });
@@ -91,9 +91,9 @@ fn refuse_foreign_directory(paths: &LayoutPaths) -> Result<(), LayoutError> {
 }
 
 /// Checks the `oci-layout` file's `imageLayoutVersion`.
-fn check_version(paths: &LayoutPaths, bytes: &[u8]) -> Result<(), LayoutError> {
+fn check_version(paths: &LayoutPaths, bytes: &[u8]) -> Result<(), LocalStoreError> {
     let path = paths.oci_layout();
-    let malformed = |reason: String| LayoutError::MalformedLayoutFile {
+    let malformed = |reason: String| LocalStoreError::MalformedLayoutFile {
         path: path.clone(),
         reason,
     };
@@ -104,7 +104,7 @@ fn check_version(paths: &LayoutPaths, bytes: &[u8]) -> Result<(), LayoutError> {
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| malformed("it has no imageLayoutVersion string".to_owned()))?;
     if version != IMAGE_LAYOUT_VERSION {
-        return Err(LayoutError::UnsupportedLayoutVersion {
+        return Err(LocalStoreError::UnsupportedLayoutVersion {
             path,
             version: version.to_owned(),
         });

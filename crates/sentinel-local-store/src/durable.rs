@@ -9,13 +9,13 @@ use sentinel_oci::{Digest, DigestAlgorithm, Digester};
 
 pub(crate) use sentinel_durable::TempPath;
 
-use crate::error::LayoutError;
+use crate::error::LocalStoreError;
 
 /// The buffer size used for every streaming read and write.
 pub(crate) const BUFFER_SIZE: usize = 256 * 1024;
 
 /// Renames `temp` to `target` and makes the rename durable.
-pub(crate) fn rename_durably(temp: TempPath, target: &Path) -> Result<(), LayoutError> {
+pub(crate) fn rename_durably(temp: TempPath, target: &Path) -> Result<(), LocalStoreError> {
     Ok(sentinel_durable::rename_durably(temp, target)?)
 }
 
@@ -28,7 +28,7 @@ pub(crate) fn write_atomically(
     temp_dir: &Path,
     target: &Path,
     bytes: &[u8],
-) -> Result<(), LayoutError> {
+) -> Result<(), LocalStoreError> {
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -48,7 +48,7 @@ pub(crate) fn hash_stream(
     file: &mut impl Read,
     algorithm: DigestAlgorithm,
     path: &Path,
-) -> Result<(Digest, u64), LayoutError> {
+) -> Result<(Digest, u64), LocalStoreError> {
     let mut digester = Digester::new(algorithm);
     let mut buffer = vec![0u8; BUFFER_SIZE];
     let mut total = 0u64;
@@ -57,7 +57,7 @@ pub(crate) fn hash_stream(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(LayoutError::io("read", path, e)),
+            Err(e) => return Err(LocalStoreError::io("read", path, e)),
         };
         digester.update(&buffer[..n]);
         total += n as u64;

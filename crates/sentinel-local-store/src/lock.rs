@@ -3,7 +3,7 @@
 
 use sentinel_durable::{FileLock, FileMode};
 
-use crate::error::LayoutError;
+use crate::error::LocalStoreError;
 use crate::paths::LayoutPaths;
 
 /// Holds the store lock until dropped.
@@ -17,7 +17,7 @@ pub(crate) struct StoreLock {
 
 impl StoreLock {
     /// Blocks until this caller holds the lock.
-    pub(crate) fn acquire(paths: &LayoutPaths) -> Result<Self, LayoutError> {
+    pub(crate) fn acquire(paths: &LayoutPaths) -> Result<Self, LocalStoreError> {
         let lock = FileLock::acquire(&paths.lock(), FileMode::Default)?;
         // Closing the file releases the lock.
         Ok(StoreLock { _lock: lock })

@@ -7,7 +7,7 @@ use std::path::Path;
 use sentinel_oci::{Digest, DigestAlgorithm, DigestingWriter};
 
 use crate::durable::{self, BUFFER_SIZE, TempPath};
-use crate::error::{IoContext, LayoutError};
+use crate::error::{IoContext, LocalStoreError};
 use crate::paths::LayoutPaths;
 
 /// A blob being written. Bytes go to a temporary file under `<root>/ingest/`
@@ -24,7 +24,7 @@ pub struct BlobWriter {
 
 impl BlobWriter {
     /// Creates a fresh temporary file under the layout's `ingest/` directory.
-    pub(crate) fn create(paths: &LayoutPaths) -> Result<Self, LayoutError> {
+    pub(crate) fn create(paths: &LayoutPaths) -> Result<Self, LocalStoreError> {
         let temp = TempPath::new(paths.fresh_ingest("blob"));
         let file = File::create_new(temp.path()).at("create", temp.path())?;
         Ok(BlobWriter {
@@ -39,7 +39,7 @@ impl BlobWriter {
 
     /// The temporary file the bytes go to. Bytes written to it other than
     /// through this writer are not hashed; for a file written by other means,
-    /// use `LayoutStore::ingest_path` and `LayoutStore::adopt_file`.
+    /// use `LocalStore::ingest_path` and `LocalStore::adopt_file`.
     pub fn temp_path(&self) -> &Path {
         self.temp.path()
     }
@@ -60,16 +60,20 @@ impl BlobWriter {
     ///
     /// On a mismatch nothing becomes visible and the temporary file is removed.
     /// A sha512 `expected` is checked by re-reading the file.
-    pub fn commit(self, expected: &Digest, expected_size: Option<u64>) -> Result<u64, LayoutError> {
+    pub fn commit(
+        self,
+        expected: &Digest,
+        expected_size: Option<u64>,
+    ) -> Result<u64, LocalStoreError> {
         let BlobWriter { file, temp, paths } = self;
         let (file, sha256, written) = file.finish();
         let mut file = file
             .into_inner()
-            .map_err(|e| LayoutError::io("write", temp.path(), e.into_error()))?;
+            .map_err(|e| LocalStoreError::io("write", temp.path(), e.into_error()))?;
         if let Some(size) = expected_size
             && size != written
         {
-            return Err(LayoutError::SizeMismatch {
+            return Err(LocalStoreError::SizeMismatch {
                 path: temp.path().to_path_buf(),
                 expected: size,
                 actual: written,
@@ -82,7 +86,7 @@ impl BlobWriter {
             durable::hash_stream(&mut file, expected.algorithm(), temp.path())?.0
         };
         if actual != *expected {
-            return Err(LayoutError::DigestMismatch {
+            return Err(LocalStoreError::DigestMismatch {
                 path: temp.path().to_path_buf(),
                 expected: expected.clone(),
                 actual,
@@ -114,7 +118,7 @@ pub(crate) fn install(
     paths: &LayoutPaths,
     temp: TempPath,
     digest: &Digest,
-) -> Result<(), LayoutError> {
+) -> Result<(), LocalStoreError> {
     let dir = paths.blob_dir(digest);
     fs::create_dir_all(&dir).at("create directory", &dir)?;
     durable::rename_durably(temp, &paths.blob(digest))

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::durable::{TempPath, is_not_found};
-use crate::error::{IoContext, LayoutError};
+use crate::error::{IoContext, LocalStoreError};
 use crate::paths::LayoutPaths;
 
 /// The name prefix of lease files.
@@ -31,7 +31,7 @@ pub(crate) struct Lease {
 
 impl Lease {
     /// Creates and locks a new lease file.
-    pub(crate) fn acquire(paths: &LayoutPaths) -> Result<Self, LayoutError> {
+    pub(crate) fn acquire(paths: &LayoutPaths) -> Result<Self, LocalStoreError> {
         // The file is locked before it gets its lease name, so no other store
         // ever sees an unlocked lease of a live process.
         let pending = TempPath::new(paths.fresh_ingest("pending"));
@@ -67,18 +67,18 @@ enum LeaseState {
 }
 
 /// Checks one lease file, removing it if its process is gone.
-fn inspect_lease(path: &Path) -> Result<LeaseState, LayoutError> {
+fn inspect_lease(path: &Path) -> Result<LeaseState, LocalStoreError> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if is_not_found(&e) => return Ok(LeaseState::Gone),
-        Err(e) => return Err(LayoutError::io("open", path, e)),
+        Err(e) => return Err(LocalStoreError::io("open", path, e)),
     };
     match file.try_lock() {
         Ok(()) => {
             match fs::remove_file(path) {
                 Ok(()) => {}
                 Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(LayoutError::io("remove", path, e)),
+                Err(e) => return Err(LocalStoreError::io("remove", path, e)),
             }
             Ok(LeaseState::Gone)
         }
@@ -89,12 +89,12 @@ fn inspect_lease(path: &Path) -> Result<LeaseState, LayoutError> {
                 .at("read the time of", path)?;
             Ok(LeaseState::Live(created))
         }
-        Err(TryLockError::Error(e)) => Err(LayoutError::io("lock", path, e)),
+        Err(TryLockError::Error(e)) => Err(LocalStoreError::io("lock", path, e)),
     }
 }
 
 /// The files in `ingest/` with their names.
-fn ingest_files(paths: &LayoutPaths) -> Result<Vec<(String, PathBuf)>, LayoutError> {
+fn ingest_files(paths: &LayoutPaths) -> Result<Vec<(String, PathBuf)>, LocalStoreError> {
     let dir = paths.ingest();
     let mut files = Vec::new();
     for entry in fs::read_dir(&dir).at("list", &dir)? {
@@ -115,7 +115,7 @@ fn is_lease(name: &str) -> bool {
 pub(crate) fn oldest_foreign_lease(
     paths: &LayoutPaths,
     own: &Path,
-) -> Result<Option<SystemTime>, LayoutError> {
+) -> Result<Option<SystemTime>, LocalStoreError> {
     let mut oldest: Option<SystemTime> = None;
     for (name, path) in ingest_files(paths)? {
         if !is_lease(&name) || path == own {
@@ -129,7 +129,7 @@ pub(crate) fn oldest_foreign_lease(
 }
 
 /// Removes leases of gone processes and temporary files untouched for a day.
-pub(crate) fn sweep(paths: &LayoutPaths, now: SystemTime) -> Result<(), LayoutError> {
+pub(crate) fn sweep(paths: &LayoutPaths, now: SystemTime) -> Result<(), LocalStoreError> {
     for (name, path) in ingest_files(paths)? {
         if is_lease(&name) {
             inspect_lease(&path)?;
@@ -138,7 +138,7 @@ pub(crate) fn sweep(paths: &LayoutPaths, now: SystemTime) -> Result<(), LayoutEr
         let metadata = match fs::symlink_metadata(&path) {
             Ok(metadata) => metadata,
             Err(e) if is_not_found(&e) => continue,
-            Err(e) => return Err(LayoutError::io("inspect", &path, e)),
+            Err(e) => return Err(LocalStoreError::io("inspect", &path, e)),
         };
         if !metadata.is_file() {
             continue;
@@ -151,7 +151,7 @@ pub(crate) fn sweep(paths: &LayoutPaths, now: SystemTime) -> Result<(), LayoutEr
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(LayoutError::io("remove", &path, e)),
+                Err(e) => return Err(LocalStoreError::io("remove", &path, e)),
             }
         }
     }

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::thread;
 
 use common::{name, put_tiny_image};
-use sentinel_layout::LayoutStore;
+use sentinel_local_store::LocalStore;
 
 const WRITERS: usize = 6;
 const NAMES_PER_WRITER: usize = 8;
 
 /// Each writer stores its own image and gives it several names.
-fn write_names(store: &LayoutStore, writer: usize) {
+fn write_names(store: &LocalStore, writer: usize) {
     let image = put_tiny_image(store, format!("writer {writer}").as_bytes());
     for n in 0..NAMES_PER_WRITER {
         name(
@@ -27,7 +27,7 @@ fn write_names(store: &LayoutStore, writer: usize) {
 }
 
 fn assert_all_names_present(root: &Path, prefix_count: usize) {
-    let store = LayoutStore::open(root).unwrap();
+    let store = LocalStore::open(root).unwrap();
     let names: BTreeSet<String> = store
         .entries()
         .unwrap()
@@ -47,12 +47,12 @@ fn assert_all_names_present(root: &Path, prefix_count: usize) {
 fn threads_with_their_own_stores_all_survive() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
-    LayoutStore::open(&root).unwrap();
+    LocalStore::open(&root).unwrap();
     let handles: Vec<_> = (0..WRITERS)
         .map(|writer| {
             let root = root.clone();
             thread::spawn(move || {
-                let store = LayoutStore::open(&root).unwrap();
+                let store = LocalStore::open(&root).unwrap();
                 write_names(&store, writer);
             })
         })
@@ -66,7 +66,7 @@ fn threads_with_their_own_stores_all_survive() {
 #[test]
 fn threads_sharing_one_store_all_survive() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(LayoutStore::open(&dir.path().join("store")).unwrap());
+    let store = Arc::new(LocalStore::open(&dir.path().join("store")).unwrap());
     let handles: Vec<_> = (0..WRITERS)
         .map(|writer| {
             let store = Arc::clone(&store);
@@ -88,7 +88,7 @@ fn child_process_writer() {
     ) else {
         return;
     };
-    let store = LayoutStore::open(Path::new(&root)).unwrap();
+    let store = LocalStore::open(Path::new(&root)).unwrap();
     write_names(&store, writer.parse().unwrap());
 }
 
@@ -96,7 +96,7 @@ fn child_process_writer() {
 fn processes_all_survive() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
-    LayoutStore::open(&root).unwrap();
+    LocalStore::open(&root).unwrap();
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..WRITERS)
         .map(|writer| {

@@ -10,14 +10,14 @@ use std::path::Path;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use sentinel_layout::LayoutStore;
+use sentinel_local_store::LocalStore;
 use sentinel_oci::{Digest, media_types};
 use serde_json::json;
 
 /// A fresh temp dir and a store opened at `<tmp>/store`.
-pub fn store() -> (tempfile::TempDir, LayoutStore) {
+pub fn store() -> (tempfile::TempDir, LocalStore) {
     let dir = tempfile::tempdir().unwrap();
-    let store = LayoutStore::open(&dir.path().join("store")).unwrap();
+    let store = LocalStore::open(&dir.path().join("store")).unwrap();
     (dir, store)
 }
 
@@ -64,7 +64,7 @@ pub fn manifest_json(config: (&Digest, u64), layers: &[(&Digest, u64, &str)]) ->
 }
 
 /// Stores a runnable linux/amd64 image whose layer holds `hello.txt` with `content`.
-pub fn put_tiny_image(store: &LayoutStore, content: &[u8]) -> TinyImage {
+pub fn put_tiny_image(store: &LocalStore, content: &[u8]) -> TinyImage {
     let (layer_bytes, diff_id) = layer_tar_gz(content);
     let config_bytes = serde_json::to_vec(&json!({
         "architecture": "amd64",
@@ -96,7 +96,7 @@ pub fn put_tiny_image(store: &LayoutStore, content: &[u8]) -> TinyImage {
 }
 
 /// Names `digest` `name` with no extra annotations.
-pub fn name(store: &LayoutStore, name: &str, digest: &Digest) {
+pub fn name(store: &LocalStore, name: &str, digest: &Digest) {
     store.set_name(name, digest, BTreeMap::new()).unwrap();
 }
 
@@ -111,12 +111,12 @@ pub fn files_in(dir: &Path) -> Vec<String> {
 }
 
 /// The blob files under `blobs/sha256`.
-pub fn blob_files(store: &LayoutStore) -> Vec<String> {
+pub fn blob_files(store: &LocalStore) -> Vec<String> {
     files_in(&store.root().join("blobs").join("sha256"))
 }
 
 /// The files in `ingest/` other than open stores' leases.
-pub fn ingest_leftovers(store: &LayoutStore) -> Vec<String> {
+pub fn ingest_leftovers(store: &LocalStore) -> Vec<String> {
     files_in(&store.root().join("ingest"))
         .into_iter()
         .filter(|n| !n.starts_with("lease-"))

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, SystemTime};
 
 use common::{blob_files, ingest_leftovers, store};
-use sentinel_layout::{LayoutError, LayoutStore};
+use sentinel_local_store::{LocalStore, LocalStoreError};
 use sentinel_oci::{Digest, DigestAlgorithm};
 
 #[test]
@@ -59,7 +59,10 @@ fn a_digest_mismatch_leaves_nothing() {
     let temp = writer.temp_path().to_path_buf();
     let claimed = Digest::sha256(b"other content");
     let err = writer.commit(&claimed, None).unwrap_err();
-    assert!(matches!(err, LayoutError::DigestMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, LocalStoreError::DigestMismatch { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains(&claimed.to_string()));
     assert!(!temp.exists());
     assert_eq!(store.blob_size(&claimed).unwrap(), None);
@@ -81,7 +84,7 @@ fn a_size_mismatch_leaves_nothing() {
     assert!(
         matches!(
             err,
-            LayoutError::SizeMismatch {
+            LocalStoreError::SizeMismatch {
                 expected: 6,
                 actual: 5,
                 ..
@@ -121,7 +124,7 @@ fn a_sha512_digest_is_verified_and_stored_under_its_algorithm() {
     writer.write_all(b"five-twelve?").unwrap();
     assert!(matches!(
         writer.commit(&expected, None),
-        Err(LayoutError::DigestMismatch { .. })
+        Err(LocalStoreError::DigestMismatch { .. })
     ));
 }
 
@@ -144,7 +147,10 @@ fn a_mismatching_download_is_deleted() {
     fs::write(&temp, b"tampered bytes").unwrap();
     let expected = Digest::sha256(b"downloaded bytes");
     let err = store.adopt_file(&temp, &expected).unwrap_err();
-    assert!(matches!(err, LayoutError::DigestMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, LocalStoreError::DigestMismatch { .. }),
+        "{err}"
+    );
     assert!(!temp.exists());
     assert!(blob_files(&store).is_empty());
 }
@@ -157,7 +163,7 @@ fn adopting_a_file_outside_ingest_is_refused_and_leaves_it() {
     let err = store
         .adopt_file(&outside, &Digest::sha256(b"x"))
         .unwrap_err();
-    assert!(matches!(err, LayoutError::NotInIngest { .. }), "{err}");
+    assert!(matches!(err, LocalStoreError::NotInIngest { .. }), "{err}");
     assert!(outside.exists());
 }
 
@@ -183,7 +189,7 @@ fn read_blob_refuses_blobs_over_the_limit() {
     assert!(
         matches!(
             err,
-            LayoutError::BlobTooLarge {
+            LocalStoreError::BlobTooLarge {
                 size: 1000,
                 limit: 999,
                 ..
@@ -199,11 +205,11 @@ fn absent_blobs_are_reported_as_such() {
     let digest = Digest::sha256(b"never written");
     assert_eq!(store.blob_size(&digest).unwrap(), None);
     let err = store.open_blob(&digest).unwrap_err();
-    assert!(matches!(err, LayoutError::BlobNotFound { .. }), "{err}");
+    assert!(matches!(err, LocalStoreError::BlobNotFound { .. }), "{err}");
     assert!(err.to_string().contains(digest.hex()));
     assert!(matches!(
         store.read_blob(&digest, 10),
-        Err(LayoutError::BlobNotFound { .. })
+        Err(LocalStoreError::BlobNotFound { .. })
     ));
 }
 
@@ -223,7 +229,7 @@ fn open_removes_ingest_files_older_than_a_day_and_keeps_recent_ones() {
         .set_modified(two_days_ago)
         .unwrap();
     drop(store);
-    let reopened = LayoutStore::open(&root).unwrap();
+    let reopened = LocalStore::open(&root).unwrap();
     assert!(!old.exists());
     assert!(recent.exists());
     drop(reopened);
@@ -240,7 +246,10 @@ fn a_verified_download_is_adopted_without_a_second_read_and_checked_for_size() {
     let error = store
         .adopt_verified_file(&short, &digest, content.len() as u64)
         .unwrap_err();
-    assert!(matches!(error, LayoutError::SizeMismatch { .. }), "{error}");
+    assert!(
+        matches!(error, LocalStoreError::SizeMismatch { .. }),
+        "{error}"
+    );
     assert!(!short.exists(), "the refused file is deleted");
     assert_eq!(store.blob_size(&digest).unwrap(), None);
 

@@ -4,7 +4,7 @@
 use sentinel_oci::{Digest, MAX_MANIFEST_SIZE, ParsedManifest};
 
 use crate::blobs;
-use crate::error::LayoutError;
+use crate::error::LocalStoreError;
 use crate::paths::LayoutPaths;
 
 /// What an `index.json` descriptor says about a stored manifest.
@@ -23,8 +23,8 @@ pub(crate) fn parse(
     digest: &Digest,
     media_type: Option<&str>,
     bytes: &[u8],
-) -> Result<ParsedManifest, LayoutError> {
-    ParsedManifest::parse(media_type, bytes).map_err(|source| LayoutError::InvalidManifest {
+) -> Result<ParsedManifest, LocalStoreError> {
+    ParsedManifest::parse(media_type, bytes).map_err(|source| LocalStoreError::InvalidManifest {
         digest: digest.clone(),
         source,
     })
@@ -35,10 +35,10 @@ pub(crate) fn check_references(
     paths: &LayoutPaths,
     digest: &Digest,
     parsed: &ParsedManifest,
-) -> Result<(), LayoutError> {
+) -> Result<(), LocalStoreError> {
     for referenced in parsed.blobs.iter().chain(&parsed.manifests) {
         if blobs::size(paths, referenced)?.is_none() {
-            return Err(LayoutError::MissingReference {
+            return Err(LocalStoreError::MissingReference {
                 manifest: digest.clone(),
                 missing: referenced.clone(),
             });
@@ -48,7 +48,10 @@ pub(crate) fn check_references(
 }
 
 /// Reads the stored manifest `digest`, checks its references and describes it.
-pub(crate) fn describe(paths: &LayoutPaths, digest: &Digest) -> Result<ManifestFacts, LayoutError> {
+pub(crate) fn describe(
+    paths: &LayoutPaths,
+    digest: &Digest,
+) -> Result<ManifestFacts, LocalStoreError> {
     let bytes = blobs::read_limited(paths, digest, MAX_MANIFEST_SIZE)?;
     let parsed = parse(digest, None, &bytes)?;
     check_references(paths, digest, &parsed)?;

@@ -1,4 +1,4 @@
-//! [`LayoutStore`]: the public face of the layout.
+//! [`LocalStore`]: the public face of the layout.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -12,7 +12,7 @@ use sentinel_oci::{Descriptor, Digest, ImageIndex, IndexEntry, MAX_MANIFEST_SIZE
 use crate::blob_writer::{self, BlobWriter};
 use crate::durable::{self, BUFFER_SIZE, TempPath, is_not_found};
 use crate::entry::Entry;
-use crate::error::{IoContext, LayoutError};
+use crate::error::{IoContext, LocalStoreError};
 use crate::gc::{self, GcReport};
 use crate::index_file::{self, CONTAINERD_NAME_ANNOTATION};
 use crate::ingest::{self, Lease};
@@ -30,23 +30,23 @@ use crate::{blobs, init, lookup, ref_name};
 /// that keeps a collection run elsewhere from deleting the blobs it writes
 /// before it names them.
 #[derive(Debug)]
-pub struct LayoutStore {
+pub struct LocalStore {
     paths: LayoutPaths,
     lease: Lease,
 }
 
-impl LayoutStore {
+impl LocalStore {
     /// Opens the store at `root`, creating the directory and an empty layout
     /// if there is none. Refuses a layout of another `imageLayoutVersion`, and
     /// a directory that holds other files but no `oci-layout`. Removes files
     /// under `ingest/` abandoned more than a day ago.
-    pub fn open(root: &Path) -> Result<Self, LayoutError> {
+    pub fn open(root: &Path) -> Result<Self, LocalStoreError> {
         fs::create_dir_all(root).at("create directory", root)?;
         let paths = LayoutPaths::new(root);
         init::prepare(&paths)?;
         ingest::sweep(&paths, SystemTime::now())?;
         let lease = Lease::acquire(&paths)?;
-        Ok(LayoutStore { paths, lease })
+        Ok(LocalStore { paths, lease })
     }
 
     /// The default store directory: `$AGENT_STORE`, else
@@ -71,7 +71,7 @@ impl LayoutStore {
     /// A blob found is also marked as recently used (its modification time
     /// is renewed), so that a caller that skips fetching it because it is
     /// present can still name it after a collection in another process.
-    pub fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, LayoutError> {
+    pub fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, LocalStoreError> {
         let size = blobs::size(&self.paths, digest)?;
         if size.is_some() {
             // Best effort: a store the user may read but not write still
@@ -85,23 +85,23 @@ impl LayoutStore {
     }
 
     /// Starts writing a blob; see [`BlobWriter`].
-    pub fn begin_blob(&self) -> Result<BlobWriter, LayoutError> {
+    pub fn begin_blob(&self) -> Result<BlobWriter, LocalStoreError> {
         BlobWriter::create(&self.paths)
     }
 
     /// A fresh path under `<root>/ingest/` (nothing is created there) for a
     /// caller that writes a file itself, e.g. a streaming download; hand the
-    /// file to [`LayoutStore::adopt_file`] when it is complete. If it is never
+    /// file to [`LocalStore::adopt_file`] when it is complete. If it is never
     /// adopted, the next `open` a day later removes it.
     pub fn ingest_path(&self) -> PathBuf {
         self.paths.fresh_ingest("download")
     }
 
-    /// Makes the file `temp` (a path from [`LayoutStore::ingest_path`]) the
+    /// Makes the file `temp` (a path from [`LocalStore::ingest_path`]) the
     /// blob `expected`: re-hashes it while streaming, fsyncs it and renames it
     /// into `blobs/`. Returns its size. If it does not hash to `expected`, or
     /// anything else fails, the file is deleted and nothing becomes visible.
-    pub fn adopt_file(&self, temp: &Path, expected: &Digest) -> Result<u64, LayoutError> {
+    pub fn adopt_file(&self, temp: &Path, expected: &Digest) -> Result<u64, LocalStoreError> {
         self.check_in_ingest(temp)?;
         let guard = TempPath::new(temp.to_path_buf());
         let mut file = File::options()
@@ -111,7 +111,7 @@ impl LayoutStore {
             .at("open", temp)?;
         let (actual, size) = durable::hash_stream(&mut file, expected.algorithm(), temp)?;
         if actual != *expected {
-            return Err(LayoutError::DigestMismatch {
+            return Err(LocalStoreError::DigestMismatch {
                 path: temp.to_path_buf(),
                 expected: expected.clone(),
                 actual,
@@ -123,7 +123,7 @@ impl LayoutStore {
         Ok(size)
     }
 
-    /// Makes the file `temp` (a path from [`LayoutStore::ingest_path`]) the
+    /// Makes the file `temp` (a path from [`LocalStore::ingest_path`]) the
     /// blob `digest` without reading it again: for a caller that hashed
     /// exactly these bytes while writing them (a verifying download), where
     /// a second pass would double the cost of the transfer. The size must
@@ -134,13 +134,13 @@ impl LayoutStore {
         temp: &Path,
         digest: &Digest,
         size: u64,
-    ) -> Result<(), LayoutError> {
+    ) -> Result<(), LocalStoreError> {
         self.check_in_ingest(temp)?;
         let guard = TempPath::new(temp.to_path_buf());
         let file = File::open(temp).at("open", temp)?;
         let actual = file.metadata().at("stat", temp)?.len();
         if actual != size {
-            return Err(LayoutError::SizeMismatch {
+            return Err(LocalStoreError::SizeMismatch {
                 path: temp.to_path_buf(),
                 expected: size,
                 actual,
@@ -162,7 +162,7 @@ impl LayoutStore {
 
     /// Copies the file `src` into the store as a blob, hashing it on the way
     /// (sha256). Returns its digest and size. `src` is left untouched.
-    pub fn import_file(&self, src: &Path) -> Result<(Digest, u64), LayoutError> {
+    pub fn import_file(&self, src: &Path) -> Result<(Digest, u64), LocalStoreError> {
         let mut source = File::open(src).at("open", src)?;
         let mut writer = self.begin_blob()?;
         let mut buffer = vec![0u8; BUFFER_SIZE];
@@ -171,7 +171,7 @@ impl LayoutStore {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(LayoutError::io("read", src, e)),
+                Err(e) => return Err(LocalStoreError::io("read", src, e)),
             };
             writer
                 .write_all(&buffer[..n])
@@ -184,7 +184,7 @@ impl LayoutStore {
     }
 
     /// Stores `bytes` as a blob and returns its sha256 digest.
-    pub fn write_blob(&self, bytes: &[u8]) -> Result<Digest, LayoutError> {
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<Digest, LocalStoreError> {
         let mut writer = self.begin_blob()?;
         writer.write_all(bytes).at("write", writer.temp_path())?;
         let digest = writer.digest();
@@ -193,13 +193,13 @@ impl LayoutStore {
     }
 
     /// Reads the whole blob `digest` into memory, refusing one larger than
-    /// `max_size` bytes. For large blobs use [`LayoutStore::open_blob`].
-    pub fn read_blob(&self, digest: &Digest, max_size: u64) -> Result<Vec<u8>, LayoutError> {
+    /// `max_size` bytes. For large blobs use [`LocalStore::open_blob`].
+    pub fn read_blob(&self, digest: &Digest, max_size: u64) -> Result<Vec<u8>, LocalStoreError> {
         blobs::read_limited(&self.paths, digest, max_size)
     }
 
     /// Opens the blob `digest` for streaming reads.
-    pub fn open_blob(&self, digest: &Digest) -> Result<File, LayoutError> {
+    pub fn open_blob(&self, digest: &Digest) -> Result<File, LocalStoreError> {
         blobs::open(&self.paths, digest)
     }
 
@@ -207,12 +207,12 @@ impl LayoutStore {
     /// returns its sha256 digest. Refuses a manifest that does not parse, is
     /// larger than [`MAX_MANIFEST_SIZE`], or references a blob or child
     /// manifest the store does not hold. It is not named: see
-    /// [`LayoutStore::set_name`] and [`LayoutStore::add_unnamed`].
-    pub fn put_manifest(&self, bytes: &[u8], media_type: &str) -> Result<Digest, LayoutError> {
+    /// [`LocalStore::set_name`] and [`LocalStore::add_unnamed`].
+    pub fn put_manifest(&self, bytes: &[u8], media_type: &str) -> Result<Digest, LocalStoreError> {
         let digest = Digest::sha256(bytes);
         let size = bytes.len() as u64;
         if size > MAX_MANIFEST_SIZE {
-            return Err(LayoutError::ManifestTooLarge {
+            return Err(LocalStoreError::ManifestTooLarge {
                 digest,
                 size,
                 limit: MAX_MANIFEST_SIZE,
@@ -226,7 +226,7 @@ impl LayoutStore {
     /// Names the stored manifest `digest` `name`, a full reference such as
     /// `localhost:5000/me/hello:0.1.0` that follows the image-spec grammar
     /// for `org.opencontainers.image.ref.name`. If the name exists it is moved
-    /// (the manifest it named stays until [`LayoutStore::garbage_collect`]);
+    /// (the manifest it named stays until [`LocalStore::garbage_collect`]);
     /// an untagged entry for the same manifest is dropped, the name keeping it.
     ///
     /// The entry's `mediaType`, `size` and `artifactType` are read from the
@@ -239,7 +239,7 @@ impl LayoutStore {
         name: &str,
         digest: &Digest,
         extra_annotations: BTreeMap<String, String>,
-    ) -> Result<(), LayoutError> {
+    ) -> Result<(), LocalStoreError> {
         ref_name::validate(name)?;
         let mut annotations = extra_annotations;
         annotations.insert(
@@ -266,7 +266,7 @@ impl LayoutStore {
 
     /// Keeps the stored manifest `digest` without a name (a pull by digest).
     /// Does nothing if an entry, named or not, already keeps it.
-    pub fn add_unnamed(&self, digest: &Digest) -> Result<(), LayoutError> {
+    pub fn add_unnamed(&self, digest: &Digest) -> Result<(), LocalStoreError> {
         self.update_index(|index| {
             let descriptor = self.descriptor(digest, BTreeMap::new())?;
             if !index
@@ -281,7 +281,7 @@ impl LayoutStore {
     }
 
     /// Every entry of `index.json`, in its order.
-    pub fn entries(&self) -> Result<Vec<Entry>, LayoutError> {
+    pub fn entries(&self) -> Result<Vec<Entry>, LocalStoreError> {
         let index = index_file::read(&self.paths)?;
         Ok(index
             .manifests
@@ -294,37 +294,37 @@ impl LayoutStore {
     /// that digest; else the entry whose digest starts with that hex prefix
     /// (at least [`MIN_DIGEST_PREFIX`](crate::MIN_DIGEST_PREFIX) lowercase hex
     /// digits, `sha256:` optional), which is an error if several digests do.
-    pub fn find(&self, name_or_digest: &str) -> Result<Option<Entry>, LayoutError> {
+    pub fn find(&self, name_or_digest: &str) -> Result<Option<Entry>, LocalStoreError> {
         lookup::find(self.entries()?, name_or_digest)
     }
 
     /// Removes the name `name`. Returns whether the name existed. The blobs
-    /// only it reached stay until [`LayoutStore::garbage_collect`], so a
+    /// only it reached stay until [`LocalStore::garbage_collect`], so a
     /// caller removing several names collects once and can report it.
-    pub fn remove_name(&self, name: &str) -> Result<bool, LayoutError> {
+    pub fn remove_name(&self, name: &str) -> Result<bool, LocalStoreError> {
         let removed = self.remove_where(|d| d.ref_name() == Some(name))?;
         Ok(removed > 0)
     }
 
     /// Removes every entry (named or not) for the manifest `digest`. Returns
     /// how many entries were removed. As with
-    /// [`LayoutStore::remove_name`], blobs stay until
-    /// [`LayoutStore::garbage_collect`].
-    pub fn remove_digest(&self, digest: &Digest) -> Result<usize, LayoutError> {
+    /// [`LocalStore::remove_name`], blobs stay until
+    /// [`LocalStore::garbage_collect`].
+    pub fn remove_digest(&self, digest: &Digest) -> Result<usize, LocalStoreError> {
         self.remove_where(|d| d.digest == *digest)
     }
 
     /// Deletes every blob that no entry reaches (entry → manifest → config
     /// and layers; index → child manifests, recursively), except blobs
     /// written since another open store took its lease.
-    pub fn garbage_collect(&self) -> Result<GcReport, LayoutError> {
+    pub fn garbage_collect(&self) -> Result<GcReport, LocalStoreError> {
         let _lock = StoreLock::acquire(&self.paths)?;
         let index = index_file::read(&self.paths)?;
         self.collect_locked(&index)
     }
 
     /// Removes the entries matching `doomed`, under the lock.
-    fn remove_where(&self, doomed: impl Fn(&Descriptor) -> bool) -> Result<usize, LayoutError> {
+    fn remove_where(&self, doomed: impl Fn(&Descriptor) -> bool) -> Result<usize, LocalStoreError> {
         let _lock = StoreLock::acquire(&self.paths)?;
         let mut index = index_file::read(&self.paths)?;
         let before = index.manifests.len();
@@ -337,7 +337,7 @@ impl LayoutStore {
     }
 
     /// Garbage collection; the caller holds the store lock.
-    fn collect_locked(&self, index: &ImageIndex) -> Result<GcReport, LayoutError> {
+    fn collect_locked(&self, index: &ImageIndex) -> Result<GcReport, LocalStoreError> {
         let keep = gc::reachable(&self.paths, index)?;
         let in_use_since = ingest::oldest_foreign_lease(&self.paths, self.lease.path())?;
         gc::sweep(&self.paths, &keep, in_use_since)
@@ -346,8 +346,8 @@ impl LayoutStore {
     /// Reads, changes and (if changed) rewrites `index.json` under the store lock.
     fn update_index(
         &self,
-        change: impl FnOnce(&mut ImageIndex) -> Result<(), LayoutError>,
-    ) -> Result<(), LayoutError> {
+        change: impl FnOnce(&mut ImageIndex) -> Result<(), LocalStoreError>,
+    ) -> Result<(), LocalStoreError> {
         let _lock = StoreLock::acquire(&self.paths)?;
         let mut index = index_file::read(&self.paths)?;
         let before = index.clone();
@@ -365,7 +365,7 @@ impl LayoutStore {
         &self,
         digest: &Digest,
         annotations: BTreeMap<String, String>,
-    ) -> Result<IndexEntry, LayoutError> {
+    ) -> Result<IndexEntry, LocalStoreError> {
         let facts = manifests::describe(&self.paths, digest)?;
         Ok(IndexEntry::from(Descriptor {
             artifact_type: facts.artifact_type,
@@ -376,9 +376,9 @@ impl LayoutStore {
 
     /// Fails unless `temp` is directly inside `<root>/ingest/`, where a rename
     /// into `blobs/` stays on one file system.
-    fn check_in_ingest(&self, temp: &Path) -> Result<(), LayoutError> {
+    fn check_in_ingest(&self, temp: &Path) -> Result<(), LocalStoreError> {
         let ingest = self.paths.ingest();
-        let not_in_ingest = || LayoutError::NotInIngest {
+        let not_in_ingest = || LocalStoreError::NotInIngest {
             path: temp.to_path_buf(),
             ingest: ingest.clone(),
         };
@@ -386,14 +386,14 @@ impl LayoutStore {
         let same = match (fs::canonicalize(parent), fs::canonicalize(&ingest)) {
             (Ok(parent), Ok(ingest)) => parent == ingest,
             (Err(e), _) if is_not_found(&e) => false,
-            (Err(e), _) => return Err(LayoutError::io("inspect", parent, e)),
-            (_, Err(e)) => return Err(LayoutError::io("inspect", &ingest, e)),
+            (Err(e), _) => return Err(LocalStoreError::io("inspect", parent, e)),
+            (_, Err(e)) => return Err(LocalStoreError::io("inspect", &ingest, e)),
         };
         if same { Ok(()) } else { Err(not_in_ingest()) }
     }
 }
 
-/// [`LayoutStore::default_root`] with the environment given by `lookup`.
+/// [`LocalStore::default_root`] with the environment given by `lookup`.
 fn default_root_from(lookup: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
     let set = |name: &str| lookup(name).filter(|value| !value.is_empty());
     if let Some(store) = set("AGENT_STORE") {

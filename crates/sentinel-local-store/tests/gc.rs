@@ -7,7 +7,7 @@ use std::fs::{self, File};
 use std::time::{Duration, SystemTime};
 
 use common::{blob_files, name, put_tiny_image, store};
-use sentinel_layout::{GcReport, LayoutStore};
+use sentinel_local_store::{GcReport, LocalStore};
 use sentinel_oci::media_types;
 use serde_json::json;
 
@@ -163,7 +163,7 @@ fn a_subject_does_not_keep_its_target() {
 #[test]
 fn blobs_written_while_another_store_is_open_survive_its_collection() {
     let (_dir, writer) = store();
-    let collector = LayoutStore::open(writer.root()).unwrap();
+    let collector = LocalStore::open(writer.root()).unwrap();
     // The writer stores the parts of an image it has not named yet.
     let image = put_tiny_image(&writer, b"in flight");
 
@@ -193,7 +193,7 @@ fn an_old_blob_another_store_relies_on_survives_its_collection() {
         .set_modified(two_days_ago)
         .unwrap();
     // Another store finds the blob present and so skips fetching it.
-    let puller = LayoutStore::open(collector.root()).unwrap();
+    let puller = LocalStore::open(collector.root()).unwrap();
     assert!(puller.blob_size(&old).unwrap().is_some());
     let report = collector.garbage_collect().unwrap();
     assert_eq!(report.blobs_in_use, 1);

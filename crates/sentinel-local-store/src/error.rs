@@ -8,7 +8,7 @@ use sentinel_oci::{Digest, ManifestError};
 
 /// Why the local store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
-pub enum LayoutError {
+pub enum LocalStoreError {
     /// A file system operation failed.
     #[error("could not {action} {}: {source}", path.display())]
     Io {
@@ -160,10 +160,10 @@ pub enum LayoutError {
     },
 }
 
-impl LayoutError {
-    /// An [`LayoutError::Io`] for `action` on `path`.
+impl LocalStoreError {
+    /// An [`LocalStoreError::Io`] for `action` on `path`.
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        LayoutError::Io {
+        LocalStoreError::Io {
             action,
             path: path.into(),
             source,
@@ -172,9 +172,9 @@ impl LayoutError {
 }
 
 /// A failed durable write or lock, worded as the store words its own I/O failures.
-impl From<sentinel_durable::DurableError> for LayoutError {
+impl From<sentinel_durable::DurableError> for LocalStoreError {
     fn from(error: sentinel_durable::DurableError) -> Self {
-        LayoutError::Io {
+        LocalStoreError::Io {
             action: error.step.action(),
             path: error.path,
             source: error.source,
@@ -184,12 +184,12 @@ impl From<sentinel_durable::DurableError> for LayoutError {
 
 /// Attaches an action and a path to an I/O result.
 pub(crate) trait IoContext<T> {
-    /// Turns an I/O error into [`LayoutError::Io`] naming `action` and `path`.
-    fn at(self, action: &'static str, path: &std::path::Path) -> Result<T, LayoutError>;
+    /// Turns an I/O error into [`LocalStoreError::Io`] naming `action` and `path`.
+    fn at(self, action: &'static str, path: &std::path::Path) -> Result<T, LocalStoreError>;
 }
 
 impl<T> IoContext<T> for io::Result<T> {
-    fn at(self, action: &'static str, path: &std::path::Path) -> Result<T, LayoutError> {
-        self.map_err(|source| LayoutError::io(action, path, source))
+    fn at(self, action: &'static str, path: &std::path::Path) -> Result<T, LocalStoreError> {
+        self.map_err(|source| LocalStoreError::io(action, path, source))
     }
 }

@@ -11,11 +11,11 @@
 //! `docker.io/team/x@sha256:...` matches it. Repository names that use `__`
 //! or three dashes in a row are valid on a registry but do not match.
 
-use crate::error::LayoutError;
+use crate::error::LocalStoreError;
 
 /// Checks `name` against the `ref.name` grammar.
-pub(crate) fn validate(name: &str) -> Result<(), LayoutError> {
-    let invalid = |reason| LayoutError::InvalidName {
+pub(crate) fn validate(name: &str) -> Result<(), LocalStoreError> {
+    let invalid = |reason| LocalStoreError::InvalidName {
         name: name.to_owned(),
         reason,
     };
@@ -98,7 +98,7 @@ mod tests {
             "caf\u{e9}",
         ] {
             assert!(
-                matches!(validate(name), Err(LayoutError::InvalidName { .. })),
+                matches!(validate(name), Err(LocalStoreError::InvalidName { .. })),
                 "{name:?}"
             );
         }

@@ -13,7 +13,7 @@ use sentinel_oci::{Digest, ImageIndex, MAX_MANIFEST_SIZE, ManifestKind};
 
 use crate::blobs;
 use crate::durable::is_not_found;
-use crate::error::{IoContext, LayoutError};
+use crate::error::{IoContext, LocalStoreError};
 use crate::manifests;
 use crate::paths::LayoutPaths;
 
@@ -37,7 +37,7 @@ pub struct GcReport {
 pub(crate) fn reachable(
     paths: &LayoutPaths,
     index: &ImageIndex,
-) -> Result<HashSet<Digest>, LayoutError> {
+) -> Result<HashSet<Digest>, LocalStoreError> {
     let mut reached = HashSet::new();
     let mut pending: Vec<(Digest, Option<String>)> = index
         .manifests
@@ -61,7 +61,7 @@ pub(crate) fn reachable(
         }
         let bytes = match blobs::read_limited(paths, &digest, MAX_MANIFEST_SIZE) {
             Ok(bytes) => bytes,
-            Err(LayoutError::BlobNotFound { .. }) => continue,
+            Err(LocalStoreError::BlobNotFound { .. }) => continue,
             Err(e) => return Err(e),
         };
         let parsed = manifests::parse(&digest, media_type.as_deref(), &bytes)?;
@@ -77,7 +77,7 @@ pub(crate) fn sweep(
     paths: &LayoutPaths,
     keep: &HashSet<Digest>,
     in_use_since: Option<SystemTime>,
-) -> Result<GcReport, LayoutError> {
+) -> Result<GcReport, LocalStoreError> {
     let mut report = GcReport::default();
     let blobs_dir = paths.blobs();
     for algorithm_dir in fs::read_dir(&blobs_dir).at("list", &blobs_dir)? {
@@ -101,7 +101,7 @@ pub(crate) fn sweep(
             let metadata = match fs::symlink_metadata(&path) {
                 Ok(metadata) => metadata,
                 Err(e) if is_not_found(&e) => continue,
-                Err(e) => return Err(LayoutError::io("inspect", path, e)),
+                Err(e) => return Err(LocalStoreError::io("inspect", path, e)),
             };
             let modified = metadata.modified().at("read the time of", &path)?;
             if in_use_since.is_some_and(|since| modified >= since) {
@@ -114,7 +114,7 @@ pub(crate) fn sweep(
                     report.bytes_freed += metadata.len();
                 }
                 Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(LayoutError::io("remove", path, e)),
+                Err(e) => return Err(LocalStoreError::io("remove", path, e)),
             }
         }
     }

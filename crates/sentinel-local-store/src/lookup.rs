@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use sentinel_oci::Digest;
 
 use crate::entry::Entry;
-use crate::error::LayoutError;
+use crate::error::LocalStoreError;
 
 /// The fewest hex digits a digest prefix must have to be looked up.
 pub const MIN_DIGEST_PREFIX: usize = 12;
@@ -17,7 +17,7 @@ pub const MIN_DIGEST_PREFIX: usize = 12;
 /// [`MIN_DIGEST_PREFIX`] lowercase hex digits, optionally after `sha256:`),
 /// which must then be the only digest that does. When several entries share
 /// the digest found, the first in `index.json` order is returned.
-pub(crate) fn find(entries: Vec<Entry>, query: &str) -> Result<Option<Entry>, LayoutError> {
+pub(crate) fn find(entries: Vec<Entry>, query: &str) -> Result<Option<Entry>, LocalStoreError> {
     if let Some(position) = entries
         .iter()
         .position(|e| e.name.as_deref() == Some(query))
@@ -40,7 +40,7 @@ pub(crate) fn find(entries: Vec<Entry>, query: &str) -> Result<Option<Entry>, La
         .map(|e| &e.digest)
         .collect();
     if distinct.len() > 1 {
-        return Err(LayoutError::AmbiguousPrefix {
+        return Err(LocalStoreError::AmbiguousPrefix {
             prefix: query.to_owned(),
             count: distinct.len(),
         });
