@@ -30,6 +30,7 @@ pub use error::RegistryError;
 pub use manifests::PushedManifest;
 pub use sentinel_index::{ListedUpload, Page, PageRequest, StoredManifest, UploadSession};
 pub use sentinel_storage::StoredUpload;
+pub use uploads::BodyStream;
 
 /// Now, in seconds since the Unix epoch.
 fn now() -> u64 {

@@ -10,6 +10,23 @@ use sentinel_storage::{BlobUpload, StorageError, UploadProgress};
 
 use super::{Registry, RegistryError, UploadSession, now};
 
+/// A request body as the service reads it: chunks of bytes, any of which
+/// may fail to arrive, that can move to the task storing them.
+pub trait BodyStream:
+    Stream<Item = Result<Bytes, <Self as BodyStream>::Error>> + Unpin + Send + 'static
+{
+    /// Why a chunk failed to arrive.
+    type Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static;
+}
+
+impl<S, E> BodyStream for S
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    type Error = E;
+}
+
 /// Runs `work` on its own task and waits for it. An upload step that holds a
 /// session's lock must finish (or fail and clean up) even if the request that
 /// started it is dropped because its client went away; dropped halfway, it
@@ -88,18 +105,14 @@ impl Registry {
     /// chunk begins (from `Content-Range`) and `length` how long it says it
     /// is. The new progress is recorded in the index (a PATCH the client
     /// will build on).
-    pub async fn append<S, E>(
+    pub async fn append(
         &self,
         repository: &RepositoryName,
         id: &str,
         start: Option<u64>,
         length: Option<u64>,
-        body: S,
-    ) -> Result<UploadSession, RegistryError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
-    {
+        body: impl BodyStream,
+    ) -> Result<UploadSession, RegistryError> {
         let this = self.clone();
         let repository = repository.clone();
         let id = id.to_owned();
@@ -125,19 +138,15 @@ impl Registry {
     /// is linked leaves the previous, still valid, session. Each step can be
     /// retried: if the process dies after publishing but before linking, the
     /// client's retry finds the blob stored and links it.
-    pub async fn finish_upload<S, E>(
+    pub async fn finish_upload(
         &self,
         repository: &RepositoryName,
         id: &str,
         digest: &Digest,
         start: Option<u64>,
         length: Option<u64>,
-        body: S,
-    ) -> Result<(), RegistryError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
-    {
+        body: impl BodyStream,
+    ) -> Result<(), RegistryError> {
         let this = self.clone();
         let repository = repository.clone();
         let id = id.to_owned();
@@ -165,16 +174,12 @@ impl Registry {
     }
 
     /// Stores `body` as blob `digest` of `repository` in one request.
-    pub async fn put_blob<S, E>(
+    pub async fn put_blob(
         &self,
         repository: &RepositoryName,
         digest: &Digest,
-        body: S,
-    ) -> Result<(), RegistryError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
-    {
+        body: impl BodyStream,
+    ) -> Result<(), RegistryError> {
         let this = self.clone();
         let repository = repository.clone();
         let digest = digest.clone();
