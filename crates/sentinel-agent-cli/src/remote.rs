@@ -81,12 +81,10 @@ impl<'a> Remote<'a> {
 }
 
 /// Whether a reference's first component is a registry host, by docker's
-/// rule: it holds a `.` or a `:`, or is `localhost`.
+/// rule (`sentinel_oci::looks_like_registry`).
 fn names_registry(text: &str) -> bool {
-    match text.split_once('/') {
-        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
-        None => false,
-    }
+    text.split_once('/')
+        .is_some_and(|(first, _)| sentinel_oci::looks_like_registry(first))
 }
 
 impl Registries for Remote<'_> {

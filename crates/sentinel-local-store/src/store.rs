@@ -91,7 +91,8 @@ impl LocalStore {
 
     /// A fresh path under `<root>/ingest/` (nothing is created there) for a
     /// caller that writes a file itself, e.g. a streaming download; hand the
-    /// file to [`LocalStore::adopt_file`] when it is complete. If it is never
+    /// file to [`LocalStore::adopt_file`] (or, if the caller hashed it while
+    /// writing, [`LocalStore::adopt_verified_file`]) when it is complete. If it is never
     /// adopted, the next `open` a day later removes it.
     pub fn ingest_path(&self) -> PathBuf {
         self.paths.fresh_ingest("download")

@@ -26,8 +26,8 @@ pub use digest_writer::DigestingWriter;
 pub use document::{Descriptor, ImageIndex, ImageManifest, IndexEntry};
 pub use error_code::{ErrorBody, ErrorCode, ErrorEntry};
 pub use image_reference::{
-    DOCKER_HUB, ImageReference, ImageReferenceError, canonical_registry, parse_repository,
-    parse_tag, registry_api_host, validate_registry_host,
+    DOCKER_HUB, ImageReference, ImageReferenceError, canonical_registry, looks_like_registry,
+    parse_repository, parse_tag, registry_api_host, validate_registry_host,
 };
 pub use manifest::{MAX_MANIFEST_SIZE, ManifestError, ManifestKind, ParsedManifest};
 pub use names::{MAX_NAME_LEN, NameError, Reference, ReferenceError, RepositoryName, Tag};

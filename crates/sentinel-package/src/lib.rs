@@ -41,5 +41,5 @@ pub use pack::{PackSummary, default_file_name, pack, pack_to_file};
 pub use package_manifest::{FileEntry, PackageManifest};
 pub use read::{PackageContents, read_package};
 pub use sentinel_oci::{Digest, ImageReference, ImageReferenceError};
-pub use source::{SourceDir, load_dir};
+pub use source::{MAX_DEFINITION_BYTES, SourceDir, load_dir};
 pub use unpack::{UnpackSummary, unpack};

@@ -12,8 +12,8 @@ use crate::ignore::{IGNORE_FILE, IgnoreRules};
 use crate::kind::PackageKind;
 use crate::paths::{PACKAGE_MANIFEST_NAME, check_entry_path};
 
-/// The largest definition file accepted, in bytes.
-pub(crate) const MAX_DEFINITION_BYTES: u64 = 1024 * 1024;
+/// The largest definition file (`agent.yaml`, `stack.yaml`) accepted, in bytes.
+pub const MAX_DEFINITION_BYTES: u64 = 1024 * 1024;
 
 /// A package directory whose definition has been read and validated.
 #[derive(Clone, Debug)]

@@ -15,13 +15,13 @@ mod describe;
 mod fsck;
 mod middleware;
 mod server;
-pub mod service;
+mod service;
 mod settings;
 
 pub use auth::{AuthSetupError, BOOTSTRAP_ADMIN, generate_password};
 pub use fsck::{FsckError, FsckReport, fsck};
-pub(crate) use server::ReleaseGuard;
 pub use server::{ORPHANED_UPLOAD_GRACE, Server, StartError, UPLOAD_EXPIRY};
+pub use service::RegistryError;
 pub use settings::{LogFormat, PartialSettings, Settings, SettingsError};
 
 use describe::describe;

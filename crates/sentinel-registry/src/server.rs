@@ -267,25 +267,6 @@ async fn watch_auth(auth: Option<Arc<Authenticator>>, limits: Arc<RequestLimits>
     }
 }
 
-/// Signals, when dropped, that the registry it belongs to is gone.
-pub(crate) struct ReleaseGuard(Option<oneshot::Sender<()>>);
-
-impl ReleaseGuard {
-    /// A guard, and the receiver that fires when it is dropped.
-    pub(crate) fn new() -> (Self, oneshot::Receiver<()>) {
-        let (sender, receiver) = oneshot::channel();
-        (ReleaseGuard(Some(sender)), receiver)
-    }
-}
-
-impl Drop for ReleaseGuard {
-    fn drop(&mut self) {
-        if let Some(sender) = self.0.take() {
-            let _ = sender.send(());
-        }
-    }
-}
-
 /// Opens the metadata index and blob store named by `settings`.
 pub(crate) fn open(
     settings: &Settings,
@@ -300,7 +281,7 @@ pub(crate) fn open(
         None => StorageLocation::Local(settings.data_dir.join("storage")),
     };
     let blobs = BlobStore::open(&storage)?;
-    let (release_guard, released) = ReleaseGuard::new();
+    let (release_guard, released) = crate::service::ReleaseGuard::new();
     let registry = service::Registry::new(Arc::new(index), blobs, release_guard);
     Ok((registry, storage, released))
 }

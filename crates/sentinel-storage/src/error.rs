@@ -14,7 +14,7 @@ pub enum StorageError {
     /// The request body failed before it ended (the client went away).
     #[error("the request body was interrupted")]
     Body(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A blob the index knows is absent from storage.
+    /// A blob expected in storage is absent.
     #[error("blob {0} is missing from storage")]
     Missing(Digest),
     /// The body's length differs from the length the client declared.

@@ -7,7 +7,7 @@ use sentinel_package::oci::parse_manifest;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::manifest::MAX_DEFINITION_BYTES;
+use sentinel_package::MAX_DEFINITION_BYTES;
 
 /// One package (or other manifest) in the local store.
 #[derive(Debug, Serialize)]

@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use crate::error::{Result, WorkflowError};
 use crate::local::find_local;
-use crate::manifest::{AnyManifest, DescriptorView, MAX_DEFINITION_BYTES};
+use sentinel_package::MAX_DEFINITION_BYTES;
+
+use crate::manifest::{AnyManifest, DescriptorView};
 use crate::registries::{self, Registries, tagged_or_latest};
 
 /// What inspect found.

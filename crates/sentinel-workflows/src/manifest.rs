@@ -15,9 +15,6 @@ use sentinel_oci::Digest;
 use sentinel_oci::media_types::OCI_MANIFEST;
 use serde::{Deserialize, Serialize};
 
-/// The largest definition (config blob) a workflow reads.
-pub(crate) const MAX_DEFINITION_BYTES: u64 = 1024 * 1024;
-
 /// The blobs an image manifest references.
 ///
 /// Only the digests and sizes are read, so a stored manifest without

@@ -14,10 +14,10 @@ use sentinel_package::oci::{PackageArtifact, parse_manifest};
 use sentinel_package::{Definition, UnpackSummary};
 
 use crate::error::{Result, WorkflowError};
-use crate::manifest::MAX_DEFINITION_BYTES;
 use crate::progress::{Progress, Transfer, short_digest};
 use crate::registries::{self, Registries, tagged_or_latest};
 use crate::unpack::unpack_file;
+use sentinel_package::MAX_DEFINITION_BYTES;
 
 /// Where a pulled package is extracted.
 pub enum Extract {

@@ -9,7 +9,7 @@ const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
 /// Whether the first path component of a reference names a registry: it
 /// contains `.` or `:`, or is `localhost` (the rule Docker and oras use).
-pub(crate) fn looks_like_registry(component: &str) -> bool {
+pub fn looks_like_registry(component: &str) -> bool {
     component.contains(['.', ':']) || component == "localhost"
 }
 

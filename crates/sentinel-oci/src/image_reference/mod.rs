@@ -16,7 +16,9 @@ mod host;
 #[cfg(test)]
 mod tests;
 
-pub use host::{DOCKER_HUB, canonical_registry, registry_api_host, validate_registry_host};
+pub use host::{
+    DOCKER_HUB, canonical_registry, looks_like_registry, registry_api_host, validate_registry_host,
+};
 
 /// Why a reference, registry or repository name is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

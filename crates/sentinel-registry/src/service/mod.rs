@@ -1,6 +1,6 @@
 //! The registry's domain service: every operation of the distribution spec,
 //! in terms of repositories, blobs, uploads and manifests, over the metadata
-//! index and the blob store. The HTTP layer (`routes`) only translates
+//! index and the blob store. The HTTP layer (`api`) only translates
 //! requests and responses; nothing here knows about HTTP.
 //!
 //! One file per topic: `blobs` (a repository's blobs), `uploads` (upload
@@ -23,14 +23,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sentinel_index::MetadataIndex;
 use sentinel_storage::BlobStore;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
-pub use blobs::{HeldBlob, MountOutcome};
+pub use blobs::MountOutcome;
 pub use error::RegistryError;
-pub use manifests::PushedManifest;
 pub use sentinel_index::{ListedUpload, Page, PageRequest, StoredManifest, UploadSession};
 pub use sentinel_storage::StoredUpload;
-pub use uploads::BodyStream;
 
 /// Now, in seconds since the Unix epoch.
 fn now() -> u64 {
@@ -51,7 +49,7 @@ pub struct Registry {
     /// the same session at once while different sessions never wait on each other.
     upload_locks: Arc<std::sync::Mutex<HashMap<String, Weak<Mutex<()>>>>>,
     /// Dropped with the last clone: tells the server the index is closed.
-    _release: Arc<crate::ReleaseGuard>,
+    _release: Arc<ReleaseGuard>,
 }
 
 impl Registry {
@@ -59,7 +57,7 @@ impl Registry {
     pub(crate) fn new(
         index: Arc<dyn MetadataIndex>,
         blobs: BlobStore,
-        release: crate::ReleaseGuard,
+        release: ReleaseGuard,
     ) -> Self {
         Registry {
             index,
@@ -87,5 +85,24 @@ impl Registry {
             }
         };
         lock.lock_owned().await
+    }
+}
+
+/// Signals, when dropped, that the registry it belongs to is gone.
+pub(crate) struct ReleaseGuard(Option<oneshot::Sender<()>>);
+
+impl ReleaseGuard {
+    /// A guard, and the receiver that fires when it is dropped.
+    pub(crate) fn new() -> (Self, oneshot::Receiver<()>) {
+        let (sender, receiver) = oneshot::channel();
+        (ReleaseGuard(Some(sender)), receiver)
+    }
+}
+
+impl Drop for ReleaseGuard {
+    fn drop(&mut self) {
+        if let Some(sender) = self.0.take() {
+            let _ = sender.send(());
+        }
     }
 }

@@ -24,7 +24,7 @@ fn registry_and_index(dir: &std::path::Path) -> (Registry, RedbIndex) {
         dir.join("storage"),
     ))
     .unwrap();
-    let (guard, _released) = crate::ReleaseGuard::new();
+    let (guard, _released) = super::ReleaseGuard::new();
     let registry = Registry::new(Arc::new(index.clone()), blobs, guard);
     (registry, index)
 }

@@ -157,7 +157,9 @@ impl Registry {
             let mut upload = this.upload_handle(&session);
             append_at(&mut upload, start, length, body).await?;
             match upload.commit(&digest).await {
-                Ok(_) => {}
+                Ok(committed) => {
+                    tracing::debug!(upload = %id, %digest, ?committed, "upload committed")
+                }
                 // The upload's bytes are gone: so goes its session.
                 Err(mismatch @ StorageError::DigestMismatch { .. }) => {
                     this.index.delete_upload(&id).await?;

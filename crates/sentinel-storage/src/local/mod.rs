@@ -20,7 +20,7 @@
 //! [`UploadJobs`]'s limit of these jobs run (or wait for a thread) at any
 //! time, so uploads never take the whole pool.
 //!
-//! Written data is handed to the disk every [`FLUSH_EVERY`] bytes by a
+//! Written data is handed to the disk every 4 MiB by a
 //! background flush, so the fsync before the answer finds little left to do.
 
 mod jobs;
