@@ -1,6 +1,7 @@
 //! Durable files, written once for every crate that keeps state on disk.
 //!
-//! - [`sync_dir`] makes a directory's entries (a rename, a new file) durable.
+//! - [`sync_dir`] makes a directory's entries (a rename, a new file) durable,
+//!   and [`create_dir_durably`] creates a directory path whose entries are.
 //! - [`TempPath`] is a temporary file that removes itself unless kept, and
 //!   [`unique_temp_path`] names one that no other writer will pick.
 //! - [`rename_durably`] moves a temporary file into place and syncs its
@@ -44,5 +45,24 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     {
         let _ = dir;
         Ok(())
+    }
+}
+
+/// Creates `dir` and any missing parents, durably (each new entry's parent is synced).
+pub fn create_dir_durably(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_durably(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    match dir.parent() {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
     }
 }

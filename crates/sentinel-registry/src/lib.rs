@@ -10,6 +10,7 @@
 
 mod api;
 mod auth;
+mod clock;
 mod connections;
 mod describe;
 mod fsck;

@@ -229,6 +229,7 @@ fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
     Ok((password, false))
 }
 
+/// Now, in whole seconds since the Unix epoch, as the users file records it.
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

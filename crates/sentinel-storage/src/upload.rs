@@ -167,11 +167,6 @@ impl BlobUpload {
         }
     }
 
-    /// The upload's id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// How far the upload has got (to record between requests).
     pub fn progress(&self) -> &UploadProgress {
         &self.progress
@@ -198,7 +193,7 @@ impl BlobUpload {
 
     /// The digest of everything the upload holds, under `algorithm`: sha256
     /// from the saved hash state; any other algorithm reads the bytes back.
-    pub async fn digest(&self, algorithm: DigestAlgorithm) -> Result<Digest, StorageError> {
+    pub(crate) async fn digest(&self, algorithm: DigestAlgorithm) -> Result<Digest, StorageError> {
         if algorithm == DigestAlgorithm::Sha256 {
             return Digester::restore(algorithm, &self.progress.hash_state)
                 .map(Digester::finish)

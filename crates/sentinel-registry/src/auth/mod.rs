@@ -20,7 +20,6 @@ mod credentials;
 mod login_limits;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sentinel_auth::Principal;
 use sentinel_token::AccessClaims;
@@ -32,12 +31,7 @@ pub(crate) use credentials::{Credentials, MalformedAuthorization, credentials};
 /// The user created on an empty store when authentication is turned on.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 
-/// Seconds since the Unix epoch.
-pub(crate) fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub(crate) use crate::clock::now;
 
 /// Why authentication could not be set up.
 #[derive(Debug, thiserror::Error)]

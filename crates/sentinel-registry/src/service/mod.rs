@@ -19,7 +19,6 @@ mod uploads;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sentinel_index::MetadataIndex;
 use sentinel_storage::BlobStore;
@@ -30,13 +29,7 @@ pub use error::RegistryError;
 pub use sentinel_index::{ListedUpload, Page, PageRequest, StoredManifest, UploadSession};
 pub use sentinel_storage::StoredUpload;
 
-/// Now, in seconds since the Unix epoch.
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
+use crate::clock::now;
 
 /// The registry: repositories of blobs and manifests.
 #[derive(Clone)]

@@ -40,8 +40,7 @@ use async_trait::async_trait;
 use sentinel_oci::{Digest, DigestAlgorithm, Digester};
 
 pub(crate) use jobs::UploadJobs;
-use part_file::create_dir_durably;
-use sentinel_durable::sync_dir;
+use sentinel_durable::{create_dir_durably, sync_dir};
 
 use crate::error::StorageError;
 use crate::upload::{StoredUpload, UploadBackend, UploadBody, UploadProgress};

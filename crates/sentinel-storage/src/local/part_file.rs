@@ -6,32 +6,13 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sentinel_durable::sync_dir;
+use sentinel_durable::{create_dir_durably, sync_dir};
 
 use super::jobs::UploadJobs;
 
 /// Written data is handed to the disk (flushed in the background) every so
 /// many bytes, so the fsync before the answer finds little left to write.
 const FLUSH_EVERY: u64 = 4 * 1024 * 1024;
-
-/// Creates `dir` and any missing parents, durably (each new entry's parent is synced).
-pub(super) fn create_dir_durably(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = dir.parent() {
-        create_dir_durably(parent)?;
-    }
-    match std::fs::create_dir(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
-        Err(e) => return Err(e),
-    }
-    match dir.parent() {
-        Some(parent) => sync_dir(parent),
-        None => Ok(()),
-    }
-}
 
 /// Undoes a request's writes to its session's file when dropped: cuts the
 /// file back to `start`, where the request began, or removes it if the
