@@ -2,11 +2,11 @@
 //! changed under an exclusive lock on `auth.json.lock`.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use sentinel_durable::{FileLock, FileMode};
+use sentinel_durable::{FileLock, FileMode, TempPath, replace_file, unique_temp_path};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AuthError;
@@ -130,32 +130,18 @@ impl AuthStore {
             .map_err(|error| store_error(&error.path, error.source))
     }
 
+    /// Replaces the state file with `state` (see [`AuthStore::update`]).
     fn write(&self, state: &AuthState) -> Result<(), AuthError> {
-        // A temporary file from `tempfile` is created with mode 0600 and
-        // removed if anything below fails, so no partial file is left.
-        let temporary = tempfile::Builder::new()
-            .prefix(".auth.json.")
-            .suffix(".tmp")
-            .tempfile_in(&self.directory)
-            .map_err(|source| store_error(&self.directory, source))?;
-        let temporary_path = temporary.path().to_path_buf();
-        let io_error = |source| store_error(&temporary_path, source);
-        let mut writer = BufWriter::new(temporary.as_file());
         let document = Writing {
             version: FORMAT_VERSION,
             state,
         };
-        serde_json::to_writer_pretty(&mut writer, &document)
-            .map_err(|error| io_error(io::Error::other(error)))?;
-        writer.write_all(b"\n").map_err(io_error)?;
-        writer.flush().map_err(io_error)?;
-        drop(writer);
-        temporary.as_file().sync_all().map_err(io_error)?;
-        temporary
-            .persist(&self.path)
-            .map_err(|error| store_error(&self.path, error.error))?;
-        sentinel_durable::sync_dir(&self.directory)
-            .map_err(|source| store_error(&self.directory, source))
+        let mut bytes = serde_json::to_vec_pretty(&document)
+            .map_err(|error| store_error(&self.path, io::Error::other(error)))?;
+        bytes.push(b'\n');
+        let temp = TempPath::new(unique_temp_path(&self.directory, ".auth.json.", ".tmp"));
+        replace_file(temp, &self.path, &bytes, FileMode::OwnerOnly)
+            .map_err(|error| store_error(&error.path, error.source))
     }
 }
 
