@@ -25,6 +25,7 @@ mod read;
 mod source;
 mod tar_write;
 mod unpack;
+pub mod versions;
 
 /// The `.sntl` format version this library writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
