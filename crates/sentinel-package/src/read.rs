@@ -45,6 +45,59 @@ pub fn read_package(reader: impl Read) -> Result<PackageContents, PackageError> 
     read_stream(reader, &options, None).map(|(contents, _)| contents)
 }
 
+/// Reads a package's preamble, manifest and definition and, when the inventory lists
+/// `path`, that file too (checked against its size and hash like every file), stopping
+/// right after it: the package's README, say, without reading the rest. Returns the
+/// file's first `max` bytes, or `None` when the package has no such file.
+pub fn read_package_file(
+    reader: impl Read,
+    path: &str,
+    max: usize,
+) -> Result<(PackageContents, Option<Vec<u8>>), PackageError> {
+    let options = UnpackOptions::default();
+    let mut sink = CaptureSink {
+        path,
+        max,
+        capturing: false,
+        captured: None,
+    };
+    let (contents, _) = read_stream_until(reader, &options, Some(&mut sink), Some(path))?;
+    Ok((contents, sink.captured))
+}
+
+/// Keeps the first bytes of one file and lets the others pass.
+struct CaptureSink<'a> {
+    path: &'a str,
+    max: usize,
+    capturing: bool,
+    captured: Option<Vec<u8>>,
+}
+
+impl FileSink for CaptureSink<'_> {
+    fn begin(&mut self, path: &str, _executable: bool) -> Result<(), PackageError> {
+        self.capturing = path == self.path;
+        if self.capturing {
+            self.captured = Some(Vec::new());
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), PackageError> {
+        if self.capturing
+            && let Some(captured) = &mut self.captured
+        {
+            let room = self.max.saturating_sub(captured.len());
+            captured.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), PackageError> {
+        self.capturing = false;
+        Ok(())
+    }
+}
+
 /// Receives the files of a package as they stream, for extraction.
 pub(crate) trait FileSink {
     /// A new file starts.
@@ -64,9 +117,20 @@ pub(crate) struct StreamTotals {
 /// Reads a package. With a sink, every file is streamed to it and the whole archive is
 /// checked to its end; without one, reading stops after the definition.
 pub(crate) fn read_stream<R: Read>(
+    input: R,
+    options: &UnpackOptions,
+    sink: Option<&mut dyn FileSink>,
+) -> Result<(PackageContents, StreamTotals), PackageError> {
+    read_stream_until(input, options, sink, None)
+}
+
+/// [`read_stream`], stopping after the file at `stop_after` (or after the definition when
+/// the inventory does not list it) instead of reading to the end.
+fn read_stream_until<R: Read>(
     mut input: R,
     options: &UnpackOptions,
     sink: Option<&mut dyn FileSink>,
+    stop_after: Option<&str>,
 ) -> Result<(PackageContents, StreamTotals), PackageError> {
     let kind = container::read_preamble(&mut input)?;
     let counters = Rc::new(StreamCounters::default());
@@ -74,7 +138,7 @@ pub(crate) fn read_stream<R: Read>(
     let guarded = GuardReader::new(GzDecoder::new(compressed), Rc::clone(&counters), options);
     let mut archive = tar::Archive::new(guarded);
     let mut state = ArchiveState::new(kind, options.limits);
-    let outcome = state.read_entries(&mut archive, options, sink);
+    let outcome = state.read_entries(&mut archive, options, sink, stop_after);
     let outcome = outcome.and_then(|finished| {
         if finished {
             check_end(archive.into_inner(), &state, &counters)
@@ -209,6 +273,7 @@ impl ArchiveState {
         archive: &mut tar::Archive<R>,
         options: &UnpackOptions,
         mut sink: Option<&mut dyn FileSink>,
+        stop_after: Option<&str>,
     ) -> Result<bool, PackageError> {
         let entries = archive.entries().map_err(corrupt)?.raw(true);
         let mut long_name: Option<Vec<u8>> = None;
@@ -271,9 +336,16 @@ impl ArchiveState {
             )?;
             if keep_definition {
                 self.accept_definition(&data)?;
-                if sink.is_none() {
+                let unlisted = |wanted: &str| {
+                    self.manifest
+                        .as_ref()
+                        .is_some_and(|manifest| manifest.file(wanted).is_none())
+                };
+                if sink.is_none() || stop_after.is_some_and(unlisted) {
                     return Ok(false);
                 }
+            } else if stop_after == Some(expected.path.as_str()) {
+                return Ok(false);
             }
         }
         if long_name.is_some() {

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use sentinel_package::{
     Digest, PackageError, PackageKind, UnpackOptions, default_file_name, load_dir, pack,
-    pack_to_file, read_package, unpack,
+    pack_to_file, read_package, read_package_file, unpack,
 };
 
 const AGENT: &str =
@@ -277,6 +277,41 @@ fn read_package_stops_after_the_definition() {
     assert!(read_package(&damaged[..]).is_ok());
     let (_parent, target) = unpack_target();
     assert!(unpack(&damaged[..], &target, &UnpackOptions::default()).is_err());
+}
+
+#[test]
+fn read_package_file_reads_one_verified_file_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    sample_tree(dir.path());
+    let (package, _) = pack_bytes(dir.path());
+    let mut damaged = package.clone();
+    let len = damaged.len();
+    damaged.truncate(len - 40);
+    let (contents, readme) = read_package_file(&damaged[..], "README.md", 1024).unwrap();
+    assert_eq!(contents.manifest.name, "demo");
+    assert_eq!(readme.as_deref(), Some(&b"# demo\n"[..]));
+    let (_, capped) = read_package_file(&package[..], "README.md", 3).unwrap();
+    assert_eq!(capped.as_deref(), Some(&b"# d"[..]));
+    let (_, absent) = read_package_file(&damaged[..], "NOTES.md", 1024).unwrap();
+    assert_eq!(absent, None);
+    let (_, later) = read_package_file(&package[..], "src/main.py", 1024).unwrap();
+    assert_eq!(later.as_deref(), Some(&b"print('hello')\n"[..]));
+}
+
+#[test]
+fn read_package_file_checks_the_file_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    sample_tree(dir.path());
+    let (package, _) = pack_bytes(dir.path());
+    let mut tar = tar_stream(&package);
+    let at = tar.windows(7).position(|w| w == b"# demo\n").unwrap();
+    tar[at + 2] = b'D';
+    let mut damaged = package[..18].to_vec();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, &tar).unwrap();
+    damaged.extend(encoder.finish().unwrap());
+    let error = read_package_file(&damaged[..], "README.md", 1024).unwrap_err();
+    assert!(error.to_string().contains("README.md"), "{error}");
 }
 
 #[test]
