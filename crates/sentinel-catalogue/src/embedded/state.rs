@@ -1,0 +1,628 @@
+//! The catalogue in memory: every package with its versions, the search
+//! index over each package's shown version, and what maps blobs to versions
+//! and agents to the stacks naming them.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use semver::Version;
+use sentinel_oci::{Digest, RepositoryName};
+use sentinel_package::PackageKind;
+
+use crate::search::{Field, SearchIndex, document, query_words};
+use crate::{
+    Day, Dependent, MemberRef, ModelRef, PackageSummary, PackageVersion, PackageVersions,
+    SearchPage, SearchQuery, Sort, VersionInfo, Visible,
+};
+
+/// One catalogued manifest, as kept in memory.
+#[derive(Clone, Debug)]
+struct Entry {
+    digest: Digest,
+    package_digest: Digest,
+    created: Option<String>,
+    pushed_at: u64,
+    size: u64,
+    members: Vec<MemberRef>,
+}
+
+/// What a package shows: the metadata of one of its versions.
+#[derive(Clone, Debug)]
+struct Shown {
+    version: Version,
+    digest: Digest,
+    name: String,
+    kind: PackageKind,
+    description: Option<String>,
+    author: Option<String>,
+    capabilities: Vec<String>,
+    tags: Vec<String>,
+    model: Option<ModelRef>,
+}
+
+impl Shown {
+    fn of(entry: &PackageVersion) -> Self {
+        Shown {
+            version: entry.version.clone(),
+            digest: entry.digest.clone(),
+            name: entry.name.clone(),
+            kind: entry.kind,
+            description: entry.description.clone(),
+            author: entry.author.clone(),
+            capabilities: entry.capabilities.clone(),
+            tags: entry.tags.clone(),
+            model: entry.model.clone(),
+        }
+    }
+}
+
+/// A repository's package.
+struct Package {
+    repository: RepositoryName,
+    /// Each version's manifests, oldest push first.
+    versions: BTreeMap<Version, Vec<Entry>>,
+    shown: Shown,
+    /// The words of `shown`, as indexed.
+    words: HashMap<String, Field>,
+    /// The last push of any version.
+    updated: u64,
+}
+
+/// Downloads of one repository's versions (kept when versions go, so a
+/// version pushed again keeps its count).
+#[derive(Default)]
+struct Downloads {
+    per_version: HashMap<Version, u64>,
+    per_day: BTreeMap<Day, u64>,
+    total: u64,
+}
+
+/// A version whose entry must be read from storage to show it.
+pub(super) struct Missing {
+    pub(super) repository: RepositoryName,
+    pub(super) digest: Digest,
+}
+
+/// The whole catalogue in memory.
+#[derive(Default)]
+pub(super) struct State {
+    slots: Vec<Option<Package>>,
+    free: Vec<u32>,
+    by_repository: HashMap<RepositoryName, u32>,
+    index: SearchIndex,
+    /// A `.sntl` blob -> the repositories and versions it is the package of.
+    blobs: HashMap<Digest, Vec<(RepositoryName, Version)>>,
+    /// An agent's repository path -> the stack versions naming it.
+    dependents: HashMap<String, BTreeSet<(RepositoryName, Version, Digest)>>,
+    deprecations: HashMap<RepositoryName, HashMap<Version, String>>,
+    downloads: HashMap<RepositoryName, Downloads>,
+}
+
+impl State {
+    fn package(&self, repository: &RepositoryName) -> Option<&Package> {
+        let slot = *self.by_repository.get(repository)?;
+        self.slots[slot as usize].as_ref()
+    }
+
+    /// Adds or replaces the entry of `entry.digest`. Returns a version to
+    /// load when the shown version changed to one not in hand.
+    pub(super) fn insert(&mut self, entry: &PackageVersion) -> Option<Missing> {
+        self.remove(&entry.repository, &entry.digest);
+        let kept = Entry {
+            digest: entry.digest.clone(),
+            package_digest: entry.package.digest.clone(),
+            created: entry.created.clone(),
+            pushed_at: entry.pushed_at,
+            size: entry.package.size,
+            members: entry.members.clone(),
+        };
+        self.blobs
+            .entry(entry.package.digest.clone())
+            .or_default()
+            .push((entry.repository.clone(), entry.version.clone()));
+        for member in &entry.members {
+            self.dependents
+                .entry(member.repository.clone())
+                .or_default()
+                .insert((
+                    entry.repository.clone(),
+                    entry.version.clone(),
+                    entry.digest.clone(),
+                ));
+        }
+        let slot = match self.by_repository.get(&entry.repository) {
+            Some(slot) => *slot,
+            None => {
+                let package = Package {
+                    repository: entry.repository.clone(),
+                    versions: BTreeMap::new(),
+                    shown: Shown::of(entry),
+                    words: HashMap::new(),
+                    updated: 0,
+                };
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        self.slots[slot as usize] = Some(package);
+                        slot
+                    }
+                    None => {
+                        self.slots.push(Some(package));
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                self.by_repository.insert(entry.repository.clone(), slot);
+                slot
+            }
+        };
+        if let Some(package) = self.slots[slot as usize].as_mut() {
+            package
+                .versions
+                .entry(entry.version.clone())
+                .or_default()
+                .push(kept);
+            package.updated = package.updated.max(entry.pushed_at);
+        }
+        self.reshow(slot, Some(entry))
+    }
+
+    /// Removes the entry of manifest `digest`; `false` if there was none.
+    /// Returns a version to load when the shown version changed.
+    pub(super) fn remove(
+        &mut self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> (bool, Option<Missing>) {
+        let Some(&slot) = self.by_repository.get(repository) else {
+            return (false, None);
+        };
+        let Some(package) = self.slots[slot as usize].as_mut() else {
+            return (false, None);
+        };
+        let found = package.versions.iter().find_map(|(version, entries)| {
+            entries
+                .iter()
+                .position(|e| &e.digest == digest)
+                .map(|at| (version.clone(), at))
+        });
+        let Some((version, at)) = found else {
+            return (false, None);
+        };
+        let entries = package.versions.get_mut(&version).expect("found above");
+        let entry = entries.remove(at);
+        if entries.is_empty() {
+            package.versions.remove(&version);
+        }
+        if let Some(list) = self.blobs.get_mut(&entry.package_digest) {
+            if let Some(at) = list
+                .iter()
+                .position(|(r, v)| r == repository && *v == version)
+            {
+                list.swap_remove(at);
+            }
+            if list.is_empty() {
+                self.blobs.remove(&entry.package_digest);
+            }
+        }
+        for member in &entry.members {
+            if let Some(set) = self.dependents.get_mut(&member.repository) {
+                set.remove(&(repository.clone(), version.clone(), digest.clone()));
+                if set.is_empty() {
+                    self.dependents.remove(&member.repository);
+                }
+            }
+        }
+        let package = self.slots[slot as usize].as_ref().expect("present above");
+        if package.versions.is_empty() {
+            let package = self.slots[slot as usize].take().expect("present above");
+            self.index.remove(slot, &package.words);
+            self.by_repository.remove(repository);
+            self.free.push(slot);
+            return (true, None);
+        }
+        (true, self.reshow(slot, None))
+    }
+
+    /// Picks the version package `slot` shows and reindexes it if it
+    /// changed, with `entry` (just recorded) at hand; otherwise says which
+    /// entry to load.
+    fn reshow(&mut self, slot: u32, entry: Option<&PackageVersion>) -> Option<Missing> {
+        let package = self.slots[slot as usize].as_ref()?;
+        let deprecations = self.deprecations.get(&package.repository);
+        let (version, digest) = {
+            let (version, newest) = shown_version(&package.versions, deprecations)?;
+            (version.clone(), newest.digest.clone())
+        };
+        if package.shown.digest == digest && !package.words.is_empty() {
+            return None;
+        }
+        match entry {
+            Some(entry) if entry.digest == digest && entry.version == version => {
+                self.show(slot, Shown::of(entry));
+                None
+            }
+            _ => Some(Missing {
+                repository: package.repository.clone(),
+                digest,
+            }),
+        }
+    }
+
+    /// Shows `entry` (loaded after [`State::insert`] or [`State::remove`]
+    /// asked for it) for its package, if it is still the one to show.
+    pub(super) fn show_loaded(&mut self, entry: &PackageVersion) {
+        if let Some(&slot) = self.by_repository.get(&entry.repository) {
+            // If yet another entry is wanted, the state moved on meanwhile
+            // and the change that moved it asked for that one.
+            let _ = self.reshow(slot, Some(entry));
+        }
+    }
+
+    fn show(&mut self, slot: u32, shown: Shown) {
+        let Some(package) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        let names = [package.repository.as_str(), shown.name.as_str()];
+        let labels = shown
+            .capabilities
+            .iter()
+            .chain(&shown.tags)
+            .map(String::as_str);
+        let words = document(names, labels, shown.description.as_deref());
+        let old = std::mem::replace(&mut package.words, words);
+        package.shown = shown;
+        self.index.remove(slot, &old);
+        let package = self.slots[slot as usize].as_ref().expect("present above");
+        self.index.insert(slot, &package.words);
+    }
+
+    /// Sets or lifts a deprecation; `false` if the package has no such version.
+    pub(super) fn deprecate(
+        &mut self,
+        repository: &RepositoryName,
+        version: &Version,
+        message: Option<String>,
+    ) -> (bool, Option<Missing>) {
+        let Some(&slot) = self.by_repository.get(repository) else {
+            return (false, None);
+        };
+        let exists = self
+            .package(repository)
+            .is_some_and(|p| p.versions.contains_key(version));
+        if !exists {
+            return (false, None);
+        }
+        self.set_deprecation(repository, version, message);
+        (true, self.reshow(slot, None))
+    }
+
+    /// Records a deprecation as loaded from storage (no reshowing).
+    pub(super) fn set_deprecation(
+        &mut self,
+        repository: &RepositoryName,
+        version: &Version,
+        message: Option<String>,
+    ) {
+        match message {
+            Some(message) => {
+                self.deprecations
+                    .entry(repository.clone())
+                    .or_default()
+                    .insert(version.clone(), message);
+            }
+            None => {
+                if let Some(map) = self.deprecations.get_mut(repository) {
+                    map.remove(version);
+                    if map.is_empty() {
+                        self.deprecations.remove(repository);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds `count` downloads of `version` on `day`.
+    pub(super) fn add_downloads(
+        &mut self,
+        repository: &RepositoryName,
+        version: &Version,
+        day: Day,
+        count: u64,
+    ) {
+        let downloads = self.downloads.entry(repository.clone()).or_default();
+        *downloads.per_version.entry(version.clone()).or_default() += count;
+        *downloads.per_day.entry(day).or_default() += count;
+        downloads.total += count;
+    }
+
+    /// The version whose package blob `blob` is in `repository`.
+    pub(super) fn package_blob(
+        &self,
+        repository: &RepositoryName,
+        blob: &Digest,
+    ) -> Option<&Version> {
+        self.blobs
+            .get(blob)?
+            .iter()
+            .find(|(r, _)| r == repository)
+            .map(|(_, v)| v)
+    }
+
+    /// Every (repository, digest) held.
+    pub(super) fn entries(&self) -> Vec<(RepositoryName, Digest)> {
+        let mut all: Vec<(RepositoryName, Digest)> = self
+            .slots
+            .iter()
+            .flatten()
+            .flat_map(|p| {
+                p.versions
+                    .values()
+                    .flatten()
+                    .map(|e| (p.repository.clone(), e.digest.clone()))
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// The digest of the newest push of `version`.
+    pub(super) fn version_digest(
+        &self,
+        repository: &RepositoryName,
+        version: &Version,
+    ) -> Option<Digest> {
+        let entries = self.package(repository)?.versions.get(version)?;
+        newest(entries).map(|e| e.digest.clone())
+    }
+
+    /// What the catalogue adds to a stored entry: nothing stored with it.
+    pub(super) fn downloads_of(&self, repository: &RepositoryName, version: &Version) -> u64 {
+        self.downloads
+            .get(repository)
+            .and_then(|d| d.per_version.get(version))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The deprecation message of a version, if deprecated.
+    pub(super) fn deprecation(
+        &self,
+        repository: &RepositoryName,
+        version: &Version,
+    ) -> Option<&String> {
+        self.deprecations.get(repository)?.get(version)
+    }
+
+    pub(super) fn versions(&self, repository: &RepositoryName) -> Option<PackageVersions> {
+        let package = self.package(repository)?;
+        let versions = package
+            .versions
+            .iter()
+            .rev()
+            .filter_map(|(version, entries)| {
+                let entry = newest(entries)?;
+                Some(VersionInfo {
+                    version: version.clone(),
+                    digest: entry.digest.clone(),
+                    package_digest: entry.package_digest.clone(),
+                    created: entry.created.clone(),
+                    pushed_at: entry.pushed_at,
+                    size: entry.size,
+                    downloads: self.downloads_of(repository, version),
+                    deprecated: self.deprecation(repository, version).cloned(),
+                })
+            })
+            .collect();
+        Some(PackageVersions {
+            repository: repository.clone(),
+            name: package.shown.name.clone(),
+            kind: package.shown.kind,
+            versions,
+        })
+    }
+
+    fn summary(&self, package: &Package, downloads: u64) -> PackageSummary {
+        let deprecations = self.deprecations.get(&package.repository);
+        let latest = sentinel_package::versions::latest(package.versions.keys(), |v| {
+            deprecations.is_some_and(|d| d.contains_key(v))
+        })
+        .cloned();
+        let shown = &package.shown;
+        PackageSummary {
+            repository: package.repository.clone(),
+            name: shown.name.clone(),
+            kind: shown.kind,
+            latest,
+            shown: shown.version.clone(),
+            description: shown.description.clone(),
+            author: shown.author.clone(),
+            capabilities: shown.capabilities.clone(),
+            tags: shown.tags.clone(),
+            model: shown.model.clone(),
+            downloads,
+            updated: package.updated,
+        }
+    }
+
+    fn total_downloads(&self, repository: &RepositoryName) -> u64 {
+        self.downloads.get(repository).map_or(0, |d| d.total)
+    }
+
+    pub(super) fn search(&self, query: &SearchQuery, visible: Visible<'_>) -> SearchPage {
+        let words = query_words(&query.text);
+        let text = query.text.trim().to_lowercase();
+        let matched = self.index.matches(&words);
+        let candidates: Box<dyn Iterator<Item = (u32, u32)>> = match &matched {
+            Some(hits) => Box::new(hits.iter().map(|(slot, score)| (*slot, *score))),
+            None => Box::new(
+                self.slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.is_some())
+                    .map(|(slot, _)| (slot as u32, 0)),
+            ),
+        };
+        let lower = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
+        let capability = lower(&query.capability);
+        let tag = lower(&query.tag);
+        let author = lower(&query.author);
+        let model = lower(&query.model);
+        let mut hits: Vec<(&Package, u8, u32, u64)> = Vec::new();
+        for (slot, score) in candidates {
+            let Some(package) = self.slots[slot as usize].as_ref() else {
+                continue;
+            };
+            let shown = &package.shown;
+            let keep = query.kind.is_none_or(|k| k == shown.kind)
+                && capability
+                    .as_ref()
+                    .is_none_or(|c| shown.capabilities.iter().any(|x| x.to_lowercase() == *c))
+                && tag
+                    .as_ref()
+                    .is_none_or(|t| shown.tags.iter().any(|x| x.to_lowercase() == *t))
+                && author.as_ref().is_none_or(|a| {
+                    shown
+                        .author
+                        .as_ref()
+                        .is_some_and(|x| x.to_lowercase().contains(a.as_str()))
+                })
+                && model
+                    .as_ref()
+                    .is_none_or(|m| model_matches(&shown.model, m))
+                && visible(&package.repository);
+            if !keep {
+                continue;
+            }
+            let tier = tier(package, &text);
+            hits.push((
+                package,
+                tier,
+                score,
+                self.total_downloads(&package.repository),
+            ));
+        }
+        let total = hits.len();
+        match query.sort {
+            Sort::Relevance => hits.sort_by(|a, b| {
+                (a.1, Reverse(a.2), Reverse(a.3), &a.0.repository).cmp(&(
+                    b.1,
+                    Reverse(b.2),
+                    Reverse(b.3),
+                    &b.0.repository,
+                ))
+            }),
+            Sort::Downloads => hits.sort_by(|a, b| {
+                (Reverse(a.3), &a.0.repository).cmp(&(Reverse(b.3), &b.0.repository))
+            }),
+            Sort::Updated => hits.sort_by(|a, b| {
+                (Reverse(a.0.updated), &a.0.repository)
+                    .cmp(&(Reverse(b.0.updated), &b.0.repository))
+            }),
+            Sort::Name => hits.sort_by(|a, b| a.0.repository.cmp(&b.0.repository)),
+        }
+        let packages = hits
+            .into_iter()
+            .skip(query.offset)
+            .take(query.limit)
+            .map(|(package, _, _, downloads)| self.summary(package, downloads))
+            .collect();
+        SearchPage { packages, total }
+    }
+
+    pub(super) fn dependents(&self, repository: &RepositoryName) -> Vec<Dependent> {
+        let Some(set) = self.dependents.get(repository.as_str()) else {
+            return Vec::new();
+        };
+        set.iter()
+            .filter_map(|(stack, version, digest)| {
+                let package = self.package(stack)?;
+                let entry = package
+                    .versions
+                    .get(version)?
+                    .iter()
+                    .find(|e| &e.digest == digest)?;
+                let member = entry
+                    .members
+                    .iter()
+                    .find(|m| m.repository == repository.as_str())?;
+                Some(Dependent {
+                    repository: stack.clone(),
+                    name: package.shown.name.clone(),
+                    version: version.clone(),
+                    reference: member.reference.clone(),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn popular(
+        &self,
+        days: u32,
+        today: Day,
+        kind: Option<PackageKind>,
+        limit: usize,
+        visible: Visible<'_>,
+    ) -> Vec<PackageSummary> {
+        let first = today.saturating_sub(days.saturating_sub(1));
+        let mut ranked: Vec<(u64, &Package)> = self
+            .downloads
+            .iter()
+            .filter_map(|(repository, downloads)| {
+                let count: u64 = downloads.per_day.range(first..=today).map(|(_, n)| n).sum();
+                let package = self.package(repository)?;
+                (count > 0 && kind.is_none_or(|k| k == package.shown.kind) && visible(repository))
+                    .then_some((count, package))
+            })
+            .collect();
+        ranked
+            .sort_by(|a, b| (Reverse(a.0), &a.1.repository).cmp(&(Reverse(b.0), &b.1.repository)));
+        ranked
+            .into_iter()
+            .take(limit)
+            .map(|(count, package)| self.summary(package, count))
+            .collect()
+    }
+}
+
+/// The manifest pushed last among `entries`.
+fn newest(entries: &[Entry]) -> Option<&Entry> {
+    entries.iter().max_by_key(|e| e.pushed_at)
+}
+
+/// The version a package shows (its latest, else its highest) and its newest manifest.
+fn shown_version<'a>(
+    versions: &'a BTreeMap<Version, Vec<Entry>>,
+    deprecations: Option<&HashMap<Version, String>>,
+) -> Option<(&'a Version, &'a Entry)> {
+    let latest = sentinel_package::versions::latest(versions.keys(), |v| {
+        deprecations.is_some_and(|d| d.contains_key(v))
+    });
+    let version = latest.or_else(|| versions.keys().next_back())?;
+    Some((version, newest(versions.get(version)?)?))
+}
+
+/// 0 for an exact name, 1 for a name starting with the query, 2 otherwise.
+fn tier(package: &Package, text: &str) -> u8 {
+    if text.is_empty() {
+        return 2;
+    }
+    let repository = package.repository.as_str();
+    let last = repository.rsplit('/').next().unwrap_or(repository);
+    let name = package.shown.name.to_lowercase();
+    if name == text || repository == text || last == text {
+        0
+    } else if name.starts_with(text) || last.starts_with(text) || repository.starts_with(text) {
+        1
+    } else {
+        2
+    }
+}
+
+/// Whether a model filter (`provider/name`, provider or name, lowercased) matches.
+fn model_matches(model: &Option<ModelRef>, filter: &str) -> bool {
+    let Some(model) = model else {
+        return false;
+    };
+    let provider = model.provider.to_lowercase();
+    let name = model.name.to_lowercase();
+    filter == provider || filter == name || filter == format!("{provider}/{name}")
+}
