@@ -218,6 +218,13 @@ pub trait MetadataIndex: Send + Sync + 'static {
         repository: &RepositoryName,
     ) -> Result<Vec<Digest>, IndexError>;
 
+    /// The tags pointing at manifest `digest` of `repository`, in lexical order.
+    async fn manifest_tags(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Vec<Tag>, IndexError>;
+
     /// The descriptors of the manifests in `repository` whose subject is `subject`.
     async fn referrers(
         &self,

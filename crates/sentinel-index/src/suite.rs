@@ -51,6 +51,7 @@ where
     check!(manifests_keep_their_exact_bytes_and_media_type);
     check!(manifests_require_their_references);
     check!(tags_move_and_delete);
+    check!(a_manifest_knows_its_tags);
     check!(deleting_a_manifest_removes_its_tags_and_referrer_entry);
     check!(tags_page_in_lexical_order);
     check!(unknown_repository_has_no_tag_list);
@@ -182,6 +183,42 @@ async fn manifests_require_their_references(index: &dyn MetadataIndex) {
     ));
     index.put_manifest(&repo("a"), child, None).await.unwrap();
     index.put_manifest(&repo("a"), parent, None).await.unwrap();
+}
+
+async fn a_manifest_knows_its_tags(index: &dyn MetadataIndex) {
+    let first = manifest("{\"n\":1}", &[], &[]);
+    let second = manifest("{\"n\":2}", &[], &[]);
+    for (m, t) in [(&first, "v2"), (&first, "v1"), (&second, "other")] {
+        index
+            .put_manifest(&repo("a"), m.clone(), Some(&tag(t)))
+            .await
+            .unwrap();
+    }
+    let tags = |digest: Digest| async move {
+        index
+            .manifest_tags(&repo("a"), &digest)
+            .await
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tags(first.digest.clone()).await, ["v1", "v2"]);
+    index
+        .put_manifest(&repo("a"), second.clone(), Some(&tag("v1")))
+        .await
+        .unwrap();
+    assert_eq!(tags(first.digest.clone()).await, ["v2"]);
+    assert_eq!(tags(second.digest.clone()).await, ["other", "v1"]);
+    index.delete_tag(&repo("a"), &tag("v2")).await.unwrap();
+    assert!(tags(first.digest.clone()).await.is_empty());
+    assert!(
+        index
+            .manifest_tags(&repo("b"), &first.digest)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn tags_move_and_delete(index: &dyn MetadataIndex) {

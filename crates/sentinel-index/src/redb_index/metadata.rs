@@ -324,6 +324,28 @@ impl MetadataIndex for RedbIndex {
         .await
     }
 
+    async fn manifest_tags(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Vec<Tag>, IndexError> {
+        self.read(|txn| {
+            let table = txn.open_table(MANIFEST_TAGS).map_err(backend)?;
+            let (start, end) = children(&[repository.as_str(), digest.as_str()]);
+            let mut out = Vec::new();
+            for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
+                let (key, _) = entry.map_err(backend)?;
+                let tag = &key.value()[start.len()..];
+                out.push(
+                    tag.parse()
+                        .map_err(|e: sentinel_oci::NameError| IndexError::Corrupt(e.to_string()))?,
+                );
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn referrers(
         &self,
         repository: &RepositoryName,
