@@ -126,4 +126,8 @@ pub trait Catalogue: Send + Sync + 'static {
 
     /// Makes the counted downloads, and every earlier write, durable.
     async fn flush(&self) -> Result<(), CatalogueError>;
+
+    /// Flushes and records that the catalogue was closed cleanly, so the
+    /// next open need not check it; called once, when the registry stops.
+    async fn close(&self) -> Result<(), CatalogueError>;
 }

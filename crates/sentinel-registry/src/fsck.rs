@@ -32,7 +32,7 @@ pub enum FsckError {
 /// Checks every blob, manifest, tag and upload session in the data named by
 /// `settings`. The server must be stopped: a running server holds the index.
 pub async fn fsck(settings: &crate::Settings) -> Result<FsckReport, FsckError> {
-    let (registry, _, _) = crate::server::open(settings)?;
+    let (registry, _, _, _) = crate::server::open(settings)?;
     check(&registry).await.map_err(FsckError::Check)
 }
 

@@ -165,6 +165,10 @@ struct ServeArgs {
     /// Concurrent HTTP/2 requests per connection [default: 32].
     #[arg(long, env = "SENTINEL_HTTP2_MAX_STREAMS", value_name = "N")]
     http2_max_streams: Option<u32>,
+    /// Refuse to move a version tag (1.2.0, v1.2.0) that names a Sentinel
+    /// package to another manifest [default: true].
+    #[arg(long, env = "SENTINEL_IMMUTABLE_VERSIONS", value_name = "BOOL")]
+    immutable_versions: Option<bool>,
 }
 
 fn init_logging(format: LogFormat) {
@@ -224,6 +228,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_uploads_per_user: args.max_uploads_per_user,
         manifest_memory_mib: args.manifest_memory_mib,
         http2_max_streams: args.http2_max_streams,
+        immutable_versions: args.immutable_versions,
         ..PartialSettings::default()
     };
     let settings = args.data.settings(flags)?.resolve();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use sentinel_catalogue::EmbeddedCatalogue;
 use sentinel_index::RedbIndex;
 use sentinel_storage::{BlobStore, StorageLocation};
 use tokio::net::TcpListener;
@@ -34,6 +35,9 @@ pub enum StartError {
     /// The metadata index could not be opened.
     #[error("cannot open the metadata index")]
     Index(#[from] sentinel_index::IndexError),
+    /// The package catalogue could not be opened or rebuilt.
+    #[error("cannot open the package catalogue")]
+    Catalogue(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The blob storage could not be opened.
     #[error(transparent)]
     Storage(#[from] sentinel_storage::StorageLocationError),
@@ -73,7 +77,10 @@ pub struct Server {
 impl Server {
     /// Opens storage and binds the listener.
     pub async fn bind(settings: Settings) -> Result<Server, StartError> {
-        let (registry, storage, released) = open(&settings)?;
+        let (registry, storage, released, catalogue_clean) = open(&settings)?;
+        if !catalogue_clean {
+            rebuild_catalogue(&registry).await?;
+        }
         let limits = Arc::new(RequestLimits::new(
             settings.rate_limit_per_address,
             settings.rate_limit_per_user,
@@ -185,7 +192,9 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         sweep_uploads(&self.registry).await;
+        let registry = self.registry.clone();
         let sweeper = tokio::spawn(sweep_uploads_periodically(self.registry));
+        let flusher = tokio::spawn(flush_downloads_periodically(registry.clone()));
         let watcher = tokio::spawn(watch_auth(self.auth, self.limits));
         let tls = self
             .tls
@@ -198,10 +207,14 @@ impl Server {
             shutdown,
         )
         .await;
-        for task in [sweeper, watcher] {
+        for task in [sweeper, watcher, flusher] {
             task.abort();
             let _ = task.await;
         }
+        if let Err(error) = registry.close_catalogue().await {
+            tracing::warn!(%error, "could not close the package catalogue cleanly; the next start checks it");
+        }
+        drop(registry);
         // Fires when the last clone of the registry is dropped.
         let _ = self.released.await;
         served
@@ -243,6 +256,41 @@ async fn sweep_uploads_periodically(registry: service::Registry) {
     }
 }
 
+/// How often counted package downloads are written.
+const DOWNLOAD_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Writes counted downloads every [`DOWNLOAD_FLUSH_INTERVAL`].
+async fn flush_downloads_periodically(registry: service::Registry) {
+    let mut ticks = tokio::time::interval(DOWNLOAD_FLUSH_INTERVAL);
+    loop {
+        ticks.tick().await;
+        registry.flush_downloads().await;
+    }
+}
+
+/// Checks the catalogue against the stored manifests (after a crash, or on
+/// data from before the catalogue existed), logging progress.
+async fn rebuild_catalogue(registry: &service::Registry) -> Result<(), StartError> {
+    tracing::info!(
+        "the package catalogue was not closed cleanly: checking it against the stored manifests"
+    );
+    let started = std::time::Instant::now();
+    let done = registry
+        .reindex(false)
+        .await
+        .map_err(|e| StartError::Catalogue(Box::new(e)))?;
+    tracing::info!(
+        manifests = done.manifests,
+        recorded = done.recorded,
+        kept = done.kept,
+        forgotten = done.forgotten,
+        invalid = done.invalid,
+        seconds = started.elapsed().as_secs_f64(),
+        "package catalogue ready"
+    );
+    Ok(())
+}
+
 /// How often the users file is checked for changes made by another process.
 const AUTH_RELOAD_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -267,10 +315,19 @@ async fn watch_auth(auth: Option<Arc<Authenticator>>, limits: Arc<RequestLimits>
     }
 }
 
-/// Opens the metadata index and blob store named by `settings`.
+/// Opens the metadata index, package catalogue and blob store named by
+/// `settings`; the flag says whether the catalogue was closed cleanly.
 pub(crate) fn open(
     settings: &Settings,
-) -> Result<(service::Registry, StorageLocation, oneshot::Receiver<()>), StartError> {
+) -> Result<
+    (
+        service::Registry,
+        StorageLocation,
+        oneshot::Receiver<()>,
+        bool,
+    ),
+    StartError,
+> {
     std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
         path: settings.data_dir.clone(),
         source,
@@ -281,7 +338,18 @@ pub(crate) fn open(
         None => StorageLocation::Local(settings.data_dir.join("storage")),
     };
     let blobs = BlobStore::open(&storage)?;
+    let (catalogue, opened) = EmbeddedCatalogue::open(&settings.data_dir.join("catalogue.redb"))
+        .map_err(|e| StartError::Catalogue(Box::new(e)))?;
+    let policy = service::PackagePolicy {
+        immutable_versions: settings.immutable_versions,
+    };
     let (release_guard, released) = crate::service::ReleaseGuard::new();
-    let registry = service::Registry::new(Arc::new(index), blobs, release_guard);
-    Ok((registry, storage, released))
+    let registry = service::Registry::new(
+        Arc::new(index),
+        blobs,
+        Arc::new(catalogue),
+        policy,
+        release_guard,
+    );
+    Ok((registry, storage, released, opened.clean))
 }

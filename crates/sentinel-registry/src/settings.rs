@@ -77,6 +77,9 @@ pub struct Settings {
     /// MiB that manifest bodies being received may hold together; one client
     /// address or one user may hold a quarter of it (0: no limit).
     pub manifest_memory_mib: u64,
+    /// A tag that is a semantic version, once it names a Sentinel package,
+    /// cannot be moved to another manifest.
+    pub immutable_versions: bool,
     /// Concurrent HTTP/2 streams (requests) per connection.
     pub http2_max_streams: u32,
 }
@@ -107,6 +110,7 @@ impl Default for Settings {
             max_uploads_per_user: 64,
             manifest_memory_mib: 64,
             http2_max_streams: 32,
+            immutable_versions: true,
         }
     }
 }
@@ -162,6 +166,8 @@ pub struct PartialSettings {
     pub manifest_memory_mib: Option<u64>,
     /// See [`Settings::http2_max_streams`].
     pub http2_max_streams: Option<u32>,
+    /// See [`Settings::immutable_versions`].
+    pub immutable_versions: Option<bool>,
 }
 
 /// Why the settings could not be loaded.
@@ -230,6 +236,7 @@ impl PartialSettings {
             max_uploads_per_user: self.max_uploads_per_user.or(below.max_uploads_per_user),
             manifest_memory_mib: self.manifest_memory_mib.or(below.manifest_memory_mib),
             http2_max_streams: self.http2_max_streams.or(below.http2_max_streams),
+            immutable_versions: self.immutable_versions.or(below.immutable_versions),
         }
     }
 
@@ -276,6 +283,9 @@ impl PartialSettings {
                 .manifest_memory_mib
                 .unwrap_or(defaults.manifest_memory_mib),
             http2_max_streams: self.http2_max_streams.unwrap_or(defaults.http2_max_streams),
+            immutable_versions: self
+                .immutable_versions
+                .unwrap_or(defaults.immutable_versions),
         }
     }
 }

@@ -137,20 +137,6 @@ impl EmbeddedCatalogue {
         Ok((catalogue, opened))
     }
 
-    /// Flushes the downloads and marks the file closed cleanly. Writing after
-    /// this makes the file unclean again only on the next open.
-    pub async fn close(&self) -> Result<(), CatalogueError> {
-        self.flush().await?;
-        self.write(|txn, _| {
-            txn.open_table(META)
-                .map_err(backend)?
-                .insert(CLEAN, &[][..])
-                .map_err(backend)?;
-            Ok(())
-        })
-        .await
-    }
-
     fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -486,6 +472,18 @@ impl Catalogue for EmbeddedCatalogue {
                 table.insert(key, before + count).map_err(backend)?;
                 state.add_downloads(&repository, &version, day, count);
             }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<(), CatalogueError> {
+        self.flush().await?;
+        self.write(|txn, _| {
+            txn.open_table(META)
+                .map_err(backend)?
+                .insert(CLEAN, &[][..])
+                .map_err(backend)?;
             Ok(())
         })
         .await

@@ -246,7 +246,12 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(ErrorCode::ManifestUnknown, message)
                     .with_detail(json!({ "reference": reference }))
             }
-            RegistryError::ManifestInvalid(_) => ApiError::new(ErrorCode::ManifestInvalid, message),
+            RegistryError::ManifestInvalid(_) | RegistryError::PackageInvalid(_) => {
+                ApiError::new(ErrorCode::ManifestInvalid, message)
+            }
+            RegistryError::VersionImmutable { digest, .. } => {
+                ApiError::new(ErrorCode::Denied, message).with_detail(json!({ "digest": digest }))
+            }
             RegistryError::ManifestTooLarge => ApiError::new(ErrorCode::SizeInvalid, message)
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE),
             RegistryError::ManifestBlobUnknown(digest) => {
@@ -262,9 +267,10 @@ impl From<RegistryError> for ApiError {
             RegistryError::BodyInterrupted(_) => {
                 ApiError::new(ErrorCode::BlobUploadInvalid, message)
             }
-            RegistryError::Index(_) | RegistryError::Storage(_) | RegistryError::Internal(_) => {
-                ApiError::new(ErrorCode::Unknown, message)
-            }
+            RegistryError::Index(_)
+            | RegistryError::Storage(_)
+            | RegistryError::Catalogue(_)
+            | RegistryError::Internal(_) => ApiError::new(ErrorCode::Unknown, message),
         }
     }
 }

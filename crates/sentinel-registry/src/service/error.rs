@@ -1,7 +1,7 @@
 //! Why a registry operation failed.
 
 use sentinel_index::IndexError;
-use sentinel_oci::{Digest, ManifestError, RepositoryName};
+use sentinel_oci::{Digest, ManifestError, RepositoryName, Tag};
 use sentinel_storage::StorageError;
 
 use sentinel_oci::MAX_MANIFEST_SIZE;
@@ -48,6 +48,24 @@ pub enum RegistryError {
     /// The manifest is larger than [`MAX_MANIFEST_SIZE`].
     #[error("the manifest is larger than {MAX_MANIFEST_SIZE} bytes")]
     ManifestTooLarge,
+    /// A Sentinel package manifest fails validation; one problem per line.
+    #[error("{0}")]
+    PackageInvalid(String),
+    /// A version tag of a package would move to another manifest.
+    #[error(
+        "tag {tag} of {repository} names a published version ({digest}); versions are immutable, so push this package under a new version"
+    )]
+    VersionImmutable {
+        /// The repository.
+        repository: RepositoryName,
+        /// The version tag.
+        tag: Tag,
+        /// The manifest it names.
+        digest: Digest,
+    },
+    /// The catalogue failed.
+    #[error(transparent)]
+    Catalogue(#[from] sentinel_catalogue::CatalogueError),
     /// The manifest references a blob or manifest the repository lacks.
     #[error("the manifest references {0}, which this repository does not hold")]
     ManifestBlobUnknown(Digest),

@@ -3,9 +3,10 @@
 use bytes::Bytes;
 use sentinel_index::NewManifest;
 use sentinel_oci::{
-    Descriptor, Digest, MAX_MANIFEST_SIZE, ParsedManifest, Reference, RepositoryName,
+    Descriptor, Digest, MAX_MANIFEST_SIZE, ParsedManifest, Reference, RepositoryName, Tag,
 };
 
+use super::packages::{Packaged, packaged};
 use super::{Page, PageRequest, Registry, RegistryError, StoredManifest};
 
 /// The outcome of storing a manifest.
@@ -31,14 +32,19 @@ impl Registry {
         found.ok_or_else(|| RegistryError::ManifestUnknown(reference.to_string()))
     }
 
-    /// Validates and stores manifest `body`, sent with `content_type`, under
-    /// `reference` (a tag, or the digest it must hash to).
+    /// Validates and stores manifest `body`, sent with `content_type` by
+    /// `pushed_by`, under `reference` (a tag, or the digest it must hash to).
+    ///
+    /// A Sentinel package is validated first (see `packages`) and, once
+    /// stored under a tag, catalogued. A tag that is a version and names a
+    /// package is not moved to another manifest while versions are immutable.
     pub async fn put_manifest(
         &self,
         repository: &RepositoryName,
         reference: &Reference,
         content_type: Option<&str>,
         body: Bytes,
+        pushed_by: Option<&str>,
     ) -> Result<PushedManifest, RegistryError> {
         if body.len() as u64 > MAX_MANIFEST_SIZE {
             return Err(RegistryError::ManifestTooLarge);
@@ -57,6 +63,13 @@ impl Registry {
             }
             Reference::Tag(tag) => (Digest::sha256(&body), Some(tag)),
         };
+        let entry = match packaged(&body)? {
+            Packaged::Yes(artifact) => Some(
+                self.check_package(repository, &digest, artifact, tag, pushed_by)
+                    .await?,
+            ),
+            Packaged::No => None,
+        };
         let subject = parsed.subject.clone();
         let descriptor: Option<Descriptor> = subject
             .as_ref()
@@ -69,8 +82,60 @@ impl Registry {
             manifests: parsed.manifests,
             subject: subject.clone().zip(descriptor),
         };
-        self.index.put_manifest(repository, manifest, tag).await?;
+        let Some(tag) = tag else {
+            self.index.put_manifest(repository, manifest, None).await?;
+            // Stored again by digest: catalogued if a tag already names it.
+            if let Some(entry) = entry
+                && !self
+                    .index
+                    .manifest_tags(repository, &digest)
+                    .await?
+                    .is_empty()
+            {
+                self.catalogue(entry).await;
+            }
+            return Ok(PushedManifest { digest, subject });
+        };
+        let _tags = self.tag_locks.lock(repository.as_str()).await;
+        let previous = self.index.tagged_manifest(repository, tag).await?;
+        let moved = previous.filter(|p| p.digest != digest);
+        if let Some(previous) = &moved {
+            self.check_tag_move(repository, tag, previous)?;
+        }
+        self.index
+            .put_manifest(repository, manifest, Some(tag))
+            .await?;
+        if let Some(entry) = entry {
+            self.catalogue(entry).await;
+        }
+        if let Some(previous) = moved {
+            self.uncatalogue_if_untagged(repository, &previous.digest)
+                .await?;
+        }
         Ok(PushedManifest { digest, subject })
+    }
+
+    /// Refuses to move `tag` away from `previous` when it is a version that
+    /// names a package and versions are immutable.
+    fn check_tag_move(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+        previous: &StoredManifest,
+    ) -> Result<(), RegistryError> {
+        if !self.policy.immutable_versions
+            || sentinel_package::versions::tag_version(tag.as_str()).is_none()
+        {
+            return Ok(());
+        }
+        match packaged(&previous.body) {
+            Ok(Packaged::Yes(_)) => Err(RegistryError::VersionImmutable {
+                repository: repository.clone(),
+                tag: tag.clone(),
+                digest: previous.digest.clone(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Deletes a tag (the manifest stays) or a manifest by digest (with its tags).
@@ -80,8 +145,23 @@ impl Registry {
         reference: &Reference,
     ) -> Result<(), RegistryError> {
         let deleted = match reference {
-            Reference::Digest(digest) => self.index.delete_manifest(repository, digest).await?,
-            Reference::Tag(tag) => self.index.delete_tag(repository, tag).await?,
+            Reference::Digest(digest) => {
+                let deleted = self.index.delete_manifest(repository, digest).await?;
+                if deleted {
+                    self.uncatalogue(repository, digest).await;
+                }
+                deleted
+            }
+            Reference::Tag(tag) => {
+                let _tags = self.tag_locks.lock(repository.as_str()).await;
+                let previous = self.index.tagged_manifest(repository, tag).await?;
+                let deleted = self.index.delete_tag(repository, tag).await?;
+                if let Some(previous) = previous.filter(|_| deleted) {
+                    self.uncatalogue_if_untagged(repository, &previous.digest)
+                        .await?;
+                }
+                deleted
+            }
         };
         if deleted {
             Ok(())

@@ -5,14 +5,19 @@
 //!
 //! One file per topic: `blobs` (a repository's blobs), `uploads` (upload
 //! sessions, from the first byte to the linked blob), `manifests` (manifests,
-//! tags, referrers, the catalogue), `housekeeping` (expiring idle sessions,
-//! sweeping orphaned upload bytes) and `inventory` (what `fsck` reads).
+//! tags, referrers, the repository list), `packages` (validating Sentinel
+//! packages and keeping the package catalogue in step), `catalogue`
+//! (questions about packages and rebuilding the catalogue),
+//! `housekeeping` (expiring idle sessions, sweeping orphaned upload bytes)
+//! and `inventory` (what `fsck` reads).
 
 mod blobs;
+mod catalogue;
 mod error;
 mod housekeeping;
 mod inventory;
 mod manifests;
+mod packages;
 #[cfg(test)]
 pub(crate) mod tests;
 mod uploads;
@@ -20,16 +25,26 @@ mod uploads;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
+use sentinel_catalogue::Catalogue;
 use sentinel_index::MetadataIndex;
 use sentinel_storage::BlobStore;
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 pub use blobs::MountOutcome;
+pub use catalogue::{Reindexed, VersionChoice};
 pub use error::RegistryError;
 pub use sentinel_index::{ListedUpload, Page, PageRequest, StoredManifest, UploadSession};
 pub use sentinel_storage::StoredUpload;
 
 use crate::clock::now;
+
+/// How the registry treats packages.
+#[derive(Clone, Copy, Debug)]
+pub struct PackagePolicy {
+    /// A tag that is a semantic version, once it names a Sentinel package,
+    /// cannot be moved to another manifest.
+    pub immutable_versions: bool,
+}
 
 /// The registry: repositories of blobs and manifests.
 #[derive(Clone)]
@@ -38,41 +53,65 @@ pub struct Registry {
     index: Arc<dyn MetadataIndex>,
     /// The bytes: blobs, and uploads in progress.
     blobs: BlobStore,
+    /// What the registry knows of the packages it stores.
+    catalogue: Arc<dyn Catalogue>,
+    /// How packages are treated.
+    policy: PackagePolicy,
     /// One lock per upload session in use, so two requests never append to
     /// the same session at once while different sessions never wait on each other.
-    upload_locks: Arc<std::sync::Mutex<HashMap<String, Weak<Mutex<()>>>>>,
+    upload_locks: KeyedLocks,
+    /// One lock per repository whose tags are being changed, so a tag's
+    /// check (is it a version already taken?) and its move are one step.
+    tag_locks: KeyedLocks,
     /// Dropped with the last clone: tells the server the index is closed.
     _release: Arc<ReleaseGuard>,
 }
 
 impl Registry {
-    /// A registry over `index` and `blobs`; `release` is dropped with the last clone.
+    /// A registry over `index`, `blobs` and `catalogue`; `release` is dropped
+    /// with the last clone.
     pub(crate) fn new(
         index: Arc<dyn MetadataIndex>,
         blobs: BlobStore,
+        catalogue: Arc<dyn Catalogue>,
+        policy: PackagePolicy,
         release: ReleaseGuard,
     ) -> Self {
         Registry {
             index,
             blobs,
-            upload_locks: Arc::default(),
+            catalogue,
+            policy,
+            upload_locks: KeyedLocks::default(),
+            tag_locks: KeyedLocks::default(),
             _release: Arc::new(release),
         }
     }
 
     /// Waits for, and holds, the lock of upload session `id`.
     async fn lock_upload(&self, id: &str) -> OwnedMutexGuard<()> {
+        self.upload_locks.lock(id).await
+    }
+}
+
+/// Async locks by name, created on first use and forgotten when unused.
+#[derive(Clone, Default)]
+struct KeyedLocks(Arc<std::sync::Mutex<HashMap<String, Weak<Mutex<()>>>>>);
+
+impl KeyedLocks {
+    /// Waits for, and holds, the lock named `key`.
+    async fn lock(&self, key: &str) -> OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self
-                .upload_locks
+                .0
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             locks.retain(|_, lock| lock.strong_count() > 0);
-            match locks.get(id).and_then(Weak::upgrade) {
+            match locks.get(key).and_then(Weak::upgrade) {
                 Some(lock) => lock,
                 None => {
                     let lock = Arc::new(Mutex::new(()));
-                    locks.insert(id.to_owned(), Arc::downgrade(&lock));
+                    locks.insert(key.to_owned(), Arc::downgrade(&lock));
                     lock
                 }
             }

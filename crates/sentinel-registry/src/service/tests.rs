@@ -25,7 +25,18 @@ fn registry_and_index(dir: &std::path::Path) -> (Registry, RedbIndex) {
     ))
     .unwrap();
     let (guard, _released) = super::ReleaseGuard::new();
-    let registry = Registry::new(Arc::new(index.clone()), blobs, guard);
+    let (catalogue, _) =
+        sentinel_catalogue::EmbeddedCatalogue::open(&dir.join("catalogue.redb")).unwrap();
+    let policy = super::PackagePolicy {
+        immutable_versions: true,
+    };
+    let registry = Registry::new(
+        Arc::new(index.clone()),
+        blobs,
+        Arc::new(catalogue),
+        policy,
+        guard,
+    );
     (registry, index)
 }
 

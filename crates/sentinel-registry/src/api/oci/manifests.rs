@@ -133,7 +133,13 @@ pub(crate) async fn put(
     // The memory stays held until the manifest is stored.
     let (body, _held) = read_manifest_body(in_flight, request, body).await?;
     let pushed = registry
-        .put_manifest(&repository, &reference, content_type.as_deref(), body)
+        .put_manifest(
+            &repository,
+            &reference,
+            content_type.as_deref(),
+            body,
+            Some(request.caller.user()).filter(|user| !user.is_empty()),
+        )
         .await?;
     let mut headers = vec![
         (

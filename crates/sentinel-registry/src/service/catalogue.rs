@@ -1,0 +1,323 @@
+//! Questions about packages (search, versions, one version, dependents,
+//! popularity), deprecations, download counts, and rebuilding the catalogue
+//! from the stored manifests.
+
+use std::collections::HashSet;
+
+use semver::Version;
+use sentinel_catalogue::{
+    Day, Dependent, PackageSummary, PackageVersion, PackageVersions, SearchPage, SearchQuery,
+    Visible,
+};
+use sentinel_oci::{Digest, RepositoryName};
+use sentinel_package::PackageKind;
+use sentinel_package::versions::{VersionRequirement, latest};
+
+use super::packages::{Packaged, packaged};
+use super::{PageRequest, Registry, RegistryError};
+use crate::clock::now;
+
+/// Which version of a package a request names.
+#[derive(Clone, Debug)]
+pub enum VersionChoice {
+    /// The highest version that is neither a pre-release nor deprecated.
+    Latest,
+    /// The highest version meeting a requirement (an exact version is one).
+    Requirement(VersionRequirement),
+}
+
+impl std::str::FromStr for VersionChoice {
+    type Err = sentinel_package::versions::RequirementError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text == "latest" {
+            return Ok(VersionChoice::Latest);
+        }
+        text.parse().map(VersionChoice::Requirement)
+    }
+}
+
+impl VersionChoice {
+    /// The version of `versions` this choice names; pre-releases match a
+    /// requirement only when it names one or `prerelease` is set, and
+    /// deprecated versions only when named exactly.
+    pub fn resolve(&self, versions: &PackageVersions, prerelease: bool) -> Option<Version> {
+        let deprecated = |v: &Version| {
+            versions
+                .versions
+                .iter()
+                .any(|info| &info.version == v && info.deprecated.is_some())
+        };
+        let all = versions.versions.iter().map(|info| &info.version);
+        match self {
+            VersionChoice::Latest => latest(all, deprecated).cloned(),
+            VersionChoice::Requirement(requirement) => {
+                requirement.highest(all, prerelease, deprecated).cloned()
+            }
+        }
+    }
+}
+
+/// What a rebuild of the catalogue did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reindexed {
+    /// Manifests looked at.
+    pub manifests: usize,
+    /// Package entries read from their blobs and recorded.
+    pub recorded: usize,
+    /// Entries kept as they were (a quick rebuild only).
+    pub kept: usize,
+    /// Entries forgotten: their manifest is gone or untagged.
+    pub forgotten: usize,
+    /// Package manifests that fail validation (logged, not catalogued).
+    pub invalid: usize,
+}
+
+/// Today, in days since the Unix epoch.
+pub(crate) fn today() -> Day {
+    u32::try_from(now() / 86_400).unwrap_or(u32::MAX)
+}
+
+impl Registry {
+    /// The packages matching `query` that `visible` admits.
+    pub async fn search_packages(
+        &self,
+        query: &SearchQuery,
+        visible: Visible<'_>,
+    ) -> Result<SearchPage, RegistryError> {
+        Ok(self.catalogue.search(query, visible).await?)
+    }
+
+    /// Every version of the package in `repository`.
+    pub async fn package_versions(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<Option<PackageVersions>, RegistryError> {
+        Ok(self.catalogue.versions(repository).await?)
+    }
+
+    /// The catalogue entry of `version` of the package in `repository`.
+    pub async fn package_version(
+        &self,
+        repository: &RepositoryName,
+        version: &Version,
+    ) -> Result<Option<PackageVersion>, RegistryError> {
+        Ok(self.catalogue.version(repository, version).await?)
+    }
+
+    /// Deprecates (`Some(message)`) or undeprecates a version; `false` if
+    /// there is no such version.
+    pub async fn deprecate(
+        &self,
+        repository: &RepositoryName,
+        version: &Version,
+        message: Option<String>,
+    ) -> Result<bool, RegistryError> {
+        Ok(self
+            .catalogue
+            .set_deprecation(repository, version, message)
+            .await?)
+    }
+
+    /// The stack versions naming the agent in `repository`.
+    pub async fn dependents(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<Vec<Dependent>, RegistryError> {
+        Ok(self.catalogue.dependents(repository).await?)
+    }
+
+    /// The most downloaded packages of the last `days` days.
+    pub async fn popular(
+        &self,
+        days: u32,
+        kind: Option<PackageKind>,
+        limit: usize,
+        visible: Visible<'_>,
+    ) -> Result<Vec<PackageSummary>, RegistryError> {
+        Ok(self
+            .catalogue
+            .popular(days, today(), kind, limit, visible)
+            .await?)
+    }
+
+    /// Counts a download of blob `digest` from `repository` (nothing if it
+    /// is not a package's `.sntl` file). No I/O.
+    pub fn count_download(&self, repository: &RepositoryName, digest: &Digest) {
+        self.catalogue.count_download(repository, digest, today());
+    }
+
+    /// Writes counted downloads; failures are logged (counts are lost).
+    pub async fn flush_downloads(&self) {
+        if let Err(error) = self.catalogue.flush().await {
+            tracing::warn!(%error, "could not write download counts");
+        }
+    }
+
+    /// Writes what the catalogue holds in memory and marks it closed
+    /// cleanly; the registry is stopping.
+    pub async fn close_catalogue(&self) -> Result<(), RegistryError> {
+        Ok(self.catalogue.close().await?)
+    }
+
+    /// Brings the catalogue in step with the stored manifests: every tagged
+    /// package manifest gets an entry, and entries of manifests gone or
+    /// untagged are forgotten. A quick rebuild keeps the entries already
+    /// there (a manifest's content never changes); a full one reads every
+    /// package again. Deprecations and download counts are kept.
+    pub async fn reindex(&self, full: bool) -> Result<Reindexed, RegistryError> {
+        let existing: HashSet<(RepositoryName, Digest)> =
+            self.catalogue.entries().await?.into_iter().collect();
+        let mut seen: HashSet<(RepositoryName, Digest)> = HashSet::new();
+        let mut done = Reindexed::default();
+        let mut page = PageRequest {
+            last: None,
+            limit: 1000,
+        };
+        loop {
+            let repositories = self.index.repositories(&page).await?;
+            for name in &repositories.items {
+                let Ok(repository) = name.parse::<RepositoryName>() else {
+                    continue;
+                };
+                for digest in self.index.repository_manifests(&repository).await? {
+                    done.manifests += 1;
+                    if done.manifests.is_multiple_of(1000) {
+                        tracing::info!(
+                            manifests = done.manifests,
+                            recorded = done.recorded,
+                            kept = done.kept,
+                            "rebuilding the package catalogue"
+                        );
+                    }
+                    let key = (repository.clone(), digest);
+                    if self.reindex_one(&key, full, &existing, &mut done).await? {
+                        seen.insert(key);
+                    }
+                }
+            }
+            match (repositories.items.last(), repositories.more) {
+                (Some(last), true) => page.last = Some(last.clone()),
+                _ => break,
+            }
+        }
+        for (repository, digest) in existing.difference(&seen) {
+            if self.catalogue.forget(repository, digest).await? {
+                done.forgotten += 1;
+            }
+        }
+        self.catalogue.flush().await?;
+        Ok(done)
+    }
+
+    /// Catalogues one manifest if it is a tagged package; `true` when it has
+    /// an entry afterwards.
+    async fn reindex_one(
+        &self,
+        (repository, digest): &(RepositoryName, Digest),
+        full: bool,
+        existing: &HashSet<(RepositoryName, Digest)>,
+        done: &mut Reindexed,
+    ) -> Result<bool, RegistryError> {
+        if self
+            .index
+            .manifest_tags(repository, digest)
+            .await?
+            .is_empty()
+        {
+            return Ok(false);
+        }
+        if !full && existing.contains(&(repository.clone(), digest.clone())) {
+            done.kept += 1;
+            return Ok(true);
+        }
+        let Some(manifest) = self.index.manifest(repository, digest).await? else {
+            return Ok(false);
+        };
+        let artifact = match packaged(&manifest.body) {
+            Ok(Packaged::Yes(artifact)) => artifact,
+            Ok(Packaged::No) => return Ok(false),
+            Err(error) => {
+                tracing::warn!(%repository, %digest, %error, "a stored package manifest is invalid; not catalogued");
+                done.invalid += 1;
+                return Ok(false);
+            }
+        };
+        let created = artifact.annotations.get(sentinel_oci::annotations::CREATED);
+        let pushed_at = created.and_then(|c| rfc3339_seconds(c)).unwrap_or_else(now);
+        match self
+            .check_package(repository, digest, artifact, None, None)
+            .await
+        {
+            Ok(entry) => {
+                self.catalogue
+                    .record(PackageVersion { pushed_at, ..entry })
+                    .await?;
+                done.recorded += 1;
+                Ok(true)
+            }
+            Err(RegistryError::PackageInvalid(error)) => {
+                tracing::warn!(%repository, %digest, %error, "a stored package is invalid; not catalogued");
+                done.invalid += 1;
+                Ok(false)
+            }
+            Err(RegistryError::ManifestBlobUnknown(blob) | RegistryError::BlobUnknown(blob)) => {
+                tracing::warn!(%repository, %digest, %blob, "a stored package lacks a blob; not catalogued");
+                done.invalid += 1;
+                Ok(false)
+            }
+            Err(other) => Err(other),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 UTC time such as
+/// `2026-12-01T10:00:00Z` (fractions of a second ignored); `None` for any
+/// other form.
+fn rfc3339_seconds(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u64>().ok();
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !text.ends_with('Z') || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), for years from 1970.
+    let (y, m) = if month <= 2 {
+        (year.checked_sub(1)?, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let year_of_era = y % 400;
+    let day_of_year = (153 * m + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times_become_epoch_seconds() {
+        assert_eq!(rfc3339_seconds("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(rfc3339_seconds("2025-06-01T12:00:00Z"), Some(1_748_779_200));
+        assert_eq!(
+            rfc3339_seconds("2024-02-29T23:59:59.123Z"),
+            Some(1_709_251_199)
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2025-13-01T00:00:00Z",
+            "2025-06-01 12:00:00",
+        ] {
+            assert_eq!(rfc3339_seconds(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Packages: reading every Sentinel package manifest pushed, refusing the
+//! invalid ones, keeping the catalogue in step with the manifests, and
+//! rebuilding it from them.
+//!
+//! A manifest is a package when its `artifactType` (or, without one, its
+//! config media type) is a Sentinel kind. Its definition (the config blob)
+//! must pass the rules `agent pack` applies, agree with the manifest's title
+//! and version annotations and with the definition inside the `.sntl` layer,
+//! and a version tag must name its own version. The catalogue holds a
+//! package manifest while at least one tag points at it.
+
+use std::io::Read;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use sentinel_catalogue::{MAX_README_BYTES, PackageVersion, StoredPackage};
+use sentinel_oci::annotations::{CREATED, TITLE, VERSION};
+use sentinel_oci::{Digest, RepositoryName, Tag};
+use sentinel_package::oci::{PackageArtifact, parse_manifest};
+use sentinel_package::versions::{tag_version, version_tag};
+use sentinel_package::{Definition, MAX_DEFINITION_BYTES, PackageKind};
+
+use super::{Registry, RegistryError};
+use crate::clock::now;
+
+/// What a manifest body says about being a package.
+pub(super) enum Packaged {
+    /// Not a Sentinel package: stored as any artifact.
+    No,
+    /// A package manifest, as mapped.
+    Yes(PackageArtifact),
+}
+
+/// Whether `body` claims to be a Sentinel package, and if so its mapping;
+/// a claim that does not follow the mapping is refused.
+pub(super) fn packaged(body: &[u8]) -> Result<Packaged, RegistryError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Claim {
+        artifact_type: Option<String>,
+        config: Option<ClaimConfig>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ClaimConfig {
+        media_type: Option<String>,
+    }
+    let Ok(claim) = serde_json::from_slice::<Claim>(body) else {
+        return Ok(Packaged::No);
+    };
+    let kind = match &claim.artifact_type {
+        Some(artifact_type) => PackageKind::from_artifact_type(artifact_type),
+        None => claim
+            .config
+            .and_then(|c| c.media_type)
+            .and_then(|m| PackageKind::from_config_media_type(&m)),
+    };
+    if kind.is_none() {
+        return Ok(Packaged::No);
+    }
+    parse_manifest(body)
+        .map(Packaged::Yes)
+        .map_err(|e| RegistryError::PackageInvalid(e.to_string()))
+}
+
+impl Registry {
+    /// Checks package manifest `artifact`, about to be stored in
+    /// `repository` under `tag`, and builds its catalogue entry: reads and
+    /// validates the definition, compares it with the annotations, the tag
+    /// and the definition inside the package, and reads the README.
+    pub(super) async fn check_package(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        artifact: PackageArtifact,
+        tag: Option<&Tag>,
+        pushed_by: Option<&str>,
+    ) -> Result<PackageVersion, RegistryError> {
+        let kind = artifact.kind;
+        let config_size = artifact.config.size;
+        if config_size > MAX_DEFINITION_BYTES {
+            return Err(RegistryError::PackageInvalid(format!(
+                "the definition ({}) is {config_size} bytes; at most {MAX_DEFINITION_BYTES} are accepted",
+                kind.definition_file()
+            )));
+        }
+        let config = self
+            .held_blob_bytes(repository, &artifact.config.digest, config_size)
+            .await?;
+        let definition = Definition::parse(kind, kind.definition_file(), &config)
+            .map_err(|e| RegistryError::PackageInvalid(e.to_string()))?;
+        let mut problems = Vec::new();
+        let name = definition.name();
+        let version = definition.version();
+        if let Some(title) = artifact.annotations.get(TITLE)
+            && title != name
+        {
+            problems.push(format!(
+                "the manifest's {TITLE} annotation is {title:?}, but the definition's name is {name:?}"
+            ));
+        }
+        if let Some(annotated) = artifact.annotations.get(VERSION)
+            && *annotated != version.to_string()
+        {
+            problems.push(format!(
+                "the manifest's {VERSION} annotation is {annotated:?}, but the definition's version is {version}"
+            ));
+        }
+        if let Some(tag) = tag
+            && let Some(tagged) = tag_version(tag.as_str())
+            && tagged != *version
+        {
+            problems.push(format!(
+                "tag {tag} is a version, but the package is version {version}: push it as {}",
+                version_tag(version)
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(RegistryError::PackageInvalid(problems.join("\n")));
+        }
+        let readme = self.package_readme(repository, &artifact, &config).await?;
+        let stored = StoredPackage {
+            repository: repository.clone(),
+            digest: digest.clone(),
+            config: sentinel_catalogue::BlobRef {
+                digest: artifact.config.digest.clone(),
+                size: artifact.config.size,
+            },
+            package: sentinel_catalogue::BlobRef {
+                digest: artifact.package.digest.clone(),
+                size: artifact.package.size,
+            },
+            file_name: artifact.package_file_name.clone(),
+            created: artifact.annotations.get(CREATED).cloned(),
+            pushed_at: now(),
+            pushed_by: pushed_by.map(str::to_owned),
+        };
+        Ok(PackageVersion::new(stored, &definition, readme))
+    }
+
+    /// The bytes of a small blob `repository` holds, whose descriptor says
+    /// it is `size` bytes.
+    async fn held_blob_bytes(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Bytes, RegistryError> {
+        let blob = self
+            .blob(repository, digest)
+            .await
+            .map_err(|_| RegistryError::ManifestBlobUnknown(digest.clone()))?;
+        if blob.size != size {
+            return Err(RegistryError::PackageInvalid(format!(
+                "the manifest says blob {digest} is {size} bytes, but it is {}",
+                blob.size
+            )));
+        }
+        let stream = self.read_blob(&blob, None).await?;
+        let chunks: Vec<Bytes> = stream
+            .try_collect()
+            .await
+            .map_err(|e| RegistryError::Storage(sentinel_storage::StorageError::Io(e)))?;
+        Ok(chunks.concat().into())
+    }
+
+    /// Reads the `.sntl` layer up to its README (verifying what it reads),
+    /// checks that its definition is the config blob, and returns the
+    /// README's first [`MAX_README_BYTES`] as text.
+    async fn package_readme(
+        &self,
+        repository: &RepositoryName,
+        artifact: &PackageArtifact,
+        config: &[u8],
+    ) -> Result<Option<String>, RegistryError> {
+        let layer = &artifact.package;
+        let blob = self
+            .blob(repository, &layer.digest)
+            .await
+            .map_err(|_| RegistryError::ManifestBlobUnknown(layer.digest.clone()))?;
+        let stream = self.read_blob(&blob, None).await?;
+        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+        let read = tokio::task::spawn_blocking(move || {
+            sentinel_package::read_package_file(
+                reader.take(u64::MAX),
+                "README.md",
+                MAX_README_BYTES,
+            )
+        })
+        .await
+        .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let (contents, readme) = read.map_err(|e| {
+            RegistryError::PackageInvalid(format!(
+                "the package layer {} is not a valid package: {e}",
+                layer.digest
+            ))
+        })?;
+        if contents.kind != artifact.kind {
+            return Err(RegistryError::PackageInvalid(format!(
+                "the manifest describes a {} package, but its layer holds a {} package",
+                artifact.kind, contents.kind
+            )));
+        }
+        if contents.definition_bytes != config {
+            return Err(RegistryError::PackageInvalid(format!(
+                "the definition inside the package differs from the config blob {}",
+                artifact.config.digest
+            )));
+        }
+        Ok(readme.map(|bytes| text_prefix(&bytes)))
+    }
+
+    /// Records `entry` in the catalogue; a failure is logged and left to the
+    /// next start's check (the manifest is stored either way).
+    pub(super) async fn catalogue(&self, entry: PackageVersion) {
+        let (repository, digest) = (entry.repository.clone(), entry.digest.clone());
+        if let Err(error) = self.catalogue.record(entry).await {
+            tracing::error!(%error, %repository, %digest, "could not catalogue a package; the next start rebuilds it");
+        }
+    }
+
+    /// Forgets manifest `digest` of `repository` in the catalogue if no tag
+    /// points at it any more.
+    pub(super) async fn uncatalogue_if_untagged(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        if self
+            .index
+            .manifest_tags(repository, digest)
+            .await?
+            .is_empty()
+        {
+            self.uncatalogue(repository, digest).await;
+        }
+        Ok(())
+    }
+
+    /// Forgets manifest `digest` of `repository` in the catalogue.
+    pub(super) async fn uncatalogue(&self, repository: &RepositoryName, digest: &Digest) {
+        if let Err(error) = self.catalogue.forget(repository, digest).await {
+            tracing::error!(%error, %repository, %digest, "could not remove a package from the catalogue; the next start does");
+        }
+    }
+}
+
+/// `bytes` as text, cut at a character boundary, invalid UTF-8 replaced.
+fn text_prefix(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(error) if error.error_len().is_none() => {
+            // Cut inside a character at the cap: drop the partial one.
+            String::from_utf8_lossy(&bytes[..error.valid_up_to()]).into_owned()
+        }
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
