@@ -122,9 +122,29 @@ pub struct PushArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// After the push, set who may pull the repository (a Sentinel registry
+    /// with authentication only; checked before anything is pushed).
+    #[arg(long, value_enum, value_name = "VISIBILITY")]
+    pub visibility: Option<VisibilityArg>,
+
+    /// The same as --visibility public.
+    #[arg(long, conflicts_with = "visibility")]
+    pub public: bool,
+
     /// The registry and profile.
     #[command(flatten)]
     pub remote: RemoteArgs,
+}
+
+/// The values of `agent push --visibility`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VisibilityArg {
+    /// Anyone may pull, signed in or not.
+    Public,
+    /// Only the owner, publishers, administrators and grantees may pull.
+    Private,
+    /// Like private, and every member of the owning organisation may pull.
+    Org,
 }
 
 /// Arguments of `agent pull`.
