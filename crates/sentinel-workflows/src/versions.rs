@@ -510,4 +510,49 @@ mod tests {
             "no version of localhost:5000/team/planner matches ^3 (highest: 2.0.0-rc.1, 1.10.0, 1.9.0)"
         );
     }
+
+    /// An answer of the package API, as its contract fixes it.
+    fn api_answer(resolved: Option<&str>) -> PackageVersions {
+        let entry = |version: &str, tag: &str, hex: char, deprecated: Option<&str>| {
+            serde_json::json!({
+                "version": version, "tag": tag,
+                "digest": format!("sha256:{}", hex.to_string().repeat(64)),
+                "created": "2026-12-01T10:00:00Z", "size": 1234, "downloads": 5,
+                "deprecated": deprecated,
+            })
+        };
+        serde_json::from_value(serde_json::json!({
+            "name": "team/planner", "kind": "agent", "latest": "1.4.0", "resolved": resolved,
+            "versions": [
+                entry("1.4.0", "1.4.0", 'a', None),
+                entry("2.0.0-rc.1", "2.0.0-rc.1", 'b', None),
+                entry("1.5.0", "v1.5.0", 'c', Some("use 1.4.0")),
+            ],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_package_api_answers_sort_mark_and_resolve() {
+        let rows = api_rows(&api_answer(None));
+        let tags: Vec<&str> = rows.iter().map(|row| row.tag.as_str()).collect();
+        assert_eq!(tags, ["2.0.0-rc.1", "v1.5.0", "1.4.0"]);
+        assert!(rows[2].latest && !rows[0].latest && !rows[1].latest);
+        assert_eq!(rows[1].deprecated.as_deref(), Some("use 1.4.0"));
+        assert_eq!(rows[2].downloads, Some(5));
+
+        let requirement: VersionRequirement = "^1.2".parse().unwrap();
+        let known = Known::Api(api_answer(Some("1.4.0")));
+        let (version, tag, digest) = known.resolve(&requirement).unwrap();
+        assert_eq!(
+            (version.to_string().as_str(), tag.as_str()),
+            ("1.4.0", "1.4.0")
+        );
+        assert_eq!(
+            digest.unwrap().to_string(),
+            format!("sha256:{}", "a".repeat(64))
+        );
+        // The API found no match: nothing is chosen on this side either.
+        assert!(Known::Api(api_answer(None)).resolve(&requirement).is_none());
+    }
 }
