@@ -34,6 +34,8 @@ pub enum Command {
     Push(PushArgs),
     /// Pull a package from a registry into the local store and a directory.
     Pull(PullArgs),
+    /// List the versions of a package in a registry, newest first.
+    Versions(VersionsArgs),
     /// List the packages in the local store.
     Images(ImagesArgs),
     /// Show a package's manifest, definition, digests, sizes and referrers.
@@ -122,15 +124,36 @@ pub struct PushArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// After the push, set who may pull the repository (a Sentinel registry
+    /// with authentication only; checked before anything is pushed).
+    #[arg(long, value_enum, value_name = "VISIBILITY")]
+    pub visibility: Option<VisibilityArg>,
+
+    /// The same as --visibility public.
+    #[arg(long, conflicts_with = "visibility")]
+    pub public: bool,
+
     /// The registry and profile.
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
 
+/// The values of `agent push --visibility`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VisibilityArg {
+    /// Anyone may pull, signed in or not.
+    Public,
+    /// Only the owner, publishers, administrators and grantees may pull.
+    Private,
+    /// Like private, and every member of the owning organisation may pull.
+    Org,
+}
+
 /// Arguments of `agent pull`.
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// What to pull: [registry/][namespace/]name[:tag|@digest] (tag default: latest).
+    /// What to pull: [registry/][namespace/]name[:tag|:requirement|@digest]
+    /// (tag default: latest; a requirement such as ^1.2 pulls the highest match).
     #[arg(value_name = "REF")]
     pub reference: String,
 
@@ -161,6 +184,26 @@ pub enum OutputFormat {
     Json,
     /// YAML for a program or a person.
     Yaml,
+}
+
+/// Arguments of `agent versions`.
+#[derive(Debug, Args)]
+pub struct VersionsArgs {
+    /// The package: [registry/][namespace/]name.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Also list the tags that are not versions (latest, stable, ...).
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// The output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+
+    /// The registry and profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// Arguments of `agent images`.

@@ -89,6 +89,7 @@ fn workflow_code(error: &WorkflowError) -> Option<u8> {
         WorkflowError::Registries(_)
         | WorkflowError::Unnamed(_)
         | WorkflowError::CredentialsRefused(_)
+        | WorkflowError::VisibilityNotSet { .. }
         | WorkflowError::Client(_)
         | WorkflowError::Package(_)
         | WorkflowError::Layout(_)

@@ -16,6 +16,39 @@ pub fn write(arguments: std::fmt::Arguments<'_>) {
     }
 }
 
+/// The first 12 hex digits of a digest, as tables show it.
+pub fn short_digest(digest: &str) -> String {
+    let hex = digest.split_once(':').map_or(digest, |(_, hex)| hex);
+    hex[..hex.len().min(12)].to_string()
+}
+
+/// Prints `rows` under `headers` in aligned columns, three spaces apart,
+/// with no trailing spaces.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|header| header.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (index, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if index + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}   "));
+            }
+        }
+        write(format_args!("{}\n", text.trim_end()));
+    };
+    line(headers);
+    for row in rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(&cells);
+    }
+}
+
 /// `println!` for command output.
 macro_rules! say {
     () => { $crate::output::write(format_args!("\n")) };

@@ -38,6 +38,10 @@ pub struct ClientOptions {
     /// an answer awaited) before it is abandoned and retried or resumed.
     /// There is no limit on a whole transfer.
     pub idle_timeout: Duration,
+    /// How many entries to ask for in each page of a listing (the `n` of
+    /// `tags/list` and `_catalog`); `None` lets the registry choose. Pages
+    /// are followed either way.
+    pub page_size: Option<u32>,
 }
 
 impl Default for ClientOptions {
@@ -49,6 +53,7 @@ impl Default for ClientOptions {
             retry: RetryPolicy::default(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            page_size: None,
         }
     }
 }
@@ -70,6 +75,7 @@ pub(crate) struct Inner {
     pub retry: RetryPolicy,
     pub chunk_size: u64,
     pub idle_timeout: Duration,
+    pub page_size: Option<u32>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -88,6 +94,11 @@ impl RegistryClient {
         if options.chunk_size == 0 {
             return Err(ClientError::InvalidOptions(
                 "the chunk size must be at least one byte".into(),
+            ));
+        }
+        if options.page_size == Some(0) {
+            return Err(ClientError::InvalidOptions(
+                "a listing page must hold at least one entry".into(),
             ));
         }
         if options.idle_timeout.is_zero() {
@@ -123,6 +134,7 @@ impl RegistryClient {
                 retry: options.retry,
                 chunk_size: options.chunk_size,
                 idle_timeout: options.idle_timeout,
+                page_size: options.page_size,
             }),
         })
     }

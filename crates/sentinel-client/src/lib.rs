@@ -12,6 +12,9 @@
 //!   verified against its digest. Idempotent requests are retried with
 //!   backoff, honouring `Retry-After`.
 //!
+//! - Sentinel's own APIs where a registry has them: the versions of a
+//!   package (`/v1/packages/`) and a repository's visibility (`/api/v1/`).
+//!
 //! The client never prints: progress goes through [`TransferProgress`], and
 //! errors are [`ClientError`]s whose text can be shown as-is and never holds a secret.
 
@@ -22,7 +25,9 @@ mod error;
 mod listings;
 mod location;
 mod login;
+mod management;
 mod manifests;
+mod packages;
 mod progress;
 mod pull;
 mod push;
@@ -40,7 +45,9 @@ pub use client::{ClientOptions, DEFAULT_CHUNK_SIZE, DEFAULT_IDLE_TIMEOUT, Regist
 pub use error::{ClientError, ErrorKind};
 pub use location::{RegistryLocation, Scheme};
 pub use login::LoginOutcome;
+pub use management::{ManagementApi, Visibility};
 pub use manifests::{FetchedManifest, ManifestHead};
+pub use packages::{PackageVersion, PackageVersions, VersionsQuery};
 pub use progress::{NoProgress, TransferProgress};
 pub use push::BlobPush;
 pub use reference::{DEFAULT_TAG, ResolvedReference};

@@ -134,7 +134,8 @@ impl RegistryClient {
         }
     }
 
-    /// Reads every page of a listing, starting at `url` and following `Link: <..>; rel="next"`.
+    /// Reads every page of a listing, starting at `url` (asking for the
+    /// client's page size, if it has one) and following `Link: <..>; rel="next"`.
     async fn paginate(
         &self,
         url: Url,
@@ -142,6 +143,10 @@ impl RegistryClient {
         what: &str,
     ) -> Result<Vec<bytes::Bytes>, ClientError> {
         let registry = self.registry();
+        let mut url = url;
+        if let Some(size) = self.inner.page_size {
+            url.query_pairs_mut().append_pair("n", &size.to_string());
+        }
         let mut pages = Vec::new();
         let mut seen = HashSet::new();
         let mut next = Some(url);

@@ -41,6 +41,17 @@ pub enum WorkflowError {
     /// another credential, not logging in).
     #[error("the user name and password (or token) were refused")]
     CredentialsRefused(#[source] ClientError),
+    /// The package was pushed, but the registry did not set the
+    /// repository's visibility (the caller may not administer it, say).
+    #[error("pushed {reference}, but its visibility was not set to {visibility}")]
+    VisibilityNotSet {
+        /// The reference pushed.
+        reference: String,
+        /// The visibility asked for.
+        visibility: &'static str,
+        /// The registry's refusal.
+        source: ClientError,
+    },
     /// The registry refused or failed.
     #[error("{0}")]
     Client(#[from] ClientError),

@@ -7,6 +7,9 @@
 //! - [`resolve`] then [`Resolved::pull`]: find a reference over one or more
 //!   registries, download and verify the package into the store, name it
 //!   there and extract it.
+//! - [`versions()`]: a package's versions in a registry, from Sentinel's
+//!   package API or any registry's tag list; [`resolve`] reads a version
+//!   requirement in place of a tag (`team/planner:^1.2`) the same way.
 //! - [`inspect()`]: a manifest, its definition and referrers, from the
 //!   store or a registry.
 //! - [`list`], [`tag`], [`remove`]: the local store's names.
@@ -30,6 +33,7 @@ mod pull;
 mod push;
 mod registries;
 mod unpack;
+mod versions;
 
 pub use error::{BoxError, Result, WorkflowError};
 pub use images::{Filter, ImageRow, list};
@@ -42,3 +46,4 @@ pub use pull::{Extract, PullReport, Resolved, resolve};
 pub use push::{PushReport, PushRequest, push};
 pub use registries::Registries;
 pub use unpack::unpack_file;
+pub use versions::{Resolution, VersionListing, VersionRow, VersionSource, versions};

@@ -17,6 +17,7 @@ use crate::error::{Result, WorkflowError};
 use crate::progress::{Progress, Transfer, short_digest};
 use crate::registries::{self, Registries, tagged_or_latest};
 use crate::unpack::unpack_file;
+use crate::versions::{Resolution, resolve_requirement, split_requirement};
 use sentinel_package::MAX_DEFINITION_BYTES;
 
 /// Where a pulled package is extracted.
@@ -49,13 +50,37 @@ pub struct Resolved {
     client: RegistryClient,
     manifest: FetchedManifest,
     view: PackageArtifact,
+    resolution: Option<Resolution>,
 }
 
 /// Finds `text` in the first of `candidates` (registries tried in order)
 /// that holds it (with more than one candidate, a miss moves on to the
 /// next), and checks that it is a Sentinel package.
+///
+/// When what follows the last `:` of `text` is not a tag but a version
+/// requirement (`team/planner:^1.2`), the highest matching version is
+/// found instead: through Sentinel's package API, else the registry's tag
+/// list; a registry without a match is a miss like a missing tag.
 pub async fn resolve(candidates: &[impl Registries], text: &str) -> Result<Resolved> {
-    let (reference, client, manifest) = find_manifest(candidates, text).await?;
+    let (reference, client, manifest, resolution) = match split_requirement(text)? {
+        Some((base, requirement)) => {
+            let found = resolve_requirement(candidates, base, requirement).await?;
+            let manifest = found
+                .client
+                .get_manifest(found.reference.repository(), &found.manifest)
+                .await?;
+            (
+                found.reference,
+                found.client,
+                manifest,
+                Some(found.resolution),
+            )
+        }
+        None => {
+            let (reference, client, manifest) = find_manifest(candidates, text).await?;
+            (reference, client, manifest, None)
+        }
+    };
     let view = parse_manifest(&manifest.bytes).map_err(|error| {
         WorkflowError::Usage(format!("{reference} is not a Sentinel package: {error}"))
     })?;
@@ -64,10 +89,22 @@ pub async fn resolve(candidates: &[impl Registries], text: &str) -> Result<Resol
         client,
         manifest,
         view,
+        resolution,
     })
 }
 
 impl Resolved {
+    /// The reference that will be pulled (for a requirement, with the
+    /// chosen version's tag).
+    pub fn reference(&self) -> &ResolvedReference {
+        &self.reference
+    }
+
+    /// The requirement and the version it resolved to, when `text` held one.
+    pub fn resolution(&self) -> Option<&Resolution> {
+        self.resolution.as_ref()
+    }
+
     /// Downloads and verifies the package into `store`, names it there
     /// (unless it was resolved by digest) and extracts it as `extract`
     /// says, stopping when `cancel` is set.
@@ -83,6 +120,7 @@ impl Resolved {
             client,
             manifest,
             view,
+            resolution: _,
         } = self;
         let (definition_bytes, ()) = tokio::try_join!(
             fetch_definition(&client, store, &reference, &view),

@@ -16,6 +16,8 @@ use sentinel_workflows::{
 /// One registry, reached anonymously; references that name none go there.
 struct OneRegistry {
     host: String,
+    /// The entries asked for in each page of a listing.
+    page_size: Option<u32>,
 }
 
 impl OneRegistry {
@@ -26,6 +28,7 @@ impl OneRegistry {
                 .trim_start_matches("http://")
                 .trim_end_matches('/')
                 .to_string(),
+            page_size: None,
         }
     }
 }
@@ -37,7 +40,11 @@ impl Registries for OneRegistry {
 
     fn client(&self, reference: &ResolvedReference) -> Result<RegistryClient, BoxError> {
         let location = RegistryLocation::parse(reference.registry())?;
-        Ok(RegistryClient::new(&location, ClientOptions::default())?)
+        let options = ClientOptions {
+            page_size: self.page_size,
+            ..ClientOptions::default()
+        };
+        Ok(RegistryClient::new(&location, options)?)
     }
 }
 
@@ -343,4 +350,80 @@ async fn a_credential_is_checked_before_it_is_kept() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_and_requirements_follow_the_tag_lists_pages() {
+    let registry = TestRegistry::start().await;
+    let registries = OneRegistry::of(&registry);
+    let author = Workspace::new();
+    let tags = [
+        ("1.0.0", "1.0.0"),
+        ("1.1.0", "1.1.0"),
+        ("v1.2.0", "1.2.0"),
+        ("2.0.0-alpha.1", "2.0.0-alpha.1"),
+        ("0.9.0", "0.9.0"),
+        ("latest", "1.2.0"),
+        ("edge", "2.0.0-alpha.1"),
+    ];
+    for (tag, version) in tags {
+        let dir = author.write_agent("pager", version);
+        author
+            .push(&registries, &push_dir(&format!("team/pager:{tag}"), &dir))
+            .await
+            .unwrap();
+    }
+    // Two tags a page: seven tags take four pages.
+    let paged = OneRegistry {
+        page_size: Some(2),
+        ..OneRegistry::of(&registry)
+    };
+    let listing = sentinel_workflows::versions(&[&paged], "team/pager", true)
+        .await
+        .unwrap();
+    let listed: Vec<&str> = listing.rows.iter().map(|row| row.tag.as_str()).collect();
+    assert_eq!(
+        listed,
+        [
+            "2.0.0-alpha.1",
+            "v1.2.0",
+            "1.1.0",
+            "1.0.0",
+            "0.9.0",
+            "edge",
+            "latest"
+        ]
+    );
+    let latest: Vec<&str> = listing
+        .rows
+        .iter()
+        .filter(|row| row.latest)
+        .map(|row| row.tag.as_str())
+        .collect();
+    assert_eq!(latest, ["v1.2.0"]);
+
+    let resolved = sentinel_workflows::resolve(&[&paged], "team/pager:^1")
+        .await
+        .unwrap();
+    let resolution = resolved.resolution().expect("a requirement was resolved");
+    assert_eq!(resolution.version.to_string(), "1.2.0");
+    assert_eq!(resolution.requirement.to_string(), "^1");
+    assert_eq!(resolved.reference().tag(), Some("v1.2.0"));
+    let reader = Workspace::new();
+    let pulled = resolved
+        .pull(&reader.store, Extract::No, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(pulled.definition.version().to_string(), "1.2.0");
+
+    let missing = sentinel_workflows::resolve(&[&paged], "team/pager:^3")
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(missing, WorkflowError::NotFound(_)), "{missing}");
+    let malformed = sentinel_workflows::resolve(&[&paged], "team/pager:^^1")
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(malformed, WorkflowError::Usage(_)), "{malformed}");
 }

@@ -5,7 +5,7 @@ use sentinel_workflows::{Filter, ImageRow, Removal};
 use crate::cli::{ImagesArgs, OutputFormat, RmiArgs, TagArgs};
 use crate::context::Context;
 use crate::exit::UsageError;
-use crate::output::{say, say_raw};
+use crate::output::{say, say_raw, short_digest, table};
 use crate::progress::human_size;
 use crate::remote::Remote;
 
@@ -47,44 +47,22 @@ pub fn images(context: &Context, args: ImagesArgs) -> anyhow::Result<()> {
 
 fn print_table(rows: &[ImageRow]) {
     let headers = ["REFERENCE", "KIND", "VERSION", "DIGEST", "SIZE", "CREATED"];
-    let cells: Vec<[String; 6]> = rows
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
-            let hex = row.digest.split(':').nth(1).unwrap_or(&row.digest);
-            [
+            vec![
                 row.reference
                     .clone()
                     .unwrap_or_else(|| "<none>".to_string()),
                 row.kind.clone().unwrap_or_else(|| "-".to_string()),
                 row.version.clone().unwrap_or_else(|| "-".to_string()),
-                hex[..hex.len().min(12)].to_string(),
+                short_digest(&row.digest),
                 human_size(row.size),
                 row.created.clone().unwrap_or_else(|| "-".to_string()),
             ]
         })
         .collect();
-    let mut widths = headers.map(str::len);
-    for line in &cells {
-        for (width, cell) in widths.iter_mut().zip(line) {
-            *width = (*width).max(cell.len());
-        }
-    }
-    let print_line = |cells: &[&str]| {
-        let mut text = String::new();
-        for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            if index + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(&format!("{cell:<width$}   "));
-            }
-        }
-        say!("{}", text.trim_end());
-    };
-    print_line(&headers);
-    for line in &cells {
-        let line: Vec<&str> = line.iter().map(String::as_str).collect();
-        print_line(&line);
-    }
+    table(&headers, &cells);
 }
 
 /// Runs `agent tag`.

@@ -7,3 +7,4 @@ pub mod login;
 pub mod pack;
 pub mod pull;
 pub mod push;
+pub mod versions;

@@ -14,6 +14,11 @@ pub async fn run(context: &Context, args: PullArgs) -> anyhow::Result<()> {
     let target = context.target(&args.remote)?;
     let candidates = Remote::pull_candidates(context, &args.reference, target);
     let resolved = sentinel_workflows::resolve(&candidates, &args.reference).await?;
+    if let Some(resolution) = resolved.resolution()
+        && !args.quiet
+    {
+        say!("Resolved {} to {}", args.reference, resolution.version);
+    }
     let store = context.store()?;
     let extract = match args.directory {
         _ if args.no_extract => Extract::No,

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use sentinel_client::Visibility;
 use sentinel_workflows::PushRequest;
 
-use crate::cli::PushArgs;
+use crate::cli::{PushArgs, VisibilityArg};
 use crate::context::Context;
 use crate::output::say;
 use crate::progress::{Bars, human_size};
@@ -21,6 +22,7 @@ pub async fn run(context: &Context, args: PushArgs) -> anyhow::Result<()> {
         file: args.file.clone().or(positional_file),
         description: args.description.clone(),
         all_tags: args.all_tags,
+        visibility: visibility(&args),
     };
     let target = context.target(&args.remote)?;
     let store = context.store()?;
@@ -44,7 +46,26 @@ pub async fn run(context: &Context, args: PushArgs) -> anyhow::Result<()> {
         }
     })
     .await?;
+    if let Some(visibility) = request.visibility
+        && !args.quiet
+    {
+        say!("visibility: {}", visibility.as_str());
+    }
     Ok(())
+}
+
+/// `--visibility`, or `--public`.
+fn visibility(args: &PushArgs) -> Option<Visibility> {
+    let chosen = if args.public {
+        Some(VisibilityArg::Public)
+    } else {
+        args.visibility
+    };
+    chosen.map(|chosen| match chosen {
+        VisibilityArg::Public => Visibility::Public,
+        VisibilityArg::Private => Visibility::Private,
+        VisibilityArg::Org => Visibility::Organisation,
+    })
 }
 
 /// A lone positional that names an existing directory is DIR, and one that

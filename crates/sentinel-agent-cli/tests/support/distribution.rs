@@ -3,6 +3,8 @@
 //! directory, killed when dropped, and restartable on the same port and
 //! storage after a SIGKILL.
 
+#![allow(dead_code)] // each test file uses a different part of this module
+
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,8 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(25);
 
 /// How the registry authenticates clients.
 pub enum RegistryAuth {
+    /// Not at all: anyone may pull and push.
+    None,
     /// HTTP Basic against a bcrypt htpasswd file.
     Htpasswd {
         /// The realm named in the challenge.
@@ -207,6 +211,7 @@ fn quoted_path(path: &Path) -> String {
 /// upload across a restart), no upload purging, and the auth section.
 fn config_yaml(port: u16, storage: &Path, auth: &RegistryAuth) -> String {
     let auth = match auth {
+        RegistryAuth::None => String::new(),
         RegistryAuth::Htpasswd { realm, file } => format!(
             "auth:\n  htpasswd:\n    realm: {}\n    path: {}\n",
             quoted(realm),

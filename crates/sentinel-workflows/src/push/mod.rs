@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures_util::future::try_join_all;
-use sentinel_client::{BlobPush, RegistryClient, ResolvedReference};
+use sentinel_client::{BlobPush, ManagementApi, RegistryClient, ResolvedReference, Visibility};
 use sentinel_local_store::LocalStore;
 use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
 
@@ -34,6 +34,10 @@ pub struct PushRequest {
     pub description: Option<String>,
     /// Also push every other tag the local store holds for the repository.
     pub all_tags: bool,
+    /// After the push, set the repository's visibility through Sentinel's
+    /// management API. The registry is asked first whether it has that API
+    /// (with authentication on); if not, nothing is pushed.
+    pub visibility: Option<Visibility>,
 }
 
 /// What a push of one manifest did.
@@ -69,6 +73,9 @@ pub async fn push(
     let tag = reference.tag_or_latest().to_string();
 
     let client = registries::client(registries, &reference)?;
+    if request.visibility.is_some() {
+        require_management_api(&client).await?;
+    }
     let mut tags = vec![(tag.clone(), manifest_digest)];
     if request.all_tags {
         tags.extend(other_local_tags(store, &reference, &tag)?);
@@ -78,7 +85,33 @@ pub async fn push(
         let report = push_manifest_from_store(&client, store, &tagged, digest, progress).await?;
         on_pushed(&tagged, &report);
     }
+    if let Some(visibility) = request.visibility {
+        client
+            .set_visibility(reference.repository(), visibility)
+            .await
+            .map_err(|source| WorkflowError::VisibilityNotSet {
+                reference: reference.to_string(),
+                visibility: visibility.as_str(),
+                source,
+            })?;
+    }
     Ok(())
+}
+
+/// Refuses, before anything is pushed, a registry where a visibility
+/// cannot be set: one without Sentinel's management API, or a Sentinel
+/// registry with authentication off.
+async fn require_management_api(client: &RegistryClient) -> Result<()> {
+    let registry = client.registry();
+    match client.management_api().await? {
+        ManagementApi::SignedIn { .. } => Ok(()),
+        ManagementApi::AuthenticationOff => Err(WorkflowError::Usage(format!(
+            "{registry} runs without authentication, so every repository is public and has no visibility to set; nothing was pushed"
+        ))),
+        ManagementApi::Absent => Err(WorkflowError::Usage(format!(
+            "a visibility can be set only on a Sentinel registry with authentication, and {registry} has no Sentinel management API; nothing was pushed"
+        ))),
+    }
 }
 
 /// A reference alone, with neither a directory nor a file, pushes what the
