@@ -40,7 +40,7 @@ pub use kind::PackageKind;
 pub use limits::{RATIO_GRACE_BYTES, UnpackLimits, UnpackOptions};
 pub use pack::{PackSummary, default_file_name, pack, pack_to_file};
 pub use package_manifest::{FileEntry, PackageManifest};
-pub use read::{PackageContents, read_package, read_package_file};
+pub use read::{PackageContents, read_package, read_package_file, verify_package};
 pub use sentinel_oci::{Digest, ImageReference, ImageReferenceError};
 pub use source::{MAX_DEFINITION_BYTES, SourceDir, load_dir};
 pub use unpack::{UnpackSummary, unpack};

@@ -65,6 +65,20 @@ pub fn read_package_file(
     Ok((contents, sink.captured))
 }
 
+/// Reads a whole package and checks it as an unpack does (the preamble, the inventory,
+/// every file's path, size and hash, the end of the archive, the size limits), without
+/// writing anything anywhere.
+pub fn verify_package(reader: impl Read) -> Result<PackageContents, PackageError> {
+    let options = UnpackOptions::default();
+    let mut sink = CaptureSink {
+        path: "",
+        max: 0,
+        capturing: false,
+        captured: None,
+    };
+    read_stream(reader, &options, Some(&mut sink)).map(|(contents, _)| contents)
+}
+
 /// Keeps the first bytes of one file and lets the others pass.
 struct CaptureSink<'a> {
     path: &'a str,

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use sentinel_package::{
     Digest, PackageError, PackageKind, UnpackOptions, default_file_name, load_dir, pack,
-    pack_to_file, read_package, read_package_file, unpack,
+    pack_to_file, read_package, read_package_file, unpack, verify_package,
 };
 
 const AGENT: &str =
@@ -296,6 +296,21 @@ fn read_package_file_reads_one_verified_file_and_stops() {
     assert_eq!(absent, None);
     let (_, later) = read_package_file(&package[..], "src/main.py", 1024).unwrap();
     assert_eq!(later.as_deref(), Some(&b"print('hello')\n"[..]));
+}
+
+#[test]
+fn verify_package_reads_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    sample_tree(dir.path());
+    let (package, _) = pack_bytes(dir.path());
+    assert_eq!(verify_package(&package[..]).unwrap().manifest.name, "demo");
+    let mut damaged = package.clone();
+    let len = damaged.len();
+    damaged.truncate(len - 40);
+    assert!(verify_package(&damaged[..]).is_err());
+    let mut extra = package.clone();
+    extra.extend_from_slice(b"trailing");
+    assert!(verify_package(&extra[..]).is_err());
 }
 
 #[test]

@@ -5,8 +5,8 @@
 //! shutdown signal, then lets in-flight requests finish. Requests flow one way:
 //! `connections` (sockets) -> `middleware` -> `api` (one module per HTTP API,
 //! with `auth` to tell who is calling and what they may do) ->
-//! [`service::Registry`] (the domain) -> `sentinel-index` and
-//! `sentinel-storage`.
+//! [`service::Registry`] (the domain) -> `sentinel-index`,
+//! `sentinel-catalogue` and `sentinel-storage`.
 
 mod api;
 mod auth;
@@ -15,14 +15,16 @@ mod connections;
 mod describe;
 mod fsck;
 mod middleware;
+mod reindex;
 mod server;
 mod service;
 mod settings;
 
 pub use auth::{AuthSetupError, BOOTSTRAP_ADMIN, generate_password};
 pub use fsck::{FsckError, FsckReport, fsck};
+pub use reindex::{ReindexError, reindex};
 pub use server::{ORPHANED_UPLOAD_GRACE, Server, StartError, UPLOAD_EXPIRY};
-pub use service::RegistryError;
+pub use service::{RegistryError, Reindexed};
 pub use settings::{LogFormat, PartialSettings, Settings, SettingsError};
 
 use describe::describe;

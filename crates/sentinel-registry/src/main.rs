@@ -35,6 +35,10 @@ enum Command {
     /// manifest re-hashed and its references looked up, every tag resolved.
     /// Run it while the server is stopped. Exits 1 if damage is found.
     Fsck(DataArgs),
+    /// Rebuild the package catalogue (search, versions) from the stored
+    /// manifests, reading every package again; deprecations and download
+    /// counts are kept. Run it while the server is stopped.
+    Reindex(DataArgs),
     /// Manage users (the server may be running: it picks changes up at once).
     #[command(subcommand)]
     User(manage::UserCommand),
@@ -288,12 +292,31 @@ async fn fsck(args: DataArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+async fn reindex(args: DataArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.settings(PartialSettings::default())?.resolve();
+    init_logging(settings.log_format);
+    let started = std::time::Instant::now();
+    let done = sentinel_registry::reindex(&settings)
+        .await
+        .context("cannot rebuild the package catalogue (is the registry still running?)")?;
+    println!(
+        "catalogue rebuilt in {:.1}s: {} manifests looked at, {} packages catalogued, {} entries removed, {} invalid packages skipped",
+        started.elapsed().as_secs_f64(),
+        done.manifests,
+        done.recorded,
+        done.forgotten,
+        done.invalid
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(*args).await.map(|()| ExitCode::SUCCESS),
         Command::Fsck(args) => fsck(args).await,
+        Command::Reindex(args) => reindex(args).await,
         Command::User(command) => manage::user(command).map(|()| ExitCode::SUCCESS),
         Command::Token(command) => manage::token(command).map(|()| ExitCode::SUCCESS),
         Command::Org(command) => manage::org(command).map(|()| ExitCode::SUCCESS),

@@ -249,6 +249,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::ManifestInvalid(_) | RegistryError::PackageInvalid(_) => {
                 ApiError::new(ErrorCode::ManifestInvalid, message)
             }
+            RegistryError::PublishDenied(_) => ApiError::new(ErrorCode::Denied, message),
             RegistryError::VersionImmutable { digest, .. } => {
                 ApiError::new(ErrorCode::Denied, message).with_detail(json!({ "digest": digest }))
             }

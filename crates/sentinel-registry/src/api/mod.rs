@@ -6,6 +6,7 @@
 //! | `/v2/...`             | [`oci`]    | the OCI Distribution API                    |
 //! | `/token`              | [`token`]  | the Docker token endpoint                   |
 //! | `/api/v1/...`         | [`manage`] | users, tokens, organisations, repositories  |
+//! | `/v1/packages/...`    | [`packages`] | the package catalogue: search, versions, publish |
 //! | anything else         |            | `404` with the OCI error envelope           |
 //!
 //! A new API (packages, the UI, health, metrics) is a new module here and a
@@ -17,6 +18,7 @@
 pub(crate) mod error;
 mod manage;
 pub(crate) mod oci;
+mod packages;
 mod token;
 
 use std::sync::Arc;
@@ -62,6 +64,7 @@ pub(crate) fn router(app: App) -> Router {
             "/token",
             any(token::token).layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT)),
         )
+        .route("/v1/packages/{*rest}", any(packages::dispatch))
         .route(
             "/api/v1/{*rest}",
             any(manage::dispatch).layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT)),

@@ -25,6 +25,7 @@ use super::App;
 use super::error::{self, ApiError};
 use crate::auth::authorization::grant;
 use crate::auth::{Authenticator, Credentials, audit, credentials};
+use crate::clock::rfc3339;
 
 /// The most resources one token may name (docker asks for two or three).
 const MAX_SCOPES: usize = 32;
@@ -266,38 +267,4 @@ fn render(request: &TokenRequest, issued: &IssuedToken, refresh_token: Option<St
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-/// A Unix time as RFC 3339 UTC (`2026-11-22T05:40:00Z`).
-fn rfc3339(unix: u64) -> String {
-    let days = unix / 86_400;
-    let seconds = unix % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        seconds / 3_600,
-        seconds % 3_600 / 60,
-        seconds % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_formats_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_325_000), "2026-11-22T05:23:20Z");
-    }
 }

@@ -15,7 +15,7 @@ use sentinel_package::versions::{VersionRequirement, latest};
 
 use super::packages::{Packaged, packaged};
 use super::{PageRequest, Registry, RegistryError};
-use crate::clock::now;
+use crate::clock::{now, rfc3339_seconds};
 
 /// Which version of a package a request names.
 #[derive(Clone, Debug)]
@@ -267,57 +267,6 @@ impl Registry {
                 Ok(false)
             }
             Err(other) => Err(other),
-        }
-    }
-}
-
-/// Seconds since the Unix epoch of an RFC 3339 UTC time such as
-/// `2026-12-01T10:00:00Z` (fractions of a second ignored); `None` for any
-/// other form.
-fn rfc3339_seconds(text: &str) -> Option<u64> {
-    let bytes = text.as_bytes();
-    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u64>().ok();
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !text.ends_with('Z') || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm), for years from 1970.
-    let (y, m) = if month <= 2 {
-        (year.checked_sub(1)?, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y / 400;
-    let year_of_era = y % 400;
-    let day_of_year = (153 * m + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_times_become_epoch_seconds() {
-        assert_eq!(rfc3339_seconds("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(rfc3339_seconds("2025-06-01T12:00:00Z"), Some(1_748_779_200));
-        assert_eq!(
-            rfc3339_seconds("2024-02-29T23:59:59.123Z"),
-            Some(1_709_251_199)
-        );
-        for bad in [
-            "",
-            "yesterday",
-            "2025-13-01T00:00:00Z",
-            "2025-06-01 12:00:00",
-        ] {
-            assert_eq!(rfc3339_seconds(bad), None, "{bad}");
         }
     }
 }

@@ -63,6 +63,9 @@ pub enum RegistryError {
         /// The manifest it names.
         digest: Digest,
     },
+    /// The caller may not publish to the repository a package would go to.
+    #[error("publishing to {0} is denied")]
+    PublishDenied(RepositoryName),
     /// The catalogue failed.
     #[error(transparent)]
     Catalogue(#[from] sentinel_catalogue::CatalogueError),

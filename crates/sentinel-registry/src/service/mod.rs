@@ -18,6 +18,7 @@ mod housekeeping;
 mod inventory;
 mod manifests;
 mod packages;
+mod publish;
 #[cfg(test)]
 pub(crate) mod tests;
 mod uploads;
@@ -33,6 +34,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 pub use blobs::MountOutcome;
 pub use catalogue::{Reindexed, VersionChoice};
 pub use error::RegistryError;
+pub use publish::PublishTarget;
 pub use sentinel_index::{ListedUpload, Page, PageRequest, StoredManifest, UploadSession};
 pub use sentinel_storage::StoredUpload;
 

@@ -5,7 +5,7 @@ use std::ops::Range;
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sentinel_oci::ErrorCode;
+use sentinel_oci::{Digest, ErrorCode, RepositoryName};
 
 use super::{DOCKER_CONTENT_DIGEST, Request, digest, empty, header_value, repository};
 use crate::api::ApiError;
@@ -70,7 +70,28 @@ pub(crate) async fn get(
     digest_text: &str,
 ) -> Result<Response, ApiError> {
     let repository = repository(name)?;
-    let blob = registry.blob(&repository, &digest(digest_text)?).await?;
+    let digest = digest(digest_text)?;
+    serve_blob(
+        registry,
+        request,
+        &repository,
+        &digest,
+        "application/octet-stream",
+    )
+    .await
+}
+
+/// Answers a `GET` or `HEAD` of blob `digest` of `repository` as
+/// `content_type`, honouring a single `Range`. A `GET` from the first byte
+/// counts as a download (of a package, if the blob is one).
+pub(crate) async fn serve_blob(
+    registry: &Registry,
+    request: &Request,
+    repository: &RepositoryName,
+    digest: &Digest,
+    content_type: &'static str,
+) -> Result<Response, ApiError> {
+    let blob = registry.blob(repository, digest).await?;
     let size = blob.size;
     let range = match parse_range(request.header(&header::RANGE), size) {
         RangeRequest::Unsatisfiable => {
@@ -94,17 +115,18 @@ pub(crate) async fn get(
     let body = if request.method == Method::HEAD {
         Body::empty()
     } else {
-        Body::from_stream(registry.read_blob(&blob, range.clone()).await?)
+        let stream = registry.read_blob(&blob, range.clone()).await?;
+        if range.as_ref().is_none_or(|r| r.start == 0) {
+            registry.count_download(repository, &blob.digest);
+        }
+        Body::from_stream(stream)
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(DOCKER_CONTENT_DIGEST, header_value(blob.digest.as_str()));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::ETAG, header_value(&format!("\"{}\"", blob.digest)));
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if let Some(range) = range {
         headers.insert(

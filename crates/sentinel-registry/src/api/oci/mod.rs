@@ -3,7 +3,7 @@
 //! endpoint, one file per resource. Handlers translate between HTTP and the
 //! [`Registry`] service and nothing else.
 
-mod blobs;
+pub(crate) mod blobs;
 pub(crate) mod in_flight;
 mod listings;
 mod manifests;
@@ -170,7 +170,7 @@ const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// small body is read first, as HTTP/1.1 needs to reuse the connection; a
 /// larger or unknown body is left to [`refuse_unread`], so the client still
 /// reads the answer.
-async fn refuse(refusal: ApiError, request: &Request, body: Body) -> ApiError {
+pub(crate) async fn refuse(refusal: ApiError, request: &Request, body: Body) -> ApiError {
     let headers = &request.headers;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -260,13 +260,11 @@ fn requirement<'a>(endpoint: &Endpoint<'a>, method: &Method) -> Requirement<'a> 
     }
 }
 
-/// Authenticates a request, charges it to its user, and checks that it may
-/// do what its endpoint does.
-async fn admit(
+/// Authenticates a request and charges it to its user.
+pub(crate) async fn identify(
     app: &App,
     auth: &Arc<Authenticator>,
     request: &Request,
-    endpoint: &Endpoint<'_>,
 ) -> Result<Caller, ApiError> {
     let headers = &request.headers;
     let caller = auth
@@ -276,12 +274,35 @@ async fn admit(
     if !caller.user().is_empty() {
         app.limits.charge_user(caller.user())?;
     }
-    authorization::authorize(
-        auth.shared(),
+    Ok(caller)
+}
+
+/// Checks that `caller` may do what `requirement` says.
+pub(crate) fn check(
+    auth: &Arc<Authenticator>,
+    request: &Request,
+    caller: &Caller,
+    requirement: Requirement<'_>,
+) -> Result<(), ApiError> {
+    authorization::authorize(auth.shared(), caller, requirement)
+        .map_err(|error| error::not_allowed(auth, &request.headers, error))
+}
+
+/// Authenticates a request, charges it to its user, and checks that it may
+/// do what its endpoint does.
+async fn admit(
+    app: &App,
+    auth: &Arc<Authenticator>,
+    request: &Request,
+    endpoint: &Endpoint<'_>,
+) -> Result<Caller, ApiError> {
+    let caller = identify(app, auth, request).await?;
+    check(
+        auth,
+        request,
         &caller,
         requirement(endpoint, &request.method),
-    )
-    .map_err(|error| error::not_allowed(auth, headers, error))?;
+    )?;
     Ok(caller)
 }
 

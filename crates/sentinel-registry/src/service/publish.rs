@@ -1,0 +1,201 @@
+//! Publishing a `.sntl` file in one request: the registry verifies it
+//! while it streams into storage, then stores the definition and writes the
+//! same manifest `agent push` would, tagged with the version.
+
+use std::io::Read;
+use std::sync::mpsc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use sentinel_oci::media_types::OCI_MANIFEST;
+use sentinel_oci::{Digest, DigestAlgorithm, Digester, Reference, RepositoryName, Tag};
+use sentinel_package::oci::{BlobRef, build_manifest};
+use sentinel_package::versions::version_tag;
+use sentinel_package::{PackageContents, default_file_name, verify_package};
+use sentinel_storage::UploadProgress;
+
+use super::uploads::BodyStream;
+use super::{Registry, RegistryError};
+use crate::clock::{now, rfc3339};
+
+/// Where a published package goes.
+#[derive(Clone, Debug)]
+pub enum PublishTarget {
+    /// This repository.
+    Repository(RepositoryName),
+    /// `<namespace>/<package name>`, or `<package name>` without a namespace.
+    Namespace(Option<String>),
+}
+
+/// A published package.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The repository it went to.
+    pub repository: RepositoryName,
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// The version tag.
+    pub tag: Tag,
+    /// The package's name.
+    pub name: String,
+    /// The package's version.
+    pub version: semver::Version,
+}
+
+/// Reads chunks sent by the request's task, for the verifier's thread.
+struct ChunkReader {
+    chunks: mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.recv() {
+                Ok(chunk) => self.current = chunk,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+impl Registry {
+    /// Publishes the `.sntl` file `body`: verified completely while it is
+    /// stored, then placed in the repository `target` names, if `may_push`
+    /// allows that repository. Nothing is left behind on failure.
+    pub async fn publish(
+        &self,
+        body: impl BodyStream,
+        target: PublishTarget,
+        may_push: impl FnOnce(&RepositoryName) -> bool + Send,
+        pushed_by: Option<&str>,
+    ) -> Result<Published, RegistryError> {
+        let (sender, chunks) = mpsc::sync_channel::<Bytes>(16);
+        let verifier = tokio::task::spawn_blocking(move || {
+            verify_package(ChunkReader {
+                chunks,
+                current: Bytes::new(),
+            })
+        });
+        let teed = body.map(move |chunk| {
+            let chunk = chunk.map_err(Into::into)?;
+            // A verifier that stopped has found a fault: stop storing too.
+            sender
+                .send(chunk.clone())
+                .map_err(|_| "the package was refused while it was read")?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(chunk)
+        });
+        let mut upload = self
+            .blobs
+            .open_upload(uuid::Uuid::new_v4().to_string(), UploadProgress::default());
+        let stored = upload.append(teed, None).await;
+        let verified = verifier
+            .await
+            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let contents = match (verified, stored) {
+            (Ok(contents), Ok(_)) => contents,
+            (Err(error), _) => {
+                upload.cancel().await;
+                return Err(RegistryError::PackageInvalid(format!(
+                    "the file is not a valid Sentinel package: {error}"
+                )));
+            }
+            (Ok(_), Err(error)) => {
+                upload.cancel().await;
+                return Err(error.into());
+            }
+        };
+        let stored = self.publish_verified(&mut upload, contents, target, may_push, pushed_by);
+        let result = stored.await;
+        if result.is_err() {
+            upload.cancel().await;
+        }
+        result
+    }
+
+    /// The rest of [`Registry::publish`] once the package is verified and
+    /// its bytes are in `upload`.
+    async fn publish_verified(
+        &self,
+        upload: &mut sentinel_storage::BlobUpload,
+        contents: PackageContents,
+        target: PublishTarget,
+        may_push: impl FnOnce(&RepositoryName) -> bool + Send,
+        pushed_by: Option<&str>,
+    ) -> Result<Published, RegistryError> {
+        let definition = &contents.definition;
+        let name = definition.name().to_owned();
+        let repository = match target {
+            PublishTarget::Repository(repository) => repository,
+            PublishTarget::Namespace(namespace) => {
+                let path = match namespace {
+                    Some(namespace) => format!("{namespace}/{name}"),
+                    None => name.clone(),
+                };
+                path.parse().map_err(|e: sentinel_oci::NameError| {
+                    RegistryError::PackageInvalid(format!(
+                        "the package would go to {path}, which is not a repository name ({e}); name one with ?repository="
+                    ))
+                })?
+            }
+        };
+        if !may_push(&repository) {
+            return Err(RegistryError::PublishDenied(repository));
+        }
+        let size = upload.progress().offset;
+        let package_digest = {
+            // The upload hashed what it stored; its saved state is the digest's.
+            let state = &upload.progress().hash_state;
+            Digester::restore(DigestAlgorithm::Sha256, state)
+                .ok_or_else(|| {
+                    RegistryError::Internal("an upload's hash state is unreadable".to_owned())
+                })?
+                .finish()
+        };
+        upload.commit(&package_digest).await?;
+        self.index
+            .link_blob(&repository, &package_digest, size)
+            .await?;
+        let config = Bytes::from(contents.definition_bytes.clone());
+        let config_digest = Digest::sha256(&config);
+        let config_size = config.len() as u64;
+        let one_chunk = futures_util::stream::iter([Ok::<_, std::io::Error>(config)]);
+        self.put_blob(&repository, &config_digest, one_chunk)
+            .await?;
+        let manifest = build_manifest(
+            definition,
+            &BlobRef {
+                digest: config_digest,
+                size: config_size,
+            },
+            &BlobRef {
+                digest: package_digest,
+                size,
+            },
+            &default_file_name(definition),
+            &rfc3339(now()),
+        );
+        let tag: Tag = version_tag(definition.version())
+            .parse()
+            .map_err(|e: sentinel_oci::NameError| RegistryError::PackageInvalid(e.to_string()))?;
+        let pushed = self
+            .put_manifest(
+                &repository,
+                &Reference::Tag(tag.clone()),
+                Some(OCI_MANIFEST),
+                Bytes::from(manifest),
+                pushed_by,
+            )
+            .await?;
+        Ok(Published {
+            repository,
+            digest: pushed.digest,
+            tag,
+            name,
+            version: definition.version().clone(),
+        })
+    }
+}
