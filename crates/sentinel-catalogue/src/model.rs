@@ -23,6 +23,10 @@ pub struct PackageVersion {
     pub name: String,
     /// The version from the definition.
     pub version: Version,
+    /// The tag naming this version (`1.2.0`, `v1.2.0`), when the manifest
+    /// had one when it was recorded.
+    #[serde(default)]
+    pub tag: Option<String>,
     /// The description, if any.
     pub description: Option<String>,
     /// The author, if any.
@@ -117,6 +121,8 @@ pub struct StoredPackage {
     pub repository: RepositoryName,
     /// The manifest's digest.
     pub digest: Digest,
+    /// The tag naming its version, if it has one.
+    pub tag: Option<String>,
     /// The config blob.
     pub config: BlobRef,
     /// The `.sntl` layer.
@@ -184,6 +190,7 @@ impl PackageVersion {
             kind,
             name: definition.name().to_owned(),
             version: definition.version().clone(),
+            tag: stored.tag,
             description: definition.description().map(str::to_owned),
             author: definition.author().map(str::to_owned),
             license: definition.license().map(str::to_owned),
@@ -220,6 +227,8 @@ fn definition_json(definition: &Definition) -> serde_json::Value {
 pub struct VersionInfo {
     /// The version.
     pub version: Version,
+    /// The tag naming it, if it has one.
+    pub tag: Option<String>,
     /// The manifest's digest.
     pub digest: Digest,
     /// The `.sntl` file's digest.

@@ -35,6 +35,7 @@ fn agent(repository: &str, ver: &str, seed: &str) -> PackageVersion {
         kind: PackageKind::Agent,
         name: name.clone(),
         version: version(ver),
+        tag: Some(ver.to_owned()),
         description: Some(format!("{name} does things")),
         author: Some("Ada Lovelace <ada@example.com>".to_owned()),
         license: Some("Apache-2.0".to_owned()),

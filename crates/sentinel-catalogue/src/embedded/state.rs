@@ -19,6 +19,7 @@ use crate::{
 #[derive(Clone, Debug)]
 struct Entry {
     digest: Digest,
+    tag: Option<String>,
     package_digest: Digest,
     created: Option<String>,
     pushed_at: u64,
@@ -110,6 +111,7 @@ impl State {
         self.remove(&entry.repository, &entry.digest);
         let kept = Entry {
             digest: entry.digest.clone(),
+            tag: entry.tag.clone(),
             package_digest: entry.package.digest.clone(),
             created: entry.created.clone(),
             pushed_at: entry.pushed_at,
@@ -402,6 +404,7 @@ impl State {
                 let entry = newest(entries)?;
                 Some(VersionInfo {
                     version: version.clone(),
+                    tag: entry.tag.clone(),
                     digest: entry.digest.clone(),
                     package_digest: entry.package_digest.clone(),
                     created: entry.created.clone(),

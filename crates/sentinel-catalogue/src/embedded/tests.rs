@@ -29,6 +29,7 @@ fn entry(version: &str) -> PackageVersion {
         kind: sentinel_package::PackageKind::Agent,
         name: "planner".to_owned(),
         version: Version::parse(version).unwrap(),
+        tag: None,
         description: Some("plans".to_owned()),
         author: None,
         license: None,

@@ -407,7 +407,7 @@ async fn versions(app: &App, request: &Request, name: &str) -> Result<Response, 
         .map(|v| {
             json!({
                 "version": v.version.to_string(),
-                "tag": version_tag(&v.version),
+                "tag": v.tag.clone().unwrap_or_else(|| version_tag(&v.version)),
                 "digest": v.digest,
                 "created": v.created.clone().unwrap_or_else(|| rfc3339(v.pushed_at)),
                 "size": v.size,
@@ -494,7 +494,10 @@ async fn info(app: &App, name: &str, text: &str) -> Result<Response, ApiError> {
             json!(listed.and_then(|v| v.deprecated.clone())),
         );
         object.insert("dependents".to_owned(), json!(dependents));
-        object.insert("tag".to_owned(), json!(version_tag(&version)));
+        object.insert(
+            "tag".to_owned(),
+            json!(entry.tag.clone().unwrap_or_else(|| version_tag(&version))),
+        );
     }
     Ok(json_response(StatusCode::OK, &value))
 }

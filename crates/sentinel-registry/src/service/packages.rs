@@ -119,9 +119,19 @@ impl Registry {
             return Err(RegistryError::PackageInvalid(problems.join("\n")));
         }
         let readme = self.package_readme(repository, &artifact, &config).await?;
+        let mut tags = self.index.manifest_tags(repository, digest).await?;
+        tags.extend(tag.cloned());
+        let exact = version_tag(version);
+        let version_tag = tags
+            .iter()
+            .map(Tag::as_str)
+            .filter(|t| tag_version(t).as_ref() == Some(version))
+            .min_by_key(|t| *t != exact)
+            .map(str::to_owned);
         let stored = StoredPackage {
             repository: repository.clone(),
             digest: digest.clone(),
+            tag: version_tag,
             config: sentinel_catalogue::BlobRef {
                 digest: artifact.config.digest.clone(),
                 size: artifact.config.size,
