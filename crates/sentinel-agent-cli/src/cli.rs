@@ -36,6 +36,8 @@ pub enum Command {
     Pull(PullArgs),
     /// List the versions of a package in a registry, newest first.
     Versions(VersionsArgs),
+    /// Search registries for agents and stacks by name, description, tag or capability.
+    Search(SearchArgs),
     /// List the packages in the local store.
     Images(ImagesArgs),
     /// Show a package's manifest, definition, digests, sizes and referrers.
@@ -202,6 +204,69 @@ pub struct VersionsArgs {
     pub format: OutputFormat,
 
     /// The registry and profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Which kind of package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// Agents only.
+    Agent,
+    /// Stacks only.
+    Stack,
+}
+
+/// How search results are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum SortArg {
+    /// Exact names first, then name prefixes, then the best term matches.
+    #[default]
+    Relevance,
+    /// Most downloaded first.
+    Downloads,
+    /// Most recently pushed first.
+    Updated,
+    /// By name.
+    Name,
+}
+
+/// Arguments of `agent search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Words to find in names, descriptions, tags and capabilities.
+    #[arg(value_name = "QUERY", default_value = "")]
+    pub query: String,
+
+    /// Only packages with this capability.
+    #[arg(long, value_name = "C")]
+    pub capability: Option<String>,
+
+    /// Only packages whose author contains this.
+    #[arg(long, value_name = "A")]
+    pub author: Option<String>,
+
+    /// Only packages with this tag.
+    #[arg(long, value_name = "T")]
+    pub tag: Option<String>,
+
+    /// Only agents or only stacks.
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+
+    /// The order of the results.
+    #[arg(long, value_enum, default_value_t)]
+    pub sort: SortArg,
+
+    /// At most this many results per registry (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub limit: u32,
+
+    /// The output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+
+    /// The registry and profile (default: every configured registry).
     #[command(flatten)]
     pub remote: RemoteArgs,
 }

@@ -72,6 +72,7 @@ async fn run(cli: Cli, interrupted: Arc<AtomicBool>) -> anyhow::Result<()> {
         Command::Push(args) => commands::push::run(&context, args).await,
         Command::Pull(args) => commands::pull::run(&context, args).await,
         Command::Versions(args) => commands::versions::run(&context, args).await,
+        Command::Search(args) => commands::search::run(&context, args).await,
         Command::Images(args) => commands::images::images(&context, args),
         Command::Inspect(args) => commands::inspect::run(&context, args).await,
         Command::Tag(args) => commands::images::tag(&context, args),

@@ -47,7 +47,9 @@ pub use location::{RegistryLocation, Scheme};
 pub use login::LoginOutcome;
 pub use management::{ManagementApi, Visibility};
 pub use manifests::{FetchedManifest, ManifestHead};
-pub use packages::{PackageVersion, PackageVersions, VersionsQuery};
+pub use packages::{
+    PackageHit, PackageVersion, PackageVersions, SearchQuery, SearchResults, VersionsQuery,
+};
 pub use progress::{NoProgress, TransferProgress};
 pub use push::BlobPush;
 pub use reference::{DEFAULT_TAG, ResolvedReference};

@@ -133,8 +133,9 @@ impl RegistryClient {
         Err(error_for_status(self.registry(), response, None).await)
     }
 
-    /// The credential as the management API takes it, or nothing.
-    fn management_auth(&self) -> Auth<'static> {
+    /// The credential as Sentinel's own APIs (management, package search)
+    /// take it, or nothing.
+    pub(crate) fn management_auth(&self) -> Auth<'static> {
         match self.inner.auth.credential() {
             Some(credential) => Auth::Header(direct_header(credential)),
             None => Auth::None,

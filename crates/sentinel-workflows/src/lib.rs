@@ -10,6 +10,8 @@
 //! - [`versions()`]: a package's versions in a registry, from Sentinel's
 //!   package API or any registry's tag list; [`resolve`] reads a version
 //!   requirement in place of a tag (`team/planner:^1.2`) the same way.
+//! - [`search()`]: packages over the configured registries, from Sentinel's
+//!   package search, or the names in a registry's open catalog.
 //! - [`inspect()`]: a manifest, its definition and referrers, from the
 //!   store or a registry.
 //! - [`list`], [`tag`], [`remove`]: the local store's names.
@@ -32,6 +34,7 @@ mod progress;
 mod pull;
 mod push;
 mod registries;
+mod search;
 mod unpack;
 mod versions;
 
@@ -45,5 +48,6 @@ pub use progress::{Progress, Transfer};
 pub use pull::{Extract, PullReport, Resolved, resolve};
 pub use push::{PushReport, PushRequest, push};
 pub use registries::Registries;
+pub use search::{SearchOutcome, SearchRow, SearchSource, search};
 pub use unpack::unpack_file;
 pub use versions::{Resolution, VersionListing, VersionRow, VersionSource, versions};

@@ -7,4 +7,5 @@ pub mod login;
 pub mod pack;
 pub mod pull;
 pub mod push;
+pub mod search;
 pub mod versions;
