@@ -32,8 +32,8 @@ pub const FORMAT_VERSION: u32 = 1;
 
 pub use definition::{
     AgentDefinition, Compatibility, Connection, Definition, DefinitionError, Dependency,
-    HealthCheck, MAX_NAME_LEN, ModelSpec, Port, Problem, Protocol, StackAgent, StackDefinition,
-    is_valid_package_name, starter_agent_yaml,
+    HealthCheck, MAX_NAME_LEN, MemberReference, MemberReferenceError, ModelSpec, Port, Problem,
+    Protocol, StackAgent, StackDefinition, is_valid_package_name, starter_agent_yaml,
 };
 pub use error::PackageError;
 pub use kind::PackageKind;

@@ -164,6 +164,25 @@ fn cmp_precedence(a: &Version, b: &Version) -> bool {
     a.cmp_precedence(b).is_eq()
 }
 
+/// Splits a reference that ends in a version requirement instead of a tag
+/// (`team/planner:^1.2`, `host:5000/team/planner:>=1.0, <2.0`) into the
+/// reference without it and the requirement's text. The requirement is what
+/// follows the last `:` after the last `/` (so a registry's port is never
+/// taken for it), when that is not a valid tag; `None` for a plain
+/// reference, a reference with a digest, or one without a `:`.
+pub fn split_requirement(text: &str) -> Option<(&str, &str)> {
+    if text.contains('@') {
+        return None;
+    }
+    let name_start = text.rfind('/').map_or(0, |slash| slash + 1);
+    let colon = name_start + text[name_start..].rfind(':')?;
+    let (base, tail) = (&text[..colon], &text[colon + 1..]);
+    if tail.parse::<sentinel_oci::Tag>().is_ok() {
+        return None;
+    }
+    Some((base, tail))
+}
+
 /// The tag a version is pushed under: the version, with `+` (which tags
 /// cannot hold) written `_`, as docker and helm do.
 pub fn version_tag(version: &Version) -> String {
@@ -278,6 +297,24 @@ mod tests {
             long.parse::<VersionRequirement>(),
             Err(RequirementError::TooLong(MAX_REQUIREMENT_LEN + 1))
         );
+    }
+
+    #[test]
+    fn requirements_are_split_from_references() {
+        assert_eq!(split_requirement("team/a:^1.2"), Some(("team/a", "^1.2")));
+        assert_eq!(
+            split_requirement("localhost:5000/team/a:>=1.0, <2.0"),
+            Some(("localhost:5000/team/a", ">=1.0, <2.0"))
+        );
+        for plain in [
+            "team/a",
+            "team/a:1.2.0",
+            "localhost:5000/team/a",
+            "team/a@sha256:00",
+            "a:1.x",
+        ] {
+            assert_eq!(split_requirement(plain), None, "{plain}");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Validation of agent.yaml and stack.yaml: every rule, with messages naming file and field.
 
-use sentinel_package::{Definition, DefinitionError, PackageKind, Protocol, starter_agent_yaml};
+use sentinel_package::{
+    Definition, DefinitionError, MemberReference, PackageKind, Protocol, starter_agent_yaml,
+};
 
 const FULL_AGENT: &str = r#"
 name: research-agent
@@ -122,12 +124,36 @@ fn a_complete_agent_parses() {
 }
 
 #[test]
+fn a_stack_member_may_accept_a_range_of_versions() {
+    let yaml = "name: trip\nversion: 1.0.0\nagents:\n  - name: planner\n    ref: 'localhost:5000/team/planner:>=1.0, <2.0'\n  - name: booker\n    ref: 'team/booker:^1.2'\n";
+    let Definition::Stack(parsed) = stack(yaml).unwrap() else {
+        panic!("a stack definition");
+    };
+    let MemberReference::Requirement {
+        package,
+        requirement,
+    } = &parsed.agents[0].reference
+    else {
+        panic!("a requirement");
+    };
+    assert_eq!(package.registry(), Some("localhost:5000"));
+    assert_eq!(package.repository().as_str(), "team/planner");
+    assert_eq!(requirement.to_string(), ">=1.0, <2.0");
+    assert_eq!(parsed.agents[1].reference.to_string(), "team/booker:^1.2");
+    let reserialised = serde_norway::to_string(&parsed).unwrap();
+    assert_eq!(stack(&reserialised).unwrap(), Definition::Stack(parsed));
+}
+
+#[test]
 fn a_complete_stack_parses() {
     let Definition::Stack(parsed) = stack(FULL_STACK).unwrap() else {
         panic!("a stack definition");
     };
     assert_eq!(parsed.agents.len(), 2);
-    assert_eq!(parsed.agents[0].reference.tag().unwrap().as_str(), "1.2.0");
+    assert_eq!(
+        parsed.agents[0].reference.package().tag().unwrap().as_str(),
+        "1.2.0"
+    );
     assert_eq!(
         parsed.agents[1].reference.registry(),
         Some("registry.example.com")
@@ -540,7 +566,12 @@ fn stack_agents_rules() {
     assert_problem(
         agents("  - name: a\n    ref: team/x\n"),
         "agents[0].ref",
-        "no tag or digest",
+        "no tag, digest or version requirement",
+    );
+    assert_problem(
+        agents("  - name: a\n    ref: 'team/x:^^1'\n"),
+        "agents[0].ref",
+        "is not a version requirement",
     );
     assert_problem(
         agents("  - name: a\n    ref: team/x@sha256:12\n"),

@@ -13,7 +13,7 @@ use semver::Version;
 use sentinel_client::{
     ClientError, PackageVersions, RegistryClient, ResolvedReference, VersionsQuery,
 };
-use sentinel_oci::{Digest, Tag};
+use sentinel_oci::Digest;
 use sentinel_package::versions::{self, VersionRequirement, tag_version, version_tag};
 use serde::Serialize;
 
@@ -117,17 +117,9 @@ pub async fn versions(
 /// port is not taken for it) is not a valid tag: `team/planner:^1.2`,
 /// `team/planner:>=1.0, <2.0`. `None` for a plain reference.
 pub(crate) fn split_requirement(text: &str) -> Result<Option<(&str, VersionRequirement)>> {
-    if text.contains('@') {
-        return Ok(None);
-    }
-    let name_start = text.rfind('/').map_or(0, |slash| slash + 1);
-    let Some(colon) = text[name_start..].rfind(':').map(|at| name_start + at) else {
+    let Some((base, tail)) = versions::split_requirement(text) else {
         return Ok(None);
     };
-    let (base, tail) = (&text[..colon], &text[colon + 1..]);
-    if tail.parse::<Tag>().is_ok() {
-        return Ok(None);
-    }
     let requirement = tail
         .parse::<VersionRequirement>()
         .map_err(|error| WorkflowError::Usage(format!("cannot read {text:?}: {error}")))?;

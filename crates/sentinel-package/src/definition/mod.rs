@@ -12,7 +12,7 @@ pub use agent::{
 };
 pub use problems::{DefinitionError, Problem};
 pub use rules::{MAX_NAME_LEN, is_valid_package_name};
-pub use stack::{Connection, StackAgent, StackDefinition};
+pub use stack::{Connection, MemberReference, MemberReferenceError, StackAgent, StackDefinition};
 pub use starter::starter_agent_yaml;
 
 use serde_norway::Value;

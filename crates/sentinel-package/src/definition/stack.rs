@@ -2,8 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sentinel_oci::ImageReference;
+use std::fmt;
+use std::str::FromStr;
+
+use sentinel_oci::{ImageReference, RepositoryName};
 use serde::{Deserialize, Serialize};
+
+use crate::versions::{VersionRequirement, split_requirement};
 use serde_norway::Value;
 
 use super::problems::Problems;
@@ -46,15 +51,112 @@ pub struct StackDefinition {
 pub struct StackAgent {
     /// The agent's name within the stack, unique; the same grammar as package names.
     pub name: String,
-    /// Which package to run, pinned by tag or digest.
+    /// Which package to run: pinned by tag or digest, or the highest
+    /// version meeting a requirement.
     #[serde(rename = "ref")]
-    pub reference: ImageReference,
+    pub reference: MemberReference,
     /// Environment variables for the agent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     /// Agents of the stack that must start before this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+}
+
+/// Which package a stack member runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberReference {
+    /// A tag or digest: `team/researcher:1.2.0`,
+    /// `registry.example.com/team/researcher@sha256:...`.
+    Pinned(ImageReference),
+    /// The highest version meeting a requirement: `team/researcher:^1.2`.
+    Requirement {
+        /// The package, without tag or digest.
+        package: ImageReference,
+        /// The versions accepted.
+        requirement: VersionRequirement,
+    },
+}
+
+impl MemberReference {
+    /// The registry the reference names, if any.
+    pub fn registry(&self) -> Option<&str> {
+        self.package().registry()
+    }
+
+    /// The repository.
+    pub fn repository(&self) -> &RepositoryName {
+        self.package().repository()
+    }
+
+    /// The reference itself when pinned; the package when a requirement.
+    pub fn package(&self) -> &ImageReference {
+        match self {
+            MemberReference::Pinned(reference) => reference,
+            MemberReference::Requirement { package, .. } => package,
+        }
+    }
+}
+
+/// Why a member reference is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemberReferenceError {
+    /// Not a reference.
+    #[error("not a valid reference: {0}")]
+    Reference(#[from] sentinel_oci::ImageReferenceError),
+    /// A reference without tag or digest.
+    #[error("names no tag, digest or version requirement")]
+    Unpinned,
+    /// What follows the last `:` is neither a tag nor a requirement.
+    #[error(transparent)]
+    Requirement(#[from] crate::versions::RequirementError),
+}
+
+impl FromStr for MemberReference {
+    type Err = MemberReferenceError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Some((base, tail)) = split_requirement(text) {
+            let package: ImageReference = base.parse()?;
+            if package.tag().is_some() || package.digest().is_some() {
+                return Err(MemberReferenceError::Unpinned);
+            }
+            return Ok(MemberReference::Requirement {
+                package,
+                requirement: tail.parse()?,
+            });
+        }
+        let reference: ImageReference = text.parse()?;
+        if reference.tag().is_none() && reference.digest().is_none() {
+            return Err(MemberReferenceError::Unpinned);
+        }
+        Ok(MemberReference::Pinned(reference))
+    }
+}
+
+impl fmt::Display for MemberReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemberReference::Pinned(reference) => write!(f, "{reference}"),
+            MemberReference::Requirement {
+                package,
+                requirement,
+            } => write!(f, "{package}:{requirement}"),
+        }
+    }
+}
+
+impl Serialize for MemberReference {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MemberReference {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// A connection from an agent (or one of its ports) to another agent.
@@ -147,19 +249,19 @@ fn agents(root: &Object<'_>, problems: &mut Problems) -> (Vec<StackAgent>, BTree
             );
         }
         let reference = object.required_string("ref", problems).and_then(|text| {
-            match text.parse::<ImageReference>() {
-                Ok(reference) if reference.tag().is_none() && reference.digest().is_none() => {
+            match text.parse::<MemberReference>() {
+                Ok(reference) => Some(reference),
+                Err(MemberReferenceError::Unpinned) => {
                     problems.field(
                         &object.path("ref"),
-                        format!("{text:?} names no tag or digest; pin a version (e.g. {text}:1.2.0)"),
+                        format!("{text:?} names no tag, digest or version requirement; pin a version (e.g. {text}:1.2.0) or accept a range (e.g. {text}:^1.2)"),
                     );
                     None
                 }
-                Ok(reference) => Some(reference),
                 Err(error) => {
                     problems.field(
                         &object.path("ref"),
-                        format!("not a valid reference: {error} (expected e.g. team/researcher:1.2.0 or registry.example.com/team/researcher@sha256:...)"),
+                        format!("{error} (expected e.g. team/researcher:1.2.0, team/researcher:^1.2 or registry.example.com/team/researcher@sha256:...)"),
                     );
                     None
                 }
