@@ -38,6 +38,9 @@ pub enum Command {
     Versions(VersionsArgs),
     /// Search registries for agents and stacks by name, description, tag or capability.
     Search(SearchArgs),
+    /// Stacks: push, pull with their agents, search, versions.
+    #[command(subcommand)]
+    Stack(StackCommand),
     /// List the packages in the local store.
     Images(ImagesArgs),
     /// Show a package's manifest, definition, digests, sizes and referrers.
@@ -168,6 +171,48 @@ pub struct PullArgs {
     pub no_extract: bool,
 
     /// Print only the pulled reference and digest; no progress.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The registry and profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `agent stack ...`.
+#[derive(Debug, Subcommand)]
+pub enum StackCommand {
+    /// Push a stack (as agent push; an agent is refused).
+    Push(PushArgs),
+    /// Pull a stack and, with --extract-agents, every agent it names.
+    Pull(StackPullArgs),
+    /// Search registries for stacks.
+    Search(SearchArgs),
+    /// List the versions of a stack, newest first.
+    Versions(VersionsArgs),
+}
+
+/// Arguments of `agent stack pull`.
+#[derive(Debug, Args)]
+pub struct StackPullArgs {
+    /// The stack: [registry/][namespace/]name[:tag|:requirement|@digest].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Extract into this directory (default: ./NAME).
+    #[arg(short = 'd', long, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+
+    /// Also pull every agent the stack names into DIR/agents/<member>/ and
+    /// write DIR/stack.lock; with a lock in DIR, pull exactly its digests.
+    #[arg(long)]
+    pub extract_agents: bool,
+
+    /// Resolve the members afresh, ignoring DIR/stack.lock.
+    #[arg(long, requires = "extract_agents")]
+    pub update: bool,
+
+    /// Print only the pulled references and digests; no progress.
     #[arg(short, long)]
     pub quiet: bool,
 

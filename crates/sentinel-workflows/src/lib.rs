@@ -7,6 +7,8 @@
 //! - [`resolve`] then [`Resolved::pull`]: find a reference over one or more
 //!   registries, download and verify the package into the store, name it
 //!   there and extract it.
+//! - [`pull_stack`]: a stack and, with its agents, every member resolved,
+//!   verified and extracted, with a `stack.lock` that later pulls follow.
 //! - [`versions()`]: a package's versions in a registry, from Sentinel's
 //!   package API or any registry's tag list; [`resolve`] reads a version
 //!   requirement in place of a tag (`team/planner:^1.2`) the same way.
@@ -35,6 +37,7 @@ mod pull;
 mod push;
 mod registries;
 mod search;
+mod stack;
 mod unpack;
 mod versions;
 
@@ -49,5 +52,9 @@ pub use pull::{Extract, PullReport, Resolved, resolve};
 pub use push::{PushReport, PushRequest, push};
 pub use registries::Registries;
 pub use search::{SearchOutcome, SearchRow, SearchSource, search};
+pub use stack::{
+    LOCK_FILE, LockedMember, LockedPackage, StackLock, StackPullReport, StackPullRequest,
+    pull_stack,
+};
 pub use unpack::unpack_file;
 pub use versions::{Resolution, VersionListing, VersionRow, VersionSource, versions};

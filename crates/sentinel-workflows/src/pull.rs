@@ -19,6 +19,7 @@ use crate::registries::{self, Registries, tagged_or_latest};
 use crate::unpack::unpack_file;
 use crate::versions::{Resolution, resolve_requirement, split_requirement};
 use sentinel_package::MAX_DEFINITION_BYTES;
+use sentinel_package::versions::VersionRequirement;
 
 /// Where a pulled package is extracted.
 pub enum Extract {
@@ -76,10 +77,28 @@ pub async fn resolve(candidates: &[impl Registries], text: &str) -> Result<Resol
                 Some(found.resolution),
             )
         }
-        None => {
-            let (reference, client, manifest) = find_manifest(candidates, text).await?;
-            (reference, client, manifest, None)
-        }
+        None => match find_manifest(candidates, text).await {
+            Ok((reference, client, manifest)) => (reference, client, manifest, None),
+            // No `latest` tag: the package's latest version, as npm reads a
+            // name alone (agent push tags versions, not `latest`).
+            Err(missing) if names_no_version(text) && is_not_found(&missing) => {
+                let any: VersionRequirement = "*".parse().expect("* is a requirement");
+                let found = resolve_requirement(candidates, text, any)
+                    .await
+                    .map_err(|_| missing)?;
+                let manifest = found
+                    .client
+                    .get_manifest(found.reference.repository(), &found.manifest)
+                    .await?;
+                (
+                    found.reference,
+                    found.client,
+                    manifest,
+                    Some(found.resolution),
+                )
+            }
+            Err(error) => return Err(error),
+        },
     };
     let view = parse_manifest(&manifest.bytes).map_err(|error| {
         WorkflowError::Usage(format!("{reference} is not a Sentinel package: {error}"))
@@ -98,6 +117,11 @@ impl Resolved {
     /// chosen version's tag).
     pub fn reference(&self) -> &ResolvedReference {
         &self.reference
+    }
+
+    /// Whether it is an agent or a stack.
+    pub fn kind(&self) -> sentinel_package::PackageKind {
+        self.view.kind
     }
 
     /// The requirement and the version it resolved to, when `text` held one.
@@ -177,6 +201,20 @@ impl Resolved {
             extracted,
         })
     }
+}
+
+/// Whether `error` says the manifest is not there.
+fn is_not_found(error: &WorkflowError) -> bool {
+    matches!(
+        error,
+        WorkflowError::NotFound(_) | WorkflowError::Client(ClientError::NotFound { .. })
+    )
+}
+
+/// Whether `text` names neither a tag nor a digest (`team/planner`).
+fn names_no_version(text: &str) -> bool {
+    let name_start = text.rfind('/').map_or(0, |slash| slash + 1);
+    !text.contains('@') && !text[name_start..].contains(':')
 }
 
 /// Finds the manifest in the first candidate that holds it.

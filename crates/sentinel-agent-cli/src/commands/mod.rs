@@ -8,4 +8,5 @@ pub mod pack;
 pub mod pull;
 pub mod push;
 pub mod search;
+pub mod stack;
 pub mod versions;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use sentinel_client::Visibility;
+use sentinel_package::PackageKind;
 use sentinel_workflows::PushRequest;
 
 use crate::cli::{PushArgs, VisibilityArg};
@@ -12,8 +13,12 @@ use crate::output::say;
 use crate::progress::{Bars, human_size};
 use crate::remote::Remote;
 
-/// Runs `agent push`.
-pub async fn run(context: &Context, args: PushArgs) -> anyhow::Result<()> {
+/// Runs `agent push`, or `agent stack push` (with `kind`, only that kind).
+pub async fn run(
+    context: &Context,
+    args: PushArgs,
+    kind: Option<PackageKind>,
+) -> anyhow::Result<()> {
     let (reference, dir, positional_file) =
         split_positionals(args.reference.clone(), args.dir.clone());
     let request = PushRequest {
@@ -23,6 +28,7 @@ pub async fn run(context: &Context, args: PushArgs) -> anyhow::Result<()> {
         description: args.description.clone(),
         all_tags: args.all_tags,
         visibility: visibility(&args),
+        kind,
     };
     let target = context.target(&args.remote)?;
     let store = context.store()?;

@@ -11,6 +11,8 @@ use futures_util::future::try_join_all;
 use sentinel_client::{BlobPush, ManagementApi, RegistryClient, ResolvedReference, Visibility};
 use sentinel_local_store::LocalStore;
 use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
+use sentinel_package::PackageKind;
+use sentinel_package::oci::parse_manifest;
 
 use crate::error::{Result, WorkflowError};
 use crate::local::find_local;
@@ -38,6 +40,9 @@ pub struct PushRequest {
     /// management API. The registry is asked first whether it has that API
     /// (with authentication on); if not, nothing is pushed.
     pub visibility: Option<Visibility>,
+    /// Push only a package of this kind (`agent stack push`); another is
+    /// refused before anything is sent.
+    pub kind: Option<PackageKind>,
 }
 
 /// What a push of one manifest did.
@@ -70,6 +75,9 @@ pub async fn push(
         Some(found) => found,
         None => record_package(store, registries, request)?,
     };
+    if let Some(kind) = request.kind {
+        require_kind(store, &reference, &manifest_digest, kind)?;
+    }
     let tag = reference.tag_or_latest().to_string();
 
     let client = registries::client(registries, &reference)?;
@@ -96,6 +104,41 @@ pub async fn push(
             })?;
     }
     Ok(())
+}
+
+/// Refuses a package that is not of `kind`.
+fn require_kind(
+    store: &LocalStore,
+    reference: &ResolvedReference,
+    manifest: &Digest,
+    kind: PackageKind,
+) -> Result<()> {
+    let bytes = store.read_blob(manifest, MAX_MANIFEST_SIZE)?;
+    let found = parse_manifest(&bytes)
+        .map_err(|error| {
+            WorkflowError::Usage(format!("{reference} is not a Sentinel package: {error}"))
+        })?
+        .kind;
+    if found == kind {
+        return Ok(());
+    }
+    let command = match found {
+        PackageKind::Agent => "agent push",
+        PackageKind::Stack => "agent stack push",
+    };
+    Err(WorkflowError::Usage(format!(
+        "{reference} is {} {found} package, not {} {kind}; push it with {command}; nothing was pushed",
+        article(found),
+        article(kind)
+    )))
+}
+
+/// "an" before "agent", "a" before "stack".
+fn article(kind: PackageKind) -> &'static str {
+    match kind {
+        PackageKind::Agent => "an",
+        PackageKind::Stack => "a",
+    }
 }
 
 /// Refuses, before anything is pushed, a registry where a visibility
