@@ -17,7 +17,7 @@ use crate::error::{Result, WorkflowError};
 use crate::progress::{Progress, Transfer, short_digest};
 use crate::registries::{self, Registries, tagged_or_latest};
 use crate::unpack::unpack_file;
-use crate::versions::{Resolution, resolve_requirement, split_requirement};
+use crate::versions::{Found, Resolution, resolve_requirement, split_requirement};
 use sentinel_package::MAX_DEFINITION_BYTES;
 use sentinel_package::versions::VersionRequirement;
 
@@ -65,17 +65,7 @@ pub struct Resolved {
 pub async fn resolve(candidates: &[impl Registries], text: &str) -> Result<Resolved> {
     let (reference, client, manifest, resolution) = match split_requirement(text)? {
         Some((base, requirement)) => {
-            let found = resolve_requirement(candidates, base, requirement).await?;
-            let manifest = found
-                .client
-                .get_manifest(found.reference.repository(), &found.manifest)
-                .await?;
-            (
-                found.reference,
-                found.client,
-                manifest,
-                Some(found.resolution),
-            )
+            fetch_found(resolve_requirement(candidates, base, requirement).await?).await?
         }
         None => match find_manifest(candidates, text).await {
             Ok((reference, client, manifest)) => (reference, client, manifest, None),
@@ -86,16 +76,7 @@ pub async fn resolve(candidates: &[impl Registries], text: &str) -> Result<Resol
                 let found = resolve_requirement(candidates, text, any)
                     .await
                     .map_err(|_| missing)?;
-                let manifest = found
-                    .client
-                    .get_manifest(found.reference.repository(), &found.manifest)
-                    .await?;
-                (
-                    found.reference,
-                    found.client,
-                    manifest,
-                    Some(found.resolution),
-                )
+                fetch_found(found).await?
             }
             Err(error) => return Err(error),
         },
@@ -201,6 +182,27 @@ impl Resolved {
             extracted,
         })
     }
+}
+
+/// The manifest of the version a requirement resolved to.
+async fn fetch_found(
+    found: Found,
+) -> Result<(
+    ResolvedReference,
+    RegistryClient,
+    FetchedManifest,
+    Option<Resolution>,
+)> {
+    let manifest = found
+        .client
+        .get_manifest(found.reference.repository(), &found.manifest)
+        .await?;
+    Ok((
+        found.reference,
+        found.client,
+        manifest,
+        Some(found.resolution),
+    ))
 }
 
 /// Whether `error` says the manifest is not there.
