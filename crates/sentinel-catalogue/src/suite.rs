@@ -110,6 +110,7 @@ where
     check!(stacks_list_their_agents_dependents);
     check!(downloads_count_package_blobs_after_a_flush);
     check!(entries_list_every_recorded_manifest);
+    check!(a_version_deleted_and_pushed_again_starts_afresh);
 }
 
 async fn versions_are_listed_newest_first_with_their_entry(catalogue: &impl Catalogue) {
@@ -628,4 +629,45 @@ async fn entries_list_every_recorded_manifest(catalogue: &impl Catalogue) {
     ];
     expected.sort();
     assert_eq!(catalogue.entries().await.unwrap(), expected);
+}
+
+async fn a_version_deleted_and_pushed_again_starts_afresh(catalogue: &impl Catalogue) {
+    let old = with(agent("team/planner", "1.0.0", "a"), |e| e.pushed_at = 10);
+    let new = with(agent("team/planner", "2.0.0", "a"), |e| e.pushed_at = 20);
+    catalogue.record(old.clone()).await.unwrap();
+    catalogue.record(new.clone()).await.unwrap();
+    catalogue
+        .set_deprecation(&new.repository, &new.version, Some("broken".to_owned()))
+        .await
+        .unwrap();
+    catalogue
+        .forget(&new.repository, &new.digest)
+        .await
+        .unwrap();
+    let summary = &catalogue
+        .search(&query("planner"), EVERYONE)
+        .await
+        .unwrap()
+        .packages[0];
+    assert_eq!(summary.updated, 10, "the last push of what is left");
+    catalogue.record(new.clone()).await.unwrap();
+    let listed = catalogue.versions(&new.repository).await.unwrap().unwrap();
+    assert_eq!(listed.versions[0].version, new.version);
+    assert_eq!(
+        listed.versions[0].deprecated, None,
+        "the deprecation went with the version"
+    );
+    // A version with another manifest left keeps its deprecation.
+    let again = with(agent("team/planner", "2.0.0", "b"), |e| e.pushed_at = 30);
+    catalogue.record(again.clone()).await.unwrap();
+    catalogue
+        .set_deprecation(&new.repository, &new.version, Some("still".to_owned()))
+        .await
+        .unwrap();
+    catalogue
+        .forget(&again.repository, &again.digest)
+        .await
+        .unwrap();
+    let listed = catalogue.versions(&new.repository).await.unwrap().unwrap();
+    assert_eq!(listed.versions[0].deprecated.as_deref(), Some("still"));
 }

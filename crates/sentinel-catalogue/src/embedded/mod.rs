@@ -24,6 +24,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
@@ -90,6 +91,8 @@ pub struct EmbeddedCatalogue {
     /// Held by the one write in progress (on the blocking pool).
     writer: Arc<Mutex<()>>,
     pending: Arc<Mutex<Pending>>,
+    /// Set by writes that are not yet durable; cleared by a flush.
+    dirty: Arc<AtomicBool>,
 }
 
 fn backend(error: impl Into<redb::Error>) -> CatalogueError {
@@ -133,6 +136,7 @@ impl EmbeddedCatalogue {
             state: Arc::new(RwLock::new(state)),
             writer: Arc::default(),
             pending: Arc::default(),
+            dirty: Arc::default(),
         };
         Ok((catalogue, opened))
     }
@@ -306,6 +310,7 @@ fn show_missing(
 #[async_trait]
 impl Catalogue for EmbeddedCatalogue {
     async fn record(&self, entry: PackageVersion) -> Result<(), CatalogueError> {
+        self.dirty.store(true, Ordering::Release);
         self.write_with(Durability::None, move |txn, state| {
             let key = (entry.repository.as_str(), entry.digest.as_str());
             let document = Document {
@@ -340,6 +345,7 @@ impl Catalogue for EmbeddedCatalogue {
     ) -> Result<bool, CatalogueError> {
         let repository = repository.clone();
         let digest = digest.clone();
+        self.dirty.store(true, Ordering::Release);
         self.write_with(Durability::None, move |txn, state| {
             let key = (repository.as_str(), digest.as_str());
             let removed = txn
@@ -352,8 +358,21 @@ impl Catalogue for EmbeddedCatalogue {
                 .map_err(backend)?
                 .remove(key)
                 .map_err(backend)?;
-            let (_, missing) = state.remove(&repository, &digest);
+            let (version, missing) = state.remove(&repository, &digest);
             show_missing(txn, state, missing)?;
+            // A version whose last manifest is gone loses its deprecation: a
+            // version pushed again later starts afresh.
+            if let Some(version) = version
+                && state.version_digest(&repository, &version).is_none()
+                && state.deprecation(&repository, &version).is_some()
+            {
+                state.set_deprecation(&repository, &version, None);
+                let text = version.to_string();
+                txn.open_table(DEPRECATIONS)
+                    .map_err(backend)?
+                    .remove((repository.as_str(), text.as_str()))
+                    .map_err(backend)?;
+            }
             Ok(removed)
         })
         .await
@@ -463,18 +482,24 @@ impl Catalogue for EmbeddedCatalogue {
                 }
             }
         }
-        self.write(move |txn, state| {
-            let mut table = txn.open_table(DOWNLOADS).map_err(backend)?;
-            for ((repository, version, day), count) in counted {
-                let version_text = version.to_string();
-                let key = (repository.as_str(), version_text.as_str(), day);
-                let before = table.get(key).map_err(backend)?.map_or(0, |v| v.value());
-                table.insert(key, before + count).map_err(backend)?;
-                state.add_downloads(&repository, &version, day, count);
-            }
-            Ok(())
-        })
-        .await
+        let written = self
+            .write(move |txn, state| {
+                let mut table = txn.open_table(DOWNLOADS).map_err(backend)?;
+                for ((repository, version, day), count) in counted {
+                    let version_text = version.to_string();
+                    let key = (repository.as_str(), version_text.as_str(), day);
+                    let before = table.get(key).map_err(backend)?.map_or(0, |v| v.value());
+                    table.insert(key, before + count).map_err(backend)?;
+                    state.add_downloads(&repository, &version, day, count);
+                }
+                Ok(())
+            })
+            .await;
+        if written.is_err() {
+            // The entries are still not durable; the next flush tries again.
+            self.dirty.store(true, Ordering::Release);
+        }
+        written
     }
 
     async fn close(&self) -> Result<(), CatalogueError> {

@@ -167,18 +167,19 @@ impl State {
         self.reshow(slot, Some(entry))
     }
 
-    /// Removes the entry of manifest `digest`; `false` if there was none.
-    /// Returns a version to load when the shown version changed.
+    /// Removes the entry of manifest `digest`: its version (`None` if there
+    /// was no such entry), and a version to load when the shown version
+    /// changed.
     pub(super) fn remove(
         &mut self,
         repository: &RepositoryName,
         digest: &Digest,
-    ) -> (bool, Option<Missing>) {
+    ) -> (Option<Version>, Option<Missing>) {
         let Some(&slot) = self.by_repository.get(repository) else {
-            return (false, None);
+            return (None, None);
         };
         let Some(package) = self.slots[slot as usize].as_mut() else {
-            return (false, None);
+            return (None, None);
         };
         let found = package.versions.iter().find_map(|(version, entries)| {
             entries
@@ -187,13 +188,20 @@ impl State {
                 .map(|at| (version.clone(), at))
         });
         let Some((version, at)) = found else {
-            return (false, None);
+            return (None, None);
         };
         let entries = package.versions.get_mut(&version).expect("found above");
         let entry = entries.remove(at);
         if entries.is_empty() {
             package.versions.remove(&version);
         }
+        package.updated = package
+            .versions
+            .values()
+            .flatten()
+            .map(|e| e.pushed_at)
+            .max()
+            .unwrap_or(0);
         if let Some(list) = self.blobs.get_mut(&entry.package_digest) {
             if let Some(at) = list
                 .iter()
@@ -219,9 +227,10 @@ impl State {
             self.index.remove(slot, &package.words);
             self.by_repository.remove(repository);
             self.free.push(slot);
-            return (true, None);
+            return (Some(version), None);
         }
-        (true, self.reshow(slot, None))
+        let missing = self.reshow(slot, None);
+        (Some(version), missing)
     }
 
     /// Picks the version package `slot` shows and reindexes it if it
@@ -453,6 +462,13 @@ impl State {
     pub(super) fn search(&self, query: &SearchQuery, visible: Visible<'_>) -> SearchPage {
         let words = query_words(&query.text);
         let text = query.text.trim().to_lowercase();
+        if words.is_empty() && !text.is_empty() {
+            // Only punctuation: no word to match, so nothing matches.
+            return SearchPage {
+                packages: Vec::new(),
+                total: 0,
+            };
+        }
         let matched = self.index.matches(&words);
         let candidates: Box<dyn Iterator<Item = (u32, u32)>> = match &matched {
             Some(hits) => Box::new(hits.iter().map(|(slot, score)| (*slot, *score))),
