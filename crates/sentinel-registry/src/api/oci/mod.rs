@@ -51,6 +51,23 @@ pub(crate) struct Request {
 }
 
 impl Request {
+    /// A request's head, from `peer`, with nobody identified yet.
+    pub fn new(
+        head: axum::http::request::Parts,
+        peer: SocketAddr,
+        auth: Option<Arc<Authenticator>>,
+    ) -> Self {
+        Request {
+            method: head.method,
+            version: head.version,
+            uri: head.uri,
+            headers: head.headers,
+            client: peer.ip(),
+            caller: Caller::Anonymous,
+            auth,
+        }
+    }
+
     /// The percent-decoded value of query parameter `key`, if present. A `+`
     /// stays a `+` (media types such as `application/vnd.x+json` contain it);
     /// clients encode spaces as `%20`.
@@ -144,15 +161,7 @@ pub(crate) async fn dispatch(
     request: axum::extract::Request,
 ) -> Response {
     let (head, body) = request.into_parts();
-    let request = Request {
-        method: head.method,
-        version: head.version,
-        uri: head.uri,
-        headers: head.headers,
-        client: peer.ip(),
-        caller: Caller::Anonymous,
-        auth: app.auth.clone(),
-    };
+    let request = Request::new(head, peer, app.auth.clone());
     match admit_and_route(&app, request, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
