@@ -49,6 +49,23 @@ impl Memory {
     }
 }
 
+/// CPU time (user and system) this process has used so far, from
+/// `/proc/self/stat` in clock ticks of 10 ms; zero where `/proc` is missing.
+pub fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 /// Latencies of a set of calls, in nanoseconds.
 #[derive(Clone, Debug, Default)]
 pub struct Latencies(Vec<u64>);
@@ -114,6 +131,10 @@ pub struct Run {
     pub per_query: Vec<Latencies>,
     /// Queries per second over the run.
     pub throughput: f64,
+    /// CPU time the process used during the run.
+    pub cpu: Duration,
+    /// How long the run took.
+    pub elapsed: Duration,
 }
 
 /// Runs the queries of `set` round-robin from `tasks` tokio tasks until the
@@ -129,6 +150,7 @@ where
     S: Fn(SearchQuery) -> F + Send + Sync + 'static,
     F: Future<Output = Result<SearchPage, BenchError>> + Send,
 {
+    let cpu_before = cpu_time();
     let start = Instant::now();
     let deadline = start + budget.duration;
     let per_task = budget.max_queries.div_ceil(tasks).max(1);
@@ -162,6 +184,7 @@ where
         }
     }
     let elapsed = start.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
     let mut all = Latencies::default();
     for latencies in &per_query {
         all.extend(latencies.clone());
@@ -172,6 +195,8 @@ where
         all,
         per_query,
         throughput,
+        cpu,
+        elapsed,
     })
 }
 
@@ -189,5 +214,10 @@ mod tests {
         assert_eq!(latencies.quantile_us(0.99), 99.0);
         assert_eq!(latencies.max_us(), 100.0);
         assert!(Memory::now().rss > 0);
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(30) {
+            std::hint::black_box(0);
+        }
+        assert!(cpu_time() > Duration::ZERO);
     }
 }

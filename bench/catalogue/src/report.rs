@@ -91,6 +91,17 @@ impl Recorder {
         self.add(&format!("search max, {tasks}"), run.all.max_us(), "µs");
         self.add(&format!("throughput, {tasks}"), run.throughput, "queries/s");
         self.add(&format!("queries timed, {tasks}"), run.all.len() as f64, "");
+        // CPU per query does not depend on how busy the machine was.
+        self.add(
+            &format!("CPU per query, {tasks}"),
+            run.cpu.as_secs_f64() * 1e6 / run.all.len().max(1) as f64,
+            "µs",
+        );
+        self.add(
+            &format!("CPU cores used, {tasks}"),
+            run.cpu.as_secs_f64() / run.elapsed.as_secs_f64(),
+            "cores",
+        );
         if run.tasks == 1 {
             for (query, latencies) in set.iter().zip(run.per_query.iter_mut()) {
                 self.add(
