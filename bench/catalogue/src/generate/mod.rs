@@ -18,6 +18,15 @@ use serde::Serialize;
 
 use crate::BenchError;
 
+mod rng;
+#[cfg(test)]
+mod tests;
+mod vocabulary;
+
+pub use rng::Rng;
+use vocabulary::MODELS;
+pub use vocabulary::{DOMAIN_WORDS, Vocabulary};
+
 /// What to generate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Shape {
@@ -76,438 +85,6 @@ impl Shape {
         let left = self.versions - self.large_repositories * self.large_versions;
         let at = index - self.large_repositories;
         left / small + usize::from(at < left % small)
-    }
-}
-
-/// A small, fast, seedable generator (SplitMix64): enough for test data.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// A number in `low..=high`.
-    pub fn between(&mut self, low: usize, high: usize) -> usize {
-        low + self.below(high - low + 1)
-    }
-
-    /// `true` with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    /// A float in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// An index in `0..n` skewed towards 0, as word frequencies are: index
-    /// `i` is drawn about `1 / (i + 1)` as often as index 0.
-    pub fn skewed(&mut self, n: usize) -> usize {
-        let x = ((n as f64 + 1.0).powf(self.unit()) - 1.0) as usize;
-        x.min(n - 1)
-    }
-
-    /// One element of `items`, skewed towards the first.
-    pub fn pick_skewed<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.skewed(items.len())]
-    }
-
-    /// One element of `items`, uniformly.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
-/// Real words of the domain, most frequent first in descriptions.
-pub const DOMAIN_WORDS: &[&str] = &[
-    "agent",
-    "data",
-    "search",
-    "web",
-    "summarise",
-    "code",
-    "review",
-    "translate",
-    "pdf",
-    "email",
-    "calendar",
-    "finance",
-    "sql",
-    "report",
-    "document",
-    "chat",
-    "assistant",
-    "query",
-    "text",
-    "image",
-    "files",
-    "api",
-    "github",
-    "slack",
-    "customer",
-    "support",
-    "sales",
-    "invoice",
-    "meeting",
-    "notes",
-    "research",
-    "paper",
-    "news",
-    "market",
-    "stock",
-    "crypto",
-    "weather",
-    "travel",
-    "booking",
-    "recipe",
-    "health",
-    "legal",
-    "contract",
-    "compliance",
-    "security",
-    "audit",
-    "log",
-    "monitor",
-    "alert",
-    "incident",
-    "deploy",
-    "kubernetes",
-    "docker",
-    "cloud",
-    "aws",
-    "azure",
-    "database",
-    "postgres",
-    "mysql",
-    "mongo",
-    "redis",
-    "spreadsheet",
-    "excel",
-    "csv",
-    "json",
-    "yaml",
-    "markdown",
-    "html",
-    "scrape",
-    "crawl",
-    "index",
-    "vector",
-    "embedding",
-    "rag",
-    "retrieval",
-    "knowledge",
-    "graph",
-    "wiki",
-    "jira",
-    "ticket",
-    "triage",
-    "bug",
-    "test",
-    "python",
-    "rust",
-    "javascript",
-    "typescript",
-    "java",
-    "go",
-    "refactor",
-    "lint",
-    "format",
-    "explain",
-    "debug",
-    "optimise",
-    "schedule",
-    "plan",
-    "task",
-    "todo",
-    "project",
-    "manager",
-    "hr",
-    "recruit",
-    "resume",
-    "interview",
-    "onboarding",
-    "marketing",
-    "seo",
-    "social",
-    "twitter",
-    "linkedin",
-    "blog",
-    "write",
-    "draft",
-    "edit",
-    "proofread",
-    "grammar",
-    "style",
-    "tone",
-    "speech",
-    "audio",
-    "transcribe",
-    "video",
-    "subtitle",
-    "voice",
-    "podcast",
-    "music",
-    "photo",
-    "design",
-    "diagram",
-    "chart",
-    "dashboard",
-    "analytics",
-    "metrics",
-    "forecast",
-    "budget",
-    "accounting",
-    "tax",
-    "payroll",
-    "bank",
-    "payment",
-    "shop",
-    "ecommerce",
-    "product",
-    "catalog",
-    "inventory",
-    "order",
-    "shipping",
-    "logistics",
-    "supply",
-    "vendor",
-    "procurement",
-    "quote",
-    "crm",
-    "lead",
-    "outreach",
-    "newsletter",
-    "survey",
-    "feedback",
-    "sentiment",
-    "classify",
-    "extract",
-    "parse",
-    "convert",
-    "ocr",
-    "scan",
-    "receipt",
-    "form",
-    "fill",
-    "sign",
-    "archive",
-    "backup",
-    "sync",
-    "migrate",
-    "notify",
-    "remind",
-    "tutor",
-    "teach",
-    "quiz",
-    "learn",
-    "study",
-    "math",
-    "science",
-    "medical",
-    "clinic",
-    "patient",
-    "pharmacy",
-    "insurance",
-    "claim",
-    "property",
-    "real",
-    "estate",
-    "energy",
-    "solar",
-    "climate",
-    "map",
-    "route",
-    "fleet",
-    "summary",
-    "summariser",
-    "translation",
-    "translator",
-    "transform",
-    "trade",
-    "trading",
-    "reviewer",
-    "coder",
-    "coding",
-    "searcher",
-    "emailer",
-    "scheduler",
-    "planner",
-    "writer",
-];
-
-const SYLLABLES: &[&str] = &[
-    "ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "qui", "bel", "dor", "fan", "gri",
-    "hul", "jes", "kor", "lan", "mor", "nix", "pol", "ras", "sor", "tam", "ul", "ven", "wex",
-    "yar", "zil", "bra", "cle", "dro", "fli", "gro", "pre", "tro", "ska", "sta", "lu",
-];
-
-const FIRST_NAMES: &[&str] = &[
-    "ada",
-    "alan",
-    "grace",
-    "linus",
-    "barbara",
-    "ken",
-    "dennis",
-    "margaret",
-    "tim",
-    "guido",
-    "bjarne",
-    "frances",
-    "john",
-    "edsger",
-    "donald",
-    "radia",
-    "hedy",
-    "katherine",
-    "claude",
-    "niklaus",
-    "sophie",
-    "yukihiro",
-    "james",
-    "anders",
-    "rob",
-];
-
-const LAST_NAMES: &[&str] = &[
-    "lovelace",
-    "turing",
-    "hopper",
-    "torvalds",
-    "liskov",
-    "thompson",
-    "ritchie",
-    "hamilton",
-    "lee",
-    "rossum",
-    "stroustrup",
-    "allen",
-    "mccarthy",
-    "dijkstra",
-    "knuth",
-    "perlman",
-    "lamarr",
-    "johnson",
-    "shannon",
-    "wirth",
-    "wilson",
-    "matsumoto",
-    "gosling",
-    "hejlsberg",
-    "pike",
-];
-
-const MODELS: &[(&str, &str)] = &[
-    ("anthropic", "claude-opus-4"),
-    ("anthropic", "claude-sonnet-4"),
-    ("anthropic", "claude-haiku-4"),
-    ("openai", "gpt-5"),
-    ("openai", "gpt-5-mini"),
-    ("openai", "o4"),
-    ("google", "gemini-2-pro"),
-    ("google", "gemini-2-flash"),
-    ("meta", "llama-4-maverick"),
-    ("meta", "llama-4-scout"),
-    ("mistral", "mistral-large"),
-    ("mistral", "codestral"),
-    ("cohere", "command-r-plus"),
-    ("deepseek", "deepseek-v3"),
-    ("deepseek", "deepseek-r1"),
-    ("qwen", "qwen3-coder"),
-    ("qwen", "qwen3-max"),
-    ("xai", "grok-4"),
-    ("ollama", "phi-4"),
-    ("ollama", "gemma-3"),
-];
-
-/// The fixed lists the data is drawn from.
-#[derive(Clone, Debug)]
-pub struct Vocabulary {
-    /// Description words: [`DOMAIN_WORDS`] first, then made-up words.
-    pub words: Vec<String>,
-    /// About 100 capabilities (`verb-object`).
-    pub capabilities: Vec<String>,
-    /// About 200 tags.
-    pub tags: Vec<String>,
-    /// About 500 authors (`Name <email>`).
-    pub authors: Vec<String>,
-    /// About 1,000 organisations (first repository component).
-    pub organisations: Vec<String>,
-}
-
-/// Words in the description vocabulary.
-const VOCABULARY_WORDS: usize = 3_000;
-
-impl Vocabulary {
-    /// The lists for `seed`.
-    pub fn new(seed: u64) -> Self {
-        let mut rng = Rng::new(seed ^ 0x766f_6361_6275);
-        let mut seen: HashSet<String> = DOMAIN_WORDS.iter().map(|w| (*w).to_owned()).collect();
-        let mut words: Vec<String> = DOMAIN_WORDS.iter().map(|w| (*w).to_owned()).collect();
-        let made_up = |rng: &mut Rng, seen: &mut HashSet<String>| loop {
-            let syllables = rng.between(2, 4);
-            let word: String = (0..syllables).map(|_| *rng.pick(SYLLABLES)).collect();
-            if seen.insert(word.clone()) {
-                return word;
-            }
-        };
-        while words.len() < VOCABULARY_WORDS {
-            words.push(made_up(&mut rng, &mut seen));
-        }
-        let verbs = &DOMAIN_WORDS[..40];
-        let objects = &DOMAIN_WORDS[40..120];
-        let mut capabilities = Vec::new();
-        let mut taken = HashSet::new();
-        while capabilities.len() < 100 {
-            let capability = format!("{}-{}", rng.pick(verbs), rng.pick(objects));
-            if taken.insert(capability.clone()) {
-                capabilities.push(capability);
-            }
-        }
-        let tags: Vec<String> = DOMAIN_WORDS
-            .iter()
-            .take(200)
-            .map(|w| (*w).to_owned())
-            .collect();
-        let mut authors = Vec::new();
-        for first in FIRST_NAMES {
-            for last in LAST_NAMES.iter().take(20) {
-                authors.push(format!("{first} {last} <{first}.{last}@example.com>"));
-            }
-        }
-        let mut organisations = Vec::new();
-        let mut orgs_seen = HashSet::new();
-        while organisations.len() < 1_000 {
-            let org = made_up(&mut rng, &mut seen);
-            if orgs_seen.insert(org.clone()) {
-                organisations.push(org);
-            }
-        }
-        Vocabulary {
-            words,
-            capabilities,
-            tags,
-            authors,
-            organisations,
-        }
     }
 }
 
@@ -651,6 +228,17 @@ impl Generator {
         } else {
             Vec::new()
         };
+        let package = Package {
+            repository: &repository,
+            short: &short,
+            kind,
+            author: &author,
+            model: (kind == PackageKind::Agent).then(|| ModelRef {
+                provider: model.0.to_owned(),
+                name: model.1.to_owned(),
+            }),
+            members: &members,
+        };
         let count = self.shape.versions_of(index);
         let mut version = Version::new(0, 1, 0);
         let mut pushed_at = FIRST_PUSH + rng.below(86_400 * 365) as u64;
@@ -686,26 +274,12 @@ impl Generator {
             if rng.chance(0.02) && this.pre.is_empty() {
                 deprecated.push((this.clone(), format!("{short} {this} has a known bug")));
             }
-            versions.push(self.entry(
-                &repository,
-                &short,
-                kind,
-                &this,
-                &description,
-                &author,
-                if kind == PackageKind::Agent {
-                    capabilities.clone()
-                } else {
-                    Vec::new()
-                },
-                tags.clone(),
-                (kind == PackageKind::Agent).then(|| ModelRef {
-                    provider: model.0.to_owned(),
-                    name: model.1.to_owned(),
-                }),
-                members.clone(),
-                (push, pushed_at),
-            ));
+            let labels = Labels {
+                description: &description,
+                capabilities: &capabilities,
+                tags: &tags,
+            };
+            versions.push(package.entry(&this, &labels, push, pushed_at));
         }
         // Popularity falls off with the repository's rank, with noise, and
         // goes to one to three versions.
@@ -756,22 +330,41 @@ impl Generator {
         }
         chosen
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
+/// What every version of one package shares.
+struct Package<'a> {
+    repository: &'a RepositoryName,
+    short: &'a str,
+    kind: PackageKind,
+    author: &'a str,
+    model: Option<ModelRef>,
+    members: &'a [MemberRef],
+}
+
+/// What changes now and then between versions of a package.
+struct Labels<'a> {
+    description: &'a str,
+    capabilities: &'a [String],
+    tags: &'a [String],
+}
+
+impl Package<'_> {
+    /// The entry of `version`, pushed as the package's `push`th manifest at `pushed_at`.
     fn entry(
         &self,
-        repository: &RepositoryName,
-        short: &str,
-        kind: PackageKind,
         version: &Version,
-        description: &str,
-        author: &str,
-        capabilities: Vec<String>,
-        tags: Vec<String>,
-        model: Option<ModelRef>,
-        members: Vec<MemberRef>,
-        (push, pushed_at): (usize, u64),
+        labels: &Labels<'_>,
+        push: usize,
+        pushed_at: u64,
     ) -> PackageVersion {
+        let Package {
+            repository,
+            short,
+            kind,
+            ..
+        } = *self;
+        let description = labels.description;
         // The push number keeps digests apart when a version is pushed twice.
         let seed = format!("{repository} {version} {push}");
         PackageVersion {
@@ -781,14 +374,18 @@ impl Generator {
             name: short.to_owned(),
             version: version.clone(),
             description: Some(description.to_owned()),
-            author: Some(author.to_owned()),
+            author: Some(self.author.to_owned()),
             license: Some("Apache-2.0".to_owned()),
             source: Some(format!("https://git.example/{repository}")),
-            capabilities,
-            tags,
-            model,
+            capabilities: if kind == PackageKind::Agent {
+                labels.capabilities.to_vec()
+            } else {
+                Vec::new()
+            },
+            tags: labels.tags.to_vec(),
+            model: self.model.clone(),
             dependencies: Vec::new(),
-            members,
+            members: self.members.to_vec(),
             ports: Vec::new(),
             config: BlobRef {
                 digest: Digest::sha256(format!("config {seed}").as_bytes()),
@@ -876,74 +473,4 @@ pub fn write_json_lines(generator: &Generator, out: &mut impl Write) -> Result<u
     }
     out.flush()?;
     Ok(lines)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn small() -> Shape {
-        Shape {
-            seed: 7,
-            versions: 1_000,
-            repositories: 100,
-            large_repositories: 2,
-            large_versions: 100,
-        }
-    }
-
-    #[test]
-    fn the_same_seed_gives_the_same_data_and_the_shape_asked() {
-        let a = Generator::new(small()).unwrap();
-        let b = Generator::new(small()).unwrap();
-        let first: Vec<Repository> = a.repositories().collect();
-        let again: Vec<Repository> = b.repositories().collect();
-        assert_eq!(first.len(), 100);
-        let versions: usize = first.iter().map(|r| r.versions.len()).sum();
-        assert_eq!(versions, 1_000);
-        assert_eq!(first[0].versions.len(), 100);
-        for (x, y) in first.iter().zip(&again) {
-            assert_eq!(x.versions, y.versions);
-            assert_eq!(x.downloads, y.downloads);
-        }
-        let names: HashSet<&RepositoryName> =
-            first.iter().map(|r| &r.versions[0].repository).collect();
-        assert_eq!(names.len(), 100, "repository names are unique");
-        for repository in &first {
-            let mut digests: Vec<&Digest> = repository.versions.iter().map(|v| &v.digest).collect();
-            digests.sort();
-            digests.dedup();
-            assert_eq!(
-                digests.len(),
-                repository.versions.len(),
-                "one manifest per version"
-            );
-            for entry in &repository.versions {
-                let words = entry.description.as_deref().unwrap().split(' ').count();
-                assert!((10..=30).contains(&words));
-            }
-        }
-    }
-
-    #[test]
-    fn impossible_shapes_are_refused() {
-        let shape = Shape {
-            versions: 10,
-            ..small()
-        };
-        assert!(Generator::new(shape).is_err());
-    }
-
-    #[test]
-    fn json_lines_hold_every_version() {
-        let generator = Generator::new(small()).unwrap();
-        let mut out = Vec::new();
-        write_json_lines(&generator, &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        let versions = text
-            .lines()
-            .filter(|l| l.starts_with("{\"type\":\"version\""))
-            .count();
-        assert_eq!(versions, 1_000);
-    }
 }
