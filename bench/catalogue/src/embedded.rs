@@ -106,11 +106,12 @@ pub async fn load(
     );
     let began = Instant::now();
     let mut counted = 0u64;
-    for (repository, blob, count) in &downloads {
+    for (i, (repository, blob, count)) in downloads.iter().enumerate() {
         for _ in 0..*count {
             catalogue.count_download(repository, blob, DOWNLOAD_DAY);
         }
         counted += count;
+        check_time("counting downloads", start, limit, i, downloads.len())?;
     }
     catalogue.flush().await?;
     recorder.add("downloads counted and flushed", counted as f64, "");
