@@ -373,6 +373,7 @@ impl Package<'_> {
             kind,
             name: short.to_owned(),
             version: version.clone(),
+            tag: Some(sentinel_package::versions::version_tag(version)),
             description: Some(description.to_owned()),
             author: Some(self.author.to_owned()),
             license: Some("Apache-2.0".to_owned()),
