@@ -81,72 +81,110 @@ pub(crate) fn document<'a>(
     document
 }
 
-/// Words -> the packages (by slot) holding them, with where.
+/// A package's words as the index holds them: word ids, with where.
+pub(crate) type Indexed = Box<[(u32, Field)]>;
+
+/// Words -> the packages (by slot) holding them, with where. Words are
+/// interned: each distinct word is stored once, in the sorted vocabulary
+/// that prefix lookups walk, and packages hold only word ids.
 #[derive(Default)]
 pub(crate) struct SearchIndex {
-    postings: BTreeMap<Box<str>, Vec<(u32, Field)>>,
+    vocabulary: BTreeMap<Box<str>, u32>,
+    postings: Vec<Vec<(u32, Field)>>,
+}
+
+/// The packages a query matched: every word matched each of them.
+pub(crate) struct Matches {
+    /// (slot, score) of each package matched.
+    pub(crate) hits: Vec<(u32, u32)>,
 }
 
 impl SearchIndex {
-    /// Adds package `slot` with its words.
-    pub(crate) fn insert(&mut self, slot: u32, document: &HashMap<String, Field>) {
+    /// Adds package `slot` with its words; returns them as indexed, for
+    /// [`SearchIndex::remove`].
+    pub(crate) fn insert(&mut self, slot: u32, document: &HashMap<String, Field>) -> Indexed {
+        let mut indexed = Vec::with_capacity(document.len());
         for (word, field) in document {
-            self.postings
-                .entry(word.as_str().into())
-                .or_default()
-                .push((slot, *field));
+            let id = match self.vocabulary.get(word.as_str()) {
+                Some(id) => *id,
+                None => {
+                    let id = u32::try_from(self.postings.len()).unwrap_or(u32::MAX);
+                    self.vocabulary.insert(word.as_str().into(), id);
+                    self.postings.push(Vec::new());
+                    id
+                }
+            };
+            self.postings[id as usize].push((slot, *field));
+            indexed.push((id, *field));
         }
+        indexed.into_boxed_slice()
     }
 
-    /// Removes package `slot`, which was added with `document`.
-    pub(crate) fn remove(&mut self, slot: u32, document: &HashMap<String, Field>) {
-        for word in document.keys() {
-            if let Some(list) = self.postings.get_mut(word.as_str()) {
+    /// Removes package `slot`, which was added as `indexed`.
+    pub(crate) fn remove(&mut self, slot: u32, indexed: &[(u32, Field)]) {
+        for (id, _) in indexed {
+            if let Some(list) = self.postings.get_mut(*id as usize) {
                 list.retain(|(s, _)| *s != slot);
-                if list.is_empty() {
-                    self.postings.remove(word.as_str());
-                }
             }
         }
     }
 
-    /// The packages every word of `query` matches, with their scores.
-    /// `None` when the query has no words (everything matches).
-    pub(crate) fn matches(&self, query: &[String]) -> Option<HashMap<u32, u32>> {
-        let mut result: Option<HashMap<u32, u32>> = None;
-        for word in query {
-            let mut found: HashMap<u32, u32> = HashMap::new();
-            let start: &str = word;
-            let from = (std::ops::Bound::Included(start), std::ops::Bound::Unbounded);
-            for (indexed, list) in self.postings.range::<str, _>(from) {
+    /// The packages every word of `query` matches, with their scores, among
+    /// `slots` slots. `None` when the query has no words (everything
+    /// matches).
+    ///
+    /// Scores are summed in arrays indexed by slot, so a query costs a pass
+    /// over each matched word's postings and nothing per package otherwise.
+    pub(crate) fn matches(&self, query: &[String], slots: usize) -> Option<Matches> {
+        if query.is_empty() {
+            return None;
+        }
+        // For each query word in turn: the best score of that word per slot.
+        let mut best = vec![0u32; slots];
+        // The sum over the words matched so far, and how many matched.
+        let mut total = vec![0u32; slots];
+        let mut matched = vec![0u8; slots];
+        let mut touched: Vec<u32> = Vec::new();
+        for (round, word) in query.iter().enumerate() {
+            let from = (
+                std::ops::Bound::Included(word.as_str()),
+                std::ops::Bound::Unbounded,
+            );
+            touched.clear();
+            for (indexed, id) in self.vocabulary.range::<str, _>(from) {
                 if !indexed.starts_with(word.as_str()) {
                     break;
                 }
                 let whole = if indexed.len() == word.len() { 2 } else { 1 };
-                for (slot, field) in list {
+                for (slot, field) in &self.postings[*id as usize] {
+                    let at = *slot as usize;
+                    if at >= slots || usize::from(matched[at]) != round {
+                        continue;
+                    }
                     let score = *field as u32 * whole;
-                    let best = found.entry(*slot).or_insert(0);
-                    *best = (*best).max(score);
+                    if best[at] == 0 {
+                        touched.push(*slot);
+                    }
+                    best[at] = best[at].max(score);
                 }
             }
-            result = Some(match result {
-                None => found,
-                Some(mut previous) => {
-                    previous.retain(|slot, score| match found.get(slot) {
-                        Some(more) => {
-                            *score += more;
-                            true
-                        }
-                        None => false,
-                    });
-                    previous
-                }
-            });
-            if result.as_ref().is_some_and(HashMap::is_empty) {
-                break;
+            if touched.is_empty() {
+                return Some(Matches { hits: Vec::new() });
+            }
+            for slot in &touched {
+                let at = *slot as usize;
+                total[at] += best[at];
+                best[at] = 0;
+                matched[at] += 1;
             }
         }
-        result
+        let rounds = query.len();
+        let hits = touched
+            .iter()
+            .filter(|slot| usize::from(matched[**slot as usize]) == rounds)
+            .map(|slot| (*slot, total[*slot as usize]))
+            .collect();
+        Some(Matches { hits })
     }
 }
 
@@ -174,16 +212,27 @@ mod tests {
         let c = document(["translator"], [], Some("summarises web pages"));
         index.insert(1, &a);
         index.insert(2, &b);
-        index.insert(3, &c);
-        let hits = index.matches(&query_words("summ")).unwrap();
+        let c = index.insert(3, &c);
+        let found = |index: &SearchIndex, text: &str| -> HashMap<u32, u32> {
+            index
+                .matches(&query_words(text), 4)
+                .unwrap()
+                .hits
+                .into_iter()
+                .collect()
+        };
+        let hits = found(&index, "summ");
         assert_eq!(hits.len(), 3);
         assert!(hits[&1] > hits[&2] && hits[&2] > hits[&3]);
-        let both = index.matches(&query_words("summ web")).unwrap();
+        let both = found(&index, "summ web");
         assert_eq!(both.keys().copied().collect::<Vec<_>>(), [3]);
-        assert!(index.matches(&query_words("nothing")).unwrap().is_empty());
-        assert!(index.matches(&[]).is_none());
+        assert!(found(&index, "nothing").is_empty());
+        assert!(found(&index, "summ nothing").is_empty());
+        assert!(index.matches(&[], 4).is_none());
+        // A word matching two indexed words of one package counts once.
+        assert_eq!(found(&index, "plan")[&2], Field::Name as u32);
         index.remove(3, &c);
-        assert!(index.matches(&query_words("web")).unwrap().is_empty());
-        assert_eq!(index.matches(&query_words("summ")).unwrap().len(), 2);
+        assert!(found(&index, "web").is_empty());
+        assert_eq!(found(&index, "summ").len(), 2);
     }
 }

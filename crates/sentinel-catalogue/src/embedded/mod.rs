@@ -221,18 +221,16 @@ fn load(db: &Database) -> Result<(State, Opened), CatalogueError> {
         state.set_deprecation(&repository, &version, Some(message.value().to_owned()));
     }
     let mut entries = 0;
-    let mut missing = Vec::new();
     let table = txn.open_table(ENTRIES).map_err(backend)?;
     for row in table.iter().map_err(backend)? {
         let (_, value) = row.map_err(backend)?;
         let entry: PackageVersion =
             serde_json::from_slice(value.value()).map_err(|e| corrupt("entry", e))?;
-        missing.extend(state.insert(&entry));
+        state.insert_unshown(&entry);
         entries += 1;
     }
-    // Versions shown are the latest of each package; entries were inserted in
-    // key order, so the summaries in hand already hold what is shown.
-    for Missing { repository, digest } in missing {
+    // Every entry is in: now each package is shown (and indexed) once.
+    for Missing { repository, digest } in state.unshown() {
         if let Some(value) = table
             .get((repository.as_str(), digest.as_str()))
             .map_err(backend)?

@@ -9,7 +9,7 @@ use semver::Version;
 use sentinel_oci::{Digest, RepositoryName};
 use sentinel_package::PackageKind;
 
-use crate::search::{Field, SearchIndex, document, query_words};
+use crate::search::{Indexed, SearchIndex, document, query_words};
 use crate::{
     Day, Dependent, MemberRef, ModelRef, PackageSummary, PackageVersion, PackageVersions,
     SearchPage, SearchQuery, Sort, VersionInfo, Visible,
@@ -63,10 +63,47 @@ struct Package {
     /// Each version's manifests, oldest push first.
     versions: BTreeMap<Version, Vec<Entry>>,
     shown: Shown,
+    /// What searches compare, lowercased once when `shown` changes.
+    folded: Folded,
     /// The words of `shown`, as indexed.
-    words: HashMap<String, Field>,
+    words: Indexed,
     /// The last push of any version.
     updated: u64,
+    /// Downloads of every version, all time.
+    downloads: u64,
+}
+
+/// A package's searchable fields, lowercased.
+#[derive(Default)]
+struct Folded {
+    name: Box<str>,
+    /// The repository path's last component.
+    last: Box<str>,
+    capabilities: Box<[Box<str>]>,
+    tags: Box<[Box<str>]>,
+    author: Option<Box<str>>,
+    /// `provider`, `name`, `provider/name`.
+    model: Option<[Box<str>; 3]>,
+}
+
+impl Folded {
+    fn of(repository: &RepositoryName, shown: &Shown) -> Self {
+        let lower = |s: &String| s.to_lowercase().into_boxed_str();
+        let path = repository.as_str();
+        Folded {
+            name: shown.name.to_lowercase().into_boxed_str(),
+            last: path.rsplit('/').next().unwrap_or(path).into(),
+            capabilities: shown.capabilities.iter().map(lower).collect(),
+            tags: shown.tags.iter().map(lower).collect(),
+            author: shown.author.as_ref().map(lower),
+            model: shown.model.as_ref().map(|m| {
+                let provider = m.provider.to_lowercase();
+                let name = m.name.to_lowercase();
+                let both = format!("{provider}/{name}");
+                [provider.into(), name.into(), both.into()]
+            }),
+        }
+    }
 }
 
 /// Downloads of one repository's versions (kept when versions go, so a
@@ -109,6 +146,38 @@ impl State {
     /// load when the shown version changed to one not in hand.
     pub(super) fn insert(&mut self, entry: &PackageVersion) -> Option<Missing> {
         self.remove(&entry.repository, &entry.digest);
+        let slot = self.add(entry);
+        self.reshow(slot, Some(entry))
+    }
+
+    /// Adds `entry`, known not to be held yet, without choosing what its
+    /// package shows: loading adds every entry first, then shows each
+    /// package once ([`State::unshown`]).
+    pub(super) fn insert_unshown(&mut self, entry: &PackageVersion) {
+        self.add(entry);
+    }
+
+    /// The entry each package should show but does not yet.
+    pub(super) fn unshown(&self) -> Vec<Missing> {
+        self.slots
+            .iter()
+            .flatten()
+            .filter_map(|package| {
+                let deprecations = self.deprecations.get(&package.repository);
+                let (_, newest) = shown_version(&package.versions, deprecations)?;
+                (package.words.is_empty() || package.shown.digest != newest.digest).then(|| {
+                    Missing {
+                        repository: package.repository.clone(),
+                        digest: newest.digest.clone(),
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Adds `entry` to its package (created if new), the blob map and the
+    /// dependents; returns the package's slot.
+    fn add(&mut self, entry: &PackageVersion) -> u32 {
         let kept = Entry {
             digest: entry.digest.clone(),
             tag: entry.tag.clone(),
@@ -135,12 +204,15 @@ impl State {
         let slot = match self.by_repository.get(&entry.repository) {
             Some(slot) => *slot,
             None => {
+                let downloads = self.downloads.get(&entry.repository).map_or(0, |d| d.total);
                 let package = Package {
                     repository: entry.repository.clone(),
                     versions: BTreeMap::new(),
                     shown: Shown::of(entry),
-                    words: HashMap::new(),
+                    folded: Folded::default(),
+                    words: Indexed::default(),
                     updated: 0,
+                    downloads,
                 };
                 let slot = match self.free.pop() {
                     Some(slot) => {
@@ -164,7 +236,7 @@ impl State {
                 .push(kept);
             package.updated = package.updated.max(entry.pushed_at);
         }
-        self.reshow(slot, Some(entry))
+        slot
     }
 
     /// Removes the entry of manifest `digest`: its version (`None` if there
@@ -278,12 +350,15 @@ impl State {
             .iter()
             .chain(&shown.tags)
             .map(String::as_str);
-        let words = document(names, labels, shown.description.as_deref());
-        let old = std::mem::replace(&mut package.words, words);
+        let document = document(names, labels, shown.description.as_deref());
+        package.folded = Folded::of(&package.repository, &shown);
         package.shown = shown;
+        let old = std::mem::take(&mut package.words);
         self.index.remove(slot, &old);
-        let package = self.slots[slot as usize].as_ref().expect("present above");
-        self.index.insert(slot, &package.words);
+        let indexed = self.index.insert(slot, &document);
+        if let Some(package) = self.slots[slot as usize].as_mut() {
+            package.words = indexed;
+        }
     }
 
     /// Sets or lifts a deprecation; `false` if the package has no such version.
@@ -343,6 +418,11 @@ impl State {
         *downloads.per_version.entry(version.clone()).or_default() += count;
         *downloads.per_day.entry(day).or_default() += count;
         downloads.total += count;
+        if let Some(&slot) = self.by_repository.get(repository)
+            && let Some(package) = self.slots[slot as usize].as_mut()
+        {
+            package.downloads += count;
+        }
     }
 
     /// The version whose package blob `blob` is in `repository`.
@@ -455,10 +535,6 @@ impl State {
         }
     }
 
-    fn total_downloads(&self, repository: &RepositoryName) -> u64 {
-        self.downloads.get(repository).map_or(0, |d| d.total)
-    }
-
     pub(super) fn search(&self, query: &SearchQuery, visible: Visible<'_>) -> SearchPage {
         let words = query_words(&query.text);
         let text = query.text.trim().to_lowercase();
@@ -469,80 +545,83 @@ impl State {
                 total: 0,
             };
         }
-        let matched = self.index.matches(&words);
-        let candidates: Box<dyn Iterator<Item = (u32, u32)>> = match &matched {
-            Some(hits) => Box::new(hits.iter().map(|(slot, score)| (*slot, *score))),
-            None => Box::new(
-                self.slots
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.is_some())
-                    .map(|(slot, _)| (slot as u32, 0)),
-            ),
-        };
         let lower = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
         let capability = lower(&query.capability);
         let tag = lower(&query.tag);
         let author = lower(&query.author);
         let model = lower(&query.model);
-        let mut hits: Vec<(&Package, u8, u32, u64)> = Vec::new();
-        for (slot, score) in candidates {
-            let Some(package) = self.slots[slot as usize].as_ref() else {
-                continue;
-            };
-            let shown = &package.shown;
-            let keep = query.kind.is_none_or(|k| k == shown.kind)
+        let keep = |package: &Package| {
+            let folded = &package.folded;
+            query.kind.is_none_or(|k| k == package.shown.kind)
                 && capability
-                    .as_ref()
-                    .is_none_or(|c| shown.capabilities.iter().any(|x| x.to_lowercase() == *c))
+                    .as_deref()
+                    .is_none_or(|c| folded.capabilities.iter().any(|x| &**x == c))
                 && tag
-                    .as_ref()
-                    .is_none_or(|t| shown.tags.iter().any(|x| x.to_lowercase() == *t))
-                && author.as_ref().is_none_or(|a| {
-                    shown
-                        .author
+                    .as_deref()
+                    .is_none_or(|t| folded.tags.iter().any(|x| &**x == t))
+                && author
+                    .as_deref()
+                    .is_none_or(|a| folded.author.as_deref().is_some_and(|x| x.contains(a)))
+                && model.as_deref().is_none_or(|m| {
+                    folded
+                        .model
                         .as_ref()
-                        .is_some_and(|x| x.to_lowercase().contains(a.as_str()))
+                        .is_some_and(|names| names.iter().any(|x| &**x == m))
                 })
-                && model
-                    .as_ref()
-                    .is_none_or(|m| model_matches(&shown.model, m))
-                && visible(&package.repository);
-            if !keep {
-                continue;
+                && visible(&package.repository)
+        };
+        // (package, tier, score): the tier only matters for relevance.
+        let mut hits: Vec<(&Package, u8, u32)> = Vec::new();
+        let mut consider = |slot: u32, score: u32| {
+            if let Some(package) = self.slots[slot as usize].as_ref()
+                && keep(package)
+            {
+                let tier = if query.sort == Sort::Relevance {
+                    tier(package, &text)
+                } else {
+                    2
+                };
+                hits.push((package, tier, score));
             }
-            let tier = tier(package, &text);
-            hits.push((
-                package,
-                tier,
-                score,
-                self.total_downloads(&package.repository),
-            ));
+        };
+        match self.index.matches(&words, self.slots.len()) {
+            Some(matches) => {
+                for (slot, score) in matches.hits {
+                    consider(slot, score);
+                }
+            }
+            None => {
+                for slot in 0..self.slots.len() {
+                    consider(slot as u32, 0);
+                }
+            }
         }
         let total = hits.len();
-        match query.sort {
-            Sort::Relevance => hits.sort_by(|a, b| {
-                (a.1, Reverse(a.2), Reverse(a.3), &a.0.repository).cmp(&(
-                    b.1,
-                    Reverse(b.2),
-                    Reverse(b.3),
-                    &b.0.repository,
-                ))
-            }),
-            Sort::Downloads => hits.sort_by(|a, b| {
-                (Reverse(a.3), &a.0.repository).cmp(&(Reverse(b.3), &b.0.repository))
-            }),
-            Sort::Updated => hits.sort_by(|a, b| {
-                (Reverse(a.0.updated), &a.0.repository)
-                    .cmp(&(Reverse(b.0.updated), &b.0.repository))
-            }),
-            Sort::Name => hits.sort_by(|a, b| a.0.repository.cmp(&b.0.repository)),
+        let order = |a: &(&Package, u8, u32), b: &(&Package, u8, u32)| match query.sort {
+            Sort::Relevance => (a.1, Reverse(a.2), Reverse(a.0.downloads), &a.0.repository).cmp(&(
+                b.1,
+                Reverse(b.2),
+                Reverse(b.0.downloads),
+                &b.0.repository,
+            )),
+            Sort::Downloads => (Reverse(a.0.downloads), &a.0.repository)
+                .cmp(&(Reverse(b.0.downloads), &b.0.repository)),
+            Sort::Updated => (Reverse(a.0.updated), &a.0.repository)
+                .cmp(&(Reverse(b.0.updated), &b.0.repository)),
+            Sort::Name => a.0.repository.cmp(&b.0.repository),
+        };
+        // Only the page and what comes before it need ordering.
+        let wanted = query.offset.saturating_add(query.limit);
+        if wanted < hits.len() {
+            hits.select_nth_unstable_by(wanted, order);
+            hits.truncate(wanted);
         }
+        hits.sort_unstable_by(order);
         let packages = hits
             .into_iter()
             .skip(query.offset)
             .take(query.limit)
-            .map(|(package, _, _, downloads)| self.summary(package, downloads))
+            .map(|(package, _, _)| self.summary(package, package.downloads))
             .collect();
         SearchPage { packages, total }
     }
@@ -619,29 +698,23 @@ fn shown_version<'a>(
     Some((version, newest(versions.get(version)?)?))
 }
 
-/// 0 for an exact name, 1 for a name starting with the query, 2 otherwise.
+/// 0 for an exact name, 1 for a name starting with the query, 2 otherwise
+/// (`text` is lowercased; repository paths are lowercase already).
 fn tier(package: &Package, text: &str) -> u8 {
     if text.is_empty() {
         return 2;
     }
     let repository = package.repository.as_str();
-    let last = repository.rsplit('/').next().unwrap_or(repository);
-    let name = package.shown.name.to_lowercase();
-    if name == text || repository == text || last == text {
+    let folded = &package.folded;
+    if &*folded.name == text || repository == text || &*folded.last == text {
         0
-    } else if name.starts_with(text) || last.starts_with(text) || repository.starts_with(text) {
+    } else if folded.name.starts_with(text)
+        || folded.last.starts_with(text)
+        || repository.starts_with(text)
+    {
         1
     } else {
         2
     }
 }
 
-/// Whether a model filter (`provider/name`, provider or name, lowercased) matches.
-fn model_matches(model: &Option<ModelRef>, filter: &str) -> bool {
-    let Some(model) = model else {
-        return false;
-    };
-    let provider = model.provider.to_lowercase();
-    let name = model.name.to_lowercase();
-    filter == provider || filter == name || filter == format!("{provider}/{name}")
-}
