@@ -18,6 +18,7 @@
 //! which the registry calls every few seconds and at shutdown: a crash loses
 //! the counts since the last flush.
 
+mod key;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -56,7 +57,7 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const CLEAN: &str = "closed-cleanly";
 
 /// How much of the file redb keeps cached in memory.
-const CACHE_BYTES: usize = 16 * 1024 * 1024;
+const CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The parts of an entry kept out of memory.
 #[derive(Serialize, Deserialize)]

@@ -9,6 +9,7 @@ use semver::Version;
 use sentinel_oci::{Digest, RepositoryName};
 use sentinel_package::PackageKind;
 
+use super::key::Key;
 use crate::search::{Indexed, SearchIndex, document, query_words};
 use crate::{
     Day, Dependent, MemberRef, ModelRef, PackageSummary, PackageVersion, PackageVersions,
@@ -18,20 +19,20 @@ use crate::{
 /// One catalogued manifest, as kept in memory.
 #[derive(Clone, Debug)]
 struct Entry {
-    digest: Digest,
-    tag: Option<String>,
-    package_digest: Digest,
-    created: Option<String>,
+    digest: Key,
+    tag: Option<Box<str>>,
+    package_digest: Key,
+    created: Option<Box<str>>,
     pushed_at: u64,
     size: u64,
-    members: Vec<MemberRef>,
+    members: Box<[MemberRef]>,
 }
 
 /// What a package shows: the metadata of one of its versions.
 #[derive(Clone, Debug)]
 struct Shown {
     version: Version,
-    digest: Digest,
+    digest: Key,
     name: String,
     kind: PackageKind,
     description: Option<String>,
@@ -45,7 +46,7 @@ impl Shown {
     fn of(entry: &PackageVersion) -> Self {
         Shown {
             version: entry.version.clone(),
-            digest: entry.digest.clone(),
+            digest: Key::of(&entry.digest),
             name: entry.name.clone(),
             kind: entry.kind,
             description: entry.description.clone(),
@@ -128,8 +129,9 @@ pub(super) struct State {
     free: Vec<u32>,
     by_repository: HashMap<RepositoryName, u32>,
     index: SearchIndex,
-    /// A `.sntl` blob -> the repositories and versions it is the package of.
-    blobs: HashMap<Digest, Vec<(RepositoryName, Version)>>,
+    /// A `.sntl` blob -> the packages (by slot) and versions it is the
+    /// package of.
+    blobs: HashMap<Key, Vec<(u32, Version)>>,
     /// An agent's repository path -> the stack versions naming it.
     dependents: HashMap<String, BTreeSet<(RepositoryName, Version, Digest)>>,
     deprecations: HashMap<RepositoryName, HashMap<Version, String>>,
@@ -168,7 +170,7 @@ impl State {
                 (package.words.is_empty() || package.shown.digest != newest.digest).then(|| {
                     Missing {
                         repository: package.repository.clone(),
-                        digest: newest.digest.clone(),
+                        digest: newest.digest.digest(),
                     }
                 })
             })
@@ -179,18 +181,14 @@ impl State {
     /// dependents; returns the package's slot.
     fn add(&mut self, entry: &PackageVersion) -> u32 {
         let kept = Entry {
-            digest: entry.digest.clone(),
-            tag: entry.tag.clone(),
-            package_digest: entry.package.digest.clone(),
-            created: entry.created.clone(),
+            digest: Key::of(&entry.digest),
+            tag: entry.tag.as_deref().map(Into::into),
+            package_digest: Key::of(&entry.package.digest),
+            created: entry.created.as_deref().map(Into::into),
             pushed_at: entry.pushed_at,
             size: entry.package.size,
-            members: entry.members.clone(),
+            members: entry.members.clone().into_boxed_slice(),
         };
-        self.blobs
-            .entry(entry.package.digest.clone())
-            .or_default()
-            .push((entry.repository.clone(), entry.version.clone()));
         for member in &entry.members {
             self.dependents
                 .entry(member.repository.clone())
@@ -228,6 +226,10 @@ impl State {
                 slot
             }
         };
+        self.blobs
+            .entry(kept.package_digest.clone())
+            .or_default()
+            .push((slot, entry.version.clone()));
         if let Some(package) = self.slots[slot as usize].as_mut() {
             package
                 .versions
@@ -253,10 +255,11 @@ impl State {
         let Some(package) = self.slots[slot as usize].as_mut() else {
             return (None, None);
         };
+        let key = Key::of(digest);
         let found = package.versions.iter().find_map(|(version, entries)| {
             entries
                 .iter()
-                .position(|e| &e.digest == digest)
+                .position(|e| e.digest == key)
                 .map(|at| (version.clone(), at))
         });
         let Some((version, at)) = found else {
@@ -277,7 +280,7 @@ impl State {
         if let Some(list) = self.blobs.get_mut(&entry.package_digest) {
             if let Some(at) = list
                 .iter()
-                .position(|(r, v)| r == repository && *v == version)
+                .position(|(s, v)| *s == slot && *v == version)
             {
                 list.swap_remove(at);
             }
@@ -319,13 +322,13 @@ impl State {
             return None;
         }
         match entry {
-            Some(entry) if entry.digest == digest && entry.version == version => {
+            Some(entry) if Key::of(&entry.digest) == digest && entry.version == version => {
                 self.show(slot, Shown::of(entry));
                 None
             }
             _ => Some(Missing {
                 repository: package.repository.clone(),
-                digest,
+                digest: digest.digest(),
             }),
         }
     }
@@ -431,10 +434,11 @@ impl State {
         repository: &RepositoryName,
         blob: &Digest,
     ) -> Option<&Version> {
+        let slot = *self.by_repository.get(repository)?;
         self.blobs
-            .get(blob)?
+            .get(&Key::of(blob))?
             .iter()
-            .find(|(r, _)| r == repository)
+            .find(|(s, _)| *s == slot)
             .map(|(_, v)| v)
     }
 
@@ -448,7 +452,7 @@ impl State {
                 p.versions
                     .values()
                     .flatten()
-                    .map(|e| (p.repository.clone(), e.digest.clone()))
+                    .map(|e| (p.repository.clone(), e.digest.digest()))
             })
             .collect();
         all.sort();
@@ -462,7 +466,7 @@ impl State {
         version: &Version,
     ) -> Option<Digest> {
         let entries = self.package(repository)?.versions.get(version)?;
-        newest(entries).map(|e| e.digest.clone())
+        newest(entries).map(|e| e.digest.digest())
     }
 
     /// What the catalogue adds to a stored entry: nothing stored with it.
@@ -493,10 +497,10 @@ impl State {
                 let entry = newest(entries)?;
                 Some(VersionInfo {
                     version: version.clone(),
-                    tag: entry.tag.clone(),
-                    digest: entry.digest.clone(),
-                    package_digest: entry.package_digest.clone(),
-                    created: entry.created.clone(),
+                    tag: entry.tag.as_deref().map(str::to_owned),
+                    digest: entry.digest.digest(),
+                    package_digest: entry.package_digest.digest(),
+                    created: entry.created.as_deref().map(str::to_owned),
                     pushed_at: entry.pushed_at,
                     size: entry.size,
                     downloads: self.downloads_of(repository, version),
@@ -637,7 +641,7 @@ impl State {
                     .versions
                     .get(version)?
                     .iter()
-                    .find(|e| &e.digest == digest)?;
+                    .find(|e| e.digest == Key::of(digest))?;
                 let member = entry
                     .members
                     .iter()
