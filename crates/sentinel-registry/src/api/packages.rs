@@ -20,7 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use percent_encoding::percent_decode_str;
 use semver::Version;
-use sentinel_catalogue::{PackageSummary, PackageVersions, SearchQuery, Sort};
+use sentinel_catalogue::{Dependent, PackageSummary, PackageVersions, SearchQuery, Sort};
 use sentinel_oci::{Reference, RepositoryName};
 use sentinel_package::PackageKind;
 use sentinel_package::versions::version_tag;
@@ -190,7 +190,7 @@ async fn route(
         (Endpoint::Publish, Method::PUT | Method::POST) => publish(app, request, body).await,
         (Endpoint::Versions(name), Method::GET) => versions(app, request, name).await,
         (Endpoint::Dependents(name), Method::GET) => dependents(app, request, name).await,
-        (Endpoint::Info(name, version), Method::GET) => info(app, name, &version).await,
+        (Endpoint::Info(name, version), Method::GET) => info(app, request, name, &version).await,
         (Endpoint::Version(name, version), Method::GET | Method::HEAD) => {
             download(app, request, name, &version).await
         }
@@ -454,8 +454,9 @@ fn exact(text: &str) -> Result<Version, ApiError> {
     })
 }
 
-/// `GET /v1/packages/{name}/{version}/info`.
-async fn info(app: &App, name: &str, text: &str) -> Result<Response, ApiError> {
+/// `GET /v1/packages/{name}/{version}/info`; its dependents are only the
+/// stacks the caller may pull.
+async fn info(app: &App, request: &Request, name: &str, text: &str) -> Result<Response, ApiError> {
     let repository = package_name(name)?;
     let (versions, version) = resolve(app, &repository, text).await?;
     let entry = app
@@ -470,7 +471,8 @@ async fn info(app: &App, name: &str, text: &str) -> Result<Response, ApiError> {
             .dependents(&repository)
             .await?
             .iter()
-            .map(|d| json!({"name": d.repository.as_str(), "package": d.name, "version": d.version.to_string(), "reference": d.reference}))
+            .filter(|d| request.can_see(d.repository.as_str()))
+            .map(dependent_json)
             .collect(),
         PackageKind::Stack => Vec::new(),
     };
@@ -621,6 +623,16 @@ async fn deprecate(
     ))
 }
 
+/// A stack version naming an agent, as listed.
+fn dependent_json(dependent: &Dependent) -> Value {
+    json!({
+        "name": dependent.repository.as_str(),
+        "package": dependent.name,
+        "version": dependent.version.to_string(),
+        "reference": dependent.reference,
+    })
+}
+
 /// `GET /v1/packages/{name}/dependents`.
 async fn dependents(app: &App, request: &Request, name: &str) -> Result<Response, ApiError> {
     let repository = package_name(name)?;
@@ -628,14 +640,7 @@ async fn dependents(app: &App, request: &Request, name: &str) -> Result<Response
     let listed: Vec<Value> = found
         .iter()
         .filter(|d| request.can_see(d.repository.as_str()))
-        .map(|d| {
-            json!({
-                "name": d.repository.as_str(),
-                "package": d.name,
-                "version": d.version.to_string(),
-                "reference": d.reference,
-            })
-        })
+        .map(dependent_json)
         .collect();
     Ok(json_response(
         StatusCode::OK,
