@@ -117,7 +117,7 @@ impl Registry {
 
     /// Refuses to move `tag` away from `previous` when it is a version that
     /// names a package and versions are immutable.
-    fn check_tag_move(
+    pub(super) fn check_tag_move(
         &self,
         repository: &RepositoryName,
         tag: &Tag,

@@ -14,6 +14,7 @@ use sentinel_package::versions::version_tag;
 use sentinel_package::{PackageContents, default_file_name, verify_package};
 use sentinel_storage::UploadProgress;
 
+use super::packages::{Packaged, packaged};
 use super::uploads::BodyStream;
 use super::{Registry, RegistryError};
 use crate::clock::{now, rfc3339};
@@ -40,6 +41,15 @@ pub struct Published {
     pub name: String,
     /// The package's version.
     pub version: semver::Version,
+}
+
+/// Whether a publish committed its upload to a blob.
+enum Committed {
+    /// It did: the upload is a blob now.
+    Yes,
+    /// It did not (refused, or the package was published already): the
+    /// upload's bytes are to be discarded.
+    No,
 }
 
 /// Reads chunks sent by the request's task, for the verifier's thread.
@@ -110,14 +120,19 @@ impl Registry {
         };
         let stored = self.publish_verified(&mut upload, contents, target, may_push, pushed_by);
         let result = stored.await;
-        if result.is_err() {
+        if !matches!(result, Ok((_, Committed::Yes))) {
             upload.cancel().await;
         }
-        result
+        result.map(|(published, _)| published)
     }
 
     /// The rest of [`Registry::publish`] once the package is verified and
-    /// its bytes are in `upload`.
+    /// its bytes are in `upload`; says whether the upload was committed.
+    ///
+    /// Whatever would refuse the manifest for its tag is checked before
+    /// anything is stored, and a package already published under its
+    /// version tag is not stored again: its manifest is the answer, as
+    /// `agent push` reuses the manifest of an unchanged package.
     async fn publish_verified(
         &self,
         upload: &mut sentinel_storage::BlobUpload,
@@ -125,7 +140,7 @@ impl Registry {
         target: PublishTarget,
         may_push: impl FnOnce(&RepositoryName) -> bool + Send,
         pushed_by: Option<&str>,
-    ) -> Result<Published, RegistryError> {
+    ) -> Result<(Published, Committed), RegistryError> {
         let definition = &contents.definition;
         let name = definition.name().to_owned();
         let repository = match target {
@@ -155,13 +170,32 @@ impl Registry {
                 })?
                 .finish()
         };
+        let config = Bytes::from(contents.definition_bytes.clone());
+        let config_digest = Digest::sha256(&config);
+        let config_size = config.len() as u64;
+        let tag: Tag = version_tag(definition.version())
+            .parse()
+            .map_err(|e: sentinel_oci::NameError| RegistryError::PackageInvalid(e.to_string()))?;
+        if let Some(existing) = self.index.tagged_manifest(&repository, &tag).await? {
+            if let Ok(Packaged::Yes(artifact)) = packaged(&existing.body)
+                && artifact.config.digest == config_digest
+                && artifact.package.digest == package_digest
+            {
+                let published = Published {
+                    repository,
+                    digest: existing.digest,
+                    tag,
+                    name,
+                    version: definition.version().clone(),
+                };
+                return Ok((published, Committed::No));
+            }
+            self.check_tag_move(&repository, &tag, &existing)?;
+        }
         upload.commit(&package_digest).await?;
         self.index
             .link_blob(&repository, &package_digest, size)
             .await?;
-        let config = Bytes::from(contents.definition_bytes.clone());
-        let config_digest = Digest::sha256(&config);
-        let config_size = config.len() as u64;
         let one_chunk = futures_util::stream::iter([Ok::<_, std::io::Error>(config)]);
         self.put_blob(&repository, &config_digest, one_chunk)
             .await?;
@@ -178,9 +212,6 @@ impl Registry {
             &default_file_name(definition),
             &rfc3339(now()),
         );
-        let tag: Tag = version_tag(definition.version())
-            .parse()
-            .map_err(|e: sentinel_oci::NameError| RegistryError::PackageInvalid(e.to_string()))?;
         let pushed = self
             .put_manifest(
                 &repository,
@@ -190,12 +221,13 @@ impl Registry {
                 pushed_by,
             )
             .await?;
-        Ok(Published {
+        let published = Published {
             repository,
             digest: pushed.digest,
             tag,
             name,
             version: definition.version().clone(),
-        })
+        };
+        Ok((published, Committed::Yes))
     }
 }
