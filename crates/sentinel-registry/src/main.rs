@@ -186,27 +186,41 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Completes on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Listens for SIGTERM and Ctrl-C from the moment it is called, and
+/// completes on the first. Called before the server says it is listening,
+/// so that a signal sent as soon as it does stops it gracefully instead of
+/// killing it (which would leave the catalogue to be checked at the next
+/// start and lose the download counts not yet written).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let listen = |kind| tokio::signal::unix::signal(kind).ok();
+    #[cfg(unix)]
+    let (mut terminate, mut interrupt) = (
+        listen(tokio::signal::unix::SignalKind::terminate()),
+        listen(tokio::signal::unix::SignalKind::interrupt()),
+    );
+    async move {
+        #[cfg(unix)]
+        {
+            async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
+            tokio::select! {
+                () = received(terminate.as_mut()) => {},
+                () = received(interrupt.as_mut()) => {},
+            }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -241,6 +255,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = Server::bind(settings)
         .await
         .context("cannot start the registry")?;
+    let stop = shutdown_signal();
     let scheme = if server.tls_enabled() {
         "https"
     } else {
@@ -272,10 +287,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "authentication is off: anyone who can reach this address can push, pull and delete (turn it on with --auth)"
         );
     }
-    server
-        .run(shutdown_signal())
-        .await
-        .context("server failed")?;
+    server.run(stop).await.context("server failed")?;
     Ok(())
 }
 
