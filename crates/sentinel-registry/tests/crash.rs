@@ -1,80 +1,18 @@
 //! Crash safety of the real binary: `kill -9` at any point loses no
 //! acknowledged push, and an interrupted upload continues after the restart.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sentinel_oci::Digest;
 
-/// The `sentinel-registry serve` process and its base URL.
-struct Process {
-    child: Child,
-    base: String,
-}
+#[path = "support/process.rs"]
+mod process;
 
-impl Process {
-    /// Starts the binary on a free loopback port and waits for its "listening" line.
-    fn start(data_dir: &Path) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sentinel-registry"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("SENTINEL_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start sentinel-registry");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("the server prints a listening line before exiting")
-                .expect("read the server's output");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .expect("an address")
-                    .to_owned();
-            }
-        };
-        // Keep draining the output so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Process { child, base }
-    }
-
-    /// Stops the process with SIGTERM and waits for its graceful exit.
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("send SIGTERM");
-        assert!(status.success());
-        let exit = self.child.wait().expect("reap the server");
-        assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
-    }
-
-    /// Kills the process with SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
-        self.child.kill().expect("kill -9 the server");
-        self.child.wait().expect("reap the server");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use process::Process;
 
 async fn push_blob(client: &reqwest::Client, server: &Process, repo: &str, data: &[u8]) -> Digest {
     let digest = Digest::sha256(data);
@@ -368,7 +306,7 @@ async fn kill_9_during_concurrent_pushes_loses_nothing_acknowledged() {
     let workers: Vec<_> = (0..12)
         .map(|worker| {
             tokio::spawn(push_until_killed(
-                server.base.clone(),
+                server.base().to_owned(),
                 worker,
                 40,
                 Arc::clone(&acknowledged),

@@ -1,0 +1,95 @@
+//! The real `sentinel-registry serve` process, started on a free loopback
+//! port and stopped gracefully (SIGTERM) or killed (SIGKILL), for the tests
+//! that need a process to kill.
+
+// Each test binary uses a different subset of these methods.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// The `sentinel-registry serve` process, its base URL, and the lines it
+/// printed before it was listening (the start-up log).
+pub struct Process {
+    child: Child,
+    base: String,
+    startup: Vec<String>,
+}
+
+impl Process {
+    /// Starts the binary on a free loopback port and waits for its "listening" line.
+    pub fn start(data_dir: &Path) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sentinel-registry"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("SENTINEL_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start sentinel-registry");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut startup = Vec::new();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the server prints a listening line before exiting")
+                .expect("read the server's output");
+            startup.push(line.clone());
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .expect("an address")
+                    .to_owned();
+            }
+        };
+        // Keep draining the output so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Process {
+            child,
+            base,
+            startup,
+        }
+    }
+
+    /// Whether a line of the start-up log contains `text`.
+    pub fn started_saying(&self, text: &str) -> bool {
+        self.startup.iter().any(|line| line.contains(text))
+    }
+
+    /// Stops the process with SIGTERM and waits for its graceful exit.
+    pub fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("send SIGTERM");
+        assert!(status.success());
+        let exit = self.child.wait().expect("reap the server");
+        assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+    }
+
+    /// Kills the process with SIGKILL: no shutdown code runs.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill -9 the server");
+        self.child.wait().expect("reap the server");
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
