@@ -250,7 +250,8 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(ErrorCode::ManifestInvalid, message)
             }
             RegistryError::PublishDenied(_) => ApiError::new(ErrorCode::Denied, message),
-            RegistryError::VersionImmutable { digest, .. } => {
+            RegistryError::VersionImmutable { digest, .. }
+            | RegistryError::VersionTaken { digest, .. } => {
                 ApiError::new(ErrorCode::Denied, message).with_detail(json!({ "digest": digest }))
             }
             RegistryError::ManifestTooLarge => ApiError::new(ErrorCode::SizeInvalid, message)

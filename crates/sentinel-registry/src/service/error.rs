@@ -63,6 +63,19 @@ pub enum RegistryError {
         /// The manifest it names.
         digest: Digest,
     },
+    /// Another manifest of this package version is catalogued already
+    /// (under any tag) and versions are immutable.
+    #[error(
+        "version {version} of {repository} is published already ({digest}); versions are immutable, so push this package under a new version"
+    )]
+    VersionTaken {
+        /// The repository.
+        repository: RepositoryName,
+        /// The version.
+        version: semver::Version,
+        /// The manifest published as that version.
+        digest: Digest,
+    },
     /// The caller may not publish to the repository a package would go to.
     #[error("publishing to {0} is denied")]
     PublishDenied(RepositoryName),

@@ -1,6 +1,7 @@
 //! Manifests, tags, referrers and the catalogue.
 
 use bytes::Bytes;
+use sentinel_catalogue::PackageVersion;
 use sentinel_index::NewManifest;
 use sentinel_oci::{
     Descriptor, Digest, MAX_MANIFEST_SIZE, ParsedManifest, Reference, RepositoryName, Tag,
@@ -102,6 +103,9 @@ impl Registry {
         if let Some(previous) = &moved {
             self.check_tag_move(repository, tag, previous)?;
         }
+        if let Some(entry) = &entry {
+            self.check_version_free(repository, entry).await?;
+        }
         self.index
             .put_manifest(repository, manifest, Some(tag))
             .await?;
@@ -135,6 +139,35 @@ impl Registry {
                 digest: previous.digest.clone(),
             }),
             _ => Ok(()),
+        }
+    }
+
+    /// Refuses package `entry` when versions are immutable and another
+    /// manifest of its version is catalogued in `repository` already: under
+    /// another tag (`stable`), it would otherwise take the version's place
+    /// in the package API while the version tag still names the first.
+    async fn check_version_free(
+        &self,
+        repository: &RepositoryName,
+        entry: &PackageVersion,
+    ) -> Result<(), RegistryError> {
+        if !self.policy.immutable_versions {
+            return Ok(());
+        }
+        let Some(versions) = self.catalogue.versions(repository).await? else {
+            return Ok(());
+        };
+        match versions
+            .versions
+            .iter()
+            .find(|v| v.version == entry.version && v.digest != entry.digest)
+        {
+            Some(taken) => Err(RegistryError::VersionTaken {
+                repository: repository.clone(),
+                version: entry.version.clone(),
+                digest: taken.digest.clone(),
+            }),
+            None => Ok(()),
         }
     }
 
