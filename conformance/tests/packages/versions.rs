@@ -238,3 +238,44 @@ async fn latest_and_ranges_name_a_version_for_info_and_download() {
         .await
         .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn another_manifest_of_a_published_version_cannot_take_its_place() {
+    let oci = Oci::start().await;
+    let first = Package::agent("planner", "1.0.0", "description: First.\n");
+    let second = Package::agent("planner", "1.0.0", "description: Second.\n");
+    push_version(&oci, "team/planner", &first).await;
+
+    // Under a tag that is not a version, another 1.0.0 is refused too.
+    let reply = put_package(&oci, "team/planner", "stable", &second).await;
+    let reply = reply.expect_error(StatusCode::FORBIDDEN, "DENIED");
+    let said = message(&reply);
+    assert!(
+        said.contains("1.0.0") && said.contains("immutable"),
+        "{said}"
+    );
+    expect_untagged(&oci, "team/planner", "stable").await;
+    let listed_versions = versions(&oci, "team/planner", "").await;
+    assert_eq!(row(&listed_versions, "1.0.0")["digest"], first.digest());
+    let info = get_json(&oci, "/v1/packages/team/planner/1.0.0/info").await;
+    assert_eq!(info["description"], "First.");
+    let file = send(oci.get("/v1/packages/team/planner/1.0.0"))
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(
+        file.body == first.sntl,
+        "the download is the published 1.0.0"
+    );
+
+    // The published manifest itself may take any tag.
+    put_package(&oci, "team/planner", "stable", &first)
+        .await
+        .expect_status(StatusCode::CREATED);
+    // Once the version is gone, it may be published anew.
+    send(oci.delete("/v1/packages/team/planner/1.0.0"))
+        .await
+        .expect_status(StatusCode::NO_CONTENT);
+    push_version(&oci, "team/planner", &second).await;
+    let info = get_json(&oci, "/v1/packages/team/planner/1.0.0/info").await;
+    assert_eq!(info["description"], "Second.");
+}
