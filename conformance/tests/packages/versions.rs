@@ -279,3 +279,24 @@ async fn another_manifest_of_a_published_version_cannot_take_its_place() {
     let info = get_json(&oci, "/v1/packages/team/planner/1.0.0/info").await;
     assert_eq!(info["description"], "Second.");
 }
+
+#[tokio::test]
+async fn a_deleted_versions_deprecation_does_not_outlive_it() {
+    let oci = Oci::start().await;
+    let first = Package::agent("planner", "1.0.0", "description: First.\n");
+    let second = Package::agent("planner", "1.0.0", "description: Second.\n");
+    push_version(&oci, "team/planner", &first).await;
+    send(
+        oci.post("/v1/packages/team/planner/1.0.0/deprecate")
+            .json(&json!({"message": "broken"})),
+    )
+    .await
+    .expect_status(StatusCode::OK);
+    send(oci.delete("/v1/packages/team/planner/1.0.0"))
+        .await
+        .expect_status(StatusCode::NO_CONTENT);
+    push_version(&oci, "team/planner", &second).await;
+    let listed_versions = versions(&oci, "team/planner", "").await;
+    assert_eq!(row(&listed_versions, "1.0.0")["deprecated"], json!(null));
+    assert_eq!(listed_versions["latest"], "1.0.0");
+}
