@@ -300,3 +300,40 @@ async fn a_deleted_versions_deprecation_does_not_outlive_it() {
     assert_eq!(row(&listed_versions, "1.0.0")["deprecated"], json!(null));
     assert_eq!(listed_versions["latest"], "1.0.0");
 }
+
+#[tokio::test]
+async fn a_version_lists_the_tag_it_was_pushed_under() {
+    let oci = Oci::start().await;
+    let plain = Package::agent("planner", "1.0.0", "");
+    let prefixed = Package::agent("planner", "1.1.0", "");
+    let built = Package::agent("planner", "1.2.0+build.5", "");
+    push_version(&oci, "team/planner", &plain).await;
+    put_package(&oci, "team/planner", "v1.1.0", &prefixed)
+        .await
+        .expect_status(StatusCode::CREATED);
+    push_version(&oci, "team/planner", &built).await;
+    let listed_versions = versions(&oci, "team/planner", "").await;
+    for (version, tag) in [
+        ("1.0.0", "1.0.0"),
+        ("1.1.0", "v1.1.0"),
+        ("1.2.0+build.5", "1.2.0_build.5"),
+    ] {
+        assert_eq!(
+            row(&listed_versions, version)["tag"],
+            tag,
+            "{listed_versions}"
+        );
+        let info = get_json(
+            &oci,
+            &format!(
+                "/v1/packages/team/planner/{}/info",
+                encode_query_value(version)
+            ),
+        )
+        .await;
+        assert_eq!(info["tag"], tag);
+        // The tag listed is one a client can pull.
+        let pulled = oci.get_manifest("team/planner", tag).await;
+        assert_eq!(pulled.status, StatusCode::OK, "{tag}");
+    }
+}
