@@ -278,10 +278,7 @@ impl State {
             .max()
             .unwrap_or(0);
         if let Some(list) = self.blobs.get_mut(&entry.package_digest) {
-            if let Some(at) = list
-                .iter()
-                .position(|(s, v)| *s == slot && *v == version)
-            {
+            if let Some(at) = list.iter().position(|(s, v)| *s == slot && *v == version) {
                 list.swap_remove(at);
             }
             if list.is_empty() {
@@ -601,19 +598,16 @@ impl State {
             }
         }
         let total = hits.len();
-        let order = |a: &(&Package, u8, u32), b: &(&Package, u8, u32)| match query.sort {
-            Sort::Relevance => (a.1, Reverse(a.2), Reverse(a.0.downloads), &a.0.repository).cmp(&(
-                b.1,
-                Reverse(b.2),
-                Reverse(b.0.downloads),
-                &b.0.repository,
-            )),
-            Sort::Downloads => (Reverse(a.0.downloads), &a.0.repository)
-                .cmp(&(Reverse(b.0.downloads), &b.0.repository)),
-            Sort::Updated => (Reverse(a.0.updated), &a.0.repository)
-                .cmp(&(Reverse(b.0.updated), &b.0.repository)),
-            Sort::Name => a.0.repository.cmp(&b.0.repository),
-        };
+        let order =
+            |a: &(&Package, u8, u32), b: &(&Package, u8, u32)| match query.sort {
+                Sort::Relevance => (a.1, Reverse(a.2), Reverse(a.0.downloads), &a.0.repository)
+                    .cmp(&(b.1, Reverse(b.2), Reverse(b.0.downloads), &b.0.repository)),
+                Sort::Downloads => (Reverse(a.0.downloads), &a.0.repository)
+                    .cmp(&(Reverse(b.0.downloads), &b.0.repository)),
+                Sort::Updated => (Reverse(a.0.updated), &a.0.repository)
+                    .cmp(&(Reverse(b.0.updated), &b.0.repository)),
+                Sort::Name => a.0.repository.cmp(&b.0.repository),
+            };
         // Only the page and what comes before it need ordering.
         let wanted = query.offset.saturating_add(query.limit);
         if wanted < hits.len() {
@@ -721,4 +715,3 @@ fn tier(package: &Package, text: &str) -> u8 {
         2
     }
 }
-
