@@ -192,6 +192,43 @@ impl Registry {
             }
             self.check_tag_move(&repository, &tag, &existing)?;
         }
+        let published_as = match self.catalogue.versions(&repository).await? {
+            Some(versions) if self.policy.immutable_versions => versions
+                .versions
+                .into_iter()
+                .find(|v| &v.version == definition.version()),
+            _ => None,
+        };
+        if let Some(taken) = published_as {
+            if taken.package_digest != package_digest {
+                return Err(RegistryError::VersionTaken {
+                    repository,
+                    version: definition.version().clone(),
+                    digest: taken.digest,
+                });
+            }
+            // This package, published under another tag (`stable`): its
+            // manifest takes the version tag too.
+            if let Some(existing) = self.index.manifest(&repository, &taken.digest).await? {
+                let pushed = self
+                    .put_manifest(
+                        &repository,
+                        &Reference::Tag(tag.clone()),
+                        Some(OCI_MANIFEST),
+                        Bytes::from(existing.body),
+                        pushed_by,
+                    )
+                    .await?;
+                let published = Published {
+                    repository,
+                    digest: pushed.digest,
+                    tag,
+                    name,
+                    version: definition.version().clone(),
+                };
+                return Ok((published, Committed::No));
+            }
+        }
         upload.commit(&package_digest).await?;
         self.index
             .link_blob(&repository, &package_digest, size)
