@@ -196,3 +196,39 @@ async fn publishing_a_published_version_again_moves_nothing_and_leaves_nothing()
     assert_eq!(blob_files(&oci.reg), before);
     assert_eq!(oci.reg.upload_objects().await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn publishing_a_version_held_by_another_tag_refuses_or_reuses_it() {
+    let oci = Oci::start().await;
+    let first = Package::agent("planner", "1.0.0", "description: First.\n");
+    let second = Package::agent("planner", "1.0.0", "description: Second.\n");
+    put_package(&oci, "planner", "stable", &first)
+        .await
+        .expect_status(StatusCode::CREATED);
+    let before = blob_files(&oci.reg);
+
+    // Another package of that version: refused, nothing stored.
+    let reply = send(oci.put("/v1/packages/publish").body(second.sntl.clone())).await;
+    let reply = reply.expect_error(StatusCode::FORBIDDEN, "DENIED");
+    assert!(
+        message(&reply).contains(&first.digest()),
+        "{}",
+        reply.text()
+    );
+    assert_eq!(blob_files(&oci.reg), before);
+    expect_untagged(&oci, "planner", "1.0.0").await;
+
+    // The same package: its manifest takes the version tag.
+    let published = send(oci.put("/v1/packages/publish").body(first.sntl.clone()))
+        .await
+        .expect_status(StatusCode::CREATED)
+        .json();
+    assert_eq!(published["digest"], first.digest());
+    let tagged = oci.get_manifest("planner", "1.0.0").await;
+    assert_eq!(
+        tagged.require_header("Docker-Content-Digest"),
+        first.digest()
+    );
+    assert_eq!(blob_files(&oci.reg), before);
+    assert_eq!(oci.reg.upload_objects().await, Vec::<String>::new());
+}
