@@ -279,3 +279,82 @@ async fn popular_lists_only_what_the_caller_may_pull() {
         assert_eq!(seen, wanted, "{user:?}: {found}");
     }
 }
+
+#[tokio::test]
+async fn a_pull_only_token_reads_packages_but_changes_none() {
+    let world = Secured::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let ((_, token), _) = AuthStore::new(world.admin.reg.data_dir())
+        .update(|state| {
+            let scope = sentinel_auth::TokenScope {
+                repositories: vec!["alice/*".to_owned()],
+                actions: sentinel_auth::Actions::PULL,
+            };
+            state.create_token("alice", "read-only", scope, None, now)
+        })
+        .expect("create a token");
+    let with_token = |method: Method, path: &str| {
+        world
+            .plain
+            .request(method, world.admin.resolve(path))
+            .basic_auth("alice", Some(&token))
+    };
+    // The token works once the registry has read it (bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let reply = send(with_token(
+            Method::GET,
+            "/v1/packages/alice/secret/versions",
+        ))
+        .await;
+        if reply.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the token is never accepted: {}",
+            reply.status
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    send(with_token(Method::GET, "/v1/packages/alice/secret/1.0.0"))
+        .await
+        .expect_status(StatusCode::OK);
+
+    let agent = Package::agent("tokened", "1.0.0", "");
+    let refused = [
+        send(with_token(Method::PUT, "/v1/packages/publish").body(agent.sntl.clone())).await,
+        send(with_token(
+            Method::POST,
+            "/v1/packages/alice/secret/1.0.0/deprecate",
+        ))
+        .await,
+        send(with_token(
+            Method::DELETE,
+            "/v1/packages/alice/secret/1.0.0",
+        ))
+        .await,
+    ];
+    for reply in refused {
+        assert!(
+            [StatusCode::FORBIDDEN, StatusCode::UNAUTHORIZED].contains(&reply.status),
+            "{}: {} {}",
+            reply.what,
+            reply.status,
+            reply.text()
+        );
+    }
+    assert_eq!(
+        listed_or_none(&world.admin, "alice/tokened").await,
+        Vec::<String>::new()
+    );
+    let versions = versions(&world.admin, "alice/secret", "").await;
+    assert_eq!(listed(&versions), ["1.0.0"]);
+    assert_eq!(
+        row(&versions, "1.0.0")["deprecated"],
+        serde_json::json!(null)
+    );
+}
