@@ -49,7 +49,9 @@ async fn a_valid_agent_is_searchable_listed_and_described() {
     assert_eq!(info["readme"], "# planner 1.2.0\n");
     assert_eq!(info["license"], "MIT");
     assert_eq!(info["package"], "planner");
-    assert_eq!(info["file_name"], "planner-1.2.0.agent.sntl");
+    assert_eq!(info["file"]["name"], "planner-1.2.0.agent.sntl");
+    assert_eq!(info["file"]["size"], agent.sntl.len());
+    assert_eq!(info["file"]["digest"], agent.layer_digest());
     assert_eq!(info["dependents"], json!([]));
 
     // A stack naming the agent makes it a dependent.

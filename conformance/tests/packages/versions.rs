@@ -141,6 +141,9 @@ async fn versions_are_in_semver_order_and_ranges_resolve_the_highest_match() {
     assert_eq!(resolved(&oci, ">=1.0", false).await, "1.10.0");
     assert_eq!(resolved(&oci, ">=1.0", true).await, "2.0.0-beta.1");
     assert_eq!(resolved(&oci, "^2.0.0-beta", false).await, "2.0.0-beta.1");
+    // A form-encoded query: `+` is a space.
+    let form = versions(&oci, "team/planner", "range=%3E%3D1.0,+%3C1.5").await;
+    assert_eq!(form["resolved"], "1.4.2");
 }
 
 #[tokio::test]

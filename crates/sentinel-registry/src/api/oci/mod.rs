@@ -79,6 +79,20 @@ impl Request {
         })
     }
 
+    /// Query parameter `key` read as an HTML form writes it: `+` is a space
+    /// (the package API's `q=web+search`, `range=>=1.0,+<2.0`).
+    pub fn form_query(&self, key: &str) -> Option<String> {
+        self.uri.query()?.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(k) == key).then(|| decode(v))
+        })
+    }
+
     /// Whether the caller may see `repository` (catalog entries).
     pub fn can_see(&self, repository: &str) -> bool {
         self.auth

@@ -5,7 +5,7 @@ use super::*;
 
 /// A query parameter of at most `max` bytes.
 fn bounded(request: &Request, key: &str, max: usize) -> Result<Option<String>, ApiError> {
-    match request.query(key) {
+    match request.form_query(key) {
         Some(value) if value.len() > max => Err(invalid(format!(
             "{key} is {} bytes long; at most {max} are accepted",
             value.len()
@@ -17,7 +17,7 @@ fn bounded(request: &Request, key: &str, max: usize) -> Result<Option<String>, A
 
 /// `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
 fn limit(request: &Request) -> Result<usize, ApiError> {
-    match request.query("limit") {
+    match request.form_query("limit") {
         None => Ok(DEFAULT_LIMIT),
         Some(text) => match text.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
@@ -30,7 +30,7 @@ fn limit(request: &Request) -> Result<usize, ApiError> {
 
 /// `kind`: `agent` or `stack`.
 fn kind(request: &Request) -> Result<Option<PackageKind>, ApiError> {
-    match request.query("kind").as_deref() {
+    match request.form_query("kind").as_deref() {
         None | Some("") => Ok(None),
         Some("agent") => Ok(Some(PackageKind::Agent)),
         Some("stack") => Ok(Some(PackageKind::Stack)),
@@ -43,7 +43,7 @@ fn kind(request: &Request) -> Result<Option<PackageKind>, ApiError> {
 
 /// The offset a cursor stands for.
 fn cursor(request: &Request) -> Result<usize, ApiError> {
-    let Some(text) = request.query("cursor").filter(|c| !c.is_empty()) else {
+    let Some(text) = request.form_query("cursor").filter(|c| !c.is_empty()) else {
         return Ok(0);
     };
     let malformed = || invalid("the cursor is not one this registry gave out");
@@ -79,7 +79,7 @@ fn summary_json(summary: &PackageSummary) -> Value {
 /// `GET /v1/packages/search`.
 pub(super) async fn search(app: &App, request: &Request) -> Result<Response, ApiError> {
     let text = bounded(request, "q", MAX_QUERY_BYTES)?.unwrap_or_default();
-    let sort = match request.query("sort").as_deref() {
+    let sort = match request.form_query("sort").as_deref() {
         None | Some("") | Some("relevance") => Sort::Relevance,
         Some("downloads") => Sort::Downloads,
         Some("updated") => Sort::Updated,
@@ -116,7 +116,7 @@ pub(super) async fn search(app: &App, request: &Request) -> Result<Response, Api
 
 /// `GET /v1/packages/popular`.
 pub(super) async fn popular(app: &App, request: &Request) -> Result<Response, ApiError> {
-    let (period, days) = match request.query("period").as_deref() {
+    let (period, days) = match request.form_query("period").as_deref() {
         None | Some("") | Some("7d") => ("7d", 7),
         Some("30d") => ("30d", 30),
         Some(other) => {

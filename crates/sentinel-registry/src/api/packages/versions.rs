@@ -19,7 +19,7 @@ async fn known_versions(
 
 /// `prerelease`: `true` or `false`.
 fn prerelease(request: &Request) -> Result<bool, ApiError> {
-    match request.query("prerelease").as_deref() {
+    match request.form_query("prerelease").as_deref() {
         None | Some("") | Some("false") => Ok(false),
         Some("true") => Ok(true),
         Some(other) => Err(invalid(format!(
@@ -36,7 +36,7 @@ pub(super) async fn versions(
     name: &str,
 ) -> Result<Response, ApiError> {
     let repository = package_name(name)?;
-    let range = match request.query("range").filter(|r| !r.is_empty()) {
+    let range = match request.form_query("range").filter(|r| !r.is_empty()) {
         Some(text) => Some(
             text.parse::<sentinel_package::versions::VersionRequirement>()
                 .map_err(|e| invalid(e.to_string()))?,
@@ -137,7 +137,18 @@ pub(super) async fn info(
     })?;
     if let Some(object) = value.as_object_mut() {
         object.insert("name".to_owned(), json!(repository.as_str()));
+        // The `.sntl` file is `file`; `package` is the package's name, as in
+        // every other answer.
+        object.insert(
+            "file".to_owned(),
+            json!({
+                "name": entry.file_name,
+                "digest": entry.package.digest,
+                "size": entry.package.size,
+            }),
+        );
         object.insert("package".to_owned(), json!(entry.name));
+        object.remove("file_name");
         object.remove("repository");
         object.insert("pushed_at".to_owned(), json!(rfc3339(entry.pushed_at)));
         object.insert(
@@ -311,7 +322,7 @@ pub(super) async fn publish(
     request: &Request,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let target = match request.query("repository").filter(|r| !r.is_empty()) {
+    let target = match request.form_query("repository").filter(|r| !r.is_empty()) {
         Some(name) => PublishTarget::Repository(package_name(&name)?),
         None => {
             let user = request.caller.user();
