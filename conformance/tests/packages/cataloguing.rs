@@ -215,3 +215,55 @@ async fn manifests_that_are_not_packages_are_unaffected() {
             .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     }
 }
+
+#[tokio::test]
+async fn a_repository_holds_one_package() {
+    let oci = Oci::start().await;
+    let planner = Package::agent("planner", "1.0.0", "");
+    push_version(&oci, "team/planner", &planner).await;
+    // Another name, or another kind, goes in a repository of its own.
+    let helper = Package::agent("helper", "2.0.0", "");
+    let message = manifest_invalid(put_package(&oci, "team/planner", "2.0.0", &helper).await);
+    assert!(
+        message.contains("\"planner\"") && message.contains("\"helper\""),
+        "{message}"
+    );
+    expect_untagged(&oci, "team/planner", "2.0.0").await;
+    let stack = Package::stack("planner", "3.0.0", &[("a", "team/a:1.0.0")]);
+    let message = manifest_invalid(put_package(&oci, "team/planner", "3.0.0", &stack).await);
+    assert!(message.contains("stack"), "{message}");
+    // Once the repository holds no package, any may come.
+    let digest = planner.digest();
+    send(oci.delete(&format!("/v2/team/planner/manifests/{digest}")))
+        .await
+        .expect_status(StatusCode::ACCEPTED);
+    push_version(&oci, "team/planner", &helper).await;
+}
+
+#[tokio::test]
+async fn a_member_on_another_registry_is_not_a_dependent_here() {
+    let oci = Oci::start().await;
+    push_version(
+        &oci,
+        "team/planner",
+        &Package::agent("planner", "1.0.0", ""),
+    )
+    .await;
+    let crew = Package::stack(
+        "crew",
+        "1.0.0",
+        &[
+            ("here", "team/planner:1.0.0"),
+            ("there", "elsewhere.example.com/team/planner:1.0.0"),
+        ],
+    );
+    push_version(&oci, "team/crew", &crew).await;
+    let listed = get_json(&oci, "/v1/packages/team/planner/dependents").await;
+    let references: Vec<&str> = listed["dependents"]
+        .as_array()
+        .expect("dependents")
+        .iter()
+        .map(|d| d["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(references, ["team/planner:1.0.0"]);
+}

@@ -90,7 +90,8 @@ pub struct MemberRef {
     pub name: String,
     /// The reference it is pulled by, as written in `stack.yaml`.
     pub reference: String,
-    /// The repository that reference names, without registry, tag or digest.
+    /// The repository that reference names, without tag or digest: the path
+    /// alone when it names no registry (or this registry), else `host/path`.
     pub repository: String,
 }
 
@@ -176,7 +177,10 @@ impl PackageVersion {
                     .map(|a| MemberRef {
                         name: a.name.clone(),
                         reference: a.reference.to_string(),
-                        repository: a.reference.repository().to_string(),
+                        repository: member_repository(
+                            a.reference.registry(),
+                            a.reference.repository(),
+                        ),
                     })
                     .collect(),
             ),
@@ -210,6 +214,17 @@ impl PackageVersion {
             readme,
             definition: definition_json(definition),
         }
+    }
+}
+
+/// What a member names, as the dependents index keys it: the repository
+/// path alone for a reference to the registry the stack is in (one naming
+/// no registry), `host/path` for one naming a registry, which then never
+/// matches a repository here.
+fn member_repository(registry: Option<&str>, repository: &RepositoryName) -> String {
+    match registry {
+        Some(host) => format!("{host}/{repository}"),
+        None => repository.to_string(),
     }
 }
 

@@ -340,8 +340,20 @@ pub(crate) fn open(
     let blobs = BlobStore::open(&storage)?;
     let (catalogue, opened) = EmbeddedCatalogue::open(&settings.data_dir.join("catalogue.redb"))
         .map_err(|e| StartError::Catalogue(Box::new(e)))?;
+    let own_host = settings
+        .public_url
+        .as_deref()
+        .and_then(|url| url::Url::parse(url).ok())
+        .and_then(|url| {
+            let host = url.host_str()?.to_owned();
+            Some(match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        });
     let policy = service::PackagePolicy {
         immutable_versions: settings.immutable_versions,
+        own_host,
     };
     let (release_guard, released) = crate::service::ReleaseGuard::new();
     let registry = service::Registry::new(

@@ -41,11 +41,14 @@ pub use sentinel_storage::StoredUpload;
 use crate::clock::now;
 
 /// How the registry treats packages.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct PackagePolicy {
     /// A tag that is a semantic version, once it names a Sentinel package,
     /// cannot be moved to another manifest.
     pub immutable_versions: bool,
+    /// This registry's own host (`registry.example.com[:port]`, from its
+    /// public URL), if known: a stack member naming it is a member here.
+    pub own_host: Option<String>,
 }
 
 /// The registry: repositories of blobs and manifests.
@@ -58,7 +61,7 @@ pub struct Registry {
     /// What the registry knows of the packages it stores.
     catalogue: Arc<dyn Catalogue>,
     /// How packages are treated.
-    policy: PackagePolicy,
+    policy: Arc<PackagePolicy>,
     /// One lock per upload session in use, so two requests never append to
     /// the same session at once while different sessions never wait on each other.
     upload_locks: KeyedLocks,
@@ -83,7 +86,7 @@ impl Registry {
             index,
             blobs,
             catalogue,
-            policy,
+            policy: Arc::new(policy),
             upload_locks: KeyedLocks::default(),
             tag_locks: KeyedLocks::default(),
             _release: Arc::new(release),

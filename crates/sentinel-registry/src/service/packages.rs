@@ -115,6 +115,14 @@ impl Registry {
                 version_tag(version)
             ));
         }
+        if let Some(held) = self.catalogue.versions(repository).await?
+            && (held.name != name || held.kind != kind)
+        {
+            problems.push(format!(
+                "{repository} holds the {} {:?}; a package named {name:?} ({kind}) goes in a repository of its own",
+                held.kind, held.name
+            ));
+        }
         if !problems.is_empty() {
             return Err(RegistryError::PackageInvalid(problems.join("\n")));
         }
@@ -145,7 +153,17 @@ impl Registry {
             pushed_at: now(),
             pushed_by: pushed_by.map(str::to_owned),
         };
-        Ok(PackageVersion::new(stored, &definition, readme))
+        let mut entry = PackageVersion::new(stored, &definition, readme);
+        // A member naming this registry by its public host is a member here.
+        if let Some(own) = &self.policy.own_host {
+            let prefix = format!("{own}/");
+            for member in &mut entry.members {
+                if let Some(path) = member.repository.strip_prefix(&prefix) {
+                    member.repository = path.to_owned();
+                }
+            }
+        }
+        Ok(entry)
     }
 
     /// The bytes of a small blob `repository` holds, whose descriptor says

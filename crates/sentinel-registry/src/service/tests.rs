@@ -29,6 +29,7 @@ fn registry_and_index(dir: &std::path::Path) -> (Registry, RedbIndex) {
         sentinel_catalogue::EmbeddedCatalogue::open(&dir.join("catalogue.redb")).unwrap();
     let policy = super::PackagePolicy {
         immutable_versions: true,
+        own_host: None,
     };
     let registry = Registry::new(
         Arc::new(index.clone()),
