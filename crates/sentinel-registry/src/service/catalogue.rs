@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use futures_util::StreamExt;
 use semver::Version;
 use sentinel_catalogue::{
     Day, Dependent, PackageSummary, PackageVersion, PackageVersions, SearchPage, SearchQuery,
@@ -72,6 +73,21 @@ pub struct Reindexed {
     /// Package manifests that fail validation (logged, not catalogued).
     pub invalid: usize,
 }
+
+/// What a rebuild did with one manifest.
+enum Outcome {
+    /// Its entry was there already (a quick rebuild).
+    Kept,
+    /// It was read and recorded.
+    Recorded,
+    /// A package that fails validation or lacks a blob.
+    Invalid,
+    /// Not a package, or untagged.
+    NotCatalogued,
+}
+
+/// How many manifests a rebuild reads at once.
+const REINDEX_CONCURRENCY: usize = 8;
 
 /// Today, in days since the Unix epoch.
 pub(crate) fn today() -> Day {
@@ -176,25 +192,44 @@ impl Registry {
         };
         loop {
             let repositories = self.index.repositories(&page).await?;
+            let mut keys = Vec::new();
             for name in &repositories.items {
                 let Ok(repository) = name.parse::<RepositoryName>() else {
                     continue;
                 };
                 for digest in self.index.repository_manifests(&repository).await? {
-                    done.manifests += 1;
-                    if done.manifests.is_multiple_of(1000) {
-                        tracing::info!(
-                            manifests = done.manifests,
-                            recorded = done.recorded,
-                            kept = done.kept,
-                            "rebuilding the package catalogue"
-                        );
-                    }
-                    let key = (repository.clone(), digest);
-                    if self.reindex_one(&key, full, &existing, &mut done).await? {
-                        seen.insert(key);
-                    }
+                    keys.push((repository.clone(), digest));
                 }
+            }
+            // Reading packages is I/O and parsing: a few at once keep both
+            // cores busy; the catalogue's writes queue behind one another.
+            let existing = &existing;
+            let mut outcomes = futures_util::stream::iter(keys)
+                .map(|key| async move {
+                    let outcome = self.reindex_one(&key, full, existing).await;
+                    (key, outcome)
+                })
+                .buffer_unordered(REINDEX_CONCURRENCY);
+            while let Some((key, outcome)) = outcomes.next().await {
+                done.manifests += 1;
+                if done.manifests.is_multiple_of(1000) {
+                    tracing::info!(
+                        manifests = done.manifests,
+                        recorded = done.recorded,
+                        kept = done.kept,
+                        "rebuilding the package catalogue"
+                    );
+                }
+                match outcome? {
+                    Outcome::Kept => done.kept += 1,
+                    Outcome::Recorded => done.recorded += 1,
+                    Outcome::Invalid => {
+                        done.invalid += 1;
+                        continue;
+                    }
+                    Outcome::NotCatalogued => continue,
+                }
+                seen.insert(key);
             }
             match (repositories.items.last(), repositories.more) {
                 (Some(last), true) => page.last = Some(last.clone()),
@@ -210,37 +245,33 @@ impl Registry {
         Ok(done)
     }
 
-    /// Catalogues one manifest if it is a tagged package; `true` when it has
-    /// an entry afterwards.
+    /// Catalogues one manifest if it is a tagged package.
     async fn reindex_one(
         &self,
         (repository, digest): &(RepositoryName, Digest),
         full: bool,
         existing: &HashSet<(RepositoryName, Digest)>,
-        done: &mut Reindexed,
-    ) -> Result<bool, RegistryError> {
+    ) -> Result<Outcome, RegistryError> {
         if self
             .index
             .manifest_tags(repository, digest)
             .await?
             .is_empty()
         {
-            return Ok(false);
+            return Ok(Outcome::NotCatalogued);
         }
         if !full && existing.contains(&(repository.clone(), digest.clone())) {
-            done.kept += 1;
-            return Ok(true);
+            return Ok(Outcome::Kept);
         }
         let Some(manifest) = self.index.manifest(repository, digest).await? else {
-            return Ok(false);
+            return Ok(Outcome::NotCatalogued);
         };
         let artifact = match packaged(&manifest.body) {
             Ok(Packaged::Yes(artifact)) => artifact,
-            Ok(Packaged::No) => return Ok(false),
+            Ok(Packaged::No) => return Ok(Outcome::NotCatalogued),
             Err(error) => {
                 tracing::warn!(%repository, %digest, %error, "a stored package manifest is invalid; not catalogued");
-                done.invalid += 1;
-                return Ok(false);
+                return Ok(Outcome::Invalid);
             }
         };
         let created = artifact.annotations.get(sentinel_oci::annotations::CREATED);
@@ -253,18 +284,15 @@ impl Registry {
                 self.catalogue
                     .record(PackageVersion { pushed_at, ..entry })
                     .await?;
-                done.recorded += 1;
-                Ok(true)
+                Ok(Outcome::Recorded)
             }
             Err(RegistryError::PackageInvalid(error)) => {
                 tracing::warn!(%repository, %digest, %error, "a stored package is invalid; not catalogued");
-                done.invalid += 1;
-                Ok(false)
+                Ok(Outcome::Invalid)
             }
             Err(RegistryError::ManifestBlobUnknown(blob) | RegistryError::BlobUnknown(blob)) => {
                 tracing::warn!(%repository, %digest, %blob, "a stored package lacks a blob; not catalogued");
-                done.invalid += 1;
-                Ok(false)
+                Ok(Outcome::Invalid)
             }
             Err(other) => Err(other),
         }
