@@ -36,6 +36,16 @@ MB = 1000 * 1000
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+# A Sentinel agent package (docs/package-format.md, section 11), and the media
+# types of the same bytes pushed as an artifact the registry does not catalogue.
+AGENT_ARTIFACT = "application/x-sentinel-agent"
+AGENT_CONFIG = "application/x-sentinel-agent-def+yaml"
+AGENT_LAYER = "application/x-sentinel-agent"
+PLAIN_ARTIFACT = "application/vnd.example.bench"
+PLAIN_CONFIG = "application/vnd.example.bench.config"
+PLAIN_LAYER = "application/vnd.example.bench.layer"
+TITLE = "org.opencontainers.image.title"
+VERSION = "org.opencontainers.image.version"
 HTTP_TIMEOUT = 300  # seconds, for any single request
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -268,6 +278,92 @@ def put_manifest(client, repo, reference, manifest):
     )
 
 
+def package_manifest(package, catalogued):
+    """The manifest `agent push` writes for `package` (compact JSON, keys in
+    section 11's order, annotations sorted, no `created`), or, with
+    `catalogued` false, one for the same blobs under media types that are not
+    Sentinel's, which the registry stores without reading them."""
+    config, layer = package["config"], package["layer"]
+    if catalogued:
+        artifact, config_type, layer_type = AGENT_ARTIFACT, AGENT_CONFIG, AGENT_LAYER
+    else:
+        artifact, config_type, layer_type = PLAIN_ARTIFACT, PLAIN_CONFIG, PLAIN_LAYER
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact,
+            "config": {"mediaType": config_type, "digest": sha256(config), "size": len(config)},
+            "layers": [{
+                "mediaType": layer_type, "digest": sha256(layer), "size": len(layer),
+                "annotations": {TITLE: package["file"]},
+            }],
+            "annotations": {TITLE: package["name"], VERSION: package["version"]},
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def build_packages(agent, count, workdir, timeout, threads=2):
+    """`count` distinct small agent packages made with the real CLI: `agent
+    init`, version 1.0.<i>, a short README, `agent pack`. The CLI gets its own
+    HOME, configuration and store under `workdir`. Returns, per package, its
+    name, version, file name, definition bytes (the config blob) and `.sntl`
+    bytes (the layer)."""
+    root = os.path.join(workdir, "packages")
+    home = os.path.join(root, "home")
+    os.makedirs(home)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_", "XDG_"))}
+    env.update(
+        HOME=home,
+        AGENT_CONFIG_DIR=os.path.join(home, "config"),
+        AGENT_STORE=os.path.join(home, "store"),
+        XDG_CONFIG_HOME=os.path.join(home, "xdg"),
+    )
+    name = f"bench-{count}"
+    deadline = time.monotonic() + timeout
+
+    def cli(*argv):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BenchError(f"building {count} packages took over {timeout}s")
+        result = subprocess.run([agent, *argv], env=env, stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=left)
+        if result.returncode != 0:
+            raise BenchError(f"agent {' '.join(argv)} failed ({result.returncode}): "
+                             f"{result.stderr.strip()[:500]}")
+
+    def one(i):
+        directory = os.path.join(root, f"p{i:05d}")
+        version = f"1.0.{i}"
+        cli("init", directory, "--name", name)
+        definition = os.path.join(directory, "agent.yaml")
+        with open(definition) as f:
+            text = f.read()
+        text, found = re.subn(r"(?m)^version:.*$", f"version: {version}", text)
+        if found != 1:
+            raise BenchError(f"agent init wrote no single version line in {definition}")
+        with open(definition, "w") as f:
+            f.write(text)
+        with open(os.path.join(directory, "README.md"), "w") as f:
+            f.write(f"# {name} {version}\n\nA package made by the benchmark harness, "
+                    f"number {i}.\n")
+        file_name = f"{name}-{version}.agent.sntl"
+        packed = os.path.join(root, file_name)
+        cli("pack", directory, "-o", packed)
+        # pack does not change agent.yaml: its bytes are the definition in the
+        # package (the registry checks that on every catalogued push).
+        with open(definition, "rb") as f:
+            config = f.read()
+        with open(packed, "rb") as f:
+            layer = f.read()
+        return {"name": name, "version": version, "file": file_name,
+                "config": config, "layer": layer}
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count)))
+
+
 # ---------------------------------------------------------------------------
 # workloads
 
@@ -473,7 +569,8 @@ class Bench:
         template = self.args.attach
         if not template or server.name != "sentinel":
             return None
-        if self.args.attach_only and workload not in self.args.attach_only.split(","):
+        wanted = self.args.attach_only and self.args.attach_only.split(",")
+        if wanted and workload not in wanted and workload.split("-")[0] not in wanted:
             return None
         command = template.format(pid=server.pid, workload=workload, workdir=self.workdir)
         process = subprocess.Popen(shlex.split(command), start_new_session=True)
@@ -738,6 +835,107 @@ class Bench:
                 log(f"  {server.name:12} {f['pushes_s']:8.1f} pushes/s "
                     f"({f['pushes']} in {f['seconds']:.1f}s)")
 
+    # -- package pushes, with and without cataloguing ---------------------------
+
+    def package_pushes(self):
+        """Issue 12's figure: small agent packages pushed as `agent push` does
+        (the registry reads, checks and catalogues each), against the same
+        blobs under a manifest the registry does not read (`plain`). On
+        Sentinel only: Distribution does not catalogue."""
+        a = self.args
+        if not a.agent or not os.access(a.agent, os.X_OK):
+            log(f"packages: skipped, no agent binary at {a.agent} (give --agent BIN)")
+            return
+        count = a.packages or a.small_pushes
+        sentinel = next(s for s in self.servers if s.name == "sentinel")
+        log(f"packages: building {count} agent packages with {a.agent} (init, pack)")
+        started = time.perf_counter()
+        packages = build_packages(a.agent, count, self.workdir, a.setup_timeout)
+        self.package_build_seconds = time.perf_counter() - started
+        sizes = sorted(len(p["layer"]) for p in packages)
+        log(f"  built in {self.package_build_seconds:.1f}s; .sntl {sizes[0]}-{sizes[-1]} bytes, "
+            f"agent.yaml {len(packages[0]['config'])} bytes")
+        manifests = {variant: [package_manifest(p, variant == "catalogued") for p in packages]
+                     for variant in ("catalogued", "plain")}
+        # Both variants push the same blobs. The registry keeps one copy of a
+        # blob whatever repository it is pushed to, and an upload of a blob
+        # it already stores is cheaper (no rename, no directory sync); so
+        # store every blob once, untimed, and both variants take that path.
+        client = Client(sentinel.port)
+        for p in packages:
+            push_small_blob(client, "bench/pkg-seed", p["config"], sha256(p["config"]))
+            push_small_blob(client, "bench/pkg-seed", p["layer"], sha256(p["layer"]))
+        client.close()
+        log(f"{count} sequential package pushes on sentinel only (distribution does not "
+            f"catalogue packages): catalogued vs plain, {a.reps} runs each, order alternating")
+        for rep in range(a.reps):
+            order = ("catalogued", "plain") if rep % 2 == 0 else ("plain", "catalogued")
+            pair = {}
+            for variant in order:
+                repo = f"bench/pkg-{rep}" if variant == "catalogued" else f"bench/plain-{rep}"
+                pushes = list(zip(packages, manifests[variant]))
+
+                def work():
+                    client = Client(sentinel.port)
+                    deadline = time.monotonic() + a.small_timeout
+                    started = time.perf_counter()
+                    done = 0
+                    manifest_puts = []  # where the variants differ: the manifest PUT
+                    for package, manifest in pushes:
+                        if time.monotonic() > deadline:
+                            break
+                        push_small_blob(client, repo, package["config"], sha256(package["config"]))
+                        push_small_blob(client, repo, package["layer"], sha256(package["layer"]))
+                        put_started = time.perf_counter()
+                        put_manifest(client, repo, package["version"], manifest)
+                        manifest_puts.append(time.perf_counter() - put_started)
+                        done += 1
+                    elapsed = time.perf_counter() - started
+                    client.close()
+                    return {"pushes": done, "seconds": elapsed, "complete": done == len(pushes),
+                            "rep": rep,
+                            "manifest_put_ms_p50": statistics.median(manifest_puts) * 1000,
+                            "manifest_put_ms_mean": statistics.fmean(manifest_puts) * 1000}
+
+                f = self.measure(f"packages-{variant}", sentinel, work)
+                f["pushes_s"] = f["pushes"] / f["seconds"]
+                f["cpu_ms_per_push"] = f["server_cpu_s"] / max(f["pushes"], 1) * 1000
+                pair[variant] = f["pushes_s"]
+                log(f"  {variant:12} {f['pushes_s']:8.1f} pushes/s ({f['pushes']} in "
+                    f"{f['seconds']:.1f}s, server CPU {f['cpu_ms_per_push']:.2f} ms/push, "
+                    f"manifest PUT p50 {f['manifest_put_ms_p50']:.2f} ms, "
+                    f"mean {f['manifest_put_ms_mean']:.2f} ms, load {f['loadavg']})")
+                if variant == "catalogued":
+                    self.check_catalogued(sentinel, repo, f["pushes"], count)
+                else:
+                    self.check_not_catalogued(sentinel, repo)
+            ratio = pair["catalogued"] / pair["plain"]
+            self.results.setdefault("packages-ratio", {}).setdefault("sentinel", []).append(
+                {"rep": rep, "ratio": ratio, "order": list(order)})
+            log(f"  catalogued / plain = {ratio:.3f}")
+
+    @staticmethod
+    def check_catalogued(server, repo, pushed, count):
+        """The catalogue lists every version pushed to `repo`, and that is all of them."""
+        client = Client(server.port)
+        _, _, body = client.request("GET", f"/v1/packages/{repo}/versions", expect=(200,))
+        client.close()
+        versions = json.loads(body).get("versions", [])
+        if pushed != count or len(versions) != count:
+            raise BenchError(
+                f"{server.name}: {pushed} of {count} packages pushed to {repo} in time, and "
+                f"GET /v1/packages/{repo}/versions lists {len(versions)} versions, not {count}")
+
+    @staticmethod
+    def check_not_catalogued(server, repo):
+        """The plain manifests are stored, but not as packages."""
+        client = Client(server.port)
+        status, _, body = client.request("GET", f"/v1/packages/{repo}/versions")
+        client.close()
+        if status != 404:
+            raise BenchError(f"{server.name}: {repo} holds plain artifacts, but "
+                             f"GET /v1/packages/{repo}/versions answered {status} {body[:200]!r}")
+
     # -- all -------------------------------------------------------------------
 
     def run(self, sampler):
@@ -763,6 +961,9 @@ class Bench:
         if self.wanted("small"):
             phase("small")
             self.small_pushes()
+        if self.wanted("packages"):
+            phase("packages")
+            self.package_pushes()
         if self.wanted("catalog"):
             phase("catalog")
             self.latency_workload("catalog", f"/v2/_catalog?n={a.repos}", f"catalog page of {a.repos} names")
@@ -823,6 +1024,8 @@ def machine_facts(args):
             "%Y-%m-%d %H:%M:%S UTC", time.gmtime(os.stat(args.sentinel).st_mtime)),
         "repository HEAD at run time": command(
             ["git", "-C", os.path.dirname(HERE), "log", "-1", "--format=%h %ci %s"]),
+        "agent": command([args.agent, "--version"]) if args.agent and os.access(args.agent, os.X_OK)
+        else "none",
         "distribution": command([args.distribution, "--version"]),
         "wrk": command(["wrk", "-v"]).split(" Copyright")[0],
         "curl": " ".join(command(["curl", "--version"]).split()[:2]),
@@ -897,6 +1100,17 @@ def report(bench, facts, args, elapsed, command_line):
         s, d = med("small", "sentinel", "pushes_s"), med("small", "distribution", "pushes_s")
         verdict = "—" if s is None or d is None else ("met" if s >= 3 * d else "**MISSED**")
         row(f"{args.small_pushes} sequential small pushes (pushes/s)", s, d, "≥ 3× distribution", verdict)
+    if "packages-catalogued" in r and "packages-plain" in r:
+        count = r["packages-catalogued"]["sentinel"][0]["pushes"]
+        plain = med("packages-plain", "sentinel", "pushes_s")
+        catalogued = med("packages-catalogued", "sentinel", "pushes_s")
+        q = med("packages-ratio", "sentinel", "ratio")
+        na = "n/a (does not catalogue)"
+        rows.append((f"{count} sequential agent package pushes, plain manifest (pushes/s)",
+                     fmt(plain), na, "—", "—", "—"))
+        rows.append((f"{count} sequential agent package pushes, catalogued (pushes/s; "
+                     "ratio = catalogued ÷ plain)", fmt(catalogued), na, fmt(q, 2),
+                     "≥ 0.90 × plain", "—" if q is None else ("met" if q >= 0.90 else "**MISSED**")))
     mib = lambda kib: kib / 1024
     s, d = mib(bench.idle["sentinel"]["VmRSS"]), mib(bench.idle["distribution"]["VmRSS"])
     row("RSS at idle, after start-up (MiB)", s, d, "< 30 MiB", "met" if s < 30 else "**MISSED**")
@@ -914,6 +1128,10 @@ def report(bench, facts, args, elapsed, command_line):
     lines.append("ratio = sentinel ÷ distribution (for latency and RSS, lower is better). "
                  f"MB = 10^6 bytes. Figures are medians of {args.reps} runs "
                  f"({args.pull_reps} for pulls), run alternately against each server.")
+    if "packages-ratio" in r:
+        lines.append("Package pushes run on Sentinel only, the catalogued and the plain "
+                     "variant alternately in each run; their ratio is the median of the "
+                     "runs' ratios.")
     lines.append("")
 
     # Server CPU per unit of work: independent of the client's share of the CPUs.
@@ -925,12 +1143,18 @@ def report(bench, facts, args, elapsed, command_line):
         ("get", "cpu_us_per_request", "CPU µs per request"),
         ("head", "cpu_us_per_request", "CPU µs per request"),
         ("small", "cpu_ms_per_push", "CPU ms per push"),
+        ("packages-plain", "cpu_ms_per_push", "CPU ms per push"),
+        ("packages-catalogued", "cpu_ms_per_push", "CPU ms per push"),
+        ("packages-plain", "manifest_put_ms_p50", "manifest PUT ms, p50 (client)"),
+        ("packages-catalogued", "manifest_put_ms_p50", "manifest PUT ms, p50 (client)"),
     ):
         if workload in r:
             s, d = med(workload, "sentinel", key), med(workload, "distribution", key)
             cpu_rows.append(f"| {workload} | {unit} | {fmt(s, 2)} | {fmt(d, 2)} |")
     if cpu_rows:
-        lines.append("Server CPU time (user + system, from /proc/PID/stat) per unit of work:")
+        lines.append("Server CPU time (user + system, from /proc/PID/stat) per unit of work"
+                     + (" (and, for packages, the manifest PUT's time at the client, where the "
+                        "variants differ):" if "packages-plain" in r else ":"))
         lines.append("")
         lines.append("| workload | unit | sentinel | distribution |")
         lines.append("|---|---|---:|---:|")
@@ -938,7 +1162,7 @@ def report(bench, facts, args, elapsed, command_line):
         lines.append("")
 
     peaks = []
-    for phase in ("blobs", "setup", "manifests", "tags", "small", "catalog"):
+    for phase in ("blobs", "setup", "manifests", "tags", "small", "packages", "catalog"):
         s = bench.servers[0].phase_peaks.get(phase)
         d = bench.servers[1].phase_peaks.get(phase)
         if s or d:
@@ -954,6 +1178,8 @@ def report(bench, facts, args, elapsed, command_line):
     facts = dict(facts)
     facts["load average at end"] = open("/proc/loadavg").read().split()[:3]
     facts["harness run time"] = f"{elapsed:.0f} s"
+    if getattr(bench, "package_build_seconds", None):
+        facts["packages built (agent init + pack, untimed)"] = f"{bench.package_build_seconds:.1f} s"
     if getattr(bench, "setup_seconds", None):
         facts["setup time (tags + repositories)"] = ", ".join(
             f"{k} {v:.1f} s" for k, v in bench.setup_seconds.items())
@@ -1000,7 +1226,12 @@ def main():
     p.add_argument("--output", help="write the markdown report here too")
     p.add_argument("--workdir", help="parent of the temporary data directories (default: $TMPDIR)")
     p.add_argument("--keep", action="store_true", help="keep the data directories and logs")
-    p.add_argument("--only", help="comma-separated workloads: mono,single,chunked,pull,get,head,tags,small,catalog")
+    p.add_argument("--only", help="comma-separated workloads: "
+                   "mono,single,chunked,pull,get,head,tags,small,packages,catalog")
+    p.add_argument("--agent", help="the agent CLI binary, for the packages workload "
+                   "(skipped without it)")
+    p.add_argument("--packages", type=int, default=0,
+                   help="packages pushed per run of the packages workload (default: --small-pushes)")
     p.add_argument("--blob-mib", type=int, default=256)
     p.add_argument("--chunk-mib", type=int, default=8)
     p.add_argument("--reps", type=int, default=3, help="runs per workload and server")

@@ -4,16 +4,19 @@
 # a markdown table: | workload | sentinel | distribution | ratio | target | verdict |
 #
 #   conformance/bench/run.sh [--build] [--sentinel BIN] [--distribution BIN]
-#                            [--output FILE] [--quick] [bench.py options...]
+#                            [--agent BIN] [--output FILE] [--quick] [bench.py options...]
 #
-#   --build            cargo build --release -p sentinel-registry first
+#   --build            cargo build --release -p sentinel-registry -p sentinel-agent-cli first
 #   --sentinel BIN     default: target/release/sentinel-registry
 #   --distribution BIN default: /usr/bin/docker-registry
+#   --agent BIN        the agent CLI, which makes the packages workload's packages
+#                      (default: target/release/agent; without it that workload is skipped)
 #   --output FILE      also write the report to FILE (and raw figures to FILE.json)
 #   --quick            a smoke test: small blob, few tags and repos, short runs
 #
 # Any other option goes to bench.py (python3 conformance/bench/bench.py --help):
-# --reps, --duration, --only mono,single,chunked,pull,get,head,tags,small,catalog,
+# --reps, --duration, --only mono,single,chunked,pull,get,head,tags,small,packages,catalog,
+# --packages N (package pushes per run; default --small-pushes),
 # --attach 'perf record -g -p {pid} -o /tmp/{workload}.data', --keep, ...
 #
 # Needs python3, curl, wrk, a C compiler (for hload.c, the HEAD load
@@ -26,6 +29,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 sentinel="$root/target/release/sentinel-registry"
 distribution="/usr/bin/docker-registry"
+agent="$root/target/release/agent"
 build=0
 pass=()
 command_line="conformance/bench/run.sh${*:+ $*}"
@@ -35,11 +39,12 @@ while [[ $# -gt 0 ]]; do
         --build) build=1 ;;
         --sentinel) sentinel="$2"; shift ;;
         --distribution) distribution="$2"; shift ;;
+        --agent) agent="$2"; shift ;;
         --output) pass+=(--output "$(realpath -m "$2")"); shift ;;
         --quick)
             pass+=(--blob-mib 32 --reps 1 --pull-reps 1 --duration 2 --latency-duration 1
                    --tags 100 --repos 100 --small-pushes 20) ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) pass+=("$1") ;;
     esac
     shift
@@ -49,7 +54,7 @@ for tool in python3 curl wrk cc; do
     command -v "$tool" >/dev/null || { echo "run.sh: $tool is needed (see the header of this script)" >&2; exit 2; }
 done
 if [[ $build -eq 1 ]]; then
-    (cd "$root" && cargo build --release -p sentinel-registry)
+    (cd "$root" && cargo build --release -p sentinel-registry -p sentinel-agent-cli)
 fi
 [[ -x "$sentinel" ]] || { echo "run.sh: no sentinel binary at $sentinel (try --build)" >&2; exit 2; }
 [[ -x "$distribution" ]] || { echo "run.sh: no docker-registry at $distribution" >&2; exit 2; }
@@ -62,6 +67,7 @@ python3 "$here/bench.py" \
     --sentinel "$(realpath "$sentinel")" \
     --distribution "$(realpath "$distribution")" \
     --hload "$tools/hload" \
+    --agent "$(realpath -m "$agent")" \
     --command-line "$command_line" \
     "${pass[@]}" &
 bench=$!
