@@ -28,9 +28,9 @@ use sentinel_oci::{Digest, RepositoryName};
 
 pub use embedded::{EmbeddedCatalogue, Opened};
 pub use model::{
-    BlobRef, DependencyRef, Dependent, MAX_README_BYTES, MemberRef, ModelRef, PackageSummary,
-    PackageVersion, PackageVersions, PortRef, SearchPage, SearchQuery, Sort, StoredPackage,
-    VersionInfo,
+    BlobRef, DependencyRef, Dependent, Holding, MAX_README_BYTES, MemberRef, ModelRef,
+    PackageSummary, PackageVersion, PackageVersions, PortRef, SearchPage, SearchQuery, Sort,
+    StoredPackage, VersionInfo,
 };
 pub use search::MAX_QUERY_TERMS;
 
@@ -84,6 +84,15 @@ pub trait Catalogue: Send + Sync + 'static {
         &self,
         repository: &RepositoryName,
     ) -> Result<Option<PackageVersions>, CatalogueError>;
+
+    /// In brief, what `repository` holds: its package's name and kind, and
+    /// the manifest of `version` if that version is catalogued; `None` if
+    /// it holds no package. Cheap: what a push checks against.
+    async fn holding(
+        &self,
+        repository: &RepositoryName,
+        version: &Version,
+    ) -> Result<Option<Holding>, CatalogueError>;
 
     /// The entry of `version` of the package in `repository` (the most
     /// recently pushed, if two manifests carry the same version).

@@ -351,6 +351,18 @@ pub struct SearchPage {
     pub total: usize,
 }
 
+/// What a repository holds, in brief ([`crate::Catalogue::holding`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holding {
+    /// The package's name (of the version it shows).
+    pub name: String,
+    /// Agent or stack.
+    pub kind: PackageKind,
+    /// The manifest of the version asked about, if it is catalogued (the
+    /// most recently pushed, if two manifests carry it).
+    pub version: Option<Digest>,
+}
+
 /// A stack version that names an agent among its members.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Dependent {

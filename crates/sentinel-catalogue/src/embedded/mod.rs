@@ -396,6 +396,14 @@ impl Catalogue for EmbeddedCatalogue {
         Ok(self.read_state().versions(repository))
     }
 
+    async fn holding(
+        &self,
+        repository: &RepositoryName,
+        version: &Version,
+    ) -> Result<Option<crate::Holding>, CatalogueError> {
+        Ok(self.read_state().holding(repository, version))
+    }
+
     async fn version(
         &self,
         repository: &RepositoryName,

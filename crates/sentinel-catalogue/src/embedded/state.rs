@@ -456,6 +456,24 @@ impl State {
         all
     }
 
+    /// What `repository` holds, in brief, and the manifest of `version`.
+    pub(super) fn holding(
+        &self,
+        repository: &RepositoryName,
+        version: &Version,
+    ) -> Option<crate::Holding> {
+        let package = self.package(repository)?;
+        Some(crate::Holding {
+            name: package.shown.name.clone(),
+            kind: package.shown.kind,
+            version: package
+                .versions
+                .get(version)
+                .and_then(|entries| newest(entries))
+                .map(|entry| entry.digest.digest()),
+        })
+    }
+
     /// The digest of the newest push of `version`.
     pub(super) fn version_digest(
         &self,

@@ -53,6 +53,29 @@ pub(super) async fn versions_are_listed_newest_first_with_their_entry(catalogue:
             .unwrap()
             .is_none()
     );
+    let held = catalogue
+        .holding(&repo("team/planner"), &version("1.2.0"))
+        .await
+        .unwrap()
+        .expect("the repository holds a package");
+    assert_eq!(
+        (held.name.as_str(), held.kind),
+        ("planner", PackageKind::Agent)
+    );
+    assert_eq!(held.version, Some(expected.digest.clone()));
+    let other = catalogue
+        .holding(&repo("team/planner"), &version("9.9.9"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.version, None);
+    assert!(
+        catalogue
+            .holding(&repo("team/other"), &version("1.2.0"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub(super) async fn forgetting_removes_a_version_and_then_the_package(catalogue: &impl Catalogue) {

@@ -154,20 +154,14 @@ impl Registry {
         if !self.policy.immutable_versions {
             return Ok(());
         }
-        let Some(versions) = self.catalogue.versions(repository).await? else {
-            return Ok(());
-        };
-        match versions
-            .versions
-            .iter()
-            .find(|v| v.version == entry.version && v.digest != entry.digest)
-        {
-            Some(taken) => Err(RegistryError::VersionTaken {
+        let held = self.catalogue.holding(repository, &entry.version).await?;
+        match held.and_then(|held| held.version) {
+            Some(taken) if taken != entry.digest => Err(RegistryError::VersionTaken {
                 repository: repository.clone(),
                 version: entry.version.clone(),
-                digest: taken.digest.clone(),
+                digest: taken,
             }),
-            None => Ok(()),
+            _ => Ok(()),
         }
     }
 

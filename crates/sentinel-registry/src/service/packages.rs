@@ -9,10 +9,8 @@
 //! and a version tag must name its own version. The catalogue holds a
 //! package manifest while at least one tag points at it.
 
-use std::io::Read;
-
-use bytes::Bytes;
-use futures_util::TryStreamExt;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use sentinel_catalogue::{MAX_README_BYTES, PackageVersion, StoredPackage};
 use sentinel_oci::annotations::{CREATED, TITLE, VERSION};
 use sentinel_oci::{Digest, RepositoryName, Tag};
@@ -85,7 +83,7 @@ impl Registry {
             )));
         }
         let config = self
-            .held_blob_bytes(repository, &artifact.config.digest, config_size)
+            .small_blob_bytes(&artifact.config.digest, config_size)
             .await?;
         let definition = Definition::parse(kind, kind.definition_file(), &config)
             .map_err(|e| RegistryError::PackageInvalid(e.to_string()))?;
@@ -115,7 +113,7 @@ impl Registry {
                 version_tag(version)
             ));
         }
-        if let Some(held) = self.catalogue.versions(repository).await?
+        if let Some(held) = self.catalogue.holding(repository, version).await?
             && (held.name != name || held.kind != kind)
         {
             problems.push(format!(
@@ -126,16 +124,21 @@ impl Registry {
         if !problems.is_empty() {
             return Err(RegistryError::PackageInvalid(problems.join("\n")));
         }
-        let readme = self.package_readme(repository, &artifact, &config).await?;
-        let mut tags = self.index.manifest_tags(repository, digest).await?;
-        tags.extend(tag.cloned());
+        let readme = self.package_readme(&artifact, &config).await?;
         let exact = version_tag(version);
-        let version_tag = tags
-            .iter()
-            .map(Tag::as_str)
-            .filter(|t| tag_version(t).as_ref() == Some(version))
-            .min_by_key(|t| *t != exact)
-            .map(str::to_owned);
+        let version_tag = match tag {
+            // The usual push: under the version itself, nothing to look up.
+            Some(tag) if tag.as_str() == exact => Some(exact),
+            _ => {
+                let mut tags = self.index.manifest_tags(repository, digest).await?;
+                tags.extend(tag.cloned());
+                tags.iter()
+                    .map(Tag::as_str)
+                    .filter(|t| tag_version(t).as_ref() == Some(version))
+                    .min_by_key(|t| *t != exact)
+                    .map(str::to_owned)
+            }
+        };
         let stored = StoredPackage {
             repository: repository.clone(),
             digest: digest.clone(),
@@ -166,30 +169,41 @@ impl Registry {
         Ok(entry)
     }
 
-    /// The bytes of a small blob `repository` holds, whose descriptor says
-    /// it is `size` bytes.
-    async fn held_blob_bytes(
-        &self,
-        repository: &RepositoryName,
-        digest: &Digest,
-        size: u64,
-    ) -> Result<Bytes, RegistryError> {
-        let blob = self
-            .blob(repository, digest)
-            .await
-            .map_err(|_| RegistryError::ManifestBlobUnknown(digest.clone()))?;
-        if blob.size != size {
+    /// The bytes of small blob `digest`, whose descriptor says it is `size`
+    /// bytes. Read from storage without asking the index whether the
+    /// repository holds it: storing the manifest checks that, in the same
+    /// transaction as the write.
+    async fn small_blob_bytes(&self, digest: &Digest, size: u64) -> Result<Bytes, RegistryError> {
+        let mut stream = self.stored_blob(digest).await?;
+        let mut collected = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| RegistryError::Storage(sentinel_storage::StorageError::Io(e)))?;
+            collected.extend_from_slice(&chunk);
+            if collected.len() as u64 > size {
+                break;
+            }
+        }
+        if collected.len() as u64 != size {
             return Err(RegistryError::PackageInvalid(format!(
-                "the manifest says blob {digest} is {size} bytes, but it is {}",
-                blob.size
+                "the manifest says blob {digest} is {size} bytes, but it is not"
             )));
         }
-        let stream = self.read_blob(&blob, None).await?;
-        let chunks: Vec<Bytes> = stream
-            .try_collect()
-            .await
-            .map_err(|e| RegistryError::Storage(sentinel_storage::StorageError::Io(e)))?;
-        Ok(chunks.concat().into())
+        Ok(collected.freeze())
+    }
+
+    /// Blob `digest` from storage; a missing one is a manifest blob unknown.
+    async fn stored_blob(
+        &self,
+        digest: &Digest,
+    ) -> Result<sentinel_storage::BlobStream, RegistryError> {
+        match self.blobs.read(digest, None).await {
+            Ok(stream) => Ok(stream),
+            Err(sentinel_storage::StorageError::Missing(_)) => {
+                Err(RegistryError::ManifestBlobUnknown(digest.clone()))
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Reads the `.sntl` layer up to its README (verifying what it reads),
@@ -197,23 +211,14 @@ impl Registry {
     /// README's first [`MAX_README_BYTES`] as text.
     async fn package_readme(
         &self,
-        repository: &RepositoryName,
         artifact: &PackageArtifact,
         config: &[u8],
     ) -> Result<Option<String>, RegistryError> {
         let layer = &artifact.package;
-        let blob = self
-            .blob(repository, &layer.digest)
-            .await
-            .map_err(|_| RegistryError::ManifestBlobUnknown(layer.digest.clone()))?;
-        let stream = self.read_blob(&blob, None).await?;
+        let stream = self.stored_blob(&layer.digest).await?;
         let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
         let read = tokio::task::spawn_blocking(move || {
-            sentinel_package::read_package_file(
-                reader.take(u64::MAX),
-                "README.md",
-                MAX_README_BYTES,
-            )
+            sentinel_package::read_package_file(reader, "README.md", MAX_README_BYTES)
         })
         .await
         .map_err(|e| RegistryError::Internal(e.to_string()))?;
