@@ -84,6 +84,12 @@ impl Digest {
         Digest::of(DigestAlgorithm::Sha256, bytes)
     }
 
+    /// The sha256 digest whose hash is `hash` (the raw 32 bytes, as a
+    /// compact copy of a digest keeps them).
+    pub fn from_sha256_hash(hash: &[u8; 32]) -> Digest {
+        Digest::from_hash(DigestAlgorithm::Sha256, hash)
+    }
+
     fn from_hash(algorithm: DigestAlgorithm, hash: &[u8]) -> Digest {
         Digest {
             algorithm,

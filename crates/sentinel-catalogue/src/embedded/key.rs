@@ -34,21 +34,11 @@ impl Key {
 
     /// The digest again.
     pub(super) fn digest(&self) -> Digest {
-        let text = match self {
-            Key::Sha256(bytes) => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let mut text = String::with_capacity(71);
-                text.push_str("sha256:");
-                for byte in bytes {
-                    text.push(char::from(HEX[usize::from(byte >> 4)]));
-                    text.push(char::from(HEX[usize::from(byte & 15)]));
-                }
-                text
-            }
-            Key::Text(text) => text.to_string(),
-        };
-        // Invariant: made from a valid digest, so it parses back.
-        text.parse().expect("a key is made from a valid digest")
+        match self {
+            Key::Sha256(bytes) => Digest::from_sha256_hash(bytes),
+            // Invariant: made from a valid digest, so it parses back.
+            Key::Text(text) => text.parse().expect("a key is made from a valid digest"),
+        }
     }
 }
 

@@ -478,6 +478,11 @@ impl Catalogue for EmbeddedCatalogue {
     async fn flush(&self) -> Result<(), CatalogueError> {
         let taken =
             std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let dirty = self.dirty.swap(false, Ordering::AcqRel);
+        if taken.is_empty() && !dirty {
+            // Nothing counted and nothing to make durable: no write, no sync.
+            return Ok(());
+        }
         let mut counted: HashMap<(RepositoryName, Version, Day), u64> = HashMap::new();
         {
             let state = self.read_state();

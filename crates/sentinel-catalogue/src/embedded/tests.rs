@@ -110,3 +110,22 @@ async fn a_flush_makes_earlier_entries_durable() {
     assert!(!opened.clean);
     assert_eq!(catalogue.entries().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_idle_flush_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalogue.redb");
+    let (catalogue, _) = open(&dir);
+    catalogue.record(entry("1.0.0")).await.unwrap();
+    catalogue.flush().await.unwrap();
+    let modified = || std::fs::metadata(&path).unwrap().modified().unwrap();
+    let before = modified();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    catalogue.flush().await.unwrap();
+    assert_eq!(modified(), before, "nothing counted or written: no write");
+    // A counted download is written.
+    let repository: RepositoryName = "team/planner".parse().unwrap();
+    catalogue.count_download(&repository, &entry("1.0.0").package.digest, 3);
+    catalogue.flush().await.unwrap();
+    assert_ne!(modified(), before);
+}
