@@ -102,6 +102,21 @@ fn exact(text: &str) -> Result<Version, ApiError> {
     })
 }
 
+/// The catalogue entry of the version `text` names, with every version.
+async fn resolved_entry(
+    app: &App,
+    repository: &RepositoryName,
+    text: &str,
+) -> Result<(PackageVersions, Version, sentinel_catalogue::PackageVersion), ApiError> {
+    let (versions, version) = resolve(app, repository, text).await?;
+    let entry = app
+        .registry
+        .package_version(repository, &version)
+        .await?
+        .ok_or_else(|| not_found(format!("{repository} {version} is gone")))?;
+    Ok((versions, version, entry))
+}
+
 /// `GET /v1/packages/{name}/{version}/info`; its dependents are only the
 /// stacks the caller may pull.
 pub(super) async fn info(
@@ -111,12 +126,7 @@ pub(super) async fn info(
     text: &str,
 ) -> Result<Response, ApiError> {
     let repository = package_name(name)?;
-    let (versions, version) = resolve(app, &repository, text).await?;
-    let entry = app
-        .registry
-        .package_version(&repository, &version)
-        .await?
-        .ok_or_else(|| not_found(format!("{repository} {version} is gone")))?;
+    let (versions, version, entry) = resolved_entry(app, &repository, text).await?;
     let listed = versions.versions.iter().find(|v| v.version == version);
     let dependents: Vec<Value> = match entry.kind {
         PackageKind::Agent => app
@@ -176,12 +186,7 @@ pub(super) async fn download(
     text: &str,
 ) -> Result<Response, ApiError> {
     let repository = package_name(name)?;
-    let (_, version) = resolve(app, &repository, text).await?;
-    let entry = app
-        .registry
-        .package_version(&repository, &version)
-        .await?
-        .ok_or_else(|| not_found(format!("{repository} {version} is gone")))?;
+    let (_, _, entry) = resolved_entry(app, &repository, text).await?;
     let mut response = oci::blobs::serve_blob(
         &app.registry,
         request,
