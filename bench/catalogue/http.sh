@@ -22,6 +22,7 @@ usage: bench/catalogue/http.sh [--no-build] [--quick] [--seconds S] [--reindex N
   --publish-limit S  stop publishing after S seconds (default 600)
   --output FILE      also write the table to FILE
   --keep             keep the working directory
+  --skip-http        skip the seeded catalogue and its wrk runs (only --reindex)
 
 Binaries: sentinel-registry from $CARGO_TARGET_DIR (default <repo>/target),
 catalogue-bench from $BENCH_TARGET_DIR (default bench/catalogue/target).
@@ -33,6 +34,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=1
 keep=0
+skip_http=0
 output=
 seconds=20
 publish_limit=600
@@ -47,6 +49,7 @@ while [[ $# -gt 0 ]]; do
     --publish-limit) publish_limit=$2; shift 2 ;;
     --output) output=$2; shift 2 ;;
     --keep) keep=1; shift ;;
+    --skip-http) skip_http=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
     esac
@@ -162,14 +165,15 @@ row() { rows+=("| $1 | $2 | $3 | $4 | $5 |"); }
 started=$(date -u +%s)
 load_start=$(load)
 
+"$bench" paths "${shape[@]}" >"$work/paths.tsv"
+cut -f2 "$work/paths.tsv" | grep '^/v1/packages/search' >"$work/search.txt"
+if [[ $skip_http == 0 ]]; then
 # 1. Seed the catalogue through the Catalogue trait, closed cleanly.
 echo "== seeding (load $(load))" >&2
 data=$work/data
 t0=$(date +%s%N)
 timeout --kill-after=10 600 "$bench" seed --data-dir "$data" "${shape[@]}" >&2
 seed_s=$(python3 -c "print(f'{($(date +%s%N)-$t0)/1e9:.1f}')")
-"$bench" paths "${shape[@]}" >"$work/paths.tsv"
-cut -f2 "$work/paths.tsv" | grep '^/v1/packages/search' >"$work/search.txt"
 large=$(awk -F'\t' '$1=="large"{print $2}' "$work/paths.tsv")
 row "seed the catalogue file (Catalogue::record, close)" "$seed_s s" "—" "—" "$(load)"
 
@@ -217,6 +221,8 @@ read -r rss1 hwm1 < <(memory)
 row "RSS after the load (VmRSS / VmHWM)" "$rss1 / $hwm1 MiB" "< 200 MiB" "$(verdict "$hwm1" '<' 200)" "$(load)"
 stop_server
 
+fi
+
 # 4. Real packages through the API, then reindex.
 for n in "${reindex[@]}"; do
     repos=$(( n / 10 ))
@@ -244,6 +250,16 @@ for n in "${reindex[@]}"; do
     target="—"; v="—"
     if [[ $n -ge 100000 ]]; then target="< 60 s"; v=$(verdict "$reindex_s" '<' 60); fi
     row "reindex of $published real versions" "$reindex_s s ($vps versions/s)" "$target" "$v" "$(load)"
+    # The same data served by a fresh process: memory without the history
+    # of the pushes.
+    start_server "$real" "$work/registry-$n-restart.log"
+    if grep -q "not closed cleanly" "$work/registry-$n-restart.log"; then again="reconciled at start"; else again="catalogue not re-checked"; fi
+    for target in $(cat "$work/search.txt"); do curl -s -o /dev/null "http://127.0.0.1:$port$target"; done
+    read -r rss hwm < <(memory)
+    target="—"; v=$again
+    if [[ $n -ge 100000 ]]; then target="< 200 MiB"; v="$(verdict "$hwm" '<' 200) ($again)"; fi
+    row "restart on the $published real versions: time to first 200; RSS after the searches (VmRSS / VmHWM)" "$started_ms ms; $rss / $hwm MiB" "$target" "$v" "$(load)"
+    stop_server
     rm -rf "$real"
 done
 
