@@ -13,6 +13,7 @@ pub mod embedded;
 pub mod generate;
 pub mod measure;
 pub mod queries;
+pub mod registry;
 pub mod report;
 #[cfg(feature = "tantivy")]
 pub mod tantivy_search;

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use catalogue_bench::generate::{Generator, Shape, write_json_lines};
 use catalogue_bench::measure::Budget;
 use catalogue_bench::report::{Recorder, table};
-use catalogue_bench::{embedded, queries};
+use catalogue_bench::{embedded, queries, registry};
 use clap::{Args, Parser, Subcommand};
 
 /// The registry's allocator (see `crates/sentinel-registry/src/main.rs`,
@@ -144,6 +144,46 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Writes the generated data into DIR/catalogue.redb, as `embedded-load`
+    /// does (versions, deprecations, downloads), and closes it cleanly, so
+    /// that `sentinel-registry serve --data-dir DIR` starts on it at once.
+    Seed {
+        #[command(flatten)]
+        shape: ShapeArgs,
+        /// The registry's data directory (created; must hold no catalogue).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Append figures to this JSON-lines file.
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        load_limit: u64,
+    },
+    /// Packs every generated version as a real agent package and publishes
+    /// it to a running registry with `PUT /v1/packages/publish`.
+    SeedRegistry {
+        #[command(flatten)]
+        shape: ShapeArgs,
+        /// The registry's address, `127.0.0.1:PORT`.
+        #[arg(long)]
+        server: String,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 16)]
+        tasks: usize,
+        /// Stop sending after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        limit: u64,
+        /// Append figures to this JSON-lines file.
+        #[arg(long)]
+        results: Option<PathBuf>,
+    },
+    /// Prints the HTTP request targets of the standard query set (one
+    /// `label<TAB>target` a line), then the largest repository's name.
+    Paths {
+        #[command(flatten)]
+        shape: ShapeArgs,
+    },
     /// Prints the markdown table of a results file.
     Table {
         /// The JSON-lines file the other steps appended to.
@@ -190,6 +230,57 @@ async fn main() -> anyhow::Result<()> {
         Command::TantivyIndex { run, mode, dir } => tantivy_steps::index(run, mode, dir).await?,
         #[cfg(feature = "tantivy")]
         Command::TantivySearch { run, dir } => tantivy_steps::search(run, dir).await?,
+        Command::Seed {
+            shape,
+            data_dir,
+            results,
+            load_limit,
+        } => {
+            let file = data_dir.join("catalogue.redb");
+            if file.exists() {
+                bail!("{} exists; give a new data directory", file.display());
+            }
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            let generator = shape.generator()?;
+            let mut recorder = Recorder::new("seed", results.as_deref());
+            let limit = Duration::from_secs(load_limit);
+            embedded::load(&generator, &file, limit, &mut recorder).await?;
+            recorder.save()?;
+        }
+        Command::SeedRegistry {
+            shape,
+            server,
+            tasks,
+            limit,
+            results,
+        } => {
+            let generator = std::sync::Arc::new(shape.generator()?);
+            let mut recorder = Recorder::new("seed-registry", results.as_deref());
+            let done =
+                registry::publish_all(generator, server, tasks.max(1), Duration::from_secs(limit))
+                    .await?;
+            let seconds = done.elapsed.as_secs_f64();
+            recorder.add("versions published", done.created as f64, "");
+            recorder.add("versions refused", done.refused as f64, "");
+            recorder.add("repeated versions skipped", done.repeated as f64, "");
+            recorder.add("versions not sent (time limit)", done.unsent as f64, "");
+            recorder.add("publish, wall time", seconds, "s");
+            recorder.add("publish rate", done.created as f64 / seconds, "versions/s");
+            recorder.add(
+                "mean package size",
+                done.bytes as f64 / (done.created + done.refused).max(1) as f64,
+                "bytes",
+            );
+            recorder.save()?;
+        }
+        Command::Paths { shape } => {
+            let generator = shape.generator()?;
+            for query in queries::standard(&generator) {
+                println!("{}\t{}", query.label, queries::http_target(&query.query));
+            }
+            println!("large\t{}", generator.name(0));
+        }
         Command::Table { results } => print!("{}", table(&results)?),
     }
     Ok(())

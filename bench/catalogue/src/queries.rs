@@ -77,3 +77,46 @@ pub fn standard(generator: &Generator) -> Vec<Labelled> {
         ),
     ]
 }
+
+/// Percent-encodes `text` for a query string (unreserved characters kept).
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// The registry's `GET /v1/packages/search` request target for `query`.
+pub fn http_target(query: &SearchQuery) -> String {
+    let mut target = format!(
+        "/v1/packages/search?q={}&limit={}",
+        encode(&query.text),
+        query.limit
+    );
+    if let Some(capability) = &query.capability {
+        target.push_str(&format!("&capability={}", encode(capability)));
+    }
+    if let Some(kind) = query.kind {
+        let kind = match kind {
+            PackageKind::Agent => "agent",
+            PackageKind::Stack => "stack",
+        };
+        target.push_str(&format!("&kind={kind}"));
+    }
+    let sort = match query.sort {
+        Sort::Relevance => None,
+        Sort::Downloads => Some("downloads"),
+        Sort::Updated => Some("updated"),
+        Sort::Name => Some("name"),
+    };
+    if let Some(sort) = sort {
+        target.push_str(&format!("&sort={sort}"));
+    }
+    target
+}
