@@ -93,6 +93,33 @@ pub(crate) struct SearchIndex {
     postings: Vec<Vec<(u32, Field)>>,
 }
 
+/// Per-slot arrays a query sums scores in, kept per thread so that a query
+/// neither allocates nor zeroes them: each query resets what it touched.
+#[derive(Default)]
+struct Scratch {
+    /// The best score of the current word, per slot.
+    best: Vec<u32>,
+    /// The sum over the words matched so far, per slot.
+    total: Vec<u32>,
+    /// How many words matched, per slot.
+    matched: Vec<u8>,
+}
+
+impl Scratch {
+    /// Makes room for `slots` slots (new ones zero).
+    fn fit(&mut self, slots: usize) {
+        if self.best.len() < slots {
+            self.best.resize(slots, 0);
+            self.total.resize(slots, 0);
+            self.matched.resize(slots, 0);
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 /// The packages a query matched: every word matched each of them.
 pub(crate) struct Matches {
     /// (slot, score) of each package matched.
@@ -139,11 +166,24 @@ impl SearchIndex {
         if query.is_empty() {
             return None;
         }
-        // For each query word in turn: the best score of that word per slot.
-        let mut best = vec![0u32; slots];
-        // The sum over the words matched so far, and how many matched.
-        let mut total = vec![0u32; slots];
-        let mut matched = vec![0u8; slots];
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.fit(slots);
+            let hits = self.matches_in(query, slots, &mut scratch);
+            Some(Matches { hits })
+        })
+    }
+
+    /// [`SearchIndex::matches`] with `scratch`'s arrays, which it leaves
+    /// all zero again.
+    fn matches_in(&self, query: &[String], slots: usize, scratch: &mut Scratch) -> Vec<(u32, u32)> {
+        let Scratch {
+            best,
+            total,
+            matched,
+        } = scratch;
+        // The slots the first word matched: every later match is among them.
+        let mut first: Vec<u32> = Vec::new();
         let mut touched: Vec<u32> = Vec::new();
         for (round, word) in query.iter().enumerate() {
             let from = (
@@ -168,14 +208,17 @@ impl SearchIndex {
                     best[at] = best[at].max(score);
                 }
             }
-            if touched.is_empty() {
-                return Some(Matches { hits: Vec::new() });
-            }
             for slot in &touched {
                 let at = *slot as usize;
                 total[at] += best[at];
                 best[at] = 0;
                 matched[at] += 1;
+            }
+            if round == 0 {
+                first.clone_from(&touched);
+            }
+            if touched.is_empty() {
+                break;
             }
         }
         let rounds = query.len();
@@ -184,7 +227,11 @@ impl SearchIndex {
             .filter(|slot| usize::from(matched[**slot as usize]) == rounds)
             .map(|slot| (*slot, total[*slot as usize]))
             .collect();
-        Some(Matches { hits })
+        for slot in &first {
+            total[*slot as usize] = 0;
+            matched[*slot as usize] = 0;
+        }
+        hits
     }
 }
 
