@@ -133,6 +133,11 @@ pub trait Catalogue: Send + Sync + 'static {
     /// a catalogued package's `.sntl` file. Cheap: no I/O, no waiting.
     fn count_download(&self, repository: &RepositoryName, blob: &Digest, day: Day);
 
+    /// A number that changes whenever an answer may change (an entry
+    /// recorded or forgotten, a deprecation, downloads written), so that a
+    /// caller may keep an answer until it does.
+    fn generation(&self) -> u64;
+
     /// Makes the counted downloads, and every earlier write, durable.
     async fn flush(&self) -> Result<(), CatalogueError>;
 

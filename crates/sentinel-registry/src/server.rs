@@ -135,6 +135,7 @@ impl Server {
             auth: authenticator.clone(),
             limits: Arc::clone(&limits),
             in_flight: Arc::new(InFlight::new(&settings)),
+            answers: Arc::default(),
         };
         Ok(Server {
             listener,

@@ -25,7 +25,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
@@ -94,6 +94,8 @@ pub struct EmbeddedCatalogue {
     pending: Arc<Mutex<Pending>>,
     /// Set by writes that are not yet durable; cleared by a flush.
     dirty: Arc<AtomicBool>,
+    /// Bumped by every write, once memory has taken it.
+    generation: Arc<AtomicU64>,
 }
 
 fn backend(error: impl Into<redb::Error>) -> CatalogueError {
@@ -138,6 +140,7 @@ impl EmbeddedCatalogue {
             writer: Arc::default(),
             pending: Arc::default(),
             dirty: Arc::default(),
+            generation: Arc::default(),
         };
         Ok((catalogue, opened))
     }
@@ -164,6 +167,7 @@ impl EmbeddedCatalogue {
         let db = Arc::clone(&self.db);
         let state = Arc::clone(&self.state);
         let writer = Arc::clone(&self.writer);
+        let generation = Arc::clone(&self.generation);
         tokio::task::spawn_blocking(move || {
             let _one_at_a_time = writer.lock().unwrap_or_else(PoisonError::into_inner);
             let mut txn = db.begin_write().map_err(backend)?;
@@ -175,7 +179,10 @@ impl EmbeddedCatalogue {
             let result = change(&txn, &mut guard);
             match result {
                 Ok(value) => match txn.commit() {
-                    Ok(()) => Ok(value),
+                    Ok(()) => {
+                        generation.fetch_add(1, Ordering::Release);
+                        Ok(value)
+                    }
                     Err(error) => {
                         // Memory already took the change; reload it from the file.
                         drop(guard);
@@ -463,6 +470,10 @@ impl Catalogue for EmbeddedCatalogue {
         visible: Visible<'_>,
     ) -> Result<Vec<PackageSummary>, CatalogueError> {
         Ok(self.read_state().popular(days, today, kind, limit, visible))
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn count_download(&self, repository: &RepositoryName, blob: &Digest, day: Day) {

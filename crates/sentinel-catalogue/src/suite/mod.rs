@@ -120,4 +120,5 @@ where
     check!(downloads_count_package_blobs_after_a_flush);
     check!(entries_list_every_recorded_manifest);
     check!(a_version_deleted_and_pushed_again_starts_afresh);
+    check!(the_generation_moves_with_every_change);
 }

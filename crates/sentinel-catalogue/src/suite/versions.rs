@@ -301,3 +301,34 @@ pub(super) async fn a_version_deleted_and_pushed_again_starts_afresh(catalogue: 
     let listed = catalogue.versions(&new.repository).await.unwrap().unwrap();
     assert_eq!(listed.versions[0].deprecated.as_deref(), Some("still"));
 }
+
+pub(super) async fn the_generation_moves_with_every_change(catalogue: &impl Catalogue) {
+    let start = catalogue.generation();
+    let one = agent("team/planner", "1.0.0", "a");
+    catalogue.record(one.clone()).await.unwrap();
+    let recorded = catalogue.generation();
+    assert_ne!(recorded, start, "a record changes answers");
+    catalogue.flush().await.unwrap();
+    let flushed = catalogue.generation();
+    catalogue.flush().await.unwrap();
+    assert_eq!(
+        catalogue.generation(),
+        flushed,
+        "an idle flush changes nothing"
+    );
+    catalogue
+        .set_deprecation(&one.repository, &one.version, Some("old".to_owned()))
+        .await
+        .unwrap();
+    let deprecated = catalogue.generation();
+    assert_ne!(deprecated, flushed);
+    catalogue.count_download(&one.repository, &one.package.digest, 1);
+    catalogue.flush().await.unwrap();
+    let counted = catalogue.generation();
+    assert_ne!(counted, deprecated, "written downloads change answers");
+    catalogue
+        .forget(&one.repository, &one.digest)
+        .await
+        .unwrap();
+    assert_ne!(catalogue.generation(), counted);
+}

@@ -46,6 +46,8 @@ pub(crate) struct App {
     pub limits: Arc<RequestLimits>,
     /// The bounds on uploads and manifest bodies in progress.
     pub in_flight: Arc<InFlight>,
+    /// Package answers kept until the catalogue changes.
+    pub answers: Arc<packages::Answers>,
 }
 
 /// The largest body `/token` and `/api/v1/` read: their forms and JSON

@@ -43,12 +43,14 @@ impl VersionChoice {
     /// requirement only when it names one or `prerelease` is set, and
     /// deprecated versions only when named exactly.
     pub fn resolve(&self, versions: &PackageVersions, prerelease: bool) -> Option<Version> {
-        let deprecated = |v: &Version| {
-            versions
-                .versions
-                .iter()
-                .any(|info| &info.version == v && info.deprecated.is_some())
-        };
+        // Looked up once per candidate: a set, not a scan per version.
+        let deprecated_set: HashSet<&Version> = versions
+            .versions
+            .iter()
+            .filter(|info| info.deprecated.is_some())
+            .map(|info| &info.version)
+            .collect();
+        let deprecated = |v: &Version| deprecated_set.contains(v);
         let all = versions.versions.iter().map(|info| &info.version);
         match self {
             VersionChoice::Latest => latest(all, deprecated).cloned(),
@@ -155,6 +157,12 @@ impl Registry {
             .catalogue
             .popular(days, today(), kind, limit, visible)
             .await?)
+    }
+
+    /// A number that changes whenever a package answer may change: an
+    /// answer made at one generation holds while it stays.
+    pub fn catalogue_generation(&self) -> u64 {
+        self.catalogue.generation()
     }
 
     /// Counts a download of blob `digest` from `repository` (nothing if it

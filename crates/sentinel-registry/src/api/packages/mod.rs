@@ -39,8 +39,11 @@ use crate::auth::{Caller, audit};
 use crate::clock::rfc3339;
 use crate::service::{PublishTarget, VersionChoice};
 
+mod answers;
 mod search;
 mod versions;
+
+pub(crate) use answers::Answers;
 
 use search::{popular, search};
 use versions::{delete, dependents, deprecate, download, info, publish, versions};

@@ -2,6 +2,7 @@
 //! file, deleting and deprecating a version, its dependents, and
 //! publishing.
 
+use bytes::Bytes;
 use sentinel_package::versions::version_tag;
 
 use super::*;
@@ -44,36 +45,83 @@ pub(super) async fn versions(
         None => None,
     };
     let prerelease = prerelease(request)?;
+    // The plain listing is kept until the catalogue changes.
+    let plain = range.is_none() && !prerelease;
+    let generation = app.registry.catalogue_generation();
+    if plain && let Some(body) = app.answers.get(repository.as_str(), generation) {
+        return Ok(json_bytes(body));
+    }
     let versions = known_versions(app, &repository).await?;
     let latest = VersionChoice::Latest.resolve(&versions, false);
     let resolved = range
         .clone()
         .and_then(|r| VersionChoice::Requirement(r).resolve(&versions, prerelease));
-    let rows: Vec<Value> = versions
-        .versions
-        .iter()
-        .map(|v| {
-            json!({
-                "version": v.version.to_string(),
-                "tag": v.tag.clone().unwrap_or_else(|| version_tag(&v.version)),
-                "digest": v.digest,
-                "created": v.created.clone().unwrap_or_else(|| rfc3339(v.pushed_at)),
-                "size": v.size,
-                "downloads": v.downloads,
-                "deprecated": v.deprecated,
+    // Written straight from these structs (keys in alphabetical order, as
+    // every answer has them), not through a JSON value tree.
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        created: std::borrow::Cow<'a, str>,
+        deprecated: Option<&'a str>,
+        digest: &'a sentinel_oci::Digest,
+        downloads: u64,
+        size: u64,
+        tag: std::borrow::Cow<'a, str>,
+        version: String,
+    }
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        kind: PackageKind,
+        latest: Option<String>,
+        name: &'a str,
+        resolved: Option<String>,
+        versions: Vec<Row<'a>>,
+    }
+    let answer = Answer {
+        kind: versions.kind,
+        latest: latest.map(|v| v.to_string()),
+        name: repository.as_str(),
+        resolved: resolved.map(|v| v.to_string()),
+        versions: versions
+            .versions
+            .iter()
+            .map(|v| Row {
+                created: match &v.created {
+                    Some(created) => created.as_str().into(),
+                    None => rfc3339(v.pushed_at).into(),
+                },
+                deprecated: v.deprecated.as_deref(),
+                digest: &v.digest,
+                downloads: v.downloads,
+                size: v.size,
+                tag: match &v.tag {
+                    Some(tag) => tag.as_str().into(),
+                    None => version_tag(&v.version).into(),
+                },
+                version: v.version.to_string(),
             })
-        })
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "name": repository.as_str(),
-            "kind": versions.kind,
-            "latest": latest.map(|v| v.to_string()),
-            "resolved": resolved.map(|v| v.to_string()),
-            "versions": rows,
-        }),
-    ))
+            .collect(),
+    };
+    let body = Bytes::from(serde_json::to_vec(&answer).map_err(|e| {
+        ApiError::management(
+            ManagementCode::Internal,
+            format!("cannot encode the versions: {e}"),
+        )
+    })?);
+    if plain {
+        app.answers
+            .put(repository.as_str().to_owned(), generation, body.clone());
+    }
+    Ok(json_bytes(body))
+}
+
+/// A `200` with a JSON body already written.
+fn json_bytes(body: Bytes) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// The version `text` names (`latest`, an exact version or a range).
