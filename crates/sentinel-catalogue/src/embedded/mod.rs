@@ -168,7 +168,7 @@ impl EmbeddedCatalogue {
         let state = Arc::clone(&self.state);
         let writer = Arc::clone(&self.writer);
         let generation = Arc::clone(&self.generation);
-        tokio::task::spawn_blocking(move || {
+        let work = move || {
             let _one_at_a_time = writer.lock().unwrap_or_else(PoisonError::into_inner);
             let mut txn = db.begin_write().map_err(backend)?;
             txn.set_durability(durability)
@@ -196,9 +196,19 @@ impl EmbeddedCatalogue {
                     Err(error)
                 }
             }
-        })
-        .await
-        .map_err(join_failure)?
+        };
+        // A write without fsync takes well under a millisecond: on a
+        // multi-threaded runtime it runs here (the worker hands its other
+        // tasks on) rather than paying a trip to the blocking pool.
+        let multi_threaded = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
+        if matches!(durability, Durability::None) && multi_threaded {
+            tokio::task::block_in_place(work)
+        } else {
+            tokio::task::spawn_blocking(work)
+                .await
+                .map_err(join_failure)?
+        }
     }
 }
 

@@ -16,10 +16,14 @@ use sentinel_oci::annotations::{CREATED, TITLE, VERSION};
 use sentinel_oci::{Digest, RepositoryName, Tag};
 use sentinel_package::oci::{PackageArtifact, parse_manifest};
 use sentinel_package::versions::{tag_version, version_tag};
-use sentinel_package::{Definition, MAX_DEFINITION_BYTES, PackageKind};
+use sentinel_package::{Definition, MAX_DEFINITION_BYTES, PackageContents, PackageKind};
 
 use super::{Registry, RegistryError};
 use crate::clock::now;
+
+/// The largest `.sntl` layer read into memory and parsed on the request's
+/// own task; a larger one streams to a blocking thread.
+const SMALL_LAYER_BYTES: u64 = 64 * 1024;
 
 /// What a manifest body says about being a package.
 pub(super) enum Packaged {
@@ -82,9 +86,13 @@ impl Registry {
                 kind.definition_file()
             )));
         }
-        let config = self
-            .small_blob_bytes(&artifact.config.digest, config_size)
-            .await?;
+        // The layer is read (on the blocking pool) while the definition
+        // is fetched and checked: a push waits for the longer of the two.
+        let (config, layer) = tokio::join!(
+            self.small_blob_bytes(&artifact.config.digest, config_size),
+            self.read_layer(&artifact)
+        );
+        let config = config?;
         let definition = Definition::parse(kind, kind.definition_file(), &config)
             .map_err(|e| RegistryError::PackageInvalid(e.to_string()))?;
         let mut problems = Vec::new();
@@ -124,7 +132,7 @@ impl Registry {
         if !problems.is_empty() {
             return Err(RegistryError::PackageInvalid(problems.join("\n")));
         }
-        let readme = self.package_readme(&artifact, &config).await?;
+        let readme = Self::check_layer(&artifact, &config, layer?)?;
         let exact = version_tag(version);
         let version_tag = match tag {
             // The usual push: under the version itself, nothing to look up.
@@ -206,28 +214,43 @@ impl Registry {
         }
     }
 
-    /// Reads the `.sntl` layer up to its README (verifying what it reads),
-    /// checks that its definition is the config blob, and returns the
-    /// README's first [`MAX_README_BYTES`] as text.
-    async fn package_readme(
+    /// Reads the `.sntl` layer up to its README, verifying what it reads.
+    async fn read_layer(
         &self,
         artifact: &PackageArtifact,
-        config: &[u8],
-    ) -> Result<Option<String>, RegistryError> {
+    ) -> Result<(PackageContents, Option<Vec<u8>>), RegistryError> {
         let layer = &artifact.package;
-        let stream = self.stored_blob(&layer.digest).await?;
-        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-        let read = tokio::task::spawn_blocking(move || {
-            sentinel_package::read_package_file(reader, "README.md", MAX_README_BYTES)
-        })
-        .await
-        .map_err(|e| RegistryError::Internal(e.to_string()))?;
-        let (contents, readme) = read.map_err(|e| {
+        let read = if layer.size <= SMALL_LAYER_BYTES {
+            // A small package (most are a few KiB) is read into memory and
+            // parsed here: quicker than a trip to the blocking pool.
+            let bytes = self.small_blob_bytes(&layer.digest, layer.size).await?;
+            sentinel_package::read_package_file(&bytes[..], "README.md", MAX_README_BYTES)
+        } else {
+            let stream = self.stored_blob(&layer.digest).await?;
+            let reader =
+                tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+            tokio::task::spawn_blocking(move || {
+                sentinel_package::read_package_file(reader, "README.md", MAX_README_BYTES)
+            })
+            .await
+            .map_err(|e| RegistryError::Internal(e.to_string()))?
+        };
+        read.map_err(|e| {
             RegistryError::PackageInvalid(format!(
                 "the package layer {} is not a valid package: {e}",
                 layer.digest
             ))
-        })?;
+        })
+    }
+
+    /// Checks that the layer's package is the manifest's kind and holds the
+    /// config blob as its definition; its README's first
+    /// [`MAX_README_BYTES`] as text.
+    fn check_layer(
+        artifact: &PackageArtifact,
+        config: &[u8],
+        (contents, readme): (PackageContents, Option<Vec<u8>>),
+    ) -> Result<Option<String>, RegistryError> {
         if contents.kind != artifact.kind {
             return Err(RegistryError::PackageInvalid(format!(
                 "the manifest describes a {} package, but its layer holds a {} package",
