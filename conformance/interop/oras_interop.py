@@ -35,8 +35,12 @@ REPO = "interop/oras"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
-AGENT_TYPE = "application/x-sentinel-agent"
-AGENT_DEF_TYPE = "application/x-sentinel-agent-def+yaml"
+# Custom types of an artifact that is not a Sentinel package: manifests with
+# Sentinel's own agent and stack types are validated as packages on push
+# (docs/catalogue.md), and real packages through oras are interop-tested by
+# agent-oras.sh. This script tests oras-py as a generic OCI client.
+AGENT_TYPE = "application/vnd.example.interop.agent"
+AGENT_DEF_TYPE = "application/vnd.example.interop.agent-def+yaml"
 SIGNATURE_TYPE = "application/x-sentinel-signature"
 SBOM_TYPE = "application/x-sentinel-sbom+json"
 
