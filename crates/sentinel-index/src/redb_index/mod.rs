@@ -46,7 +46,7 @@ const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 /// How much of the file redb keeps cached in memory. Its default (1 GiB)
 /// let a registry that took 100,000 pushes hold 600 MiB; the operating
 /// system's page cache keeps the file's hot pages anyway.
-const CACHE_BYTES: usize = 32 * 1024 * 1024;
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Opens the database afresh: the file at the index's path (tests open it
 /// over a backend that can be made to fail).
