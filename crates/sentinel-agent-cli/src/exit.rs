@@ -86,11 +86,13 @@ fn workflow_code(error: &WorkflowError) -> Option<u8> {
         WorkflowError::Usage(_) => Some(USAGE),
         WorkflowError::NotFound(_) => Some(NOT_FOUND),
         WorkflowError::Integrity(_) => Some(INTEGRITY),
+        WorkflowError::LimitExceeded(_) => Some(GENERAL),
         WorkflowError::Registries(_)
         | WorkflowError::Unnamed(_)
         | WorkflowError::CredentialsRefused(_)
         | WorkflowError::VisibilityNotSet { .. }
         | WorkflowError::Client(_)
+        | WorkflowError::Copy { .. }
         | WorkflowError::Package(_)
         | WorkflowError::Layout(_)
         | WorkflowError::InvalidDefinition { .. }
