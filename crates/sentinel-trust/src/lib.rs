@@ -66,3 +66,15 @@ pub enum TrustError {
         reason: String,
     },
 }
+
+/// Reads a public key (SPKI PEM) from `path`.
+pub fn read_key_file(path: &std::path::Path) -> Result<sentinel_signature::PublicKey, TrustError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TrustError::Store {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    sentinel_signature::PublicKey::from_pem(&text).map_err(|source| TrustError::Key {
+        what: path.display().to_string(),
+        source,
+    })
+}

@@ -181,7 +181,11 @@ impl Registry {
     /// bytes. Read from storage without asking the index whether the
     /// repository holds it: storing the manifest checks that, in the same
     /// transaction as the write.
-    async fn small_blob_bytes(&self, digest: &Digest, size: u64) -> Result<Bytes, RegistryError> {
+    pub(super) async fn small_blob_bytes(
+        &self,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Bytes, RegistryError> {
         let mut stream = self.stored_blob(digest).await?;
         let mut collected = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
         while let Some(chunk) = stream.next().await {
