@@ -348,6 +348,23 @@ impl Registry {
         Ok(entries)
     }
 
+    /// The signers of the catalogued `version` of the package in `repository`.
+    pub async fn version_signatures(
+        &self,
+        repository: &RepositoryName,
+        version: &semver::Version,
+    ) -> Result<Vec<SignatureEntry>, RegistryError> {
+        match self
+            .catalogue
+            .holding(repository, version)
+            .await?
+            .and_then(|held| held.version)
+        {
+            Some(digest) => self.signatures(repository, &digest).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Checks a signature artifact about to be stored in `repository` and
     /// records what it proves; refuses one that can never count.
     pub(super) async fn check_signature_artifact(
