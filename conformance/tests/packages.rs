@@ -19,6 +19,8 @@ mod publish;
 mod restart;
 #[path = "packages/search.rs"]
 mod search;
+#[path = "packages/signatures.rs"]
+mod signatures;
 #[path = "packages/support.rs"]
 mod support;
 #[path = "packages/versions.rs"]

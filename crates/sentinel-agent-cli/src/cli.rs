@@ -338,6 +338,11 @@ pub struct SearchArgs {
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub limit: u32,
 
+    /// Only packages signed by a key the registry's signature policy
+    /// trusts (registries without Sentinel's package search return none).
+    #[arg(long)]
+    pub signed: bool,
+
     /// The output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,

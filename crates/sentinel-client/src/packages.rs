@@ -109,6 +109,9 @@ pub struct SearchQuery {
     pub sort: Option<String>,
     /// Results per page (1 to 100).
     pub limit: Option<u32>,
+    /// Only packages whose shown version a key the registry trusts signed
+    /// (`signed=true`).
+    pub signed: bool,
 }
 
 /// What to ask the versions endpoint for.
@@ -193,6 +196,9 @@ impl RegistryClient {
             }
             if let Some(limit) = query.limit {
                 pairs.append_pair("limit", &limit.to_string());
+            }
+            if query.signed {
+                pairs.append_pair("signed", "true");
             }
         }
         let call = Call::idempotent(Method::GET, url, self.management_auth())

@@ -24,7 +24,7 @@ pub use auth::{AuthSetupError, BOOTSTRAP_ADMIN, generate_password};
 pub use fsck::{FsckError, FsckReport, fsck};
 pub use reindex::{ReindexError, reindex};
 pub use server::{ORPHANED_UPLOAD_GRACE, Server, StartError, UPLOAD_EXPIRY};
-pub use service::{RegistryError, Reindexed};
-pub use settings::{LogFormat, PartialSettings, Settings, SettingsError};
+pub use service::{RegistryError, Reindexed, SignatureEntry};
+pub use settings::{ConfiguredPolicy, LogFormat, PartialSettings, Settings, SettingsError};
 
 use describe::describe;

@@ -51,6 +51,10 @@ enum Command {
     /// Manage repository visibility and grants.
     #[command(subcommand)]
     Repo(manage::RepoCommand),
+    /// Manage signature policies: trusted keys per repository pattern and
+    /// whether pulls need their signatures (the server may be running).
+    #[command(subcommand)]
+    Policy(manage::PolicyCommand),
 }
 
 /// Where the registry's data is. Each option may also come from its
@@ -333,6 +337,7 @@ async fn main() -> ExitCode {
         Command::Token(command) => manage::token(command).map(|()| ExitCode::SUCCESS),
         Command::Org(command) => manage::org(command).map(|()| ExitCode::SUCCESS),
         Command::Repo(command) => manage::repo(command).map(|()| ExitCode::SUCCESS),
+        Command::Policy(command) => manage::policy(command).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

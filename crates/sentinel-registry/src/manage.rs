@@ -1,6 +1,7 @@
-//! The management subcommands: `user`, `token`, `org` and `repo`. They
-//! change the users file in the data directory directly, under its lock; a
-//! running server picks the change up within a quarter of a second.
+//! The management subcommands: `user`, `token`, `org`, `repo` and
+//! `policy`. They change the users file (or the signature policy file) in
+//! the data directory directly, under its lock; a running server picks the
+//! change up within a quarter of a second.
 
 use std::io::{BufRead as _, IsTerminal as _};
 
@@ -183,6 +184,42 @@ pub(crate) enum RepoCommand {
     Show {
         /// The repository.
         name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// `sentinel-registry policy ...`
+#[derive(Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Set the signature policy of a repository pattern (replacing the
+    /// pattern's previous policy): the keys the registry trusts and whether
+    /// pulls need a signature by one of them.
+    Set {
+        /// NAME, NS/* (every repository below NS/) or *; the most specific
+        /// pattern covering a repository is its policy.
+        pattern: String,
+        /// Refuse pulls (manifests and their blobs) that no trusted key has
+        /// signed; pushers may still read what they push.
+        #[arg(long)]
+        require_signature: bool,
+        /// A trusted public key file (SPKI PEM, as `agent key export`
+        /// writes); repeatable.
+        #[arg(long = "key", value_name = "FILE")]
+        keys: Vec<std::path::PathBuf>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List the signature policies: those of the policy file and, with
+    /// --config, those of the configuration file.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Remove the signature policy of a pattern.
+    Remove {
+        /// The pattern, exactly as set.
+        pattern: String,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -429,6 +466,117 @@ pub(crate) fn repo(command: RepoCommand) -> anyhow::Result<()> {
             for (user, access) in &policy.grants {
                 println!("  {user}: {access}");
             }
+        }
+    }
+    Ok(())
+}
+
+/// The signature policy file of the data directory that `data` names, and
+/// the policies the configuration file (if given) sets.
+fn policy_file(
+    data: &DataArgs,
+) -> anyhow::Result<(
+    sentinel_trust::PolicyFile,
+    Vec<sentinel_registry::ConfiguredPolicy>,
+)> {
+    let settings = data
+        .settings(sentinel_registry::PartialSettings::default())?
+        .resolve();
+    Ok((
+        sentinel_trust::PolicyFile::new(&settings.data_dir),
+        settings.signature_policies,
+    ))
+}
+
+/// Runs a `policy` subcommand.
+pub(crate) fn policy(command: PolicyCommand) -> anyhow::Result<()> {
+    use sentinel_trust::{RepositoryPattern, SignaturePolicy, TrustError};
+    let configured_error = |configured: &[sentinel_registry::ConfiguredPolicy],
+                            pattern: &RepositoryPattern| {
+        configured
+            .iter()
+            .any(|c| c.repositories == pattern.to_string())
+            .then(|| TrustError::Configured(pattern.to_string()))
+    };
+    match command {
+        PolicyCommand::Set {
+            pattern,
+            require_signature,
+            keys,
+            data,
+        } => {
+            let (file, configured) = policy_file(&data)?;
+            let pattern: RepositoryPattern = pattern.parse()?;
+            if let Some(error) = configured_error(&configured, &pattern) {
+                return Err(error.into());
+            }
+            let keys = keys
+                .iter()
+                .map(|path| sentinel_trust::read_key_file(path))
+                .collect::<Result<Vec<_>, _>>()?;
+            let policy = SignaturePolicy::new(pattern.clone(), require_signature, keys)?;
+            let ids: Vec<String> = policy.key_ids().iter().map(ToString::to_string).collect();
+            file.set(policy)?;
+            println!(
+                "{pattern}: {}; trusted keys: {}",
+                if require_signature {
+                    "signatures required"
+                } else {
+                    "signatures not required"
+                },
+                if ids.is_empty() {
+                    "none".to_owned()
+                } else {
+                    ids.join(", ")
+                }
+            );
+        }
+        PolicyCommand::List { data } => {
+            let (file, configured) = policy_file(&data)?;
+            println!(
+                "{:<32} {:<9} {:<14} KEYS",
+                "REPOSITORIES", "REQUIRED", "SOURCE"
+            );
+            for policy in &configured {
+                let keys: Vec<String> = policy
+                    .keys
+                    .iter()
+                    .map(|path| path.display().to_string())
+                    .collect();
+                println!(
+                    "{:<32} {:<9} {:<14} {}",
+                    policy.repositories,
+                    if policy.require { "yes" } else { "no" },
+                    "configuration",
+                    keys.join(", ")
+                );
+            }
+            for policy in file.load()? {
+                let ids: Vec<String> = policy.key_ids().iter().map(ToString::to_string).collect();
+                let overridden = configured
+                    .iter()
+                    .any(|c| c.repositories == policy.repositories.to_string());
+                println!(
+                    "{:<32} {:<9} {:<14} {}",
+                    policy.repositories.to_string(),
+                    if policy.require_signature {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                    if overridden { "file (unused)" } else { "file" },
+                    ids.join(", ")
+                );
+            }
+        }
+        PolicyCommand::Remove { pattern, data } => {
+            let (file, configured) = policy_file(&data)?;
+            let pattern: RepositoryPattern = pattern.parse()?;
+            if let Some(error) = configured_error(&configured, &pattern) {
+                return Err(error.into());
+            }
+            file.remove(&pattern)?;
+            println!("removed the signature policy of {pattern}");
         }
     }
     Ok(())

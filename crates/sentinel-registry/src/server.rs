@@ -44,6 +44,10 @@ pub enum StartError {
     /// Authentication could not be set up (users file, signing key).
     #[error("cannot set up authentication")]
     Auth(#[from] AuthSetupError),
+    /// The signature policies could not be loaded (a configured key file,
+    /// the policy file).
+    #[error("cannot load the signature policies")]
+    SignaturePolicy(#[from] sentinel_trust::TrustError),
     /// The TLS certificate or key could not be loaded.
     #[error("cannot load the TLS certificate and key")]
     Tls(#[source] std::io::Error),
@@ -196,7 +200,7 @@ impl Server {
         let registry = self.registry.clone();
         let sweeper = tokio::spawn(sweep_uploads_periodically(self.registry));
         let flusher = tokio::spawn(flush_downloads_periodically(registry.clone()));
-        let watcher = tokio::spawn(watch_auth(self.auth, self.limits));
+        let watcher = tokio::spawn(watch_files(self.auth, self.limits, registry.clone()));
         let tls = self
             .tls
             .map(|config| tokio_rustls::TlsAcceptor::from(config.get_inner()));
@@ -292,19 +296,32 @@ async fn rebuild_catalogue(registry: &service::Registry) -> Result<(), StartErro
     Ok(())
 }
 
-/// How often the users file is checked for changes made by another process.
+/// How often the users and policy files are checked for changes made by
+/// another process.
 const AUTH_RELOAD_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Picks up changes to the users file (made by `sentinel-registry user ...`
-/// while the server runs) within [`AUTH_RELOAD_INTERVAL`], and forgets rate
-/// limit state of quiet clients once a minute.
-async fn watch_auth(auth: Option<Arc<Authenticator>>, limits: Arc<RequestLimits>) {
+/// Picks up changes to the users file and the signature policy file (made
+/// by `sentinel-registry user ...` and `policy ...` while the server runs)
+/// within [`AUTH_RELOAD_INTERVAL`], and forgets rate limit state of quiet
+/// clients once a minute.
+async fn watch_files(
+    auth: Option<Arc<Authenticator>>,
+    limits: Arc<RequestLimits>,
+    registry: service::Registry,
+) {
     let mut ticks = tokio::time::interval(AUTH_RELOAD_INTERVAL);
     let mut count: u32 = 0;
     loop {
         ticks.tick().await;
         if let Some(auth) = &auth {
             auth.reload();
+        }
+        match registry.reload_signature_policies() {
+            Ok(true) => tracing::info!("reloaded the signature policies"),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(error = %crate::describe(&error), "could not reload the signature policies");
+            }
         }
         count = count.wrapping_add(1);
         if count.is_multiple_of(240) {
@@ -356,13 +373,37 @@ pub(crate) fn open(
         immutable_versions: settings.immutable_versions,
         own_host,
     };
+    let trust = service::Trust::new(configured_policies(settings)?, &settings.data_dir)?;
     let (release_guard, released) = crate::service::ReleaseGuard::new();
     let registry = service::Registry::new(
         Arc::new(index),
         blobs,
         Arc::new(catalogue),
         policy,
+        trust,
         release_guard,
     );
     Ok((registry, storage, released, opened.clean))
+}
+
+/// The signature policies of the configuration, with their key files read.
+fn configured_policies(
+    settings: &Settings,
+) -> Result<Vec<sentinel_trust::SignaturePolicy>, sentinel_trust::TrustError> {
+    settings
+        .signature_policies
+        .iter()
+        .map(|configured| {
+            let keys = configured
+                .keys
+                .iter()
+                .map(|path| sentinel_trust::read_key_file(path))
+                .collect::<Result<Vec<_>, _>>()?;
+            sentinel_trust::SignaturePolicy::new(
+                configured.repositories.parse()?,
+                configured.require,
+                keys,
+            )
+        })
+        .collect()
 }

@@ -82,6 +82,24 @@ pub struct Settings {
     pub immutable_versions: bool,
     /// Concurrent HTTP/2 streams (requests) per connection.
     pub http2_max_streams: u32,
+    /// Signature policies of the configuration file (`[[signature-policy]]`):
+    /// fixed while the server runs, and winning over the policy file.
+    pub signature_policies: Vec<ConfiguredPolicy>,
+}
+
+/// A signature policy as the configuration file gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfiguredPolicy {
+    /// The repositories covered: `NAME`, `NS/*` or `*`.
+    pub repositories: String,
+    /// Whether pulls need a signature by one of `keys`.
+    #[serde(default)]
+    pub require: bool,
+    /// Files holding the trusted public keys (SPKI PEM); relative paths are
+    /// relative to the configuration file.
+    #[serde(default)]
+    pub keys: Vec<PathBuf>,
 }
 
 impl Default for Settings {
@@ -111,6 +129,7 @@ impl Default for Settings {
             manifest_memory_mib: 64,
             http2_max_streams: 32,
             immutable_versions: true,
+            signature_policies: Vec::new(),
         }
     }
 }
@@ -168,6 +187,9 @@ pub struct PartialSettings {
     pub http2_max_streams: Option<u32>,
     /// See [`Settings::immutable_versions`].
     pub immutable_versions: Option<bool>,
+    /// See [`Settings::signature_policies`].
+    #[serde(rename = "signature-policy")]
+    pub signature_policies: Option<Vec<ConfiguredPolicy>>,
 }
 
 /// Why the settings could not be loaded.
@@ -198,10 +220,18 @@ impl PartialSettings {
             path: path.to_path_buf(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| SettingsError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })
+        let mut settings: PartialSettings =
+            toml::from_str(&text).map_err(|source| SettingsError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        for policy in settings.signature_policies.iter_mut().flatten() {
+            for key in &mut policy.keys {
+                *key = base.join(&*key);
+            }
+        }
+        Ok(settings)
     }
 
     /// `self` where set, else `below`.
@@ -237,6 +267,7 @@ impl PartialSettings {
             manifest_memory_mib: self.manifest_memory_mib.or(below.manifest_memory_mib),
             http2_max_streams: self.http2_max_streams.or(below.http2_max_streams),
             immutable_versions: self.immutable_versions.or(below.immutable_versions),
+            signature_policies: self.signature_policies.or(below.signature_policies),
         }
     }
 
@@ -286,6 +317,9 @@ impl PartialSettings {
             immutable_versions: self
                 .immutable_versions
                 .unwrap_or(defaults.immutable_versions),
+            signature_policies: self
+                .signature_policies
+                .unwrap_or(defaults.signature_policies),
         }
     }
 }
@@ -416,6 +450,34 @@ mod tests {
         assert_eq!(
             (defaults.manifest_memory_mib, defaults.http2_max_streams),
             (64, 32)
+        );
+    }
+
+    #[test]
+    fn signature_policies_come_from_the_file_with_keys_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sentinel.toml");
+        std::fs::write(
+            &file,
+            "[[signature-policy]]\nrepositories = \"acme/*\"\nrequire = true\nkeys = [\"keys/acme.pub\"]\n\n\
+             [[signature-policy]]\nrepositories = \"*\"\n",
+        )
+        .unwrap();
+        let settings = PartialSettings::from_file(&file).unwrap().resolve();
+        assert_eq!(
+            settings.signature_policies,
+            vec![
+                ConfiguredPolicy {
+                    repositories: "acme/*".into(),
+                    require: true,
+                    keys: vec![dir.path().join("keys/acme.pub")],
+                },
+                ConfiguredPolicy {
+                    repositories: "*".into(),
+                    require: false,
+                    keys: vec![],
+                },
+            ]
         );
     }
 

@@ -110,6 +110,8 @@ pub async fn search(candidates: &[impl Registries], query: &SearchQuery) -> Resu
                     .collect();
                 (rows, SearchSource::PackageSearch)
             }
+            // A registry without package search knows nothing of signatures.
+            None if query.signed => (Vec::new(), SearchSource::Unsupported),
             None => match client.catalog().await {
                 Ok(names) => (catalog_rows(&host, names, query), SearchSource::Catalog),
                 Err(_) => (Vec::new(), SearchSource::Unsupported),

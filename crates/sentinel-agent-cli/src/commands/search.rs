@@ -35,6 +35,7 @@ pub async fn run(context: &Context, args: SearchArgs) -> anyhow::Result<()> {
             .to_owned(),
         ),
         limit: Some(args.limit),
+        signed: args.signed,
     };
     let target = context.target(&args.remote)?;
     let candidates = Remote::pull_candidates(context, "", target);

@@ -246,10 +246,15 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(ErrorCode::ManifestUnknown, message)
                     .with_detail(json!({ "reference": reference }))
             }
-            RegistryError::ManifestInvalid(_) | RegistryError::PackageInvalid(_) => {
+            RegistryError::ManifestInvalid(_)
+            | RegistryError::PackageInvalid(_)
+            | RegistryError::SignatureInvalid(_) => {
                 ApiError::new(ErrorCode::ManifestInvalid, message)
             }
             RegistryError::PublishDenied(_) => ApiError::new(ErrorCode::Denied, message),
+            RegistryError::NotSigned { pattern } => {
+                ApiError::new(ErrorCode::Denied, message).with_detail(json!({ "policy": pattern }))
+            }
             RegistryError::VersionImmutable { digest, .. }
             | RegistryError::VersionTaken { digest, .. } => {
                 ApiError::new(ErrorCode::Denied, message).with_detail(json!({ "digest": digest }))

@@ -146,6 +146,15 @@ pub(crate) fn may_pull(shared: &SharedAuth, caller: &Caller, repository: &str) -
     granted.contains(Action::Pull)
 }
 
+/// Whether `caller` may push to `repository` now, whatever the request's
+/// token covers (a pull's token covers only pull): the pusher of a
+/// manifest may read it back under a signature policy, to sign it.
+pub(crate) fn may_push(shared: &SharedAuth, caller: &Caller, repository: &str) -> bool {
+    let state = shared.current();
+    let principal = principal_of(&state, caller);
+    principal.is_some() && permitted(&state, principal.as_ref(), repository).contains(Action::Push)
+}
+
 /// What a token may do: for each scope, the actions both asked for and
 /// allowed now. The catalog is granted to everyone (its entries are filtered
 /// per caller); other resource types are not granted.

@@ -76,6 +76,18 @@ pub enum RegistryError {
         /// The manifest published as that version.
         digest: Digest,
     },
+    /// A signature artifact that can never count: its envelope is junk, too
+    /// large, of the wrong payload type, for another manifest than its
+    /// subject, or a trusted key's signature that does not verify.
+    #[error("{0}")]
+    SignatureInvalid(String),
+    /// The repository's policy requires signatures and no trusted key
+    /// signed what was asked for.
+    #[error("{pattern}: not signed by a trusted key")]
+    NotSigned {
+        /// The pattern of the policy that requires it.
+        pattern: String,
+    },
     /// The caller may not publish to the repository a package would go to.
     #[error("publishing to {0} is denied")]
     PublishDenied(RepositoryName),

@@ -71,6 +71,10 @@ impl Registry {
             ),
             Packaged::No => None,
         };
+        if let Some(signed) = super::signatures::signature_subject(&parsed) {
+            self.check_signature_artifact(repository, &digest, &body, signed)
+                .await?;
+        }
         let subject = parsed.subject.clone();
         let descriptor: Option<Descriptor> = subject
             .as_ref()
@@ -85,6 +89,7 @@ impl Registry {
         };
         let Some(tag) = tag else {
             self.index.put_manifest(repository, manifest, None).await?;
+            self.signatures_changed(repository);
             // Stored again by digest: catalogued if a tag already names it.
             if let Some(entry) = entry
                 && !self
@@ -109,6 +114,7 @@ impl Registry {
         self.index
             .put_manifest(repository, manifest, Some(tag))
             .await?;
+        self.signatures_changed(repository);
         if let Some(entry) = entry {
             self.catalogue(entry).await;
         }
@@ -191,6 +197,7 @@ impl Registry {
             }
         };
         if deleted {
+            self.signatures_changed(repository);
             Ok(())
         } else {
             Err(RegistryError::ManifestUnknown(reference.to_string()))

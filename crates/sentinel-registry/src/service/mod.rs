@@ -5,7 +5,8 @@
 //!
 //! One file per topic: `blobs` (a repository's blobs), `uploads` (upload
 //! sessions, from the first byte to the linked blob), `manifests` (manifests,
-//! tags, referrers, the repository list), `packages` (validating Sentinel
+//! tags, referrers, the repository list), `signatures` (checking
+//! signature artifacts, the signature policy and what it lets be pulled), `packages` (validating Sentinel
 //! packages and keeping the package catalogue in step), `catalogue`
 //! (questions about packages and rebuilding the catalogue),
 //! `housekeeping` (expiring idle sessions, sweeping orphaned upload bytes)
@@ -19,6 +20,7 @@ mod inventory;
 mod manifests;
 mod packages;
 mod publish;
+mod signatures;
 #[cfg(test)]
 pub(crate) mod tests;
 mod uploads;
@@ -37,6 +39,8 @@ pub use error::RegistryError;
 pub use publish::PublishTarget;
 pub use sentinel_index::{ListedUpload, Page, PageRequest, StoredManifest, UploadSession};
 pub use sentinel_storage::StoredUpload;
+pub use signatures::SignatureEntry;
+pub(crate) use signatures::Trust;
 
 use crate::clock::now;
 
@@ -62,6 +66,8 @@ pub struct Registry {
     catalogue: Arc<dyn Catalogue>,
     /// How packages are treated.
     policy: Arc<PackagePolicy>,
+    /// The signature policies and what the registry worked out from them.
+    trust: Arc<Trust>,
     /// One lock per upload session in use, so two requests never append to
     /// the same session at once while different sessions never wait on each other.
     upload_locks: KeyedLocks,
@@ -73,13 +79,14 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry over `index`, `blobs` and `catalogue`; `release` is dropped
-    /// with the last clone.
+    /// A registry over `index`, `blobs` and `catalogue`, under the
+    /// signature policies of `trust`; `release` is dropped with the last clone.
     pub(crate) fn new(
         index: Arc<dyn MetadataIndex>,
         blobs: BlobStore,
         catalogue: Arc<dyn Catalogue>,
         policy: PackagePolicy,
+        trust: Trust,
         release: ReleaseGuard,
     ) -> Self {
         Registry {
@@ -87,6 +94,7 @@ impl Registry {
             blobs,
             catalogue,
             policy: Arc::new(policy),
+            trust: Arc::new(trust),
             upload_locks: KeyedLocks::default(),
             tag_locks: KeyedLocks::default(),
             _release: Arc::new(release),

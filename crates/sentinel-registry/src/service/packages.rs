@@ -195,7 +195,10 @@ impl Registry {
     /// says. Read from storage without asking the index whether the
     /// repository holds them: storing the manifest checks that, in the same
     /// transaction as the write.
-    async fn small_blobs(&self, blobs: &[(Digest, u64)]) -> Result<Vec<Bytes>, RegistryError> {
+    pub(super) async fn small_blobs(
+        &self,
+        blobs: &[(Digest, u64)],
+    ) -> Result<Vec<Bytes>, RegistryError> {
         let read = self
             .blobs
             .read_small(blobs)

@@ -36,6 +36,7 @@ fn registry_and_index(dir: &std::path::Path) -> (Registry, RedbIndex) {
         blobs,
         Arc::new(catalogue),
         policy,
+        super::Trust::new(Vec::new(), dir).unwrap(),
         guard,
     );
     (registry, index)

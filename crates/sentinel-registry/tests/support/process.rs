@@ -20,9 +20,15 @@ pub struct Process {
 impl Process {
     /// Starts the binary on a free loopback port and waits for its "listening" line.
     pub fn start(data_dir: &Path) -> Process {
+        Process::start_with(data_dir, &[])
+    }
+
+    /// [`Process::start`] with more arguments for `serve` (`--config FILE`).
+    pub fn start_with(data_dir: &Path, args: &[&str]) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sentinel-registry"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(args)
             .env("SENTINEL_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

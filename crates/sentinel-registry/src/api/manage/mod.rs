@@ -13,10 +13,12 @@
 //! [`ApiError::management`]).
 //!
 //! This file authenticates and routes; the handlers are in one file per
-//! resource: [`users`], [`tokens`], [`organisations`], [`repositories`].
+//! resource: [`users`], [`tokens`], [`organisations`], [`repositories`],
+//! [`signature_policies`].
 
 mod organisations;
 mod repositories;
+mod signature_policies;
 mod tokens;
 mod users;
 
@@ -82,6 +84,7 @@ pub(crate) async fn dispatch(
             .to_owned();
         let request = ManagementRequest {
             auth: &auth,
+            registry: &app.registry,
             caller: &caller,
             client,
             method: &method,
@@ -122,6 +125,7 @@ async fn authenticate(
 /// One management request, from a signed-in caller.
 struct ManagementRequest<'a> {
     auth: &'a Arc<Authenticator>,
+    registry: &'a crate::service::Registry,
     caller: &'a Principal,
     client: IpAddr,
     method: &'a Method,
@@ -208,6 +212,7 @@ impl ManagementRequest<'_> {
             (Method::PUT, ["orgs", org, "members", user]) => self.add_member(org, user).await,
             (Method::DELETE, ["orgs", org, "members", user]) => self.remove_member(org, user).await,
             (method, ["repositories", ..]) => self.repository(&method, path).await,
+            (method, ["signature-policies", ..]) => self.signature_policies(&method, path).await,
             _ => Err(not_found(format!(
                 "no such management endpoint: {} /api/v1/{path}",
                 self.method

@@ -83,7 +83,10 @@ pub(crate) async fn get(
 
 /// Answers a `GET` or `HEAD` of blob `digest` of `repository` as
 /// `content_type`, honouring a single `Range`. A `GET` from the first byte
-/// counts as a download (of a package, if the blob is one).
+/// counts as a download (of a package, if the blob is one). A blob that
+/// only unsigned manifests reference is refused to a `GET` under a
+/// signature policy that requires signatures, unless the caller may push
+/// (a `HEAD` is not: pushing clients ask it before uploading a blob).
 pub(crate) async fn serve_blob(
     registry: &Registry,
     request: &Request,
@@ -91,6 +94,12 @@ pub(crate) async fn serve_blob(
     digest: &Digest,
     content_type: &'static str,
 ) -> Result<Response, ApiError> {
+    if request.method == Method::GET
+        && registry.signature_required(repository)
+        && !request.may_push(repository.as_str())
+    {
+        registry.check_signed_blob(repository, digest).await?;
+    }
     let blob = registry.blob(repository, digest).await?;
     let size = blob.size;
     let range = match parse_range(request.header(&header::RANGE), size) {

@@ -28,7 +28,8 @@ fn reference(text: &str, for_push: bool) -> Result<Reference, ApiError> {
     }
 }
 
-/// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the exact bytes pushed.
+/// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the exact bytes pushed,
+/// unless the repository's signature policy refuses them to this caller.
 pub(crate) async fn get(
     registry: &Registry,
     request: &Request,
@@ -38,6 +39,11 @@ pub(crate) async fn get(
     let repository = repository(name)?;
     let reference = reference(reference_text, false)?;
     let manifest = registry.manifest(&repository, &reference).await?;
+    if registry.signature_required(&repository) && !request.may_push(name) {
+        registry
+            .check_signed_manifest(&repository, &manifest.digest)
+            .await?;
+    }
     let length = manifest.body.len();
     let body = if request.method == Method::HEAD {
         Body::empty()

@@ -112,6 +112,15 @@ impl Request {
         }
     }
 
+    /// Whether the caller may push to `repository`, and so read what it
+    /// must sign under a signature policy. With authentication off nobody
+    /// is known, so the policy applies to every read.
+    pub fn may_push(&self, repository: &str) -> bool {
+        self.auth
+            .as_ref()
+            .is_some_and(|auth| authorization::may_push(auth.shared(), &self.caller, repository))
+    }
+
     /// A request header as text.
     pub fn header(&self, name: &HeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())

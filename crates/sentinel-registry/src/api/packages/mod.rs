@@ -37,7 +37,7 @@ use super::oci::{self, Request, header_value};
 use crate::auth::authorization::Requirement;
 use crate::auth::{Caller, audit};
 use crate::clock::rfc3339;
-use crate::service::{PublishTarget, VersionChoice};
+use crate::service::{PublishTarget, SignatureEntry, VersionChoice};
 
 mod answers;
 mod search;
@@ -233,3 +233,18 @@ fn json_response(status: StatusCode, value: &Value) -> Response {
 
 #[cfg(test)]
 mod tests;
+
+/// A version's signatures as listed: who signed, when, and whether the
+/// registry's policy trusts the key.
+fn signatures_json(entries: &[SignatureEntry]) -> Value {
+    entries
+        .iter()
+        .map(|entry| {
+            json!({
+                "key_id": entry.key_id,
+                "created": entry.created,
+                "trusted": entry.trusted,
+            })
+        })
+        .collect()
+}

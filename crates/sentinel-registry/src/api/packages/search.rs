@@ -59,8 +59,21 @@ fn cursor(request: &Request) -> Result<usize, ApiError> {
     Ok(offset)
 }
 
-fn summary_json(summary: &PackageSummary) -> Value {
+/// `signed`: `true` keeps packages whose shown version a trusted key signed.
+fn signed_only(request: &Request) -> Result<bool, ApiError> {
+    match request.form_query("signed").as_deref() {
+        None | Some("") | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(invalid(format!(
+            "signed must be true or false, not {:?}",
+            truncate(other)
+        ))),
+    }
+}
+
+fn summary_json(summary: &PackageSummary, signatures: &[SignatureEntry]) -> Value {
     json!({
+        "signatures": signatures_json(signatures),
         "name": summary.repository.as_str(),
         "package": summary.name,
         "kind": summary.kind,
@@ -103,15 +116,71 @@ pub(super) async fn search(app: &App, request: &Request) -> Result<Response, Api
         limit: limit(request)?,
     };
     let visible = |repository: &RepositoryName| request.can_see(repository.as_str());
-    let page = app.registry.search_packages(&query, &visible).await?;
-    let next = query.offset + page.packages.len();
-    let next_cursor = (next < page.total && next <= MAX_OFFSET)
-        .then(|| URL_SAFE_NO_PAD.encode(format!("o:{next}")));
-    let packages: Vec<Value> = page.packages.iter().map(summary_json).collect();
+    let (found, total) = if signed_only(request)? {
+        signed_matches(app, &query, &visible).await?
+    } else {
+        let page = app.registry.search_packages(&query, &visible).await?;
+        let mut found = Vec::with_capacity(page.packages.len());
+        for summary in page.packages {
+            let signatures = app
+                .registry
+                .version_signatures(&summary.repository, &summary.shown)
+                .await?;
+            found.push((summary, signatures));
+        }
+        (found, page.total)
+    };
+    let next = query.offset + found.len();
+    let next_cursor =
+        (next < total && next <= MAX_OFFSET).then(|| URL_SAFE_NO_PAD.encode(format!("o:{next}")));
+    let packages: Vec<Value> = found
+        .iter()
+        .map(|(summary, signatures)| summary_json(summary, signatures))
+        .collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "packages": packages, "total": page.total, "next_cursor": next_cursor }),
+        &json!({ "packages": packages, "total": total, "next_cursor": next_cursor }),
     ))
+}
+
+/// A page of the matches of `query` whose shown version a trusted key
+/// signed, and how many there are: every match is looked at (the catalogue
+/// does not know signatures), a page of [`MAX_LIMIT`] at a time.
+async fn signed_matches(
+    app: &App,
+    query: &SearchQuery,
+    visible: sentinel_catalogue::Visible<'_>,
+) -> Result<(Vec<(PackageSummary, Vec<SignatureEntry>)>, usize), ApiError> {
+    let mut signed = Vec::new();
+    let mut all = SearchQuery {
+        offset: 0,
+        limit: MAX_LIMIT,
+        ..query.clone()
+    };
+    loop {
+        let page = app.registry.search_packages(&all, visible).await?;
+        let seen = page.packages.len();
+        for summary in page.packages {
+            let signatures = app
+                .registry
+                .version_signatures(&summary.repository, &summary.shown)
+                .await?;
+            if signatures.iter().any(|s| s.trusted) {
+                signed.push((summary, signatures));
+            }
+        }
+        all.offset += seen;
+        if seen == 0 || all.offset >= page.total || all.offset > MAX_OFFSET {
+            break;
+        }
+    }
+    let total = signed.len();
+    let page = signed
+        .into_iter()
+        .skip(query.offset)
+        .take(query.limit)
+        .collect();
+    Ok((page, total))
 }
 
 /// `GET /v1/packages/popular`.
@@ -131,7 +200,14 @@ pub(super) async fn popular(app: &App, request: &Request) -> Result<Response, Ap
         .registry
         .popular(days, kind(request)?, limit(request)?, &visible)
         .await?;
-    let packages: Vec<Value> = found.iter().map(summary_json).collect();
+    let mut packages: Vec<Value> = Vec::with_capacity(found.len());
+    for summary in &found {
+        let signatures = app
+            .registry
+            .version_signatures(&summary.repository, &summary.shown)
+            .await?;
+        packages.push(summary_json(summary, &signatures));
+    }
     Ok(json_response(
         StatusCode::OK,
         &json!({ "period": period, "packages": packages }),

@@ -219,6 +219,10 @@ pub(super) async fn info(
         );
         object.insert("dependents".to_owned(), json!(dependents));
         object.insert(
+            "signatures".to_owned(),
+            signatures_json(&app.registry.signatures(&repository, &entry.digest).await?),
+        );
+        object.insert(
             "tag".to_owned(),
             json!(entry.tag.clone().unwrap_or_else(|| version_tag(&version))),
         );
