@@ -56,6 +56,11 @@ pub struct Interrupted;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// An encrypted signing key and no passphrase to open it (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LockedKey(pub String);
+
 /// The exit code for an error: the first error in its chain that has a kind.
 pub fn code_for(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
@@ -64,6 +69,9 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         }
         if cause.is::<UsageError>() {
             return USAGE;
+        }
+        if cause.is::<LockedKey>() {
+            return AUTH;
         }
         if let Some(code) = cause
             .downcast_ref::<WorkflowError>()

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{KeyCommand, KeyExportArgs, KeyGenerateArgs, KeyListArgs, OutputFormat};
 use crate::context::Context;
-use crate::exit::UsageError;
+use crate::exit::{LockedKey, UsageError};
 use crate::output::{say, say_raw, table};
 
 /// The environment variable holding a key's passphrase, for scripts.
@@ -111,7 +111,7 @@ pub fn load_signing_key(
                 rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
             ))
         } else {
-            return Err(UsageError(format!(
+            return Err(LockedKey(format!(
                 "the key {spec} is encrypted: give its passphrase with {PASSPHRASE_VARIABLE} or --passphrase-stdin"
             ))
             .into());
