@@ -740,7 +740,7 @@ mod tests {
             state ^= state << 17;
             state
         };
-        for _ in 0..3000 {
+        for _ in 0..800 {
             let mut bytes = good.clone();
             for _ in 0..1 + next() % 4 {
                 let at = (next() % bytes.len() as u64) as usize;
