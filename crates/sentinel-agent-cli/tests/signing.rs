@@ -651,3 +651,129 @@ async fn the_trust_policy_is_edited_and_checked() {
     assert_eq!(scopes.as_array().unwrap().len(), 1, "{}", json.stdout);
     assert_eq!(scopes[0]["keys"].as_array().unwrap().len(), 1);
 }
+
+/// Writes a stack directory whose members are `members` (name, reference).
+fn write_stack(home: &AgentHome, name: &str, members: &[(&str, &str)]) -> PathBuf {
+    let dir = home.path().join("src").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut yaml = format!("name: {name}\nversion: 1.0.0\ndescription: A test stack\nagents:\n");
+    for (member, reference) in members {
+        yaml.push_str(&format!("  - name: {member}\n    ref: '{reference}'\n"));
+    }
+    std::fs::write(dir.join("stack.yaml"), yaml).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_pull_verifies_the_stack_and_every_member() {
+    let registry = TestRegistry::start().await;
+    let host = host(&registry);
+    let author = AgentHome::new();
+    let public = generate(&author, "default").await;
+    let public = public.to_str().unwrap();
+    for name in ["researcher", "writer"] {
+        let dir = author.write_agent(name, "1.0.0");
+        author
+            .ok(&[
+                "push",
+                "--sign",
+                &format!("{host}/team/{name}:1.0.0"),
+                dir.to_str().unwrap(),
+            ])
+            .await;
+    }
+    let (unsigned_member, _) = push(&author, &host, "unsigned", "1.0.0").await;
+    let signed_stack = write_stack(
+        &author,
+        "crew",
+        &[
+            ("researcher", "team/researcher:1.0.0"),
+            ("writer", "team/writer:1.0.0"),
+        ],
+    );
+    let stack = format!("{host}/team/crew:1.0.0");
+    author
+        .ok(&[
+            "stack",
+            "push",
+            "--sign",
+            &stack,
+            signed_stack.to_str().unwrap(),
+        ])
+        .await;
+    let leaky_stack = write_stack(
+        &author,
+        "leaky",
+        &[
+            ("researcher", "team/researcher:1.0.0"),
+            ("unsigned", &unsigned_member),
+        ],
+    );
+    let leaky = format!("{host}/team/leaky:1.0.0");
+    author
+        .ok(&[
+            "stack",
+            "push",
+            "--sign",
+            &leaky,
+            leaky_stack.to_str().unwrap(),
+        ])
+        .await;
+
+    let reader = AgentHome::new();
+    reader
+        .ok(&["trust", "add", &format!("{host}/*"), public])
+        .await;
+    reader
+        .ok(&[
+            "stack",
+            "pull",
+            "--verify-signature",
+            "--extract-agents",
+            &stack,
+            "-d",
+            "crew",
+        ])
+        .await;
+    assert!(
+        reader
+            .path()
+            .join("crew/agents/writer/agent.yaml")
+            .is_file()
+    );
+
+    // A signed stack with an unsigned member: nothing extracted, no member stored.
+    let before = reader.ok(&["images", "--format", "json"]).await.stdout;
+    let refused = reader
+        .fails(
+            &[
+                "stack",
+                "pull",
+                "--verify-signature",
+                "--extract-agents",
+                &leaky,
+                "-d",
+                "leaky",
+            ],
+            UNSIGNED,
+        )
+        .await;
+    assert!(
+        refused.stderr.contains("team/unsigned"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!reader.path().join("leaky").exists());
+    let after = reader.ok(&["images", "--format", "json"]).await.stdout;
+    assert!(!after.contains("team/unsigned"), "{after}");
+    // The stack itself was verified and stored; nothing else changed.
+    let names = |listing: &str| -> Vec<String> {
+        serde_json::from_str::<Vec<Value>>(listing)
+            .unwrap()
+            .iter()
+            .filter_map(|row| row["reference"].as_str().map(str::to_string))
+            .filter(|name| !name.contains("leaky"))
+            .collect()
+    };
+    assert_eq!(names(&before), names(&after));
+}
