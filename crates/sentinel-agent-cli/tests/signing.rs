@@ -123,6 +123,45 @@ async fn push_artifact(host: &str, repository: &str, subject: &str, envelope: Ve
         .unwrap();
 }
 
+/// Pushes a one-layer OCI container image to `host/repository:1.0` and
+/// returns its reference.
+async fn push_container_image(host: &str, repository: &str) -> String {
+    let client = client(host);
+    let config = Bytes::from_static(
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+    );
+    let layer = Bytes::from_static(b"not really a tar, but a blob all the same");
+    let mut descriptors = Vec::new();
+    for (media_type, bytes) in [
+        ("application/vnd.oci.image.config.v1+json", config),
+        ("application/vnd.oci.image.layer.v1.tar", layer),
+    ] {
+        let digest = Digest::of(DigestAlgorithm::Sha256, &bytes);
+        let size = bytes.len();
+        client
+            .push_blob_bytes(repository, &digest, bytes)
+            .await
+            .unwrap();
+        descriptors.push(json!({"mediaType": media_type, "digest": digest, "size": size}));
+    }
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptors[0],
+        "layers": [descriptors[1]],
+    });
+    client
+        .put_manifest(
+            repository,
+            "1.0",
+            "application/vnd.oci.image.manifest.v1+json",
+            Bytes::from(serde_json::to_vec(&manifest).unwrap()),
+        )
+        .await
+        .unwrap();
+    format!("{host}/{repository}:1.0")
+}
+
 /// The private key of `name` in `home`.
 fn private_key(home: &AgentHome, name: &str) -> SigningKey {
     let pem = std::fs::read_to_string(home.config_dir().join(format!("keys/{name}.key"))).unwrap();
@@ -235,6 +274,12 @@ async fn sign_and_verify(host: &str) {
         verdicts.contains(&"valid") && verdicts.contains(&"other-subject"),
         "{verdicts:?}"
     );
+
+    // A plain container image (not a Sentinel package) signs and verifies too.
+    let image = push_container_image(host, "library/plain").await;
+    author.ok(&["sign", &image]).await;
+    let report = verify_json(&reader, &[&image, "--key", public]).await;
+    assert_eq!(report["signatures"][0]["verdict"], "valid");
 
     // By digest, and a missing reference.
     reader
