@@ -41,6 +41,8 @@ pub enum Command {
     /// Stacks: push, pull with their agents, search, versions.
     #[command(subcommand)]
     Stack(StackCommand),
+    /// Copy a package or image, with its referrers (signatures, SBOMs), between registries.
+    Copy(CopyArgs),
     /// List the packages in the local store.
     Images(ImagesArgs),
     /// Show a package's manifest, definition, digests, sizes and referrers.
@@ -200,6 +202,35 @@ pub struct PullArgs {
     pub quiet: bool,
 
     /// The registry and profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Arguments of `agent copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// What to copy: [registry/][namespace/]name[:tag|@digest] (with
+    /// --all-tags, a repository alone).
+    #[arg(value_name = "SRC")]
+    pub source: String,
+
+    /// Where to: [registry/][namespace/]name[:tag] (default tag: SRC's).
+    #[arg(value_name = "DST")]
+    pub destination: String,
+
+    /// Copy every tag of SRC's repository.
+    #[arg(long)]
+    pub all_tags: bool,
+
+    /// Print only each destination reference and digest; no progress.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The output format of the report.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+
+    /// The registry for references that name none, and the profile.
     #[command(flatten)]
     pub remote: RemoteArgs,
 }

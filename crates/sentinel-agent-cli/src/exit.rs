@@ -119,11 +119,13 @@ fn workflow_code(error: &WorkflowError) -> Option<u8> {
             SignatureFailure::BadSignature { .. } => BAD_SIGNATURE,
             SignatureFailure::OtherSubject { .. } => OTHER_SUBJECT,
         }),
+        WorkflowError::LimitExceeded(_) => Some(GENERAL),
         WorkflowError::Registries(_)
         | WorkflowError::Unnamed(_)
         | WorkflowError::CredentialsRefused(_)
         | WorkflowError::VisibilityNotSet { .. }
         | WorkflowError::Client(_)
+        | WorkflowError::Copy { .. }
         | WorkflowError::Package(_)
         | WorkflowError::Layout(_)
         | WorkflowError::InvalidDefinition { .. }

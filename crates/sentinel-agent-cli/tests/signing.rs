@@ -111,11 +111,9 @@ async fn push_artifact(host: &str, repository: &str, subject: &str, envelope: Ve
         "subject": {"mediaType": head.media_type, "digest": head.digest, "size": head.size},
     });
     let bytes = Bytes::from(serde_json::to_vec(&manifest).unwrap());
-    let digest = Digest::of(DigestAlgorithm::Sha256, &bytes);
     client
-        .put_manifest(
+        .push_referrer(
             repository,
-            digest.as_str(),
             "application/vnd.oci.image.manifest.v1+json",
             bytes,
         )

@@ -93,6 +93,10 @@ pub enum ClientError {
     /// A reference, repository name or registry given by the caller is invalid.
     #[error(transparent)]
     InvalidReference(#[from] ImageReferenceError),
+    /// A manifest the caller asked to push is not what the operation needs
+    /// (e.g. a referrer without a `subject`).
+    #[error("invalid manifest: {0}")]
+    InvalidManifest(String),
     /// The client options cannot work (e.g. a zero chunk size, an invalid user agent).
     #[error("invalid client options: {0}")]
     InvalidOptions(String),
@@ -148,7 +152,9 @@ impl ClientError {
             ClientError::DigestMismatch { .. } | ClientError::SizeMismatch { .. } => {
                 ErrorKind::Integrity
             }
-            ClientError::InvalidReference(_) | ClientError::InvalidOptions(_) => ErrorKind::Usage,
+            ClientError::InvalidReference(_)
+            | ClientError::InvalidOptions(_)
+            | ClientError::InvalidManifest(_) => ErrorKind::Usage,
             ClientError::Registry { .. }
             | ClientError::TooLarge { .. }
             | ClientError::Protocol { .. } => ErrorKind::Registry,

@@ -12,6 +12,10 @@
 //!   verified against its digest. Idempotent requests are retried with
 //!   backoff, honouring `Retry-After`.
 //!
+//! - Referrers: listed through the referrers API or the referrers tag
+//!   schema, and pushed so that any registry lists them
+//!   ([`RegistryClient::push_referrer`] keeps the tag schema itself where
+//!   the registry does not).
 //! - Sentinel's own APIs where a registry has them: the versions of a
 //!   package (`/v1/packages/`) and a repository's visibility (`/api/v1/`).
 //!
@@ -33,6 +37,7 @@ mod pull;
 mod push;
 mod redact;
 mod reference;
+mod referrer_push;
 mod response;
 mod retry;
 mod scope;
@@ -46,13 +51,14 @@ pub use error::{ClientError, ErrorKind};
 pub use location::{RegistryLocation, Scheme};
 pub use login::LoginOutcome;
 pub use management::{ManagementApi, Visibility};
-pub use manifests::{FetchedManifest, ManifestHead};
+pub use manifests::{FetchedManifest, ManifestHead, StoredManifest};
 pub use packages::{
     PackageHit, PackageVersion, PackageVersions, SearchQuery, SearchResults, VersionsQuery,
 };
 pub use progress::{NoProgress, TransferProgress};
 pub use push::BlobPush;
 pub use reference::{DEFAULT_TAG, ResolvedReference};
+pub use referrer_push::{PushedReferrer, ReferrerIndexing};
 pub use retry::RetryPolicy;
 pub use sentinel_credentials::Credential;
 pub use sentinel_oci::ImageReferenceError;

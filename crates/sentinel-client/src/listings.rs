@@ -187,7 +187,7 @@ fn parse_index(registry: &str, body: &[u8], what: &str) -> Result<Vec<Descriptor
 }
 
 /// The referrers tag schema: `<alg>-<hex>`, alg cut to 32 and hex to 64 characters.
-fn fallback_tag(digest: &Digest) -> String {
+pub(crate) fn fallback_tag(digest: &Digest) -> String {
     let algorithm = digest.algorithm().as_str();
     let hex = digest.hex();
     format!(

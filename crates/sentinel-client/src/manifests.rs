@@ -42,6 +42,22 @@ pub struct ManifestHead {
     pub size: u64,
 }
 
+/// What a registry answered when it stored a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredManifest {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// The registry's `OCI-Subject` header: the digest of the manifest's
+    /// `subject`, sent by a registry that processed it (distribution-spec
+    /// v1.1), so that its referrers API lists the stored manifest. `None`
+    /// from a registry that ignores `subject` (CNCF Distribution 2.8), or
+    /// for a manifest without one.
+    pub subject: Option<Digest>,
+}
+
+/// The header by which a registry says it processed a manifest's `subject`.
+const OCI_SUBJECT: &str = "oci-subject";
+
 /// `manifest repo:tag` or `manifest repo@digest`, as errors name it.
 fn describe(repository: &str, reference: &Reference) -> String {
     match reference {
@@ -183,6 +199,7 @@ impl RegistryClient {
 
     /// Stores a manifest under a tag or digest and returns its digest. A digest
     /// reference must match the bytes; so must the registry's `Docker-Content-Digest`.
+    /// [`RegistryClient::store_manifest`] also tells what the registry did with a `subject`.
     pub async fn put_manifest(
         &self,
         repo: &str,
@@ -190,6 +207,21 @@ impl RegistryClient {
         media_type: &str,
         bytes: Bytes,
     ) -> Result<Digest, ClientError> {
+        Ok(self
+            .store_manifest(repo, reference, media_type, bytes)
+            .await?
+            .digest)
+    }
+
+    /// Stores a manifest under a tag or digest, as [`RegistryClient::put_manifest`]
+    /// does, and returns its digest with the registry's `OCI-Subject` answer.
+    pub async fn store_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> Result<StoredManifest, ClientError> {
         let parsed = parse_manifest_reference(reference)?;
         let digest = match &parsed {
             Reference::Digest(asked) => {
@@ -216,7 +248,9 @@ impl RegistryClient {
         if let Some(announced) = content_digest(registry, response.headers())? {
             verify(&bytes, &announced)?;
         }
-        Ok(digest)
+        let subject = header(response.headers(), OCI_SUBJECT)
+            .and_then(|value| value.trim().parse::<Digest>().ok());
+        Ok(StoredManifest { digest, subject })
     }
 
     /// Deletes a manifest (by digest; some registries also accept a tag).

@@ -123,6 +123,33 @@ impl RegistryClient {
         Ok(BlobPush::Uploaded { resumed })
     }
 
+    /// Links blob `digest` into `repo` from `from`, another repository of
+    /// this registry, without sending it (a cross-repository mount). `false`
+    /// when the registry does not mount it; the upload session it opens
+    /// instead is cancelled.
+    pub async fn mount_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<bool, ClientError> {
+        parse_repository(repo)?;
+        parse_repository(from)?;
+        let scopes = Scopes::mount(repo, from);
+        match self.mount(repo, digest, from, &scopes).await? {
+            None => Ok(true),
+            Some(session) => {
+                // Best effort: a session left behind expires on the registry anyway.
+                let cancel =
+                    Call::idempotent(Method::DELETE, session.location, Auth::Scoped(&scopes));
+                if let Err(error) = self.execute(cancel).await {
+                    tracing::debug!(registry = self.registry(), %error, "cancelling an upload failed");
+                }
+                Ok(false)
+            }
+        }
+    }
+
     /// Uploads a small blob held in memory (a config): `HEAD`, then `POST` and `PUT`.
     pub async fn push_blob_bytes(
         &self,

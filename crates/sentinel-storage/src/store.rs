@@ -41,17 +41,23 @@ pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     /// Where uploads are written.
     uploads: Arc<dyn UploadBackend>,
+    /// The storage root, when blobs are files on local disk.
+    local_root: Option<Arc<std::path::Path>>,
 }
 
 impl BlobStore {
     /// Opens the store at `location`.
     pub fn open(location: &StorageLocation) -> Result<Self, StorageLocationError> {
         let (store, local_root) = location.open()?;
-        let uploads: Arc<dyn UploadBackend> = match local_root {
-            Some(root) => Arc::new(LocalUploads::new(root)),
+        let uploads: Arc<dyn UploadBackend> = match &local_root {
+            Some(root) => Arc::new(LocalUploads::new(root.clone())),
             None => Arc::new(PartUploads::new(Arc::clone(&store))),
         };
-        Ok(BlobStore { store, uploads })
+        Ok(BlobStore {
+            store,
+            uploads,
+            local_root: local_root.map(Arc::from),
+        })
     }
 
     /// A store reading blobs from `store` and writing uploads through `uploads`.
@@ -60,7 +66,11 @@ impl BlobStore {
         store: Arc<dyn ObjectStore>,
         uploads: Arc<dyn UploadBackend>,
     ) -> Self {
-        BlobStore { store, uploads }
+        BlobStore {
+            store,
+            uploads,
+            local_root: None,
+        }
     }
 
     /// Streams blob `digest`, or the byte `range` of it (which must lie inside the blob).
@@ -90,6 +100,40 @@ impl BlobStore {
             }
             GetResultPayload::Stream(stream) => stream.map_err(std::io::Error::other).boxed(),
         })
+    }
+
+    /// Small blobs read whole: for each `(digest, size)`, the blob's bytes,
+    /// at most `size + 1` of them (so that a caller comparing the length with
+    /// `size` sees a longer blob too). On local disk all of them are read in
+    /// one trip to the blocking pool; elsewhere, one after another.
+    pub async fn read_small(&self, blobs: &[(Digest, u64)]) -> Result<Vec<Bytes>, StorageError> {
+        if let Some(root) = &self.local_root {
+            let root = Arc::clone(root);
+            let blobs = blobs.to_vec();
+            return tokio::task::spawn_blocking(move || {
+                blobs
+                    .iter()
+                    .map(|(digest, size)| read_small_file(&root, digest, *size))
+                    .collect()
+            })
+            .await
+            .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
+        }
+        let mut read = Vec::with_capacity(blobs.len());
+        for (digest, size) in blobs {
+            let mut stream = self.read(digest, None).await?;
+            let cap = usize::try_from(size.saturating_add(1)).unwrap_or(usize::MAX);
+            let mut collected = bytes::BytesMut::new();
+            while let Some(chunk) = stream.next().await {
+                collected.extend_from_slice(&chunk?);
+                if collected.len() >= cap {
+                    collected.truncate(cap);
+                    break;
+                }
+            }
+            read.push(collected.freeze());
+        }
+        Ok(read)
     }
 
     /// Whether blob `digest` is stored. Blobs appear only complete (by atomic
@@ -123,4 +167,25 @@ impl BlobStore {
     pub async fn stored_uploads(&self) -> Result<Vec<StoredUpload>, StorageError> {
         self.uploads.stored().await
     }
+}
+
+/// Up to `size + 1` bytes of blob `digest`, a file under `root`.
+fn read_small_file(
+    root: &std::path::Path,
+    digest: &Digest,
+    size: u64,
+) -> Result<Bytes, StorageError> {
+    use std::io::Read;
+    let path = root.join(blob_path(digest).as_ref());
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StorageError::Missing(digest.clone()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let cap = size.saturating_add(1);
+    let mut bytes = Vec::with_capacity(usize::try_from(cap).unwrap_or(0).min(1 << 20));
+    file.take(cap).read_to_end(&mut bytes)?;
+    Ok(Bytes::from(bytes))
 }

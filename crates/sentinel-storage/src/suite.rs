@@ -170,3 +170,33 @@ async fn a_digest_mismatch_discards_the_upload() {
         assert_eq!(store.stored_uploads().await.unwrap(), vec![]);
     }
 }
+
+#[tokio::test]
+async fn small_blobs_are_read_whole_and_capped() {
+    for (store, _dir) in stores() {
+        let mut digests = Vec::new();
+        for (id, bytes) in [("a", &b"definition"[..]), ("b", &b"package bytes"[..])] {
+            let mut state = store.open_upload(id.into(), UploadProgress::default());
+            state.append(body(&[bytes]), None).await.unwrap();
+            let digest = Digest::sha256(bytes);
+            state.commit(&digest).await.unwrap();
+            digests.push(digest);
+        }
+        let read = store
+            .read_small(&[(digests[0].clone(), 10), (digests[1].clone(), 13)])
+            .await
+            .unwrap();
+        assert_eq!(read, vec![&b"definition"[..], &b"package bytes"[..]]);
+        // A size too small reads one byte past it; too large, the whole blob.
+        let read = store
+            .read_small(&[(digests[1].clone(), 4), (digests[0].clone(), 99)])
+            .await
+            .unwrap();
+        assert_eq!(read, vec![&b"packa"[..], &b"definition"[..]]);
+        let absent = Digest::sha256(b"absent");
+        let result = store
+            .read_small(&[(digests[0].clone(), 10), (absent.clone(), 1)])
+            .await;
+        assert!(matches!(result, Err(StorageError::Missing(d)) if d == absent));
+    }
+}

@@ -59,6 +59,18 @@ pub enum WorkflowError {
     /// The registry refused or failed.
     #[error("{0}")]
     Client(#[from] ClientError),
+    /// A copy failed at one step; the source says why.
+    #[error("{what}")]
+    Copy {
+        /// What was being read or written, and where.
+        what: String,
+        /// The registry's refusal or failure.
+        source: ClientError,
+    },
+    /// The work asked for is beyond a bound the workflow keeps (how many
+    /// manifests a copy handles, how deep they nest).
+    #[error("{0}")]
+    LimitExceeded(String),
     /// A package could not be packed, read or unpacked.
     #[error("{0}")]
     Package(#[from] PackageError),

@@ -16,6 +16,8 @@
 //!   package search, or the names in a registry's open catalog.
 //! - [`inspect()`]: a manifest, its definition and referrers, from the
 //!   store or a registry.
+//! - [`copy()`]: a manifest with its children, blobs and referrers
+//!   (signatures, SBOMs) from one registry to another, any two.
 //! - [`list`], [`tag`], [`remove`]: the local store's names.
 //! - [`unpack_file`]: extract a package file, with a way to stop.
 //! - [`check_credential`]: what `agent login` checks before it saves.
@@ -32,6 +34,7 @@
 //! a [`WorkflowError`] whose source chain keeps the client, package or store
 //! error beneath.
 
+mod copy;
 mod error;
 mod images;
 mod inspect;
@@ -51,6 +54,10 @@ mod unpack;
 mod verify;
 mod versions;
 
+pub use copy::{
+    BlobTally, CopiedTag, CopyReport, CopyRequest, IN_MEMORY_BLOB, MAX_DEPTH, MAX_MANIFESTS, Tally,
+    copy,
+};
 pub use error::{BoxError, Result, WorkflowError};
 pub use images::{Filter, ImageRow, list};
 pub use inspect::{Inspection, inspect};

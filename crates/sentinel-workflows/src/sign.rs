@@ -121,7 +121,12 @@ pub(crate) async fn sign_manifest(
         &key.id().to_string(),
         &statement.created,
     )?;
-    let signature = push_referrer(client, repository, artifact).await?;
+    // Found through the referrers API, or the tag schema the client keeps
+    // where the registry has none.
+    let signature = client
+        .push_referrer(repository, OCI_MANIFEST, artifact)
+        .await?
+        .digest;
     Ok(SignReport {
         subject: reference.with_digest(subject.digest.clone()).to_string(),
         digest: subject.digest,
@@ -170,18 +175,6 @@ fn signature_manifest(
         other,
     };
     Ok(Bytes::from(serde_json::to_vec(&manifest)?))
-}
-
-/// Stores a manifest that has a `subject`, by digest.
-async fn push_referrer(
-    client: &RegistryClient,
-    repository: &str,
-    manifest: Bytes,
-) -> Result<Digest> {
-    let digest = Digest::of(DigestAlgorithm::Sha256, &manifest);
-    Ok(client
-        .put_manifest(repository, digest.as_str(), OCI_MANIFEST, manifest)
-        .await?)
 }
 
 /// Signs a package file with `key` into a detached signature file:

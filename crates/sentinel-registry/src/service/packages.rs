@@ -9,8 +9,7 @@
 //! and a version tag must name its own version. The catalogue holds a
 //! package manifest while at least one tag points at it.
 
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use bytes::Bytes;
 use sentinel_catalogue::{MAX_README_BYTES, PackageVersion, StoredPackage};
 use sentinel_oci::annotations::{CREATED, TITLE, VERSION};
 use sentinel_oci::{Digest, RepositoryName, Tag};
@@ -86,13 +85,28 @@ impl Registry {
                 kind.definition_file()
             )));
         }
-        // The layer is read (on the blocking pool) while the definition
-        // is fetched and checked: a push waits for the longer of the two.
-        let (config, layer) = tokio::join!(
-            self.small_blob_bytes(&artifact.config.digest, config_size),
-            self.read_layer(&artifact)
-        );
-        let config = config?;
+        let (config, layer) = if artifact.package.size <= SMALL_LAYER_BYTES {
+            // The usual package (a few KiB): both blobs read in one trip to
+            // storage, the layer parsed here, quicker than streaming it.
+            let mut read = self
+                .small_blobs(&[
+                    (artifact.config.digest.clone(), config_size),
+                    (artifact.package.digest.clone(), artifact.package.size),
+                ])
+                .await?;
+            let layer = read.pop().unwrap_or_default();
+            let config = read.pop().unwrap_or_default();
+            let contents =
+                sentinel_package::read_package_file(&layer[..], "README.md", MAX_README_BYTES);
+            (config, Self::layer_read(&artifact, contents))
+        } else {
+            // The layer is streamed (on the blocking pool) while the
+            // definition is read and checked.
+            let config = [(artifact.config.digest.clone(), config_size)];
+            let (config, layer) =
+                tokio::join!(self.small_blobs(&config), self.read_large_layer(&artifact));
+            (config?.pop().unwrap_or_default(), layer)
+        };
         let definition = Definition::parse(kind, kind.definition_file(), &config)
             .map_err(|e| RegistryError::PackageInvalid(e.to_string()))?;
         let mut problems = Vec::new();
@@ -177,68 +191,63 @@ impl Registry {
         Ok(entry)
     }
 
-    /// The bytes of small blob `digest`, whose descriptor says it is `size`
-    /// bytes. Read from storage without asking the index whether the
-    /// repository holds it: storing the manifest checks that, in the same
+    /// The bytes of small blobs, each `(digest, size)` as its descriptor
+    /// says. Read from storage without asking the index whether the
+    /// repository holds them: storing the manifest checks that, in the same
     /// transaction as the write.
-    async fn small_blob_bytes(&self, digest: &Digest, size: u64) -> Result<Bytes, RegistryError> {
-        let mut stream = self.stored_blob(digest).await?;
-        let mut collected = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
-        while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|e| RegistryError::Storage(sentinel_storage::StorageError::Io(e)))?;
-            collected.extend_from_slice(&chunk);
-            if collected.len() as u64 > size {
-                break;
+    async fn small_blobs(&self, blobs: &[(Digest, u64)]) -> Result<Vec<Bytes>, RegistryError> {
+        let read = self
+            .blobs
+            .read_small(blobs)
+            .await
+            .map_err(|error| match error {
+                sentinel_storage::StorageError::Missing(digest) => {
+                    RegistryError::ManifestBlobUnknown(digest)
+                }
+                error => error.into(),
+            })?;
+        for ((digest, size), bytes) in blobs.iter().zip(&read) {
+            if bytes.len() as u64 != *size {
+                return Err(RegistryError::PackageInvalid(format!(
+                    "the manifest says blob {digest} is {size} bytes, but it is not"
+                )));
             }
         }
-        if collected.len() as u64 != size {
-            return Err(RegistryError::PackageInvalid(format!(
-                "the manifest says blob {digest} is {size} bytes, but it is not"
-            )));
-        }
-        Ok(collected.freeze())
+        Ok(read)
     }
 
-    /// Blob `digest` from storage; a missing one is a manifest blob unknown.
-    async fn stored_blob(
-        &self,
-        digest: &Digest,
-    ) -> Result<sentinel_storage::BlobStream, RegistryError> {
-        match self.blobs.read(digest, None).await {
-            Ok(stream) => Ok(stream),
-            Err(sentinel_storage::StorageError::Missing(_)) => {
-                Err(RegistryError::ManifestBlobUnknown(digest.clone()))
-            }
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    /// Reads the `.sntl` layer up to its README, verifying what it reads.
-    async fn read_layer(
+    /// Reads a large `.sntl` layer up to its README on a blocking thread,
+    /// verifying what it reads.
+    async fn read_large_layer(
         &self,
         artifact: &PackageArtifact,
     ) -> Result<(PackageContents, Option<Vec<u8>>), RegistryError> {
         let layer = &artifact.package;
-        let read = if layer.size <= SMALL_LAYER_BYTES {
-            // A small package (most are a few KiB) is read into memory and
-            // parsed here: quicker than a trip to the blocking pool.
-            let bytes = self.small_blob_bytes(&layer.digest, layer.size).await?;
-            sentinel_package::read_package_file(&bytes[..], "README.md", MAX_README_BYTES)
-        } else {
-            let stream = self.stored_blob(&layer.digest).await?;
-            let reader =
-                tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-            tokio::task::spawn_blocking(move || {
-                sentinel_package::read_package_file(reader, "README.md", MAX_README_BYTES)
-            })
-            .await
-            .map_err(|e| RegistryError::Internal(e.to_string()))?
+        let stream = match self.blobs.read(&layer.digest, None).await {
+            Ok(stream) => stream,
+            Err(sentinel_storage::StorageError::Missing(_)) => {
+                return Err(RegistryError::ManifestBlobUnknown(layer.digest.clone()));
+            }
+            Err(error) => return Err(error.into()),
         };
+        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+        let contents = tokio::task::spawn_blocking(move || {
+            sentinel_package::read_package_file(reader, "README.md", MAX_README_BYTES)
+        })
+        .await
+        .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        Self::layer_read(artifact, contents)
+    }
+
+    /// The outcome of reading `artifact`'s layer as a package.
+    fn layer_read(
+        artifact: &PackageArtifact,
+        read: Result<(PackageContents, Option<Vec<u8>>), sentinel_package::PackageError>,
+    ) -> Result<(PackageContents, Option<Vec<u8>>), RegistryError> {
         read.map_err(|e| {
             RegistryError::PackageInvalid(format!(
                 "the package layer {} is not a valid package: {e}",
-                layer.digest
+                artifact.package.digest
             ))
         })
     }
