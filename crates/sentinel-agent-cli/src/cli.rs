@@ -53,6 +53,8 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Check and save credentials for a registry.
     Login(LoginArgs),
+    /// Forget the saved credentials for a registry.
+    Logout(LogoutArgs),
     /// Signing keys: generate, list, export.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -63,8 +65,6 @@ pub enum Command {
     /// The trust policy: which keys are trusted where, and where pulls must verify.
     #[command(subcommand)]
     Trust(TrustCommand),
-    /// Forget the saved credentials for a registry.
-    Logout(LogoutArgs),
 }
 
 /// Where a command talks to, when its reference names no registry.

@@ -48,7 +48,11 @@ pub async fn run(context: &Context, args: VerifyArgs) -> anyhow::Result<()> {
 
 /// `verified SUBJECT`, then one row per signature found.
 fn print_table(report: &VerifyReport) {
-    say!("verified {} ({})", report.subject, report.digest);
+    if report.subject.ends_with(report.digest.as_str()) {
+        say!("verified {}", report.subject);
+    } else {
+        say!("verified {} ({})", report.subject, report.digest);
+    }
     let dash = || "-".to_string();
     let rows: Vec<Vec<String>> = report
         .signatures
