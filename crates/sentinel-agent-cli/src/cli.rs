@@ -55,6 +55,16 @@ pub enum Command {
     Login(LoginArgs),
     /// Forget the saved credentials for a registry.
     Logout(LogoutArgs),
+    /// Signing keys: generate, list, export.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Sign what a reference names (or a package file, with --detached).
+    Sign(SignArgs),
+    /// Verify the signatures of a reference (or a package file, with --detached).
+    Verify(VerifyArgs),
+    /// The trust policy: which keys are trusted where, and where pulls must verify.
+    #[command(subcommand)]
+    Trust(TrustCommand),
 }
 
 /// Where a command talks to, when its reference names no registry.
@@ -140,6 +150,15 @@ pub struct PushArgs {
     #[arg(long, conflicts_with = "visibility")]
     pub public: bool,
 
+    /// After the push, sign the pushed digest and push the signature.
+    #[arg(long)]
+    pub sign: bool,
+
+    /// The signing key for --sign: a name under the key directory, or a
+    /// private key file (default: the key named default).
+    #[arg(long, value_name = "NAME|FILE", requires = "sign")]
+    pub key: Option<String>,
+
     /// The registry and profile.
     #[command(flatten)]
     pub remote: RemoteArgs,
@@ -171,6 +190,12 @@ pub struct PullArgs {
     /// Only store the package; extract nothing.
     #[arg(long, conflicts_with = "directory")]
     pub no_extract: bool,
+
+    /// Verify the package's signatures against the trust policy before
+    /// anything is stored or extracted (always done where the policy says
+    /// require: true).
+    #[arg(long)]
+    pub verify_signature: bool,
 
     /// Print only the pulled reference and digest; no progress.
     #[arg(short, long)]
@@ -242,6 +267,11 @@ pub struct StackPullArgs {
     /// Resolve the members afresh, ignoring DIR/stack.lock.
     #[arg(long, requires = "extract_agents")]
     pub update: bool,
+
+    /// Verify the signatures of the stack and of every agent it pulls
+    /// against the trust policy before anything is stored or extracted.
+    #[arg(long)]
+    pub verify_signature: bool,
 
     /// Print only the pulled references and digests; no progress.
     #[arg(short, long)]
@@ -446,4 +476,164 @@ pub struct LogoutArgs {
     /// Forget the credentials of every registry.
     #[arg(long)]
     pub all: bool,
+}
+
+/// `agent key ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate an ed25519 key pair in the key directory.
+    Generate(KeyGenerateArgs),
+    /// List the keys in the key directory.
+    List(KeyListArgs),
+    /// Print (or write) a key's public part, SPKI PEM.
+    Export(KeyExportArgs),
+}
+
+/// Arguments of `agent key generate`.
+#[derive(Debug, Args)]
+pub struct KeyGenerateArgs {
+    /// The key's name: keys/NAME.key and keys/NAME.pub.
+    #[arg(long, default_value = sentinel_workflows::DEFAULT_KEY_NAME)]
+    pub name: String,
+
+    /// Encrypt the private key with a passphrase read from standard input
+    /// (else from AGENT_KEY_PASSPHRASE when set; else not encrypted).
+    #[arg(long)]
+    pub passphrase_stdin: bool,
+
+    /// Replace an existing key of that name.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `agent key list`.
+#[derive(Debug, Args)]
+pub struct KeyListArgs {
+    /// The output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `agent key export`.
+#[derive(Debug, Args)]
+pub struct KeyExportArgs {
+    /// The key's name.
+    #[arg(default_value = sentinel_workflows::DEFAULT_KEY_NAME)]
+    pub name: String,
+
+    /// Write the public key to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Arguments of `agent sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// What to sign: [registry/][namespace/]name[:tag|@digest], or with
+    /// --detached a package file.
+    #[arg(value_name = "REF|FILE")]
+    pub target: String,
+
+    /// The signing key: a name under the key directory, or a private key
+    /// file (default: the key named default).
+    #[arg(long, value_name = "NAME|FILE")]
+    pub key: Option<String>,
+
+    /// Read the key's passphrase from standard input (else from
+    /// AGENT_KEY_PASSPHRASE, else a prompt on a terminal).
+    #[arg(long)]
+    pub passphrase_stdin: bool,
+
+    /// Sign a package file into a detached signature file instead.
+    #[arg(long)]
+    pub detached: bool,
+
+    /// The detached signature file (default: the package file with .sntl
+    /// replaced by .sig.sntl).
+    #[arg(short, long, value_name = "FILE", requires = "detached")]
+    pub output: Option<PathBuf>,
+
+    /// The output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+
+    /// The registry and profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Arguments of `agent verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// What to verify: [registry/][namespace/]name[:tag|@digest], or with
+    /// --detached a package file.
+    #[arg(value_name = "REF|FILE")]
+    pub target: String,
+
+    /// A trusted public key file (repeatable); without one, the trust
+    /// policy's keys for the reference's scope.
+    #[arg(long, value_name = "FILE")]
+    pub key: Vec<PathBuf>,
+
+    /// Verify a package file against a detached signature file.
+    #[arg(long)]
+    pub detached: bool,
+
+    /// The detached signature file (default: the package file with .sntl
+    /// replaced by .sig.sntl).
+    #[arg(long, value_name = "FILE", requires = "detached")]
+    pub signature: Option<PathBuf>,
+
+    /// The output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+
+    /// The registry and profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `agent trust ...`.
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust a public key in a scope (created when missing).
+    Add(TrustAddArgs),
+    /// List the scopes, their keys and whether pulls there must verify.
+    List(TrustListArgs),
+    /// Remove a scope, or one key from it.
+    Remove(TrustRemoveArgs),
+}
+
+/// Arguments of `agent trust add`.
+#[derive(Debug, Args)]
+pub struct TrustAddArgs {
+    /// The scope: *, HOST/*, HOST/PREFIX/* or HOST/REPOSITORY.
+    pub scope: String,
+
+    /// The public key file (SPKI PEM, as agent key export writes).
+    #[arg(value_name = "KEYFILE")]
+    pub key_file: PathBuf,
+
+    /// Make every pull in the scope verify a signature.
+    #[arg(long)]
+    pub require: bool,
+}
+
+/// Arguments of `agent trust list`.
+#[derive(Debug, Args)]
+pub struct TrustListArgs {
+    /// The output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `agent trust remove`.
+#[derive(Debug, Args)]
+pub struct TrustRemoveArgs {
+    /// The scope.
+    pub scope: String,
+
+    /// Remove only this key (its key id) from the scope.
+    #[arg(value_name = "KEYID")]
+    pub key_id: Option<String>,
 }

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use sentinel_client::{ClientOptions, RegistryClient, RegistryLocation, ResolvedReference};
 use sentinel_credentials::{Credential, CredentialSources};
 use sentinel_local_store::LocalStore;
+use sentinel_workflows::{Trust, TrustFile};
 
 use crate::cli::RemoteArgs;
 use crate::config::{self, AuthMethod, Config, Profile};
@@ -165,6 +166,11 @@ impl Context {
         Ok(sources
             .resolve(registry)?
             .map(|(credential, _origin)| credential))
+    }
+
+    /// The trust policy (`trust.yaml` in the configuration directory).
+    pub fn trust(&self) -> anyhow::Result<Trust> {
+        Ok(Trust::from_policy(TrustFile::load(&self.config_dir)?))
     }
 
     /// The agent configuration directory (where `agent login` saves).

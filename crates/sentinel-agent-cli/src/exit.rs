@@ -5,16 +5,21 @@
 //! | 0 | success |
 //! | 1 | any other failure |
 //! | 2 | bad usage or input: flags, references, an invalid agent.yaml |
-//! | 3 | authentication failed or access denied |
+//! | 3 | authentication failed or access denied; a signing key's passphrase missing or wrong |
 //! | 4 | not found: the reference, tag, blob or local name does not exist |
 //! | 5 | cannot connect to the registry |
 //! | 6 | rate limited by the registry |
 //! | 7 | integrity: a digest, size or package inventory does not match, or an unsafe package |
+//! | 8 | not signed: no signature at all |
+//! | 9 | signed only by keys that are not trusted |
+//! | 10 | a signature that does not verify (changed, damaged or malformed) and no valid one |
+//! | 11 | a valid signature, but for another digest, and no valid one for this one |
 //! | 130 | interrupted (Ctrl-C) |
 
 use sentinel_client::{ClientError, ErrorKind};
 use sentinel_package::PackageError;
-use sentinel_workflows::WorkflowError;
+use sentinel_signature::KeyError;
+use sentinel_workflows::{SignatureFailure, WorkflowError};
 
 /// Any other failure.
 pub const GENERAL: u8 = 1;
@@ -30,6 +35,14 @@ pub const CONNECT: u8 = 5;
 pub const RATE_LIMITED: u8 = 6;
 /// Content does not match its digest, size or inventory.
 pub const INTEGRITY: u8 = 7;
+/// Nothing is signed.
+pub const UNSIGNED: u8 = 8;
+/// Signed only by keys that are not trusted.
+pub const UNTRUSTED: u8 = 9;
+/// A signature does not verify, and none does.
+pub const BAD_SIGNATURE: u8 = 10;
+/// A valid signature for another digest, and none for this one.
+pub const OTHER_SUBJECT: u8 = 11;
 /// The user pressed Ctrl-C.
 pub const INTERRUPTED: u8 = 130;
 
@@ -43,6 +56,11 @@ pub struct Interrupted;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// An encrypted signing key and no passphrase to open it (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LockedKey(pub String);
+
 /// The exit code for an error: the first error in its chain that has a kind.
 pub fn code_for(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
@@ -51,6 +69,9 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         }
         if cause.is::<UsageError>() {
             return USAGE;
+        }
+        if cause.is::<LockedKey>() {
+            return AUTH;
         }
         if let Some(code) = cause
             .downcast_ref::<WorkflowError>()
@@ -75,6 +96,12 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         if cause.is::<sentinel_package::DefinitionError>() {
             return USAGE;
         }
+        if let Some(key) = cause.downcast_ref::<KeyError>() {
+            return match key {
+                KeyError::Encrypted | KeyError::WrongPassphrase | KeyError::EmptyPassphrase => AUTH,
+                _ => USAGE,
+            };
+        }
     }
     GENERAL
 }
@@ -86,6 +113,12 @@ fn workflow_code(error: &WorkflowError) -> Option<u8> {
         WorkflowError::Usage(_) => Some(USAGE),
         WorkflowError::NotFound(_) => Some(NOT_FOUND),
         WorkflowError::Integrity(_) => Some(INTEGRITY),
+        WorkflowError::Signature(failure) => Some(match failure {
+            SignatureFailure::Unsigned { .. } => UNSIGNED,
+            SignatureFailure::Untrusted { .. } => UNTRUSTED,
+            SignatureFailure::BadSignature { .. } => BAD_SIGNATURE,
+            SignatureFailure::OtherSubject { .. } => OTHER_SUBJECT,
+        }),
         WorkflowError::LimitExceeded(_) => Some(GENERAL),
         WorkflowError::Registries(_)
         | WorkflowError::Unnamed(_)
@@ -100,6 +133,8 @@ fn workflow_code(error: &WorkflowError) -> Option<u8> {
         | WorkflowError::Malformed { .. }
         | WorkflowError::NotYaml { .. }
         | WorkflowError::Json(_)
+        | WorkflowError::Key { .. }
+        | WorkflowError::Durable(_)
         | WorkflowError::UnpackThread(_) => None,
     }
 }

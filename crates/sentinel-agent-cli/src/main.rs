@@ -81,5 +81,9 @@ async fn run(cli: Cli, interrupted: Arc<AtomicBool>) -> anyhow::Result<()> {
         Command::Rmi(args) => commands::images::rmi(&context, args),
         Command::Login(args) => commands::login::login(&context, args).await,
         Command::Logout(args) => commands::login::logout(&context, args),
+        Command::Key(command) => commands::key::run(&context, command),
+        Command::Sign(args) => commands::sign::run(&context, args).await,
+        Command::Verify(args) => commands::verify::run(&context, args).await,
+        Command::Trust(command) => commands::trust::run(&context, command),
     }
 }

@@ -1,7 +1,8 @@
 //! Why a workflow failed.
 //!
-//! Three variants are the workflow's own verdicts ([`WorkflowError::Usage`],
-//! [`WorkflowError::NotFound`], [`WorkflowError::Integrity`]); every other
+//! Four variants are the workflow's own verdicts ([`WorkflowError::Usage`],
+//! [`WorkflowError::NotFound`], [`WorkflowError::Integrity`],
+//! [`WorkflowError::Signature`]); every other
 //! variant says what was being done and keeps the error that stopped it as
 //! its source, so a caller walking the chain finds the client, package or
 //! store error beneath.
@@ -11,6 +12,9 @@ use std::path::PathBuf;
 use sentinel_client::ClientError;
 use sentinel_local_store::LocalStoreError;
 use sentinel_package::{DefinitionError, PackageError};
+use sentinel_signature::KeyError;
+
+use crate::verify::SignatureFailure;
 
 /// An error the caller's [`Registries`](crate::Registries) returned, passed
 /// through untouched.
@@ -108,6 +112,20 @@ pub enum WorkflowError {
     /// A value could not be turned into JSON.
     #[error("{0}")]
     Json(#[from] serde_json::Error),
+    /// A key file could not be read, decrypted or written.
+    #[error("cannot use the key {}", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        source: KeyError,
+    },
+    /// What was to be verified has no trusted, valid signature.
+    #[error("{0}")]
+    Signature(#[from] SignatureFailure),
+    /// A file could not be written durably.
+    #[error("{0}")]
+    Durable(#[from] sentinel_durable::DurableError),
     /// The thread that unpacks a package panicked or was cancelled.
     #[error("the unpacking thread failed")]
     UnpackThread(#[source] tokio::task::JoinError),

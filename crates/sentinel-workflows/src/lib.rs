@@ -21,6 +21,12 @@
 //! - [`list`], [`tag`], [`remove`]: the local store's names.
 //! - [`unpack_file`]: extract a package file, with a way to stop.
 //! - [`check_credential`]: what `agent login` checks before it saves.
+//! - [`KeyDirectory`]: signing keys in the configuration directory;
+//!   [`sign()`] and [`sign_detached`]: a signature pushed as an artifact
+//!   whose subject is the signed manifest, or written beside a package file;
+//!   [`verify()`], [`Resolved::verify_signatures`] and [`verify_detached`]:
+//!   every signature checked against the keys [`Trust`] gives, from
+//!   `--key` or the trust policy ([`TrustFile`]).
 //!
 //! The caller decides which registry a short reference means and which
 //! credentials apply, through [`Registries`]; it draws progress through
@@ -32,6 +38,7 @@ mod copy;
 mod error;
 mod images;
 mod inspect;
+mod keys;
 mod local;
 mod login;
 mod manifest;
@@ -40,8 +47,11 @@ mod pull;
 mod push;
 mod registries;
 mod search;
+mod sign;
 mod stack;
+mod trust;
 mod unpack;
+mod verify;
 mod versions;
 
 pub use copy::{
@@ -51,6 +61,7 @@ pub use copy::{
 pub use error::{BoxError, Result, WorkflowError};
 pub use images::{Filter, ImageRow, list};
 pub use inspect::{Inspection, inspect};
+pub use keys::{DEFAULT_KEY_NAME, GeneratedKey, KEYS_DIR, KeyDirectory, KeyEntry, read_public_key};
 pub use local::{Removal, remove, tag};
 pub use login::check_credential;
 pub use manifest::DescriptorView;
@@ -59,9 +70,15 @@ pub use pull::{Extract, PullReport, Resolved, resolve};
 pub use push::{PushReport, PushRequest, push};
 pub use registries::Registries;
 pub use search::{SearchOutcome, SearchRow, SearchSource, search};
+pub use sign::{DetachedReport, EMPTY_MEDIA_TYPE, SignReport, sign, sign_detached};
 pub use stack::{
     LOCK_FILE, LockedMember, LockedPackage, StackLock, StackPullReport, StackPullRequest,
     pull_stack,
 };
+pub use trust::{TRUST_FILE, Trust, TrustFile, TrustPolicy, TrustScope, TrustedKey};
 pub use unpack::unpack_file;
+pub use verify::{
+    MAX_SIGNATURE_ARTIFACTS, SignatureCheck, SignatureFailure, Verdict, VerifyReport,
+    detached_signature_path, verify, verify_detached,
+};
 pub use versions::{Resolution, VersionListing, VersionRow, VersionSource, versions};

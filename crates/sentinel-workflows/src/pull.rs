@@ -105,6 +105,16 @@ impl Resolved {
         self.view.kind
     }
 
+    /// The manifest found, with its verified digest.
+    pub fn manifest(&self) -> &FetchedManifest {
+        &self.manifest
+    }
+
+    /// The client of the registry it was found in.
+    pub(crate) fn client(&self) -> &RegistryClient {
+        &self.client
+    }
+
     /// The requirement and the version it resolved to, when `text` held one.
     pub fn resolution(&self) -> Option<&Resolution> {
         self.resolution.as_ref()

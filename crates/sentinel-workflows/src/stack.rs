@@ -7,6 +7,12 @@
 //!
 //! Everything is extracted into a fresh directory beside `DIR`, which then
 //! takes `DIR`'s place: an interrupted pull leaves `DIR` as it was.
+//!
+//! When the [`Trust`] says a reference must be verified, its signatures are
+//! verified before it is pulled: the stack before anything is stored, and
+//! every member before any member is pulled. A member that fails leaves
+//! `DIR` as it was and no member in the store (the stack itself, verified,
+//! stays in the store).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +28,7 @@ use crate::error::{BoxError, Result, WorkflowError};
 use crate::progress::Progress;
 use crate::pull::{Extract, PullReport, resolve};
 use crate::registries::Registries;
+use crate::trust::Trust;
 
 /// The lock file's name, in the stack's directory.
 pub const LOCK_FILE: &str = "stack.lock";
@@ -110,17 +117,21 @@ impl<R: Registries + ?Sized> Registries for Beside<'_, R> {
     }
 }
 
-/// Pulls a stack as `request` says, over `candidates` (as `agent pull`).
+/// Pulls a stack as `request` says, over `candidates` (as `agent pull`),
+/// verifying the signatures of the stack and its members where `trust`
+/// says so.
 pub async fn pull_stack<R: Registries>(
     candidates: &[R],
     store: &LocalStore,
     request: &StackPullRequest,
+    trust: &Trust,
     cancel: Option<Arc<AtomicBool>>,
     progress: &impl Progress,
 ) -> Result<StackPullReport> {
     if !request.extract_agents {
         let resolved = resolve(candidates, &request.reference).await?;
         require_kind(resolved.kind(), &request.reference, PackageKind::Stack)?;
+        verify_if_needed(&resolved, trust).await?;
         let extract = match &request.directory {
             Some(directory) => Extract::Into(directory.clone()),
             None => Extract::NamedDirectory,
@@ -149,6 +160,7 @@ pub async fn pull_stack<R: Registries>(
     };
     let resolved = resolve(candidates, &stack_text).await?;
     require_kind(resolved.kind(), &request.reference, PackageKind::Stack)?;
+    verify_if_needed(&resolved, trust).await?;
     let registry = resolved.reference().registry().to_string();
     let stack = resolved
         .pull(store, Extract::No, cancel.clone(), progress)
@@ -187,7 +199,8 @@ pub async fn pull_stack<R: Registries>(
         path: agents.clone(),
         source,
     })?;
-    let mut locked = Vec::new();
+    // Every member is resolved and verified before any is pulled.
+    let mut members = Vec::new();
     for member in &definition.agents {
         let written = member.reference.to_string();
         let locked_entry = existing
@@ -199,6 +212,11 @@ pub async fn pull_stack<R: Registries>(
         };
         let resolved = resolve(std::slice::from_ref(&members_registries), &text).await?;
         require_kind(resolved.kind(), &written, PackageKind::Agent)?;
+        verify_if_needed(&resolved, trust).await?;
+        members.push((member, written, locked_entry, resolved));
+    }
+    let mut locked = Vec::new();
+    for (member, written, locked_entry, resolved) in members {
         let target = agents.join(&member.name);
         let pulled = resolved
             .pull(store, Extract::Into(target), cancel.clone(), progress)
@@ -237,6 +255,14 @@ pub async fn pull_stack<R: Registries>(
         lock: Some(lock),
         from_lock: existing.is_some(),
     })
+}
+
+/// Verifies the signatures of `resolved` when `trust` requires it.
+async fn verify_if_needed(resolved: &crate::pull::Resolved, trust: &Trust) -> Result<()> {
+    if trust.must_verify(resolved.reference()) {
+        resolved.verify_signatures(trust).await?;
+    }
+    Ok(())
 }
 
 /// Refuses a package of another kind than `kind`.

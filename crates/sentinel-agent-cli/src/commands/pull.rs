@@ -19,6 +19,20 @@ pub async fn run(context: &Context, args: PullArgs) -> anyhow::Result<()> {
     {
         say!("Resolved {} to {}", args.reference, resolution.version);
     }
+    let trust = context.trust()?.always_verify(args.verify_signature);
+    // Verified before the store is opened: a refusal leaves it untouched.
+    if trust.must_verify(resolved.reference()) {
+        let report = resolved.verify_signatures(&trust).await?;
+        if !args.quiet {
+            for check in report.valid() {
+                say!(
+                    "verified: signed by {} at {}",
+                    check.key_ids.join(", "),
+                    check.created.as_deref().unwrap_or("-")
+                );
+            }
+        }
+    }
     let store = context.store()?;
     let extract = match args.directory {
         _ if args.no_extract => Extract::No,

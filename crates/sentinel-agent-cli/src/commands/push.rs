@@ -8,6 +8,7 @@ use sentinel_package::PackageKind;
 use sentinel_workflows::PushRequest;
 
 use crate::cli::{PushArgs, VisibilityArg};
+use crate::commands::key::load_signing_key;
 use crate::context::Context;
 use crate::output::say;
 use crate::progress::{Bars, human_size};
@@ -21,6 +22,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (reference, dir, positional_file) =
         split_positionals(args.reference.clone(), args.dir.clone());
+    let sign_with = if args.sign {
+        Some(load_signing_key(context, args.key.as_deref(), false)?)
+    } else {
+        None
+    };
     let request = PushRequest {
         reference,
         dir,
@@ -29,6 +35,7 @@ pub async fn run(
         all_tags: args.all_tags,
         visibility: visibility(&args),
         kind,
+        sign_with,
     };
     let target = context.target(&args.remote)?;
     let store = context.store()?;
@@ -49,6 +56,11 @@ pub async fn run(
                 report.mounted,
                 report.already_present
             );
+        }
+        if let Some(signature) = &report.signature
+            && !args.quiet
+        {
+            say!("signed: {} (signature {})", signature.key_id, signature.signature);
         }
     })
     .await?;

@@ -26,6 +26,7 @@ pub async fn run(context: &Context, command: StackCommand) -> anyhow::Result<()>
 async fn pull(context: &Context, args: StackPullArgs) -> anyhow::Result<()> {
     let target = context.target(&args.remote)?;
     let candidates = Remote::pull_candidates(context, &args.reference, target);
+    let trust = context.trust()?.always_verify(args.verify_signature);
     let store = context.store()?;
     let request = StackPullRequest {
         reference: args.reference.clone(),
@@ -38,6 +39,7 @@ async fn pull(context: &Context, args: StackPullArgs) -> anyhow::Result<()> {
         &candidates,
         &store,
         &request,
+        &trust,
         Some(context.interrupted()),
         &progress,
     )

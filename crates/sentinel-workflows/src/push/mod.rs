@@ -8,17 +8,21 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures_util::future::try_join_all;
-use sentinel_client::{BlobPush, ManagementApi, RegistryClient, ResolvedReference, Visibility};
+use sentinel_client::{
+    BlobPush, FetchedManifest, ManagementApi, RegistryClient, ResolvedReference, Visibility,
+};
 use sentinel_local_store::LocalStore;
 use sentinel_oci::{Digest, MAX_MANIFEST_SIZE};
 use sentinel_package::PackageKind;
 use sentinel_package::oci::parse_manifest;
+use sentinel_signature::SigningKey;
 
 use crate::error::{Result, WorkflowError};
 use crate::local::find_local;
 use crate::manifest::{self, ManifestBlobs};
 use crate::progress::{Progress, Transfer, short_digest};
 use crate::registries::{self, Registries, tagged_or_latest, with_tag};
+use crate::sign::{SignReport, sign_manifest};
 
 /// What to push, and where.
 #[derive(Debug, Default)]
@@ -43,6 +47,9 @@ pub struct PushRequest {
     /// Push only a package of this kind (`agent stack push`); another is
     /// refused before anything is sent.
     pub kind: Option<PackageKind>,
+    /// After each manifest is pushed, sign its digest with this key and
+    /// push the signature (`agent push --sign`).
+    pub sign_with: Option<SigningKey>,
 }
 
 /// What a push of one manifest did.
@@ -60,10 +67,13 @@ pub struct PushReport {
     pub mounted: usize,
     /// The bytes sent.
     pub uploaded_bytes: u64,
+    /// The signature pushed for the manifest, when asked to sign.
+    pub signature: Option<SignReport>,
 }
 
 /// Runs a push: the package goes into `store` under the reference, then to
-/// the registry with each tag; `on_pushed` hears of each tag once pushed.
+/// the registry with each tag (each distinct digest signed when
+/// `sign_with` is set); `on_pushed` hears of each tag once pushed.
 pub async fn push(
     store: &LocalStore,
     registries: &dyn Registries,
@@ -88,9 +98,22 @@ pub async fn push(
     if request.all_tags {
         tags.extend(other_local_tags(store, &reference, &tag)?);
     }
+    let mut signed = std::collections::BTreeSet::new();
     for (tag, digest) in &tags {
         let tagged = with_tag(&reference, tag)?;
-        let report = push_manifest_from_store(&client, store, &tagged, digest, progress).await?;
+        let mut report =
+            push_manifest_from_store(&client, store, &tagged, digest, progress).await?;
+        if let Some(key) = &request.sign_with
+            && signed.insert(report.digest.clone())
+        {
+            let bytes = store.read_blob(&report.digest, MAX_MANIFEST_SIZE)?;
+            let manifest = FetchedManifest {
+                media_type: manifest::media_type(&bytes),
+                bytes: Bytes::from(bytes),
+                digest: report.digest.clone(),
+            };
+            report.signature = Some(sign_manifest(&client, &tagged, &manifest, key).await?);
+        }
         on_pushed(&tagged, &report);
     }
     if let Some(visibility) = request.visibility {
@@ -303,6 +326,7 @@ async fn push_manifest_from_store(
         already_present: 0,
         mounted: 0,
         uploaded_bytes: 0,
+        signature: None,
     };
     for (size, outcome) in outcomes {
         report.total_bytes += size;
