@@ -1,0 +1,423 @@
+#!/usr/bin/env bash
+# The container image, for real: builds the image of deploy/Dockerfile.prebuilt
+# (the runtime stage of deploy/Dockerfile over binaries built on this host)
+# with dockerd, runs it with authentication on and a named volume, and drives
+# it with real clients.
+#  0. The Debian base the Dockerfiles name (debian:bookworm-slim) cannot be
+#     pulled here: it is made with `debootstrap --variant=minbase bookworm`
+#     (cached, see CACHE below) and `docker import`ed under that name.
+#  1. Both Dockerfiles carry the same runtime stage; the image runs as
+#     10001:10001 with the data in a volume, listens on 0.0.0.0:5000 by
+#     default (checked inside a --network none container), has a HEALTHCHECK
+#     and STOPSIGNAL SIGTERM.
+#  2. The registry container (--network host, listening on 127.0.0.1:PORT
+#     through SENTINEL_LISTEN, since dockerd here has no bridge to publish a
+#     port through): docker login/push/pull/run of a small image, agent
+#     login/push/pull of a package. Its HEALTHCHECK turns healthy once the
+#     registry serves /healthz.
+#  3. docker stop (SIGTERM) while an upload is in flight: the upload is
+#     acknowledged, the container exits 0 well within its 40 s grace period
+#     and logs its shutdown.
+#  4. A new container on the same volume: the admin, the image and the package
+#     are still there (docker pull, agent pull after removing local copies).
+#  5. When the registry serves /metrics: every metric the Grafana dashboard
+#     (deploy/grafana/sentinel.json) queries is in it.
+#
+# Usage: deploy/test/container.sh [sentinel-registry [agent]]
+#   (default: target/debug/sentinel-registry and target/debug/agent; build
+#   them on Debian bookworm or older glibc, e.g. `cargo build -p
+#   sentinel-registry -p sentinel-agent-cli`)
+# Needs (Debian, as root): docker.io containerd runc debootstrap
+# busybox-static jq curl, and the network to Debian's package mirror the
+# first time (debootstrap) and in the image build (apt-get of ca-certificates).
+# CACHE (default /var/cache/sentinel-ci) keeps the debootstrapped base between
+# runs; DEBIAN_MIRROR overrides the mirror read from apt's sources. Everything
+# else (dockerd's data-root, exec-root, sockets, containerd's root and state,
+# the CLI config, the agent's home) lives in a temporary directory removed on
+# exit (KEEP=1 keeps it). Binds 127.0.0.1 only.
+set -euo pipefail
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../../conformance/interop/lib.sh
+source "$repo_root/conformance/interop/lib.sh"
+
+registry_binary=${1:-target/debug/sentinel-registry}
+agent_binary=${2:-target/debug/agent}
+cache=${CACHE:-/var/cache/sentinel-ci}
+docker_cli=${DOCKER_CLI:-/usr/bin/docker}
+image=sentinel-ci/registry:test
+started=$(date +%s)
+
+work=$(mktemp -d /tmp/sentinel-container.XXXXXX)
+cgroup_parent=$(basename "$work")
+containerd_pid=
+dockerd_pid=
+client=setup
+cleanup() {
+  set +e
+  if [ -n "$dockerd_pid" ]; then
+    for c in $("$docker_cli" -H "unix://$work/docker.sock" ps -aq 2>/dev/null); do
+      "$docker_cli" -H "unix://$work/docker.sock" rm -f "$c" >/dev/null 2>&1
+    done
+    kill "$dockerd_pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$dockerd_pid" 2>/dev/null
+    wait "$dockerd_pid" 2>/dev/null
+  fi
+  if [ -n "$containerd_pid" ]; then
+    kill "$containerd_pid" 2>/dev/null && wait "$containerd_pid" 2>/dev/null
+    for state in "$work"/docker/exec/runtime-runc/*/*/state.json; do
+      [ -f "$state" ] || continue
+      dir=${state%/state.json}
+      runc --root "${dir%/*}" delete -f "${dir##*/}" >/dev/null 2>&1
+    done
+    for cmdline in /proc/[0-9]*/cmdline; do
+      case "$(tr '\0' ' ' 2>/dev/null <"$cmdline")" in
+        *containerd-shim*"-address $work/containerd.sock"*)
+          pid=${cmdline#/proc/}
+          kill "${pid%/cmdline}" 2>/dev/null
+          ;;
+      esac
+    done
+  fi
+  for dir in /sys/fs/cgroup/*/"$cgroup_parent" /sys/fs/cgroup/"$cgroup_parent"; do
+    [ -d "$dir" ] && rmdir "$dir" 2>/dev/null
+  done
+  unmount_and_remove_work
+}
+trap cleanup EXIT
+
+fail() {
+  echo "deploy container: FAILED at step '$1' (client: $client)" >&2
+  if [ -n "${2:-}" ] && [ -s "$2" ]; then
+    echo "--- $client output:" >&2
+    tail -n 30 "$2" >&2
+  fi
+  if [ -n "$dockerd_pid" ]; then
+    for c in sentinel sentinel-again; do
+      if "$docker_cli" -H "unix://$work/docker.sock" inspect "$c" >/dev/null 2>&1; then
+        echo "--- container $c log (last lines):" >&2
+        "$docker_cli" -H "unix://$work/docker.sock" logs --tail 20 "$c" >&2 2>&1
+      fi
+    done
+    if [ -f "$work/dockerd.log" ]; then
+      echo "--- dockerd log (errors):" >&2
+      grep -E 'level=(error|fatal)' "$work/dockerd.log" | tail -n 10 >&2
+    fi
+  fi
+  exit 1
+}
+step() {
+  local name=$1
+  shift
+  "$@" >"$work/out" 2>&1 || fail "$name" "$work/out"
+}
+docker() { "$docker_cli" "$@"; }
+elapsed() { echo $(($(date +%s) - $1)); }
+
+for tool in dockerd "$docker_cli" containerd containerd-shim-runc-v2 runc debootstrap jq curl flock strip; do
+  command -v "$tool" >/dev/null || { client=$tool; fail "find $tool (install the Debian package)"; }
+done
+[ "$(id -u)" = 0 ] || fail "run as root (dockerd, debootstrap)"
+for binary in "$registry_binary" "$agent_binary"; do
+  [ -x "$binary" ] || fail "find the binary $binary (cargo build -p sentinel-registry -p sentinel-agent-cli)"
+done
+busybox=$(static_busybox) || fail "find a static busybox (apt-get install busybox-static, or set BUSYBOX=)"
+mkdir -p "$work/tmp" "$cache"
+export TMPDIR=$work/tmp
+
+# --- 0. The base image: debootstrap once, then from the cache ---------------
+client=debootstrap
+base_tar=$cache/debian-bookworm-minbase.tar
+base_made=cached
+t0=$(date +%s)
+(
+  # One CI run builds it; another waits for it rather than building it twice.
+  flock 9
+  if [ ! -s "$base_tar" ]; then
+    mirror=${DEBIAN_MIRROR:-}
+    if [ -z "$mirror" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
+      mirror=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+    fi
+    if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
+      mirror=$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list)
+    fi
+    [ -n "$mirror" ] || { echo "no Debian mirror in apt's sources: set DEBIAN_MIRROR" >&2; exit 1; }
+    rootfs=$cache/rootfs.partial
+    rm -rf "$rootfs"
+    debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
+      { tail -n 20 "$cache/debootstrap.log" >&2; exit 1; }
+    # What a slim image leaves out: apt's downloaded packages and lists.
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar --numeric-owner -C "$rootfs" -cf "$base_tar.partial" .
+    mv "$base_tar.partial" "$base_tar"
+    rm -rf "$rootfs"
+  fi
+) 9>"$cache/debian-bookworm-minbase.lock" >"$work/out" 2>&1 || fail "debootstrap --variant=minbase bookworm" "$work/out"
+[ "$(elapsed "$t0")" -gt 2 ] && base_made="debootstrapped in $(elapsed "$t0") s"
+
+# --- containerd and dockerd, all their state in $work -----------------------
+client=containerd
+cat >"$work/containerd.toml" <<EOF
+version = 2
+root = "$work/containerd/root"
+state = "$work/containerd/state"
+temp = "$work/tmp"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$work/containerd.sock"
+[ttrpc]
+  address = "$work/containerd.sock.ttrpc"
+[debug]
+  address = "$work/containerd-debug.sock"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$work/containerd/opt"
+EOF
+containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
+containerd_pid=$!
+for _ in $(seq 1 100); do
+  [ -S "$work/containerd.sock" ] && ctr -a "$work/containerd.sock" version >/dev/null 2>&1 && break
+  kill -0 "$containerd_pid" 2>/dev/null || fail "start containerd (it exited)" "$work/containerd.log"
+  sleep 0.1
+done
+ctr -a "$work/containerd.sock" version >"$work/out" 2>&1 || fail "start containerd (socket not ready)" "$work/containerd.log"
+
+# No bridge, no iptables: containers run with --network host (the registry,
+# bound to 127.0.0.1) or --network none.
+client=docker
+cat >"$work/daemon.json" <<EOF
+{
+  "data-root": "$work/docker/data",
+  "exec-root": "$work/docker/exec",
+  "pidfile": "$work/docker/dockerd.pid",
+  "deprecated-key-path": "$work/docker/key.json",
+  "hosts": ["unix://$work/docker.sock"],
+  "containerd": "$work/containerd.sock",
+  "containerd-namespace": "sentinel-deploy",
+  "containerd-plugins-namespace": "sentinel-deploy-plugins",
+  "bridge": "none",
+  "iptables": false,
+  "ip6tables": false,
+  "ip-forward": false,
+  "ip-masq": false,
+  "userland-proxy": false,
+  "cgroup-parent": "/$cgroup_parent",
+  "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 4096, "Soft": 4096}},
+  "features": {"buildkit": false}
+}
+EOF
+dockerd --config-file "$work/daemon.json" >"$work/dockerd.log" 2>&1 &
+dockerd_pid=$!
+export DOCKER_HOST=unix://$work/docker.sock
+export DOCKER_CONFIG=$work/docker-cli
+mkdir -p "$DOCKER_CONFIG"
+echo '{}' >"$DOCKER_CONFIG/config.json"
+for _ in $(seq 1 150); do
+  docker version >/dev/null 2>&1 && break
+  kill -0 "$dockerd_pid" 2>/dev/null || fail "start dockerd (it exited)" "$work/dockerd.log"
+  sleep 0.1
+done
+docker version >"$work/out" 2>&1 || fail "start dockerd (API not answering on $DOCKER_HOST)" "$work/dockerd.log"
+
+t0=$(date +%s)
+step "docker import the base as debian:bookworm-slim" docker import "$base_tar" debian:bookworm-slim
+import_s=$(elapsed "$t0")
+
+# --- 1. The image ------------------------------------------------------------
+client=diff
+runtime_stage() { sed -n '/^# --- runtime: keep identical/,/^# --- end of the shared runtime stage ---/p' "$1"; }
+runtime_stage "$repo_root/deploy/Dockerfile" >"$work/runtime.full"
+runtime_stage "$repo_root/deploy/Dockerfile.prebuilt" >"$work/runtime.prebuilt"
+[ -s "$work/runtime.full" ] || fail "find the runtime stage markers in deploy/Dockerfile"
+diff -u "$work/runtime.full" "$work/runtime.prebuilt" >"$work/out" ||
+  fail "deploy/Dockerfile and deploy/Dockerfile.prebuilt have different runtime stages" "$work/out"
+
+client=docker
+context=$work/context
+mkdir -p "$context/bin" "$context/deploy"
+# The debug binaries CI already built, without their debug info (a tenth of
+# the size): what runs is the same code.
+strip --strip-debug -o "$context/bin/sentinel-registry" "$registry_binary"
+strip --strip-debug -o "$context/bin/agent" "$agent_binary"
+cp "$repo_root/deploy/sentinel-healthcheck" "$context/deploy/"
+t0=$(date +%s)
+# --network host: the build's apt-get (ca-certificates) reaches Debian's
+# mirror; dockerd here has no bridge for a build container.
+step "docker build -f deploy/Dockerfile.prebuilt" docker build --network host \
+  -f "$repo_root/deploy/Dockerfile.prebuilt" -t "$image" "$context"
+build_s=$(elapsed "$t0")
+image_mb=$(($(docker image inspect --format '{{.Size}}' "$image") / 1000000))
+
+docker image inspect "$image" >"$work/image.json" 2>"$work/out" || fail "docker image inspect" "$work/out"
+client=jq
+check_image() { # check_image WHAT JQ-FILTER EXPECTED
+  local got
+  got=$(jq -r ".[0].Config | $2" "$work/image.json")
+  [ "$got" = "$3" ] || fail "image $1: '$got', expected '$3'"
+}
+check_image user .User 10001:10001
+check_image "listen address" '.Env[] | select(startswith("SENTINEL_LISTEN="))' SENTINEL_LISTEN=0.0.0.0:5000
+check_image "data directory" '.Env[] | select(startswith("SENTINEL_DATA_DIR="))' SENTINEL_DATA_DIR=/var/lib/sentinel
+check_image volume '.Volumes | keys | join(",")' /var/lib/sentinel
+check_image "exposed port" '.ExposedPorts | keys | join(",")' 5000/tcp
+check_image "stop signal" .StopSignal SIGTERM
+check_image healthcheck '.Healthcheck.Test | join(" ")' "CMD /usr/local/bin/sentinel-healthcheck"
+check_image entrypoint '.Entrypoint | join(" ")' /usr/local/bin/sentinel-registry
+check_image "title label" '.Labels["org.opencontainers.image.title"]' sentinel-registry
+
+# The defaults as they are: 0.0.0.0:5000 inside a container of its own (no
+# network but its loopback), data in the image's volume, as 10001.
+client=docker
+step "docker run (defaults, --network none)" docker run -d --name defaults --network none "$image"
+ok=
+for _ in $(seq 1 100); do
+  if docker exec defaults bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' >/dev/null 2>&1; then ok=1 && break; fi
+  [ "$(docker inspect --format '{{.State.Running}}' defaults)" = true ] || break
+  sleep 0.1
+done
+docker logs defaults >"$work/defaults.log" 2>&1 || true
+[ -n "$ok" ] || fail "the default container does not accept connections on 0.0.0.0:5000" "$work/defaults.log"
+grep -q 'listening on http://0.0.0.0:5000 (data: /var/lib/sentinel' "$work/defaults.log" ||
+  fail "the default container's log does not say it listens on 0.0.0.0:5000 with data in /var/lib/sentinel" "$work/defaults.log"
+step "id in the container" docker exec defaults id -u
+[ "$(cat "$work/out")" = 10001 ] || fail "the registry runs as uid $(cat "$work/out"), not 10001"
+step "docker rm (defaults)" docker rm -f defaults
+
+# --- 2. The registry, auth on, a named volume --------------------------------
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+addr=127.0.0.1:$port
+password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+run_registry() { # run_registry NAME
+  docker run -d --name "$1" --network host \
+    -e SENTINEL_LISTEN="$addr" -e SENTINEL_AUTH=true -e SENTINEL_ADMIN_PASSWORD="$password" \
+    -v sentinel-data:/var/lib/sentinel --stop-timeout 40 \
+    --health-interval 1s --health-start-period 5s "$image"
+}
+# wait_ready NAME: until /v2/ answers the admin (and, where the registry has
+# /healthz, until docker calls the container healthy).
+health=unchecked
+wait_ready() {
+  local code=
+  for _ in $(seq 1 200); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$password" "http://$addr/v2/" || true)
+    [ "$code" = 200 ] && break
+    [ "$(docker inspect --format '{{.State.Running}}' "$1")" = true ] || break
+    sleep 0.1
+  done
+  [ "$code" = 200 ] || fail "wait for /v2/ in container $1 (last status $code)"
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/healthz" || true)
+  if [ "$code" = 200 ]; then
+    for _ in $(seq 1 150); do
+      [ "$(docker inspect --format '{{.State.Health.Status}}' "$1")" = healthy ] && break
+      sleep 0.2
+    done
+    docker inspect --format '{{json .State.Health}}' "$1" >"$work/out" 2>&1
+    [ "$(docker inspect --format '{{.State.Health.Status}}' "$1")" = healthy ] ||
+      fail "container $1 is not healthy 30 s after /healthz answered 200" "$work/out"
+    health="healthy (HEALTHCHECK on /healthz)"
+  else
+    health="not checked: this registry has no /healthz yet ($code)"
+  fi
+}
+t0=$(date +%s)
+step "docker run (registry, auth on, volume sentinel-data)" run_registry sentinel
+wait_ready sentinel
+ready_ms=$((($(date +%s) - t0) * 1000))
+
+# A small image: a static busybox and a script.
+mkdir -p "$work/rootfs/bin"
+cp "$busybox" "$work/rootfs/bin/busybox"
+ln -s busybox "$work/rootfs/bin/sh"
+printf '#!/bin/sh\necho hello from sentinel in a container\n' >"$work/rootfs/hello.sh"
+chmod +x "$work/rootfs/hello.sh"
+tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+small=$addr/admin/hello-image:1
+step "docker import (small image)" docker import --change 'CMD ["/hello.sh"]' "$work/rootfs.tar" "$small"
+printf '%s' "$password" >"$work/password"
+step "docker login" docker login "$addr" -u admin --password-stdin <"$work/password"
+step "docker push" docker push "$small"
+pushed=$(grep -o 'digest: sha256:[0-9a-f]\{64\}' "$work/out" | cut -d' ' -f2) || true
+[ -n "$pushed" ] || fail "docker push printed no digest" "$work/out"
+image_id=$(docker image inspect --format '{{.Id}}' "$small")
+step "docker rmi" docker rmi "$small"
+step "docker pull" docker pull "$small"
+grep -q "Digest: $pushed" "$work/out" || fail "docker pull reported another digest (pushed $pushed)" "$work/out"
+[ "$(docker image inspect --format '{{.Id}}' "$small")" = "$image_id" ] || fail "the pulled image ID differs from the pushed one"
+step "docker run (pulled image)" timeout 60 "$docker_cli" run --rm --network none "$small"
+grep -qx 'hello from sentinel in a container' "$work/out" || fail "the pulled image's output" "$work/out"
+
+# The agent CLI of this host against the registry in the container.
+client=agent
+agent() {
+  env -i PATH="$PATH" HOME="$work/home" AGENT_CONFIG_DIR="$work/home/config" \
+    AGENT_STORE="$work/home/store" DOCKER_CONFIG="$work/home/docker" \
+    "$agent_binary" "$@"
+}
+mkdir -p "$work/home" "$work/hello/prompts"
+cat >"$work/hello/agent.yaml" <<'YAML'
+name: hello
+version: 0.1.0
+description: Container test agent
+author: Deploy <deploy@example.com>
+capabilities: [greet]
+YAML
+echo "Say hello." >"$work/hello/prompts/system.md"
+step "agent login" agent login "$addr" --username admin --password-stdin <"$work/password"
+step "agent push" agent push "$addr/admin/hello:0.1.0" "$work/hello"
+step "agent pull" agent pull "$addr/admin/hello:0.1.0" -d "$work/pulled"
+cmp -s "$work/hello/prompts/system.md" "$work/pulled/prompts/system.md" || fail "agent pull: prompts/system.md differs"
+
+# --- 3. docker stop while an upload is in flight -----------------------------
+client=curl
+head -c 1500000 /dev/urandom >"$work/blob"
+blob_digest="sha256:$(sha256sum "$work/blob" | cut -d' ' -f1)"
+location=$(curl -sS -u "admin:$password" -X POST -D - -o /dev/null "http://$addr/v2/admin/inflight/blobs/uploads/" |
+  tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
+[ -n "$location" ] || fail "POST /v2/admin/inflight/blobs/uploads/ gave no Location"
+case $location in http*) ;; *) location="http://$addr$location" ;; esac
+case $location in *\?*) sep='&' ;; *) sep='?' ;; esac
+# 1.5 MB at 300 kB/s: about 5 s on the wire, most of it after SIGTERM.
+curl -sS -u "admin:$password" -X PUT --limit-rate 300k -H 'Content-Type: application/octet-stream' \
+  --data-binary @"$work/blob" -o "$work/inflight.body" -w '%{http_code}' \
+  "$location${sep}digest=$blob_digest" >"$work/inflight.code" 2>"$work/inflight.err" &
+upload_pid=$!
+sleep 1
+client=docker
+t0=$(date +%s%N)
+step "docker stop (SIGTERM)" docker stop -t 40 sentinel
+stop_ms=$((($(date +%s%N) - t0) / 1000000))
+wait "$upload_pid" || true
+[ "$(cat "$work/inflight.code")" = 201 ] ||
+  fail "the upload in flight at SIGTERM was not acknowledged (status $(cat "$work/inflight.code"))" "$work/inflight.err"
+exit_code=$(docker inspect --format '{{.State.ExitCode}}' sentinel)
+[ "$exit_code" = 0 ] || fail "the registry exited $exit_code after SIGTERM, not 0"
+[ "$stop_ms" -lt 35000 ] || fail "docker stop took $stop_ms ms, close to the 40 s grace period"
+docker logs sentinel >"$work/sentinel.log" 2>&1
+grep -q 'shutting down: finishing in-flight requests' "$work/sentinel.log" ||
+  fail "the registry did not log its shutdown" "$work/sentinel.log"
+step "docker rm (stopped registry)" docker rm sentinel
+
+# --- 4. Again on the same volume ---------------------------------------------
+step "docker run (same volume)" run_registry sentinel-again
+wait_ready sentinel-again
+step "docker rmi (before pulling again)" docker rmi "$small"
+step "docker pull (after restart)" docker pull "$small"
+grep -q "Digest: $pushed" "$work/out" || fail "docker pull after restart reported another digest" "$work/out"
+client=curl
+code=$(curl -s -o "$work/blob.back" -w '%{http_code}' -u "admin:$password" "http://$addr/v2/admin/inflight/blobs/$blob_digest" || true)
+[ "$code" = 200 ] && cmp -s "$work/blob" "$work/blob.back" || fail "the blob uploaded during shutdown is not served after restart ($code)"
+client=agent
+rm -rf "$work/home/store" "$work/pulled"
+step "agent pull (after restart, empty store)" agent pull "$addr/admin/hello:0.1.0" -d "$work/pulled"
+cmp -s "$work/hello/prompts/system.md" "$work/pulled/prompts/system.md" || fail "agent pull after restart: prompts/system.md differs"
+
+# --- 5. The dashboard's metrics ------------------------------------------------
+client=curl
+metrics="not checked: this registry has no /metrics yet"
+code=$(curl -s -o "$work/metrics" -w '%{http_code}' -u "admin:$password" "http://$addr/metrics" || true)
+if [ "$code" = 200 ]; then
+  python3 "$repo_root/deploy/test/dashboard_metrics.py" "$repo_root/deploy/grafana/sentinel.json" "$work/metrics" >"$work/out" 2>&1 ||
+    fail "the Grafana dashboard queries metrics /metrics does not have" "$work/out"
+  metrics=$(tail -n1 "$work/out")
+fi
+
+echo "deploy container: base $base_made (imported in $import_s s), image built in $build_s s ($image_mb MB), defaults 0.0.0.0:5000 as 10001; registry answered in ~$ready_ms ms, health $health; docker login/push/pull/run ($pushed) and agent login/push/pull; docker stop with an upload in flight: acknowledged, exit 0 in $stop_ms ms; same volume again: docker and agent pull; metrics: $metrics; $(elapsed "$started") s in all: ok"
