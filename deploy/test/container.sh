@@ -420,4 +420,46 @@ if [ "$code" = 200 ]; then
   metrics=$(tail -n1 "$work/out")
 fi
 
-echo "deploy container: base $base_made (imported in $import_s s), image built in $build_s s ($image_mb MB), defaults 0.0.0.0:5000 as 10001; registry answered in ~$ready_ms ms, health $health; docker login/push/pull/run ($pushed) and agent login/push/pull; docker stop with an upload in flight: acknowledged, exit 0 in $stop_ms ms; same volume again: docker and agent pull; metrics: $metrics; $(elapsed "$started") s in all: ok"
+# --- 6. compose.yaml, up for real --------------------------------------------
+# With the image just built and the admin password from the compose secret.
+# compose.yaml publishes port 5000 through a bridge network, which dockerd
+# here does not have: the rendered file is run with that one change, on the
+# host network and 127.0.0.1:PORT.
+client=docker-compose
+compose="skipped (no docker-compose)"
+if command -v docker-compose >/dev/null; then
+  step "docker stop (before compose)" docker stop -t 40 sentinel-again
+  compose_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  printf '%s' "$compose_password" >"$work/admin-password.txt"
+  # Compose mounts a secret file as it is: the image's user must read it.
+  chown 10001 "$work/admin-password.txt" && chmod 0400 "$work/admin-password.txt"
+  SENTINEL_IMAGE=$image SENTINEL_ADMIN_PASSWORD_SECRET=$work/admin-password.txt \
+    step "docker-compose config" docker-compose --project-directory "$repo_root/deploy" \
+    -f "$repo_root/deploy/compose.yaml" config
+  # docker-compose's own Python has PyYAML.
+  compose_python=$(head -n1 "$(command -v docker-compose)" | sed 's/^#! *//')
+  $compose_python - "$work/out" "$work/compose.host.yaml" "$addr" <<'PY' || fail "rewrite the compose file for the host network"
+import sys, yaml
+config = yaml.safe_load(open(sys.argv[1]))
+registry = config["services"]["registry"]
+del registry["ports"]
+registry["network_mode"] = "host"
+registry["environment"]["SENTINEL_LISTEN"] = sys.argv[3]
+yaml.safe_dump(config, open(sys.argv[2], "w"))
+PY
+  compose() { docker-compose -p sentinel-ci -f "$work/compose.host.yaml" "$@"; }
+  step "docker-compose up" compose up -d --no-build
+  client=curl
+  code=
+  for _ in $(seq 1 200); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$compose_password" "http://$addr/v2/" || true)
+    [ "$code" = 200 ] && break
+    sleep 0.1
+  done
+  [ "$code" = 200 ] || { compose logs >"$work/out" 2>&1; fail "compose: the admin with the secret's password gets $code from /v2/" "$work/out"; }
+  client=docker-compose
+  step "docker-compose down" compose down -v --timeout 40
+  compose="up, admin password from the secret, down"
+fi
+
+echo "deploy container: base $base_made (imported in $import_s s), image built in $build_s s ($image_mb MB), defaults 0.0.0.0:5000 as 10001; registry answered in ~$ready_ms ms, health $health; docker login/push/pull/run ($pushed) and agent login/push/pull; docker stop with an upload in flight: acknowledged, exit 0 in $stop_ms ms; same volume again: docker and agent pull; metrics: $metrics; compose: $compose; $(elapsed "$started") s in all: ok"
