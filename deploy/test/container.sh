@@ -10,11 +10,12 @@
 #     10001:10001 with the data in a volume, listens on 0.0.0.0:5000 by
 #     default (checked inside a --network none container), has a HEALTHCHECK
 #     and STOPSIGNAL SIGTERM.
-#  2. The registry container (--network host, listening on 127.0.0.1:PORT
-#     through SENTINEL_LISTEN, since dockerd here has no bridge to publish a
-#     port through): docker login/push/pull/run of a small image, agent
-#     login/push/pull of a package. Its HEALTHCHECK turns healthy once the
-#     registry serves /healthz.
+#  2. The registry container, as the Kubernetes pod runs it (read-only root
+#     filesystem, no capabilities, no new privileges), on the host network at
+#     127.0.0.1:PORT through SENTINEL_LISTEN (dockerd here has no bridge to
+#     publish a port through): docker login/push/pull/run of a small image,
+#     agent login/push/pull of a package. Its HEALTHCHECK turns healthy once
+#     the registry serves /healthz.
 #  3. docker stop (SIGTERM) while an upload is in flight: the upload is
 #     acknowledged, the container exits 0 well within its 40 s grace period
 #     and logs its shutdown.
@@ -22,6 +23,8 @@
 #     are still there (docker pull, agent pull after removing local copies).
 #  5. When the registry serves /metrics: every metric the Grafana dashboard
 #     (deploy/grafana/sentinel.json) queries is in it.
+#  6. compose.yaml brought up (on the host network) with the admin password
+#     from its secret, and down.
 #
 # Usage: deploy/test/container.sh [sentinel-registry [agent]]
 #   (default: target/debug/sentinel-registry and target/debug/agent; build
@@ -286,8 +289,11 @@ step "docker rm (defaults)" docker rm -f defaults
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 addr=127.0.0.1:$port
 password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+# As the Kubernetes manifests run it: read-only root filesystem with a
+# writable /tmp, no capabilities, no privilege escalation.
 run_registry() { # run_registry NAME
   docker run -d --name "$1" --network host \
+    --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges \
     -e SENTINEL_LISTEN="$addr" -e SENTINEL_AUTH=true -e SENTINEL_ADMIN_PASSWORD="$password" \
     -v sentinel-data:/var/lib/sentinel --stop-timeout 40 \
     --health-interval 1s --health-start-period 5s "$image"
