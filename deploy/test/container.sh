@@ -40,7 +40,7 @@
 # exit (KEEP=1 keeps it). Binds 127.0.0.1 only.
 set -euo pipefail
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-# shellcheck source=../../conformance/interop/lib.sh
+# shellcheck source=conformance/interop/lib.sh
 source "$repo_root/conformance/interop/lib.sh"
 
 registry_binary=${1:-target/debug/sentinel-registry}
@@ -226,7 +226,7 @@ step "docker import the base as debian:bookworm-slim" docker import "$base_tar" 
 import_s=$(elapsed "$t0")
 
 # --- 1. The image ------------------------------------------------------------
-client=diff
+client="diff"
 runtime_stage() { sed -n '/^# --- runtime: keep identical/,/^# --- end of the shared runtime stage ---/p' "$1"; }
 runtime_stage "$repo_root/deploy/Dockerfile" >"$work/runtime.full"
 runtime_stage "$repo_root/deploy/Dockerfile.prebuilt" >"$work/runtime.prebuilt"
@@ -410,7 +410,9 @@ step "docker pull (after restart)" docker pull "$small"
 grep -q "Digest: $pushed" "$work/out" || fail "docker pull after restart reported another digest" "$work/out"
 client=curl
 code=$(curl -s -o "$work/blob.back" -w '%{http_code}' -u "admin:$password" "http://$addr/v2/admin/inflight/blobs/$blob_digest" || true)
-[ "$code" = 200 ] && cmp -s "$work/blob" "$work/blob.back" || fail "the blob uploaded during shutdown is not served after restart ($code)"
+if [ "$code" != 200 ] || ! cmp -s "$work/blob" "$work/blob.back"; then
+  fail "the blob uploaded during shutdown is not served after restart ($code)"
+fi
 client=agent
 rm -rf "$work/home/store" "$work/pulled"
 step "agent pull (after restart, empty store)" agent pull "$addr/admin/hello:0.1.0" -d "$work/pulled"

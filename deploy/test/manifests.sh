@@ -37,7 +37,7 @@ work=$(mktemp -d /tmp/sentinel-manifests.XXXXXX)
 server_pid=
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
+  if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 fail() {
