@@ -20,7 +20,9 @@
 #     acknowledged, the container exits 0 well within its 40 s grace period
 #     and logs its shutdown.
 #  4. A new container on the same volume: the admin, the image and the package
-#     are still there (docker pull, agent pull after removing local copies).
+#     are still there (docker pull, agent pull after removing local copies;
+#     containerd's ctr pulls with the plain-HTTP hosts.toml of
+#     deploy/kubernetes/containerd/).
 #  5. When the registry serves /metrics: every metric the Grafana dashboard
 #     (deploy/grafana/sentinel.json) queries is in it.
 #  6. compose.yaml brought up (on the host network) with the admin password
@@ -408,6 +410,20 @@ wait_ready sentinel-again
 step "docker rmi (before pulling again)" docker rmi "$small"
 step "docker pull (after restart)" docker pull "$small"
 grep -q "Digest: $pushed" "$work/out" || fail "docker pull after restart reported another digest" "$work/out"
+# containerd (the Kubernetes pull path) with the plain-HTTP hosts.toml of
+# deploy/kubernetes/containerd/ for this address. The image is named by a
+# host that does not resolve (as a node would name a registry by its DNS
+# name): only the hosts.toml leads containerd to 127.0.0.1:PORT, over HTTP.
+client=ctr
+hosts_dir=$work/certs.d
+alias_host=sentinel.invalid:$port
+mkdir -p "$hosts_dir/$alias_host"
+sed -n 's/^# \(server = "http:\/\/\|\[host\."http:\/\/\|  capabilities\)/\1/p' \
+  "$repo_root/deploy/kubernetes/containerd/hosts.toml" | sed "s/10\.0\.0\.5:30500/$addr/" >"$hosts_dir/$alias_host/hosts.toml"
+grep -q "^server = \"http://$addr\"" "$hosts_dir/$alias_host/hosts.toml" ||
+  fail "make a hosts.toml from deploy/kubernetes/containerd/hosts.toml"
+step "ctr images pull --hosts-dir" ctr -a "$work/containerd.sock" -n sentinel-deploy-ctr images pull \
+  --hosts-dir "$hosts_dir" --user "admin:$password" "$alias_host/admin/hello-image:1"
 client=curl
 code=$(curl -s -o "$work/blob.back" -w '%{http_code}' -u "admin:$password" "http://$addr/v2/admin/inflight/blobs/$blob_digest" || true)
 if [ "$code" != 200 ] || ! cmp -s "$work/blob" "$work/blob.back"; then
@@ -470,4 +486,4 @@ PY
   compose="up, admin password from the secret, down"
 fi
 
-echo "deploy container: base $base_made (imported in $import_s s), image built in $build_s s ($image_mb MB), defaults 0.0.0.0:5000 as 10001; registry answered in ~$ready_ms ms, health $health; docker login/push/pull/run ($pushed) and agent login/push/pull; docker stop with an upload in flight: acknowledged, exit 0 in $stop_ms ms; same volume again: docker and agent pull; metrics: $metrics; compose: $compose; $(elapsed "$started") s in all: ok"
+echo "deploy container: base $base_made (imported in $import_s s), image built in $build_s s ($image_mb MB), defaults 0.0.0.0:5000 as 10001; registry answered in ~$ready_ms ms, health $health; docker login/push/pull/run ($pushed) and agent login/push/pull; docker stop with an upload in flight: acknowledged, exit 0 in $stop_ms ms; same volume again: docker, ctr (hosts.toml) and agent pull; metrics: $metrics; compose: $compose; $(elapsed "$started") s in all: ok"
