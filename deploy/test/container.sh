@@ -283,6 +283,10 @@ docker logs defaults >"$work/defaults.log" 2>&1 || true
 [ -n "$ok" ] || fail "the default container does not accept connections on 0.0.0.0:5000" "$work/defaults.log"
 grep -q 'listening on http://0.0.0.0:5000 (data: /var/lib/sentinel' "$work/defaults.log" ||
   fail "the default container's log does not say it listens on 0.0.0.0:5000 with data in /var/lib/sentinel" "$work/defaults.log"
+# The HEALTHCHECK command with the image's own SENTINEL_LISTEN (judged below,
+# once it is known whether this registry has /healthz).
+defaults_health=0
+docker exec defaults /usr/local/bin/sentinel-healthcheck >/dev/null 2>&1 || defaults_health=$?
 step "id in the container" docker exec defaults id -u
 [ "$(cat "$work/out")" = 10001 ] || fail "the registry runs as uid $(cat "$work/out"), not 10001"
 step "docker rm (defaults)" docker rm -f defaults
@@ -329,6 +333,9 @@ wait_ready() {
 t0=$(date +%s)
 step "docker run (registry, auth on, volume sentinel-data)" run_registry sentinel
 wait_ready sentinel
+case $health in
+  healthy*) [ "$defaults_health" = 0 ] || fail "sentinel-healthcheck failed ($defaults_health) in the container with the image's defaults" ;;
+esac
 ready_ms=$((($(date +%s) - t0) * 1000))
 
 # A small image: a static busybox and a script.
