@@ -99,6 +99,17 @@ step "helm template (TLS, signing key in values, no persistence)" "$helm" templa
   --set tls.enabled=true,tls.secretName=sentinel-tls,persistence.enabled=false \
   --set-file auth.tokenSigningKey="$work/token-signing-key.pem"
 cp "$work/out" "$work/helm-tls.yaml"
+renders="kustomize helm-default helm-full helm-tls"
+# The metrics switches, where the registry has them (issue 14): a separate
+# metrics listener, metrics for signed-in users, the ServiceMonitor on it.
+if "$registry_binary" serve --help 2>/dev/null | grep -q -- '--metrics-listen'; then
+  step "helm template (metrics listener and auth)" "$helm" template sentinel "$chart" \
+    --set metrics.port=9100,metrics.auth.enabled=true,metrics.auth.secretName=prometheus-sentinel \
+    --set metrics.serviceMonitor.enabled=true
+  cp "$work/out" "$work/helm-metrics.yaml"
+  grep -q 'metrics-listen = "0.0.0.0:9100"' "$work/helm-metrics.yaml" || fail "helm template: no metrics-listen" "$work/helm-metrics.yaml"
+  renders="$renders helm-metrics"
+fi
 "$helm" template sentinel "$chart" --set storage.type=s3 >"$work/out" 2>&1 &&
   fail "helm template accepted storage.type=s3 without a bucket"
 grep -q 'storage.s3.bucket is required' "$work/out" || fail "helm template: s3 without a bucket, wrong message" "$work/out"
@@ -108,7 +119,7 @@ grep -q 'tls.secretName is required' "$work/out" || fail "helm template: TLS wit
 
 # Schemas have no ServiceMonitor (a CRD): check_manifests.py checks it.
 objects=0
-for rendered in kustomize helm-default helm-full helm-tls; do
+for rendered in $renders; do
   validate "$work/$rendered.yaml" >"$work/out" 2>&1 || fail "kubernetes-validate --strict ($rendered)" "$work/out"
   if grep -v "Couldn't find schema for kind ServiceMonitor" "$work/out" | grep -q .; then
     fail "kubernetes-validate ($rendered) warned" "$work/out"
@@ -123,13 +134,16 @@ step "cross-check (helm defaults)" "$venv/bin/python" deploy/test/check_manifest
 step "cross-check (helm, every option on)" "$venv/bin/python" deploy/test/check_manifests.py \
   --external sentinel-credentials,sentinel-s3,sentinel-tls "$work/helm-full.yaml"
 step "cross-check (helm, TLS)" "$venv/bin/python" deploy/test/check_manifests.py --external sentinel-tls "$work/helm-tls.yaml"
+if [ -f "$work/helm-metrics.yaml" ]; then
+  step "cross-check (helm, metrics listener)" "$venv/bin/python" deploy/test/check_manifests.py "$work/helm-metrics.yaml"
+fi
 grep -q 'scheme: HTTPS' "$work/helm-tls.yaml" || fail "helm template with TLS: the probes are not HTTPS"
 
 # --- 2. The rendered sentinel.toml files start the registry ------------------------
 step "self-signed certificate" openssl req -x509 -newkey ed25519 -nodes -days 1 -subj /CN=localhost \
   -keyout "$work/tls.key" -out "$work/tls.crt"
 configs=0
-for rendered in kustomize helm-default helm-full helm-tls; do
+for rendered in $renders; do
   "$venv/bin/python" - "$work/$rendered.yaml" "$work/$rendered.toml" <<'PY'
 import sys, yaml
 for o in yaml.safe_load_all(open(sys.argv[1])):
@@ -142,10 +156,12 @@ PY
     # What the chart's init container does with the Secret's key.
     install -D -m 0600 "$work/token-signing-key.pem" "$data/token-signing-key.pem"
   fi
-  # Flags win over the file: a loopback port, a temporary data directory and
+  # Flags win over the file: loopback ports, a temporary data directory and
   # local blobs (the file's s3:// is not reachable here).
+  loopback_metrics=()
+  if grep -q '^metrics-listen' "$work/$rendered.toml"; then loopback_metrics=(--metrics-listen 127.0.0.1:0); fi
   SENTINEL_ADMIN_PASSWORD=manifests-test-password "$registry_binary" serve --config "$work/$rendered.toml" \
-    --listen 127.0.0.1:0 --data-dir "$data" --storage "$data/storage" >"$work/server.log" 2>&1 &
+    --listen 127.0.0.1:0 --data-dir "$data" --storage "$data/storage" "${loopback_metrics[@]}" >"$work/server.log" 2>&1 &
   server_pid=$!
   up=
   for _ in $(seq 1 100); do
@@ -154,6 +170,9 @@ PY
     sleep 0.1
   done
   [ -n "$up" ] || fail "the registry does not start with the sentinel.toml of $rendered" "$work/server.log"
+  if [ "$rendered" = helm-tls ]; then
+    grep -q 'listening on https' "$work/server.log" || fail "the TLS configuration did not serve HTTPS" "$work/server.log"
+  fi
   kill "$server_pid"
   # A clean stop is container.sh's to prove; here the file only has to be
   # accepted. An unclean one is said, not failed on.
@@ -163,7 +182,6 @@ PY
   [ "$status" = 0 ] || echo "deploy manifests: note: the registry exited $status after SIGTERM (sentinel.toml of $rendered)" >&2
   configs=$((configs + 1))
 done
-grep -q 'listening on https' "$work/server.log" || fail "the TLS configuration did not serve HTTPS" "$work/server.log"
 cmp -s "$work/token-signing-key.pem" "$work/data-helm-tls/token-signing-key.pem" ||
   fail "the registry replaced the openssl-made token signing key"
 
@@ -193,4 +211,4 @@ step "hosts.toml parses" python3 -c 'import sys, tomllib; tomllib.load(open(sys.
 step "dashboard structure" python3 deploy/test/dashboard_metrics.py deploy/grafana/sentinel.json
 dashboard=$(cat "$work/out")
 
-echo "deploy manifests: $helm_version; kustomize and 3 helm renders: $objects objects valid against the Kubernetes 1.37 schemas (strict) and cross-checked, wrong values refused; $configs rendered sentinel.toml files start the registry; compose (2 files), systemd unit, hosts.toml; $dashboard; $(($(date +%s) - started)) s: ok"
+echo "deploy manifests: $helm_version; $(echo "$renders" | wc -w) renders ($renders): $objects objects valid against the Kubernetes 1.37 schemas (strict) and cross-checked, wrong values refused; $configs rendered sentinel.toml files start the registry; compose (2 files), systemd unit, hosts.toml; $dashboard; $(($(date +%s) - started)) s: ok"
