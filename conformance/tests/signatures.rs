@@ -585,3 +585,48 @@ async fn signed_indexes_open_their_children_and_removed_keys_stop_counting() {
         .await
         .expect_status(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_signature_artifact_opens_only_its_envelope() {
+    let world = World::start().await;
+    let trusted = SigningKey::generate();
+    let stranger = SigningKey::generate();
+    let repo = "signed/config";
+    let unsigned = world.push_image(repo, "1", "unsigned").await;
+    world.grant_read(repo).await;
+    world
+        .set_policy("signed/*", true, &[&trusted])
+        .await
+        .expect_status(StatusCode::OK);
+
+    // A signature artifact (by a key nobody trusts) whose config names the
+    // unsigned image's layer: stored, but it does not open that layer.
+    let envelope = envelope_for(&unsigned.descriptor, &stranger);
+    let layer = world.push_blob(Who::Admin, repo, &envelope).await;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": SIGNATURE_ARTIFACT_TYPE,
+        "config": {"mediaType": OCI_EMPTY, "digest": unsigned.layer.digest, "size": unsigned.layer.size},
+        "layers": [{"mediaType": ENVELOPE_MEDIA_TYPE, "digest": layer.digest, "size": layer.size}],
+        "subject": unsigned.descriptor.to_json(),
+    });
+    let body = to_bytes(&manifest);
+    world
+        .put_manifest(Who::Admin, repo, &sha256_digest(&body), OCI_MANIFEST, &body)
+        .await
+        .expect_status(StatusCode::CREATED);
+    assert_unsigned(
+        &world.blob(Who::Reader, repo, &unsigned.layer.digest).await,
+        "signed/*",
+    );
+    // The artifact itself and its envelope stay readable.
+    world
+        .manifest(Who::Reader, Method::GET, repo, &sha256_digest(&body))
+        .await
+        .expect_status(StatusCode::OK);
+    world
+        .blob(Who::Reader, repo, &layer.digest)
+        .await
+        .expect_status(StatusCode::OK);
+}

@@ -83,7 +83,8 @@ struct View {
     trusted: HashSet<Digest>,
     /// Signature artifacts (always readable).
     signature_artifacts: HashSet<Digest>,
-    /// Blobs of trusted manifests and of signature artifacts.
+    /// Blobs of trusted manifests, and the envelopes (and empty configs) of
+    /// signature artifacts.
     blobs: HashSet<Digest>,
 }
 
@@ -159,7 +160,15 @@ impl Trust {
 #[serde(rename_all = "camelCase")]
 struct SignatureManifest {
     #[serde(default)]
+    config: Option<Described>,
+    #[serde(default)]
     layers: Vec<Layer>,
+}
+
+/// A descriptor, for its digest.
+#[derive(serde::Deserialize)]
+struct Described {
+    digest: Digest,
 }
 
 #[derive(serde::Deserialize)]
@@ -551,6 +560,7 @@ impl Registry {
         };
         let mut signed_subjects: HashSet<Digest> = HashSet::new();
         let mut references: HashMap<Digest, (Vec<Digest>, Vec<Digest>)> = HashMap::new();
+        let empty_config = Digest::sha256(b"{}");
         for digest in self.index.repository_manifests(repository).await? {
             let Some(manifest) = self.index.manifest(repository, &digest).await? else {
                 continue;
@@ -564,7 +574,23 @@ impl Registry {
                 if entries.iter().any(|entry| entry.trusted) {
                     signed_subjects.insert(subject.clone());
                 }
-                view.blobs.extend(parsed.blobs);
+                // Only its envelope and the empty config: any other blob
+                // (a `config` naming an unsigned image's layer, say) stays
+                // behind the policy. An artifact whose envelope proves
+                // nothing opens nothing.
+                if !entries.is_empty()
+                    && let Ok(described) =
+                        serde_json::from_slice::<SignatureManifest>(&manifest.body)
+                {
+                    view.blobs
+                        .extend(described.layers.into_iter().map(|layer| layer.digest));
+                    view.blobs.extend(
+                        described
+                            .config
+                            .map(|config| config.digest)
+                            .filter(|config| *config == empty_config),
+                    );
+                }
                 view.signature_artifacts.insert(digest);
             } else {
                 references.insert(digest, (parsed.blobs, parsed.manifests));
