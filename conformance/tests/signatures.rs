@@ -630,3 +630,82 @@ async fn a_signature_artifact_opens_only_its_envelope() {
         .await
         .expect_status(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_missing_envelope_costs_its_signature_not_the_repository() {
+    let world = World::start().await;
+    let trusted = SigningKey::generate();
+    let repo = "signed/gone";
+    let first = world.push_image(repo, "1", "first").await;
+    let second = world.push_image(repo, "2", "second").await;
+    world.grant_read(repo).await;
+    world
+        .set_policy("signed/*", true, &[&trusted])
+        .await
+        .expect_status(StatusCode::OK);
+    let envelope = world.sign(repo, &first.descriptor, &trusted).await;
+    world.sign(repo, &second.descriptor, &trusted).await;
+    world
+        .manifest(Who::Reader, Method::GET, repo, "1")
+        .await
+        .expect_status(StatusCode::OK);
+
+    // The first signature's envelope is deleted; after a restart, what the
+    // signatures prove is worked out again from storage.
+    send(world.request(
+        Who::Admin,
+        Method::DELETE,
+        &format!("/v2/{repo}/blobs/{}", sha256_digest(&envelope)),
+    ))
+    .await
+    .expect_status(StatusCode::ACCEPTED);
+    let World { oci } = world;
+    let world = World {
+        oci: oci.restart().await,
+    };
+
+    world
+        .manifest(Who::Reader, Method::GET, repo, "2")
+        .await
+        .expect_status(StatusCode::OK);
+    world
+        .blob(Who::Reader, repo, &second.layer.digest)
+        .await
+        .expect_status(StatusCode::OK);
+    assert_unsigned(
+        &world.manifest(Who::Reader, Method::GET, repo, "1").await,
+        "signed/*",
+    );
+}
+
+#[tokio::test]
+async fn the_first_read_after_a_restart_is_answered_from_storage() {
+    let world = World::start().await;
+    let trusted = SigningKey::generate();
+    let repo = "signed/restart";
+    let signed = world.push_image(repo, "1", "signed").await;
+    world.push_image(repo, "2", "unsigned").await;
+    world.grant_read(repo).await;
+    world
+        .set_policy("signed/*", true, &[&trusted])
+        .await
+        .expect_status(StatusCode::OK);
+    world.sign(repo, &signed.descriptor, &trusted).await;
+
+    let World { oci } = world;
+    let world = World {
+        oci: oci.restart().await,
+    };
+    world
+        .manifest(Who::Reader, Method::GET, repo, "1")
+        .await
+        .expect_status(StatusCode::OK);
+    world
+        .blob(Who::Reader, repo, &signed.layer.digest)
+        .await
+        .expect_status(StatusCode::OK);
+    assert_unsigned(
+        &world.manifest(Who::Reader, Method::GET, repo, "2").await,
+        "signed/*",
+    );
+}

@@ -457,7 +457,9 @@ impl Registry {
     /// What signature artifact `artifact` (of `subject`) proves in
     /// `repository` against `keys`: recorded at push, worked out again once
     /// per policy generation. One that does not verify any more proves
-    /// nothing.
+    /// nothing, and so does one whose envelope is missing (a deleted blob,
+    /// an incomplete copy): that is not recorded, so the envelope counts
+    /// again once it is back.
     async fn verdict(
         &self,
         repository: &RepositoryName,
@@ -487,6 +489,9 @@ impl Registry {
                     .into(),
                 Err(RegistryError::SignatureInvalid(_) | RegistryError::PackageInvalid(_)) => {
                     Arc::from(Vec::new())
+                }
+                Err(RegistryError::ManifestBlobUnknown(_) | RegistryError::BlobUnknown(_)) => {
+                    return Ok(Arc::from(Vec::new()));
                 }
                 Err(error) => return Err(error),
             };
