@@ -709,3 +709,57 @@ async fn the_first_read_after_a_restart_is_answered_from_storage() {
         "signed/*",
     );
 }
+
+#[tokio::test]
+async fn a_key_removed_while_a_view_is_built_stops_counting() {
+    let world = World::start().await;
+    let old_key = SigningKey::generate();
+    let new_key = SigningKey::generate();
+    let repo = "signed/race";
+    let image = world.push_image(repo, "1", "race").await;
+    world.grant_read(repo).await;
+    world
+        .set_policy("signed/*", true, &[&old_key])
+        .await
+        .expect_status(StatusCode::OK);
+    // Many signature artifacts, so that building the view takes a while.
+    let envelope = envelope_for(&image.descriptor, &old_key);
+    let empty = world.push_blob(Who::Admin, repo, b"{}").await;
+    let layer = world.push_blob(Who::Admin, repo, &envelope).await;
+    for n in 0..300 {
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": SIGNATURE_ARTIFACT_TYPE,
+            "config": {"mediaType": OCI_EMPTY, "digest": empty.digest, "size": 2},
+            "layers": [{"mediaType": ENVELOPE_MEDIA_TYPE, "digest": layer.digest, "size": layer.size}],
+            "subject": image.descriptor.to_json(),
+            "annotations": {"n": n.to_string()},
+        });
+        let body = to_bytes(&manifest);
+        world
+            .put_manifest(Who::Admin, repo, &sha256_digest(&body), OCI_MANIFEST, &body)
+            .await
+            .expect_status(StatusCode::CREATED);
+    }
+
+    // The old key leaves the policy while a read builds the view with it:
+    // once the change is answered, its signatures count no more.
+    for round in 0..12u64 {
+        world
+            .set_policy("signed/*", true, &[&old_key])
+            .await
+            .expect_status(StatusCode::OK);
+        let read = world.manifest(Who::Reader, Method::GET, repo, "1");
+        let change = async {
+            tokio::time::sleep(std::time::Duration::from_millis(round * 3)).await;
+            world.set_policy("signed/*", true, &[&new_key]).await
+        };
+        let (_, changed) = tokio::join!(read, change);
+        changed.expect_status(StatusCode::OK);
+        assert_unsigned(
+            &world.manifest(Who::Reader, Method::GET, repo, "1").await,
+            "signed/*",
+        );
+    }
+}

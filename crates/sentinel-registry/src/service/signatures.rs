@@ -19,7 +19,6 @@
 //! key left the policy stops counting then).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use arc_swap::ArcSwap;
@@ -56,16 +55,22 @@ pub(crate) struct Trust {
     file: PolicyFile,
     /// The stamp of the policy file as last read.
     loaded: Mutex<Option<FileStamp>>,
-    /// The policies in force.
-    policies: ArcSwap<Policies>,
-    /// Bumped on every change of the policies in force.
-    generation: AtomicU64,
+    /// The policies in force, with their generation: one snapshot, so
+    /// that what is worked out from a policy is stamped with its own
+    /// generation, never with that of a policy installed meanwhile.
+    in_force: ArcSwap<InForce>,
     /// Per repository: the view, and a counter of changes to its manifests.
     views: RwLock<HashMap<String, Slot>>,
     /// What each signature artifact proves, per repository, as of a generation.
     verdicts: Mutex<HashMap<(RepositoryName, Digest), Verdict>>,
     /// One view build per repository at a time.
     builds: KeyedLocks,
+}
+
+/// The policies in force and their generation (bumped on every change).
+struct InForce {
+    generation: u64,
+    policies: Arc<Policies>,
 }
 
 /// A repository's view and the number of changes to its manifests.
@@ -108,8 +113,10 @@ impl Trust {
             configured,
             file,
             loaded: Mutex::new(stamp),
-            policies: ArcSwap::from_pointee(policies),
-            generation: AtomicU64::new(0),
+            in_force: ArcSwap::from_pointee(InForce {
+                generation: 0,
+                policies: Arc::new(policies),
+            }),
             views: RwLock::default(),
             verdicts: Mutex::default(),
             builds: KeyedLocks::default(),
@@ -119,11 +126,19 @@ impl Trust {
     /// Makes `file` (the policy file's new content) the policies in force.
     fn install(&self, file: Vec<SignaturePolicy>) {
         let policies = Policies::new(self.configured.clone(), file);
-        if **self.policies.load() == policies {
+        let previous = self.in_force.rcu(|current| {
+            if *current.policies == policies {
+                Arc::clone(current)
+            } else {
+                Arc::new(InForce {
+                    generation: current.generation + 1,
+                    policies: Arc::new(policies.clone()),
+                })
+            }
+        });
+        if *previous.policies == policies {
             return;
         }
-        self.policies.store(Arc::new(policies));
-        self.generation.fetch_add(1, Ordering::SeqCst);
         self.views
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -143,9 +158,8 @@ impl Trust {
         }
     }
 
-    /// `repository`'s view, if it is built for the current generation.
-    fn current_view(&self, repository: &str) -> Option<Arc<View>> {
-        let generation = self.generation.load(Ordering::SeqCst);
+    /// `repository`'s view, if it is built for `generation`.
+    fn current_view(&self, repository: &str, generation: u64) -> Option<Arc<View>> {
         let views = self.views.read().unwrap_or_else(PoisonError::into_inner);
         views
             .get(repository)
@@ -239,13 +253,19 @@ fn examine(
 impl Registry {
     /// The signature policies in force.
     pub fn signature_policies(&self) -> Arc<Policies> {
-        self.trust.policies.load_full()
+        Arc::clone(&self.trust.in_force.load().policies)
     }
 
     /// Sets the policy of `policy.repositories` in the policy file; a
     /// pattern the configuration sets is refused.
     pub fn set_signature_policy(&self, policy: SignaturePolicy) -> Result<(), TrustError> {
-        if self.trust.policies.load().configured(&policy.repositories) {
+        if self
+            .trust
+            .in_force
+            .load()
+            .policies
+            .configured(&policy.repositories)
+        {
             return Err(TrustError::Configured(policy.repositories.to_string()));
         }
         let file = self.trust.file.set(policy)?;
@@ -255,7 +275,7 @@ impl Registry {
 
     /// Removes the policy of `pattern` from the policy file.
     pub fn remove_signature_policy(&self, pattern: &RepositoryPattern) -> Result<(), TrustError> {
-        if self.trust.policies.load().configured(pattern) {
+        if self.trust.in_force.load().policies.configured(pattern) {
             return Err(TrustError::Configured(pattern.to_string()));
         }
         let file = self.trust.file.remove(pattern)?;
@@ -279,8 +299,9 @@ impl Registry {
     /// Whether the policy covering `repository` requires signatures of pulls.
     pub fn signature_required(&self, repository: &RepositoryName) -> bool {
         self.trust
-            .policies
+            .in_force
             .load()
+            .policies
             .covering(repository.as_str())
             .is_some_and(|policy| policy.require_signature)
     }
@@ -315,14 +336,17 @@ impl Registry {
         repository: &RepositoryName,
         readable: impl FnOnce(&View) -> bool,
     ) -> Result<(), RegistryError> {
-        let policies = self.trust.policies.load();
-        let Some(policy) = policies
+        let in_force = self.trust.in_force.load_full();
+        let Some(policy) = in_force
+            .policies
             .covering(repository.as_str())
             .filter(|policy| policy.require_signature)
         else {
             return Ok(());
         };
-        let view = self.trust_view(repository, policy).await?;
+        let view = self
+            .trust_view(repository, in_force.generation, policy)
+            .await?;
         if readable(&view) {
             Ok(())
         } else {
@@ -339,18 +363,25 @@ impl Registry {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<Vec<SignatureEntry>, RegistryError> {
-        let policies = self.trust.policies.load();
-        let keys = policies
+        let in_force = self.trust.in_force.load_full();
+        let keys = in_force
+            .policies
             .covering(repository.as_str())
             .map_or(&[][..], |policy| &policy.keys[..]);
         let mut entries = Vec::new();
         for referrer in self.index.referrers(repository, digest).await? {
             if referrer.artifact_type.as_deref() == Some(SIGNATURE_ARTIFACT_TYPE) {
                 entries.extend(
-                    self.verdict(repository, &referrer.digest, digest, keys)
-                        .await?
-                        .iter()
-                        .cloned(),
+                    self.verdict(
+                        repository,
+                        &referrer.digest,
+                        digest,
+                        in_force.generation,
+                        keys,
+                    )
+                    .await?
+                    .iter()
+                    .cloned(),
                 );
             }
         }
@@ -383,9 +414,10 @@ impl Registry {
         body: &[u8],
         subject: &Digest,
     ) -> Result<(), RegistryError> {
-        let generation = self.trust.generation.load(Ordering::SeqCst);
-        let policies = self.trust.policies.load();
-        let keys = policies
+        let in_force = self.trust.in_force.load_full();
+        let generation = in_force.generation;
+        let keys = in_force
+            .policies
             .covering(repository.as_str())
             .map_or(&[][..], |policy| &policy.keys[..]);
         let bytes = self.envelope_bytes(repository, body).await?;
@@ -455,19 +487,20 @@ impl Registry {
     }
 
     /// What signature artifact `artifact` (of `subject`) proves in
-    /// `repository` against `keys`: recorded at push, worked out again once
-    /// per policy generation. One that does not verify any more proves
-    /// nothing, and so does one whose envelope is missing (a deleted blob,
-    /// an incomplete copy): that is not recorded, so the envelope counts
-    /// again once it is back.
+    /// `repository` against `keys`, the keys of policy generation
+    /// `generation`: recorded at push, worked out again once per policy
+    /// generation. One that does not verify any more proves nothing, and
+    /// so does one whose envelope is missing (a deleted blob, an incomplete
+    /// copy): that is not recorded, so the envelope counts again once it
+    /// is back.
     async fn verdict(
         &self,
         repository: &RepositoryName,
         artifact: &Digest,
         subject: &Digest,
+        generation: u64,
         keys: &[PublicKey],
     ) -> Result<Arc<[SignatureEntry]>, RegistryError> {
-        let generation = self.trust.generation.load(Ordering::SeqCst);
         let key = (repository.clone(), artifact.clone());
         if let Some(verdict) = self
             .trust
@@ -509,21 +542,22 @@ impl Registry {
         Ok(entries)
     }
 
-    /// `repository`'s view for the current generation: looked up, or built
-    /// (once at a time per repository) from its manifests.
+    /// `repository`'s view for policy generation `generation`, whose policy
+    /// covering `repository` is `policy`: looked up, or built (once at a
+    /// time per repository) from its manifests.
     async fn trust_view(
         &self,
         repository: &RepositoryName,
+        generation: u64,
         policy: &SignaturePolicy,
     ) -> Result<Arc<View>, RegistryError> {
-        if let Some(view) = self.trust.current_view(repository.as_str()) {
+        if let Some(view) = self.trust.current_view(repository.as_str(), generation) {
             return Ok(view);
         }
         let _building = self.trust.builds.lock(repository.as_str()).await;
-        if let Some(view) = self.trust.current_view(repository.as_str()) {
+        if let Some(view) = self.trust.current_view(repository.as_str(), generation) {
             return Ok(view);
         }
-        let generation = self.trust.generation.load(Ordering::SeqCst);
         let changes = {
             let mut views = self
                 .trust
@@ -544,7 +578,7 @@ impl Registry {
         let slot = views.entry(repository.to_string()).or_default();
         // Kept only if nothing changed while it was built; either way it
         // answers this request.
-        if slot.changes == changes && self.trust.generation.load(Ordering::SeqCst) == generation {
+        if slot.changes == changes && self.trust.in_force.load().generation == generation {
             slot.view = Some(Arc::clone(&view));
         }
         Ok(view)
@@ -575,7 +609,9 @@ impl Registry {
                 continue;
             };
             if let Some(subject) = signature_subject(&parsed) {
-                let entries = self.verdict(repository, &digest, subject, keys).await?;
+                let entries = self
+                    .verdict(repository, &digest, subject, generation, keys)
+                    .await?;
                 if entries.iter().any(|entry| entry.trusted) {
                     signed_subjects.insert(subject.clone());
                 }
