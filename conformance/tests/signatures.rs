@@ -23,6 +23,8 @@ struct World {
 enum Who {
     Admin,
     Reader,
+    /// A publisher, made by the tests that need one.
+    Publisher,
 }
 
 impl World {
@@ -47,6 +49,7 @@ impl World {
         let (user, password) = match who {
             Who::Admin => ("admin", ADMIN_PASSWORD),
             Who::Reader => ("rita", "rita-password-1234"),
+            Who::Publisher => ("paul", "paul-password-1234"),
         };
         self.oci.req(method, path).basic_auth(user, Some(password))
     }
@@ -762,4 +765,61 @@ async fn a_key_removed_while_a_view_is_built_stops_counting() {
             "signed/*",
         );
     }
+}
+
+#[tokio::test]
+async fn a_mount_out_of_a_repository_that_requires_signatures_follows_its_policy() {
+    let world = World::start().await;
+    let trusted = SigningKey::generate();
+    let repo = "signed/source";
+    let image = world.push_image(repo, "1", "source").await;
+    world
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            json!({"name": "paul", "password": "paul-password-1234", "role": "publisher"}),
+        )
+        .await
+        .expect_status(StatusCode::CREATED);
+    world
+        .api(
+            Method::PUT,
+            &format!("/api/v1/repositories/{repo}/grants/paul"),
+            json!({"access": "read"}),
+        )
+        .await
+        .expect_status(StatusCode::NO_CONTENT);
+    world
+        .set_policy("signed/*", true, &[&trusted])
+        .await
+        .expect_status(StatusCode::OK);
+    let mount = |digest: String| {
+        send(world.request(
+            Who::Publisher,
+            Method::POST,
+            &format!("/v2/paul/own/blobs/uploads/?mount={digest}&from={repo}"),
+        ))
+    };
+
+    // The publisher may not GET the unsigned layer from the source, so it
+    // cannot mount it into its own repository and read it there.
+    assert_unsigned(
+        &world.blob(Who::Publisher, repo, &image.layer.digest).await,
+        "signed/*",
+    );
+    let refused = mount(image.layer.digest.clone()).await;
+    assert_eq!(refused.status, StatusCode::ACCEPTED, "{}", refused.text());
+    world
+        .blob(Who::Publisher, "paul/own", &image.layer.digest)
+        .await
+        .expect_status(StatusCode::NOT_FOUND);
+
+    // Signed, the layer is readable from the source, and so mountable.
+    world.sign(repo, &image.descriptor, &trusted).await;
+    let mounted = mount(image.layer.digest.clone()).await;
+    assert_eq!(mounted.status, StatusCode::CREATED, "{}", mounted.text());
+    let read = world
+        .blob(Who::Publisher, "paul/own", &image.layer.digest)
+        .await;
+    assert_eq!(read.body, image.layer_bytes);
 }
