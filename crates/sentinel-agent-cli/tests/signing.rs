@@ -403,6 +403,41 @@ async fn distribution_sign_and_verify() {
     sign_and_verify(&registry.host()).await;
 }
 
+/// A host name is case-insensitive: `LocalHost:PORT` is the registry the
+/// scope `localhost:PORT/*` names, so a pull written that way verifies too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scope_covers_its_host_in_any_case() {
+    let registry = TestRegistry::start().await;
+    let port = host(&registry).rsplit_once(':').unwrap().1.to_string();
+    let author = AgentHome::new();
+    let public = generate(&author, "default").await;
+    let (_, digest) = push(&author, &format!("localhost:{port}"), "plain", "1.0.0").await;
+
+    let reader = AgentHome::new();
+    reader
+        .ok(&[
+            "trust",
+            "add",
+            "--require",
+            &format!("localhost:{port}/*"),
+            public.to_str().unwrap(),
+        ])
+        .await;
+    for written in [format!("LocalHost:{port}"), format!("LOCALHOST:{port}")] {
+        let refused = reader
+            .fails(
+                &[
+                    "pull",
+                    "--no-extract",
+                    &format!("{written}/team/plain:1.0.0"),
+                ],
+                UNSIGNED,
+            )
+            .await;
+        assert!(refused.stderr.contains(&digest), "{}", refused.stderr);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sentinel_push_sign_and_verified_pulls() {
     let registry = TestRegistry::start().await;
