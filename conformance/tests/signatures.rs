@@ -823,3 +823,98 @@ async fn a_mount_out_of_a_repository_that_requires_signatures_follows_its_policy
         .await;
     assert_eq!(read.body, image.layer_bytes);
 }
+
+#[tokio::test]
+async fn a_push_extends_the_view_instead_of_rebuilding_it() {
+    let world = World::start().await;
+    let key = SigningKey::generate();
+    let repo = "signed/busy";
+    let image = world.push_image(repo, "1", "busy").await;
+    world.grant_read(repo).await;
+    world
+        .set_policy("signed/*", true, &[&key])
+        .await
+        .expect_status(StatusCode::OK);
+    world.sign(repo, &image.descriptor, &key).await;
+    // Many signatures, so that building the view from every manifest of
+    // the repository takes a while.
+    let envelope = envelope_for(&image.descriptor, &key);
+    let empty = world.push_blob(Who::Admin, repo, b"{}").await;
+    let layer = world.push_blob(Who::Admin, repo, &envelope).await;
+    for n in 0..600 {
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": SIGNATURE_ARTIFACT_TYPE,
+            "config": {"mediaType": OCI_EMPTY, "digest": empty.digest, "size": 2},
+            "layers": [{"mediaType": ENVELOPE_MEDIA_TYPE, "digest": layer.digest, "size": layer.size}],
+            "subject": image.descriptor.to_json(),
+            "annotations": {"n": n.to_string()},
+        });
+        let body = to_bytes(&manifest);
+        world
+            .put_manifest(Who::Admin, repo, &sha256_digest(&body), OCI_MANIFEST, &body)
+            .await
+            .expect_status(StatusCode::CREATED);
+    }
+    let timed_read = || async {
+        let started = std::time::Instant::now();
+        world
+            .manifest(Who::Reader, Method::GET, repo, "1")
+            .await
+            .expect_status(StatusCode::OK);
+        started.elapsed()
+    };
+    let build = timed_read().await;
+
+    // Pushes, each followed by a read: the view is extended, not rebuilt.
+    let mut after_push = Vec::new();
+    for round in 0..5 {
+        let pushed = world
+            .push_image(repo, &format!("other-{round}"), &format!("other-{round}"))
+            .await;
+        after_push.push(timed_read().await);
+        assert_unsigned(
+            &world
+                .manifest(Who::Reader, Method::GET, repo, &pushed.digest)
+                .await,
+            "signed/*",
+        );
+    }
+    after_push.sort();
+    assert!(
+        after_push[2] * 5 < build,
+        "a read after a push took {:?} (median), the first read {build:?}",
+        after_push[2]
+    );
+
+    // What a push makes signed is opened at once: a signature of a manifest
+    // not pushed yet, then the manifest, then its layer.
+    let later_layer = b"layer of an image signed before its push".to_vec();
+    let mut later_layer_descriptor = world.push_blob(Who::Admin, repo, &later_layer).await;
+    later_layer_descriptor.media_type = OCI_LAYER.into();
+    let later = to_bytes(&image_manifest(
+        &image.config,
+        std::slice::from_ref(&later_layer_descriptor),
+    ));
+    let later_descriptor = Descriptor::new(OCI_MANIFEST, &sha256_digest(&later), later.len());
+    world.sign(repo, &later_descriptor, &key).await;
+    assert_unsigned(
+        &world
+            .blob(Who::Reader, repo, &later_layer_descriptor.digest)
+            .await,
+        "signed/*",
+    );
+    world
+        .put_manifest(Who::Admin, repo, "later", OCI_MANIFEST, &later)
+        .await
+        .expect_status(StatusCode::CREATED);
+    world
+        .manifest(Who::Reader, Method::GET, repo, "later")
+        .await
+        .expect_status(StatusCode::OK);
+    let read = world
+        .blob(Who::Reader, repo, &later_layer_descriptor.digest)
+        .await;
+    assert_eq!(read.body, later_layer);
+}

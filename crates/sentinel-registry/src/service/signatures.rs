@@ -81,6 +81,7 @@ struct Slot {
 }
 
 /// What may be read from a repository whose policy requires signatures.
+#[derive(Clone)]
 struct View {
     /// The policy generation it was built for.
     generation: u64,
@@ -91,6 +92,20 @@ struct View {
     /// Blobs of trusted manifests, and the envelopes (and empty configs) of
     /// signature artifacts.
     blobs: HashSet<Digest>,
+}
+
+/// What one pushed manifest adds to a view.
+#[derive(Default)]
+struct Opened {
+    trusted: Vec<Digest>,
+    signature_artifacts: Vec<Digest>,
+    blobs: Vec<Digest>,
+}
+
+impl Opened {
+    fn is_empty(&self) -> bool {
+        self.trusted.is_empty() && self.signature_artifacts.is_empty() && self.blobs.is_empty()
+    }
 }
 
 /// What one signature artifact proves, as of a policy generation.
@@ -158,6 +173,38 @@ impl Trust {
         }
     }
 
+    /// Notes a push to `repository`: the view stays in place (a build under
+    /// way is not kept), and the count of changes is returned with it, for
+    /// [`Trust::extend_view`].
+    fn pushed(&self, repository: &RepositoryName) -> Option<(u64, Arc<View>)> {
+        let mut views = self.views.write().unwrap_or_else(PoisonError::into_inner);
+        let slot = views.get_mut(repository.as_str())?;
+        slot.changes += 1;
+        Some((slot.changes, Arc::clone(slot.view.as_ref()?)))
+    }
+
+    /// Adds what a push opened to `repository`'s view, if nothing else
+    /// changed it since [`Trust::pushed`] returned `changes`; otherwise the
+    /// view is dropped and built again on the next read.
+    fn extend_view(&self, repository: &RepositoryName, changes: u64, opened: Opened) {
+        let mut views = self.views.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(slot) = views.get_mut(repository.as_str()) else {
+            return;
+        };
+        match &mut slot.view {
+            Some(view) if slot.changes == changes => {
+                if opened.is_empty() {
+                    return;
+                }
+                let view = Arc::make_mut(view);
+                view.trusted.extend(opened.trusted);
+                view.signature_artifacts.extend(opened.signature_artifacts);
+                view.blobs.extend(opened.blobs);
+            }
+            _ => slot.view = None,
+        }
+    }
+
     /// `repository`'s view, if it is built for `generation`.
     fn current_view(&self, repository: &str, generation: u64) -> Option<Arc<View>> {
         let views = self.views.read().unwrap_or_else(PoisonError::into_inner);
@@ -191,6 +238,26 @@ struct Layer {
     media_type: String,
     digest: Digest,
     size: u64,
+}
+
+/// The blobs a signature artifact (`body`) opens: its envelope layer,
+/// and its config when that is the empty `{}`.
+fn signature_blobs(body: &[u8]) -> Vec<Digest> {
+    let Ok(described) = serde_json::from_slice::<SignatureManifest>(body) else {
+        return Vec::new();
+    };
+    let empty_config = Digest::sha256(b"{}");
+    described
+        .layers
+        .into_iter()
+        .map(|layer| layer.digest)
+        .chain(
+            described
+                .config
+                .map(|config| config.digest)
+                .filter(|config| *config == empty_config),
+        )
+        .collect()
 }
 
 /// Whether `parsed` is a signature artifact; if so, its subject.
@@ -438,9 +505,89 @@ impl Registry {
         Ok(())
     }
 
-    /// Notes that `repository`'s manifests changed (a push or a delete).
+    /// Notes that a manifest of `repository` was deleted: its view is
+    /// built again on the next read.
     pub(super) fn signatures_changed(&self, repository: &RepositoryName) {
         self.trust.changed(repository);
+    }
+
+    /// Notes that manifest `digest` was pushed to `repository`: what it
+    /// opens is added to the repository's view, so that a push costs a look
+    /// at the pushed manifest (and, when it makes something signed, at what
+    /// that references), not a rebuild of the view from every manifest of
+    /// the repository. When that cannot be worked out, the view is dropped.
+    pub(super) async fn signatures_pushed(&self, repository: &RepositoryName, digest: &Digest) {
+        let Some((changes, view)) = self.trust.pushed(repository) else {
+            return;
+        };
+        let in_force = self.trust.in_force.load_full();
+        let policy = in_force
+            .policies
+            .covering(repository.as_str())
+            .filter(|policy| policy.require_signature);
+        let opened = match policy {
+            Some(policy) if view.generation == in_force.generation => self
+                .opened_by(repository, digest, &view, in_force.generation, &policy.keys)
+                .await
+                .ok(),
+            _ => None,
+        };
+        match opened {
+            Some(opened) => self.trust.extend_view(repository, changes, opened),
+            None => self.trust.changed(repository),
+        }
+    }
+
+    /// What pushing manifest `digest` to `repository` opens in `view`, the
+    /// view of policy generation `generation` (whose keys are `keys`).
+    async fn opened_by(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        view: &View,
+        generation: u64,
+        keys: &[PublicKey],
+    ) -> Result<Opened, RegistryError> {
+        let mut opened = Opened::default();
+        let mut roots = Vec::new();
+        let Some(pushed) = self.index.manifest(repository, digest).await? else {
+            return Ok(opened);
+        };
+        let parsed = ParsedManifest::parse(Some(&pushed.media_type), &pushed.body)?;
+        if let Some(subject) = signature_subject(&parsed) {
+            let entries = self
+                .verdict(repository, digest, subject, generation, keys)
+                .await?;
+            opened.signature_artifacts.push(digest.clone());
+            if !entries.is_empty() {
+                opened.blobs.extend(signature_blobs(&pushed.body));
+            }
+            if entries.iter().any(|entry| entry.trusted) {
+                roots.push(subject.clone());
+            }
+        } else if view.trusted.contains(digest) {
+            // Signed before it was pushed: its references are now known.
+            roots.push(digest.clone());
+        }
+        let mut seen = HashSet::new();
+        while let Some(digest) = roots.pop() {
+            if !seen.insert(digest.clone()) {
+                continue;
+            }
+            opened.trusted.push(digest.clone());
+            let Some(manifest) = self.index.manifest(repository, &digest).await? else {
+                continue;
+            };
+            let Ok(parsed) = ParsedManifest::parse(Some(&manifest.media_type), &manifest.body)
+            else {
+                continue;
+            };
+            if signature_subject(&parsed).is_none() {
+                opened.blobs.extend(parsed.blobs);
+                roots.extend(parsed.manifests);
+            }
+        }
+        Ok(opened)
     }
 
     /// The envelope of the signature artifact `body` of `repository`: its
@@ -599,7 +746,6 @@ impl Registry {
         };
         let mut signed_subjects: HashSet<Digest> = HashSet::new();
         let mut references: HashMap<Digest, (Vec<Digest>, Vec<Digest>)> = HashMap::new();
-        let empty_config = Digest::sha256(b"{}");
         for digest in self.index.repository_manifests(repository).await? {
             let Some(manifest) = self.index.manifest(repository, &digest).await? else {
                 continue;
@@ -619,18 +765,8 @@ impl Registry {
                 // (a `config` naming an unsigned image's layer, say) stays
                 // behind the policy. An artifact whose envelope proves
                 // nothing opens nothing.
-                if !entries.is_empty()
-                    && let Ok(described) =
-                        serde_json::from_slice::<SignatureManifest>(&manifest.body)
-                {
-                    view.blobs
-                        .extend(described.layers.into_iter().map(|layer| layer.digest));
-                    view.blobs.extend(
-                        described
-                            .config
-                            .map(|config| config.digest)
-                            .filter(|config| *config == empty_config),
-                    );
+                if !entries.is_empty() {
+                    view.blobs.extend(signature_blobs(&manifest.body));
                 }
                 view.signature_artifacts.insert(digest);
             } else {
