@@ -305,7 +305,19 @@ fn examine(
         })
         .collect();
     for signature in &envelope.signatures {
-        if !entries.iter().any(|e| e.key_id == signature.keyid) {
+        // A signature a trusted key verified is that key's entry already,
+        // whatever id the envelope wrote for it (another DSSE
+        // implementation's, or none): it is not listed again as untrusted.
+        let by_trusted_key = || {
+            Envelope {
+                payload_type: envelope.payload_type.clone(),
+                payload: envelope.payload.clone(),
+                signatures: vec![signature.clone()],
+            }
+            .verify(keys)
+            .is_ok()
+        };
+        if !entries.iter().any(|e| e.key_id == signature.keyid) && !by_trusted_key() {
             entries.push(SignatureEntry {
                 artifact: artifact.clone(),
                 key_id: signature.keyid.clone(),
