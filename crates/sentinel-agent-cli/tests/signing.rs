@@ -22,7 +22,8 @@ use sentinel_client::{ClientOptions, RegistryClient, RegistryLocation};
 use sentinel_conformance::TestRegistry;
 use sentinel_oci::{Digest, DigestAlgorithm};
 use sentinel_signature::{
-    ENVELOPE_MEDIA_TYPE, Envelope, SIGNATURE_ARTIFACT_TYPE, SigningKey, Statement, Subject,
+    ENVELOPE_MEDIA_TYPE, Envelope, KEY_ID_ANNOTATION, SIGNATURE_ARTIFACT_TYPE, SigningKey,
+    Statement, Subject,
 };
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
@@ -83,18 +84,20 @@ fn client(host: &str) -> RegistryClient {
 /// Pushes a signature artifact holding `envelope` whose `subject` is the
 /// manifest `subject` of `repository`, made findable as `agent sign` does.
 async fn push_artifact(host: &str, repository: &str, subject: &str, envelope: Vec<u8>) {
-    try_push_artifact(host, repository, subject, envelope)
+    try_push_artifact(host, repository, subject, envelope, None)
         .await
         .unwrap();
 }
 
-/// Pushes a signature artifact of `subject` holding `envelope`; the
-/// registry's answer to the signature manifest's push.
+/// Pushes a signature artifact of `subject` holding `envelope`, annotated
+/// as made by key `claimed` if given; the registry's answer to the
+/// signature manifest's push.
 async fn try_push_artifact(
     host: &str,
     repository: &str,
     subject: &str,
     envelope: Vec<u8>,
+    claimed: Option<&str>,
 ) -> Result<(), sentinel_client::ClientError> {
     let client = client(host);
     let subject: Digest = subject.parse().unwrap();
@@ -115,7 +118,7 @@ async fn try_push_artifact(
         .push_blob_bytes(repository, &envelope_digest, envelope.clone())
         .await
         .unwrap();
-    let manifest = json!({
+    let mut manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "artifactType": SIGNATURE_ARTIFACT_TYPE,
@@ -123,6 +126,9 @@ async fn try_push_artifact(
         "layers": [{"mediaType": ENVELOPE_MEDIA_TYPE, "digest": envelope_digest, "size": envelope.len()}],
         "subject": {"mediaType": head.media_type, "digest": head.digest, "size": head.size},
     });
+    if let Some(key_id) = claimed {
+        manifest["annotations"] = json!({ KEY_ID_ANNOTATION: key_id });
+    }
     let bytes = Bytes::from(serde_json::to_vec(&manifest).unwrap());
     client
         .push_referrer(
@@ -266,28 +272,35 @@ async fn sign_and_verify(host: &str) {
     let envelope = Envelope::sign(&statement, &key);
     // Sentinel refuses it on push (its statement names another manifest
     // than its subject); a registry that stores it leaves it to verify.
-    let stored =
-        match try_push_artifact(host, "team/moved", &moved_digest, envelope.to_json()).await {
-            Ok(()) => {
-                let refused = reader.fails(&["verify", &moved], OTHER_SUBJECT).await;
-                assert!(
-                    refused.stderr.contains("another digest")
-                        && refused.stderr.contains(&signed_digest),
-                    "{}",
-                    refused.stderr
-                );
-                true
-            }
-            Err(error) => {
-                assert!(
-                    error.to_string().contains("400")
-                        && error.to_string().contains("the envelope signs"),
-                    "{error}"
-                );
-                reader.fails(&["verify", &moved], UNSIGNED).await;
-                false
-            }
-        };
+    let stored = match try_push_artifact(
+        host,
+        "team/moved",
+        &moved_digest,
+        envelope.to_json(),
+        None,
+    )
+    .await
+    {
+        Ok(()) => {
+            let refused = reader.fails(&["verify", &moved], OTHER_SUBJECT).await;
+            assert!(
+                refused.stderr.contains("another digest")
+                    && refused.stderr.contains(&signed_digest),
+                "{}",
+                refused.stderr
+            );
+            true
+        }
+        Err(error) => {
+            assert!(
+                error.to_string().contains("400")
+                    && error.to_string().contains("the envelope signs"),
+                "{error}"
+            );
+            reader.fails(&["verify", &moved], UNSIGNED).await;
+            false
+        }
+    };
 
     // One valid signature is enough, whatever else is there.
     author.ok(&["sign", &moved]).await;
@@ -417,6 +430,48 @@ async fn thirty_signatures(host: &str, label: &str) {
         "{label}: agent verify of 30 signatures: median {:?}, best {:?}, worst {:?} (whole process)",
         times[2], times[0], times[4]
     );
+}
+
+/// A valid signature behind 300 others (by an untrusted key, whose
+/// artifacts claim to be by the trusted one: anyone who may push can make
+/// them) is still found: `agent verify` reads on past its first batch
+/// while no signature is valid.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_signature_cannot_be_buried() {
+    let registry = TestRegistry::start().await;
+    let host = host(&registry);
+    let author = AgentHome::new();
+    let public = generate(&author, "default").await;
+    generate(&author, "stranger").await;
+    let (reference, digest) = push(&author, &host, "buried", "1.0.0").await;
+    let trusted = private_key(&author, "default");
+    let stranger = private_key(&author, "stranger");
+    let statement = statement_for(&host, "team/buried", &digest).await;
+    let claimed = trusted.id().to_string();
+    for index in 0..300 {
+        let mut statement = statement.clone();
+        statement.created = format!("2026-12-07T{:02}:{:02}:00Z", index / 60, index % 60);
+        let envelope = Envelope::sign(&statement, &stranger);
+        try_push_artifact(
+            &host,
+            "team/buried",
+            &digest,
+            envelope.to_json(),
+            Some(&claimed),
+        )
+        .await
+        .unwrap();
+    }
+    let envelope = Envelope::sign(&statement, &trusted);
+    push_artifact(&host, "team/buried", &digest, envelope.to_json()).await;
+    let report = verify_json(&author, &[&reference, "--key", public.to_str().unwrap()]).await;
+    let valid = report["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|check| check["verdict"] == "valid")
+        .count();
+    assert_eq!(valid, 1, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
