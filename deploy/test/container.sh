@@ -325,6 +325,8 @@ docker exec defaults /usr/local/bin/sentinel-healthcheck >/dev/null 2>&1 || defa
 step "id in the container" docker exec defaults id -u
 [ "$(cat "$work/out")" = 10001 ] || fail "the registry runs as uid $(cat "$work/out"), not 10001"
 step "docker rm (defaults)" docker rm -f defaults
+step "agent in the image" docker run --rm --network none --entrypoint agent "$image" --version
+grep -q '^agent ' "$work/out" || fail "agent --version in the image" "$work/out"
 
 # --- 2. The registry, auth on, a named volume --------------------------------
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
