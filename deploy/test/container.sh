@@ -362,7 +362,11 @@ wait_ready() {
     docker inspect --format '{{json .State.Health}}' "$1" >"$work/out" 2>&1
     [ "$(docker inspect --format '{{.State.Health.Status}}' "$1")" = healthy ] ||
       fail "container $1 is not healthy 30 s after /healthz answered 200" "$work/out"
-    health="healthy (HEALTHCHECK on /healthz)"
+    code=$(curl -s -o "$work/readyz" -w '%{http_code}' "http://$addr/readyz" || true)
+    if [ "$code" != 200 ] || [ "$(jq -r .status "$work/readyz" 2>/dev/null)" != ok ]; then
+      fail "GET /readyz in container $1: $code $(head -c 300 "$work/readyz")"
+    fi
+    health="healthy (HEALTHCHECK on /healthz), /readyz ok ($(jq -r '.checks | keys | join(", ")' "$work/readyz"))"
   else
     health="not checked: this registry has no /healthz yet ($code)"
   fi
