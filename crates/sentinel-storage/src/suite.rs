@@ -210,7 +210,10 @@ async fn the_probe_leaves_nothing_and_usage_counts_blobs_only() {
         state.append(body(&[b"0123456789"]), None).await.unwrap();
         state.commit(&Digest::sha256(b"0123456789")).await.unwrap();
         let mut pending = store.open_upload("q".into(), UploadProgress::default());
-        pending.append(body(&[b"not a blob yet"]), None).await.unwrap();
+        pending
+            .append(body(&[b"not a blob yet"]), None)
+            .await
+            .unwrap();
         store.probe().await.unwrap();
         let usage = store.usage().await.unwrap();
         assert_eq!((usage.objects, usage.bytes), (1, 10));
