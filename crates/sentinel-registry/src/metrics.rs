@@ -13,7 +13,9 @@
 //! no global recorder and no per-call key building; and it is the Prometheus
 //! project's own Rust client.
 
-use std::sync::atomic::AtomicU64;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::{Method, StatusCode};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
@@ -26,6 +28,7 @@ use prometheus_client::registry::{Registry, Unit};
 /// The HTTP API a request went to.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
+#[repr(usize)]
 pub(crate) enum Api {
     /// `/v2/`: the OCI Distribution API.
     oci,
@@ -41,6 +44,28 @@ pub(crate) enum Api {
     metrics,
     /// Any other path.
     other,
+}
+
+/// Every [`Api`], in the order of their values.
+const APIS: [Api; 7] = [
+    Api::oci,
+    Api::packages,
+    Api::manage,
+    Api::token,
+    Api::health,
+    Api::metrics,
+    Api::other,
+];
+
+/// Tells [`Metrics`] apart in the per-thread handle caches.
+static NEXT_METRICS_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Each thread's handles on the request histograms it has used, so a
+    /// request takes no lock shared with other threads to find its own (the
+    /// labels are a bounded set, so is this).
+    static DURATIONS: RefCell<HashMap<(u64, RequestLabels), Histogram>> =
+        RefCell::new(HashMap::new());
 }
 
 /// The kind of endpoint within its API: a bounded set, never a repository.
@@ -198,10 +223,13 @@ pub(crate) struct Usage {
 
 /// Every metric the server exports.
 pub(crate) struct Metrics {
+    id: u64,
     registry: Registry,
     requests: Family<RequestLabels, Histogram>,
-    received: Family<ApiLabels, Counter>,
-    sent: Family<ApiLabels, Counter>,
+    /// Bytes received, by [`Api`] value.
+    received: [Counter; APIS.len()],
+    /// Bytes sent, by [`Api`] value.
+    sent: [Counter; APIS.len()],
     uploads_in_progress: Gauge,
     pushes: Counter,
     pulls: Counter,
@@ -276,9 +304,10 @@ impl Metrics {
             build,
         );
         Metrics {
+            id: NEXT_METRICS_ID.fetch_add(1, Ordering::Relaxed),
             requests,
-            received,
-            sent,
+            received: APIS.map(|api| received.get_or_create(&ApiLabels { api }).clone()),
+            sent: APIS.map(|api| sent.get_or_create(&ApiLabels { api }).clone()),
             uploads_in_progress,
             pushes: counter(
                 &mut registry,
@@ -342,15 +371,18 @@ impl Metrics {
             method: request.method,
             status: request.status.as_u16(),
         };
-        self.requests
-            .get_or_create(&labels)
-            .observe(request.seconds);
-        let api = ApiLabels { api: request.api };
+        DURATIONS.with_borrow_mut(|handles| {
+            handles
+                .entry((self.id, labels))
+                .or_insert_with_key(|(_, labels)| self.requests.get_or_create(labels).clone())
+                .observe(request.seconds);
+        });
+        let api = request.api as usize;
         if request.received > 0 {
-            self.received.get_or_create(&api).inc_by(request.received);
+            self.received[api].inc_by(request.received);
         }
         if request.sent > 0 {
-            self.sent.get_or_create(&api).inc_by(request.sent);
+            self.sent[api].inc_by(request.sent);
         }
         match (
             request.api,
@@ -415,6 +447,13 @@ mod tests {
             received: 10,
             sent: 20,
             seconds: 0.002,
+        }
+    }
+
+    #[test]
+    fn apis_are_listed_in_the_order_of_their_values() {
+        for (index, api) in APIS.iter().enumerate() {
+            assert_eq!(*api as usize, index, "{api:?}");
         }
     }
 
