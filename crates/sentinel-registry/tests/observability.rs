@@ -368,9 +368,17 @@ impl Tmpfs {
         None
     }
 
+    /// Remounts read-only (`ro`) or read-write (`rw`); a remount to `ro`
+    /// fails while a file is open for writing, so it is tried a few times.
     fn remount(&self, mode: &str) {
         let options = format!("remount,{mode}");
-        assert!(run("mount", &["-o", &options, self.path.to_str().unwrap()]));
+        for _ in 0..20 {
+            if run("mount", &["-o", &options, self.path.to_str().unwrap()]) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("cannot remount the tmpfs {mode}");
     }
 }
 
