@@ -936,6 +936,114 @@ class Bench:
             raise BenchError(f"{server.name}: {repo} holds plain artifacts, but "
                              f"GET /v1/packages/{repo}/versions answered {status} {body[:200]!r}")
 
+    # -- manifest GET under a signature policy ----------------------------------
+
+    def signed_gets(self):
+        """Issue 13's figure: manifest GET by tag and by digest in a repository
+        whose signature policy requires signatures (the image signed by the
+        trusted key), against the same image in a repository no policy covers,
+        on one Sentinel started with that policy. Authentication is off, so
+        every read goes through the policy. On Sentinel only: Distribution has
+        no signature policy."""
+        a = self.args
+        if not a.sign_manifest or not os.access(a.sign_manifest, os.X_OK):
+            log(f"signed-get: skipped, no sign_manifest binary at {a.sign_manifest} "
+                "(cargo build --release -p sentinel-registry --example sign_manifest)")
+            return
+        if shutil.which("openssl") is None:
+            log("signed-get: skipped, openssl is needed to make the trusted key")
+            return
+        directory = os.path.join(self.workdir, "signed-get")
+        os.makedirs(directory)
+        key, public = os.path.join(directory, "signer.pem"), os.path.join(directory, "signer.pub")
+        for argv in (["openssl", "genpkey", "-algorithm", "ed25519", "-out", key],
+                     ["openssl", "pkey", "-in", key, "-pubout", "-out", public]):
+            subprocess.run(argv, check=True, capture_output=True, timeout=60)
+        config = os.path.join(directory, "sentinel.toml")
+        with open(config, "w") as f:
+            f.write('[[signature-policy]]\nrepositories = "bench/signed/*"\n'
+                    'require = true\nkeys = ["signer.pub"]\n')
+        port = free_port()
+        main_sentinel = next(s for s in self.servers if s.name == "sentinel")
+        server = Server(
+            "sentinel",
+            [a.sentinel, "serve", "--listen", f"127.0.0.1:{port}",
+             "--data-dir", os.path.join(directory, "data"), "--config", config],
+            main_sentinel.env, directory, port,
+        )
+        server.start()
+        log(f"signed-get: sentinel with a policy requiring signatures on bench/signed/* "
+            f"on 127.0.0.1:{port} (pid {server.pid})")
+        try:
+            self.signed_get_runs(server, key)
+        finally:
+            server.stop()
+
+    def signed_get_runs(self, server, key):
+        a = self.args
+        config, layer, manifest = self.base_image
+        digest = sha256(manifest)
+        client = Client(server.port)
+        for repo in ("bench/plain/img", "bench/signed/img", "bench/signed/unsigned"):
+            push_small_blob(client, repo, config, sha256(config))
+            push_small_blob(client, repo, layer, sha256(layer))
+            put_manifest(client, repo, "latest", manifest)
+        base = f"http://127.0.0.1:{server.port}"
+        result = subprocess.run(
+            [a.sign_manifest, key, base, "bench/signed/img", digest, OCI_MANIFEST,
+             str(len(manifest))],
+            capture_output=True, text=True, timeout=60,
+        )
+        if result.returncode != 0:
+            raise BenchError(f"sign_manifest failed: {result.stderr.strip()[:500]}")
+        # The policy is in force: the unsigned image is refused, the signed
+        # one and the one outside the policy are served, by tag and digest.
+        status, _, body = client.request(
+            "GET", "/v2/bench/signed/unsigned/manifests/latest", headers={"Accept": OCI_MANIFEST})
+        if status != 403 or b"bench/signed/*: not signed by a trusted key" not in body:
+            raise BenchError(f"an unsigned manifest under the policy answered {status} "
+                             f"{body[:200]!r}, not 403 DENIED")
+        paths = {}
+        for variant, repo in (("plain", "bench/plain/img"), ("signed", "bench/signed/img")):
+            for by, reference in (("tag", "latest"), ("digest", digest)):
+                path = f"/v2/{repo}/manifests/{reference}"
+                _, headers, body = client.request(
+                    "GET", path, headers={"Accept": OCI_MANIFEST}, expect=(200,))
+                if body != manifest or headers.get("docker-content-digest") != digest:
+                    raise BenchError(f"GET {path} returned other bytes or digest")
+                paths[by, variant] = path
+        client.close()
+        accept = f"Accept: {OCI_MANIFEST}"
+        for path in paths.values():  # warm up, as the get workload does
+            run_wrk(["-H", accept], f"{base}{path}", 2, a.connections, a.wrk_threads)
+        log(f"manifest GET by tag and by digest, signed repository (policy requires "
+            f"signatures) vs plain repository (no policy), {a.connections} connections, "
+            f"{a.reps} x {a.duration}s each, order alternating")
+        for rep in range(a.reps):
+            kinds = ("tag", "digest") if rep % 2 == 0 else ("digest", "tag")
+            variants = ("plain", "signed") if rep % 2 == 0 else ("signed", "plain")
+            ratios = {"rep": rep}
+            for by in kinds:
+                pair = {}
+                for variant in variants:
+                    url = f"{base}{paths[by, variant]}"
+                    f = self.measure(
+                        f"signed-get-{by}-{variant}", server,
+                        lambda: run_wrk(["-H", accept], url, a.duration, a.connections,
+                                        a.wrk_threads),
+                    )
+                    if f["non_2xx"] or f["errors"]:
+                        raise BenchError(f"GET {paths[by, variant]}: {f['non_2xx']} answers "
+                                         f"other than 2xx/3xx, {f['errors']} socket errors")
+                    f["cpu_us_per_request"] = f["server_cpu_s"] / max(f["requests"], 1) * 1e6
+                    f["rep"] = rep
+                    pair[variant] = f["rps"]
+                    log(f"  by {by:6} {variant:6} {f['rps']:10.0f} req/s  p99 {f['p99_ms']:.2f} ms"
+                        f"  server CPU {f['cpu_us_per_request']:.1f} µs/req  load {f['loadavg']}")
+                ratios[by] = pair["signed"] / pair["plain"]
+                log(f"  by {by:6} signed / plain = {ratios[by]:.3f}")
+            self.results.setdefault("signed-get-ratio", {}).setdefault("sentinel", []).append(ratios)
+
     # -- all -------------------------------------------------------------------
 
     def run(self, sampler):
@@ -964,6 +1072,9 @@ class Bench:
         if self.wanted("packages"):
             phase("packages")
             self.package_pushes()
+        if self.wanted("signed-get"):
+            phase("signed-get")
+            self.signed_gets()
         if self.wanted("catalog"):
             phase("catalog")
             self.latency_workload("catalog", f"/v2/_catalog?n={a.repos}", f"catalog page of {a.repos} names")
@@ -1111,6 +1222,18 @@ def report(bench, facts, args, elapsed, command_line):
         rows.append((f"{count} sequential agent package pushes, catalogued (pushes/s; "
                      "ratio = catalogued ÷ plain)", fmt(catalogued), na, fmt(q, 2),
                      "≥ 0.90 × plain", "—" if q is None else ("met" if q >= 0.90 else "**MISSED**")))
+    if "signed-get-ratio" in r:
+        na = "n/a (no signature policy)"
+        for by in ("tag", "digest"):
+            plain = med(f"signed-get-{by}-plain", "sentinel", "rps")
+            signed = med(f"signed-get-{by}-signed", "sentinel", "rps")
+            q = median(f.get(by) for f in r["signed-get-ratio"]["sentinel"])
+            rows.append((f"manifest GET by {by}, {args.connections} conns, wrk, repository "
+                         "without a policy (req/s)", fmt(plain), na, "—", "—", "—"))
+            rows.append((f"manifest GET by {by}, {args.connections} conns, wrk, signed image in a "
+                         "repository requiring signatures (req/s; ratio = signed ÷ without)",
+                         fmt(signed), na, fmt(q, 2), "≥ 0.90 × without",
+                         "—" if q is None else ("met" if q >= 0.90 else "**MISSED**")))
     mib = lambda kib: kib / 1024
     s, d = mib(bench.idle["sentinel"]["VmRSS"]), mib(bench.idle["distribution"]["VmRSS"])
     row("RSS at idle, after start-up (MiB)", s, d, "< 30 MiB", "met" if s < 30 else "**MISSED**")
@@ -1132,6 +1255,11 @@ def report(bench, facts, args, elapsed, command_line):
         lines.append("Package pushes run on Sentinel only, the catalogued and the plain "
                      "variant alternately in each run; their ratio is the median of the "
                      "runs' ratios.")
+    if "signed-get-ratio" in r:
+        lines.append("Manifest GETs under a signature policy run on Sentinel only, on a second "
+                     "server whose configuration requires signatures on `bench/signed/*`, "
+                     "the two repositories alternately in each run; their ratio is the median "
+                     "of the runs' ratios.")
     lines.append("")
 
     # Server CPU per unit of work: independent of the client's share of the CPUs.
@@ -1147,14 +1275,27 @@ def report(bench, facts, args, elapsed, command_line):
         ("packages-catalogued", "cpu_ms_per_push", "CPU ms per push"),
         ("packages-plain", "manifest_put_ms_p50", "manifest PUT ms, p50 (client)"),
         ("packages-catalogued", "manifest_put_ms_p50", "manifest PUT ms, p50 (client)"),
+        ("signed-get-tag-plain", "cpu_us_per_request", "CPU µs per request"),
+        ("signed-get-tag-signed", "cpu_us_per_request", "CPU µs per request"),
+        ("signed-get-digest-plain", "cpu_us_per_request", "CPU µs per request"),
+        ("signed-get-digest-signed", "cpu_us_per_request", "CPU µs per request"),
+        ("signed-get-tag-plain", "p99_ms", "p99 latency ms"),
+        ("signed-get-tag-signed", "p99_ms", "p99 latency ms"),
+        ("signed-get-digest-plain", "p99_ms", "p99 latency ms"),
+        ("signed-get-digest-signed", "p99_ms", "p99 latency ms"),
     ):
         if workload in r:
             s, d = med(workload, "sentinel", key), med(workload, "distribution", key)
             cpu_rows.append(f"| {workload} | {unit} | {fmt(s, 2)} | {fmt(d, 2)} |")
     if cpu_rows:
+        extras = []
+        if "packages-plain" in r:
+            extras.append("for packages, the manifest PUT's time at the client, where the "
+                          "variants differ")
+        if "signed-get-ratio" in r:
+            extras.append("for signed-get, the p99 latency")
         lines.append("Server CPU time (user + system, from /proc/PID/stat) per unit of work"
-                     + (" (and, for packages, the manifest PUT's time at the client, where the "
-                        "variants differ):" if "packages-plain" in r else ":"))
+                     + (f" (and, {'; '.join(extras)}):" if extras else ":"))
         lines.append("")
         lines.append("| workload | unit | sentinel | distribution |")
         lines.append("|---|---|---:|---:|")
@@ -1162,7 +1303,8 @@ def report(bench, facts, args, elapsed, command_line):
         lines.append("")
 
     peaks = []
-    for phase in ("blobs", "setup", "manifests", "tags", "small", "packages", "catalog"):
+    for phase in ("blobs", "setup", "manifests", "tags", "small", "packages", "signed-get",
+                  "catalog"):
         s = bench.servers[0].phase_peaks.get(phase)
         d = bench.servers[1].phase_peaks.get(phase)
         if s or d:
@@ -1227,9 +1369,11 @@ def main():
     p.add_argument("--workdir", help="parent of the temporary data directories (default: $TMPDIR)")
     p.add_argument("--keep", action="store_true", help="keep the data directories and logs")
     p.add_argument("--only", help="comma-separated workloads: "
-                   "mono,single,chunked,pull,get,head,tags,small,packages,catalog")
+                   "mono,single,chunked,pull,get,head,tags,small,packages,signed-get,catalog")
     p.add_argument("--agent", help="the agent CLI binary, for the packages workload "
                    "(skipped without it)")
+    p.add_argument("--sign-manifest", help="the sign_manifest example of sentinel-registry, "
+                   "for the signed-get workload (skipped without it)")
     p.add_argument("--packages", type=int, default=0,
                    help="packages pushed per run of the packages workload (default: --small-pushes)")
     p.add_argument("--blob-mib", type=int, default=256)

@@ -23,6 +23,8 @@ struct World {
 enum Who {
     Admin,
     Reader,
+    /// A publisher, made by the tests that need one.
+    Publisher,
 }
 
 impl World {
@@ -47,6 +49,7 @@ impl World {
         let (user, password) = match who {
             Who::Admin => ("admin", ADMIN_PASSWORD),
             Who::Reader => ("rita", "rita-password-1234"),
+            Who::Publisher => ("paul", "paul-password-1234"),
         };
         self.oci.req(method, path).basic_auth(user, Some(password))
     }
@@ -584,4 +587,334 @@ async fn signed_indexes_open_their_children_and_removed_keys_stop_counting() {
         .manifest(Who::Reader, Method::GET, repo, &unsigned.digest)
         .await
         .expect_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_signature_artifact_opens_only_its_envelope() {
+    let world = World::start().await;
+    let trusted = SigningKey::generate();
+    let stranger = SigningKey::generate();
+    let repo = "signed/config";
+    let unsigned = world.push_image(repo, "1", "unsigned").await;
+    world.grant_read(repo).await;
+    world
+        .set_policy("signed/*", true, &[&trusted])
+        .await
+        .expect_status(StatusCode::OK);
+
+    // A signature artifact (by a key nobody trusts) whose config names the
+    // unsigned image's layer: stored, but it does not open that layer.
+    let envelope = envelope_for(&unsigned.descriptor, &stranger);
+    let layer = world.push_blob(Who::Admin, repo, &envelope).await;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": SIGNATURE_ARTIFACT_TYPE,
+        "config": {"mediaType": OCI_EMPTY, "digest": unsigned.layer.digest, "size": unsigned.layer.size},
+        "layers": [{"mediaType": ENVELOPE_MEDIA_TYPE, "digest": layer.digest, "size": layer.size}],
+        "subject": unsigned.descriptor.to_json(),
+    });
+    let body = to_bytes(&manifest);
+    world
+        .put_manifest(Who::Admin, repo, &sha256_digest(&body), OCI_MANIFEST, &body)
+        .await
+        .expect_status(StatusCode::CREATED);
+    assert_unsigned(
+        &world.blob(Who::Reader, repo, &unsigned.layer.digest).await,
+        "signed/*",
+    );
+    // The artifact itself and its envelope stay readable.
+    world
+        .manifest(Who::Reader, Method::GET, repo, &sha256_digest(&body))
+        .await
+        .expect_status(StatusCode::OK);
+    world
+        .blob(Who::Reader, repo, &layer.digest)
+        .await
+        .expect_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_missing_envelope_costs_its_signature_not_the_repository() {
+    let world = World::start().await;
+    let trusted = SigningKey::generate();
+    let repo = "signed/gone";
+    let first = world.push_image(repo, "1", "first").await;
+    let second = world.push_image(repo, "2", "second").await;
+    world.grant_read(repo).await;
+    world
+        .set_policy("signed/*", true, &[&trusted])
+        .await
+        .expect_status(StatusCode::OK);
+    let envelope = world.sign(repo, &first.descriptor, &trusted).await;
+    world.sign(repo, &second.descriptor, &trusted).await;
+    world
+        .manifest(Who::Reader, Method::GET, repo, "1")
+        .await
+        .expect_status(StatusCode::OK);
+
+    // The first signature's envelope is deleted; after a restart, what the
+    // signatures prove is worked out again from storage.
+    send(world.request(
+        Who::Admin,
+        Method::DELETE,
+        &format!("/v2/{repo}/blobs/{}", sha256_digest(&envelope)),
+    ))
+    .await
+    .expect_status(StatusCode::ACCEPTED);
+    let World { oci } = world;
+    let world = World {
+        oci: oci.restart().await,
+    };
+
+    world
+        .manifest(Who::Reader, Method::GET, repo, "2")
+        .await
+        .expect_status(StatusCode::OK);
+    world
+        .blob(Who::Reader, repo, &second.layer.digest)
+        .await
+        .expect_status(StatusCode::OK);
+    assert_unsigned(
+        &world.manifest(Who::Reader, Method::GET, repo, "1").await,
+        "signed/*",
+    );
+}
+
+#[tokio::test]
+async fn the_first_read_after_a_restart_is_answered_from_storage() {
+    let world = World::start().await;
+    let trusted = SigningKey::generate();
+    let repo = "signed/restart";
+    let signed = world.push_image(repo, "1", "signed").await;
+    world.push_image(repo, "2", "unsigned").await;
+    world.grant_read(repo).await;
+    world
+        .set_policy("signed/*", true, &[&trusted])
+        .await
+        .expect_status(StatusCode::OK);
+    world.sign(repo, &signed.descriptor, &trusted).await;
+
+    let World { oci } = world;
+    let world = World {
+        oci: oci.restart().await,
+    };
+    world
+        .manifest(Who::Reader, Method::GET, repo, "1")
+        .await
+        .expect_status(StatusCode::OK);
+    world
+        .blob(Who::Reader, repo, &signed.layer.digest)
+        .await
+        .expect_status(StatusCode::OK);
+    assert_unsigned(
+        &world.manifest(Who::Reader, Method::GET, repo, "2").await,
+        "signed/*",
+    );
+}
+
+#[tokio::test]
+async fn a_key_removed_while_a_view_is_built_stops_counting() {
+    let world = World::start().await;
+    let old_key = SigningKey::generate();
+    let new_key = SigningKey::generate();
+    let repo = "signed/race";
+    let image = world.push_image(repo, "1", "race").await;
+    world.grant_read(repo).await;
+    world
+        .set_policy("signed/*", true, &[&old_key])
+        .await
+        .expect_status(StatusCode::OK);
+    // Many signature artifacts, so that building the view takes a while.
+    let envelope = envelope_for(&image.descriptor, &old_key);
+    let empty = world.push_blob(Who::Admin, repo, b"{}").await;
+    let layer = world.push_blob(Who::Admin, repo, &envelope).await;
+    for n in 0..300 {
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": SIGNATURE_ARTIFACT_TYPE,
+            "config": {"mediaType": OCI_EMPTY, "digest": empty.digest, "size": 2},
+            "layers": [{"mediaType": ENVELOPE_MEDIA_TYPE, "digest": layer.digest, "size": layer.size}],
+            "subject": image.descriptor.to_json(),
+            "annotations": {"n": n.to_string()},
+        });
+        let body = to_bytes(&manifest);
+        world
+            .put_manifest(Who::Admin, repo, &sha256_digest(&body), OCI_MANIFEST, &body)
+            .await
+            .expect_status(StatusCode::CREATED);
+    }
+
+    // The old key leaves the policy while a read builds the view with it:
+    // once the change is answered, its signatures count no more.
+    for round in 0..12u64 {
+        world
+            .set_policy("signed/*", true, &[&old_key])
+            .await
+            .expect_status(StatusCode::OK);
+        let read = world.manifest(Who::Reader, Method::GET, repo, "1");
+        let change = async {
+            tokio::time::sleep(std::time::Duration::from_millis(round * 3)).await;
+            world.set_policy("signed/*", true, &[&new_key]).await
+        };
+        let (_, changed) = tokio::join!(read, change);
+        changed.expect_status(StatusCode::OK);
+        assert_unsigned(
+            &world.manifest(Who::Reader, Method::GET, repo, "1").await,
+            "signed/*",
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_mount_out_of_a_repository_that_requires_signatures_follows_its_policy() {
+    let world = World::start().await;
+    let trusted = SigningKey::generate();
+    let repo = "signed/source";
+    let image = world.push_image(repo, "1", "source").await;
+    world
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            json!({"name": "paul", "password": "paul-password-1234", "role": "publisher"}),
+        )
+        .await
+        .expect_status(StatusCode::CREATED);
+    world
+        .api(
+            Method::PUT,
+            &format!("/api/v1/repositories/{repo}/grants/paul"),
+            json!({"access": "read"}),
+        )
+        .await
+        .expect_status(StatusCode::NO_CONTENT);
+    world
+        .set_policy("signed/*", true, &[&trusted])
+        .await
+        .expect_status(StatusCode::OK);
+    let mount = |digest: String| {
+        send(world.request(
+            Who::Publisher,
+            Method::POST,
+            &format!("/v2/paul/own/blobs/uploads/?mount={digest}&from={repo}"),
+        ))
+    };
+
+    // The publisher may not GET the unsigned layer from the source, so it
+    // cannot mount it into its own repository and read it there.
+    assert_unsigned(
+        &world.blob(Who::Publisher, repo, &image.layer.digest).await,
+        "signed/*",
+    );
+    let refused = mount(image.layer.digest.clone()).await;
+    assert_eq!(refused.status, StatusCode::ACCEPTED, "{}", refused.text());
+    world
+        .blob(Who::Publisher, "paul/own", &image.layer.digest)
+        .await
+        .expect_status(StatusCode::NOT_FOUND);
+
+    // Signed, the layer is readable from the source, and so mountable.
+    world.sign(repo, &image.descriptor, &trusted).await;
+    let mounted = mount(image.layer.digest.clone()).await;
+    assert_eq!(mounted.status, StatusCode::CREATED, "{}", mounted.text());
+    let read = world
+        .blob(Who::Publisher, "paul/own", &image.layer.digest)
+        .await;
+    assert_eq!(read.body, image.layer_bytes);
+}
+
+#[tokio::test]
+async fn a_push_extends_the_view_instead_of_rebuilding_it() {
+    let world = World::start().await;
+    let key = SigningKey::generate();
+    let repo = "signed/busy";
+    let image = world.push_image(repo, "1", "busy").await;
+    world.grant_read(repo).await;
+    world
+        .set_policy("signed/*", true, &[&key])
+        .await
+        .expect_status(StatusCode::OK);
+    world.sign(repo, &image.descriptor, &key).await;
+    // Many signatures, so that building the view from every manifest of
+    // the repository takes a while.
+    let envelope = envelope_for(&image.descriptor, &key);
+    let empty = world.push_blob(Who::Admin, repo, b"{}").await;
+    let layer = world.push_blob(Who::Admin, repo, &envelope).await;
+    for n in 0..600 {
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": SIGNATURE_ARTIFACT_TYPE,
+            "config": {"mediaType": OCI_EMPTY, "digest": empty.digest, "size": 2},
+            "layers": [{"mediaType": ENVELOPE_MEDIA_TYPE, "digest": layer.digest, "size": layer.size}],
+            "subject": image.descriptor.to_json(),
+            "annotations": {"n": n.to_string()},
+        });
+        let body = to_bytes(&manifest);
+        world
+            .put_manifest(Who::Admin, repo, &sha256_digest(&body), OCI_MANIFEST, &body)
+            .await
+            .expect_status(StatusCode::CREATED);
+    }
+    let timed_read = || async {
+        let started = std::time::Instant::now();
+        world
+            .manifest(Who::Reader, Method::GET, repo, "1")
+            .await
+            .expect_status(StatusCode::OK);
+        started.elapsed()
+    };
+    let build = timed_read().await;
+
+    // Pushes, each followed by a read: the view is extended, not rebuilt.
+    let mut after_push = Vec::new();
+    for round in 0..5 {
+        let pushed = world
+            .push_image(repo, &format!("other-{round}"), &format!("other-{round}"))
+            .await;
+        after_push.push(timed_read().await);
+        assert_unsigned(
+            &world
+                .manifest(Who::Reader, Method::GET, repo, &pushed.digest)
+                .await,
+            "signed/*",
+        );
+    }
+    after_push.sort();
+    assert!(
+        after_push[2] * 5 < build,
+        "a read after a push took {:?} (median), the first read {build:?}",
+        after_push[2]
+    );
+
+    // What a push makes signed is opened at once: a signature of a manifest
+    // not pushed yet, then the manifest, then its layer.
+    let later_layer = b"layer of an image signed before its push".to_vec();
+    let mut later_layer_descriptor = world.push_blob(Who::Admin, repo, &later_layer).await;
+    later_layer_descriptor.media_type = OCI_LAYER.into();
+    let later = to_bytes(&image_manifest(
+        &image.config,
+        std::slice::from_ref(&later_layer_descriptor),
+    ));
+    let later_descriptor = Descriptor::new(OCI_MANIFEST, &sha256_digest(&later), later.len());
+    world.sign(repo, &later_descriptor, &key).await;
+    assert_unsigned(
+        &world
+            .blob(Who::Reader, repo, &later_layer_descriptor.digest)
+            .await,
+        "signed/*",
+    );
+    world
+        .put_manifest(Who::Admin, repo, "later", OCI_MANIFEST, &later)
+        .await
+        .expect_status(StatusCode::CREATED);
+    world
+        .manifest(Who::Reader, Method::GET, repo, "later")
+        .await
+        .expect_status(StatusCode::OK);
+    let read = world
+        .blob(Who::Reader, repo, &later_layer_descriptor.digest)
+        .await;
+    assert_eq!(read.body, later_layer);
 }

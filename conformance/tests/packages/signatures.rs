@@ -120,3 +120,42 @@ async fn search_and_info_list_signatures_and_filter_the_signed() {
     let bad = send(oci.get("/v1/packages/search?signed=maybe")).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+/// An envelope by the trusted key that names it by another id (or none),
+/// as other DSSE implementations write: one signer, trusted, listed once.
+#[tokio::test]
+async fn a_trusted_signature_under_a_foreign_key_id_is_listed_once() {
+    let oci = start().await;
+    let package = Package::agent("foreign", "1.0.0", "");
+    push_version(&oci, "sig/foreign", &package).await;
+    let key = &trusted_key().1;
+    let statement = Statement::new(Subject {
+        digest: package.digest().parse().unwrap(),
+        media_type: OCI_MANIFEST.into(),
+        size: package.manifest().len() as u64,
+    });
+    let mut envelope = Envelope::sign(&statement, key);
+    envelope.signatures[0].keyid = "my-release-key".into();
+    let envelope = envelope.to_json();
+    let empty = oci.push_blob_desc("sig/foreign", OCI_EMPTY, b"{}").await;
+    let layer = oci
+        .push_blob_desc("sig/foreign", ENVELOPE_MEDIA_TYPE, &envelope)
+        .await;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": SIGNATURE_ARTIFACT_TYPE,
+        "config": empty.to_json(),
+        "layers": [layer.to_json()],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": package.digest(), "size": package.manifest().len()},
+    });
+    let body = to_bytes(&manifest);
+    oci.push_manifest("sig/foreign", &sha256_digest(&body), OCI_MANIFEST, &body)
+        .await;
+
+    let info = get_json(&oci, "/v1/packages/sig/foreign/1.0.0/info").await;
+    let signatures = info["signatures"].as_array().unwrap();
+    assert_eq!(signatures.len(), 1, "{info}");
+    assert_eq!(signatures[0]["key_id"], key.id().to_string(), "{info}");
+    assert_eq!(signatures[0]["trusted"], true, "{info}");
+}

@@ -18,25 +18,17 @@ use std::time::Instant;
 use bytes::Bytes;
 use common::{AgentHome, tree};
 use distribution::{Distribution, RegistryAuth};
-use sentinel_client::{ClientError, ClientOptions, RegistryClient, RegistryLocation};
+use sentinel_client::{ClientOptions, RegistryClient, RegistryLocation};
 use sentinel_conformance::TestRegistry;
 use sentinel_oci::{Digest, DigestAlgorithm};
 use sentinel_signature::{
-    ENVELOPE_MEDIA_TYPE, Envelope, SIGNATURE_ARTIFACT_TYPE, SigningKey, Statement, Subject,
+    ENVELOPE_MEDIA_TYPE, Envelope, KEY_ID_ANNOTATION, SIGNATURE_ARTIFACT_TYPE, SigningKey,
+    Statement, Subject,
 };
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
 
 /// Exit codes of `agent verify` (docs/agent-cli.md).
-/// Which registry a test runs against: Sentinel reads signatures at push.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Sentinel.
-    Sentinel,
-    /// A registry that stores signature artifacts without reading them.
-    Other,
-}
-
 const UNSIGNED: i32 = 8;
 const UNTRUSTED: i32 = 9;
 const BAD_SIGNATURE: i32 = 10;
@@ -90,14 +82,23 @@ fn client(host: &str) -> RegistryClient {
 }
 
 /// Pushes a signature artifact holding `envelope` whose `subject` is the
-/// manifest `subject` of `repository`, made findable as `agent sign` does;
-/// what the registry answered to the manifest.
+/// manifest `subject` of `repository`, made findable as `agent sign` does.
+async fn push_artifact(host: &str, repository: &str, subject: &str, envelope: Vec<u8>) {
+    try_push_artifact(host, repository, subject, envelope, None)
+        .await
+        .unwrap();
+}
+
+/// Pushes a signature artifact of `subject` holding `envelope`, annotated
+/// as made by key `claimed` if given; the registry's answer to the
+/// signature manifest's push.
 async fn try_push_artifact(
     host: &str,
     repository: &str,
     subject: &str,
     envelope: Vec<u8>,
-) -> Result<(), ClientError> {
+    claimed: Option<&str>,
+) -> Result<(), sentinel_client::ClientError> {
     let client = client(host);
     let subject: Digest = subject.parse().unwrap();
     let head = client
@@ -117,7 +118,7 @@ async fn try_push_artifact(
         .push_blob_bytes(repository, &envelope_digest, envelope.clone())
         .await
         .unwrap();
-    let manifest = json!({
+    let mut manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "artifactType": SIGNATURE_ARTIFACT_TYPE,
@@ -125,6 +126,9 @@ async fn try_push_artifact(
         "layers": [{"mediaType": ENVELOPE_MEDIA_TYPE, "digest": envelope_digest, "size": envelope.len()}],
         "subject": {"mediaType": head.media_type, "digest": head.digest, "size": head.size},
     });
+    if let Some(key_id) = claimed {
+        manifest["annotations"] = json!({ KEY_ID_ANNOTATION: key_id });
+    }
     let bytes = Bytes::from(serde_json::to_vec(&manifest).unwrap());
     client
         .push_referrer(
@@ -134,13 +138,6 @@ async fn try_push_artifact(
         )
         .await
         .map(drop)
-}
-
-/// [`try_push_artifact`], which must be accepted.
-async fn push_artifact(host: &str, repository: &str, subject: &str, envelope: Vec<u8>) {
-    try_push_artifact(host, repository, subject, envelope)
-        .await
-        .unwrap();
 }
 
 /// Pushes a one-layer OCI container image to `host/repository:1.0` and
@@ -204,7 +201,7 @@ async fn statement_for(host: &str, repository: &str, digest: &str) -> Statement 
 }
 
 /// Sign and verify on `host`, with every reason verification refuses.
-async fn sign_and_verify(host: &str, registry: Kind) {
+async fn sign_and_verify(host: &str) {
     let author = AgentHome::new();
     let public = generate(&author, "default").await;
     let public = public.to_str().unwrap();
@@ -269,25 +266,22 @@ async fn sign_and_verify(host: &str, registry: Kind) {
         refused.stderr
     );
 
-    // A valid signature of manifest A moved onto manifest B. Sentinel
-    // refuses such an artifact at push (its statement names another
-    // manifest than its subject); a registry that does not read signatures
-    // stores it, and `agent verify` must see through it.
+    // A valid signature of manifest A moved onto manifest B.
     let (moved, moved_digest) = push(&author, host, "moved", "1.0.0").await;
     let statement = statement_for(host, "team/planner", &signed_digest).await;
     let envelope = Envelope::sign(&statement, &key);
-    let pushed = try_push_artifact(host, "team/moved", &moved_digest, envelope.to_json()).await;
-    match registry {
-        Kind::Sentinel => {
-            let error = pushed.expect_err("Sentinel stores a signature of another manifest");
-            assert!(
-                matches!(&error, ClientError::Registry { code: Some(code), .. } if code == "MANIFEST_INVALID"),
-                "{error:?}"
-            );
-            reader.fails(&["verify", &moved], UNSIGNED).await;
-        }
-        Kind::Other => {
-            pushed.unwrap();
+    // Sentinel refuses it on push (its statement names another manifest
+    // than its subject); a registry that stores it leaves it to verify.
+    let stored = match try_push_artifact(
+        host,
+        "team/moved",
+        &moved_digest,
+        envelope.to_json(),
+        None,
+    )
+    .await
+    {
+        Ok(()) => {
             let refused = reader.fails(&["verify", &moved], OTHER_SUBJECT).await;
             assert!(
                 refused.stderr.contains("another digest")
@@ -295,8 +289,18 @@ async fn sign_and_verify(host: &str, registry: Kind) {
                 "{}",
                 refused.stderr
             );
+            true
         }
-    }
+        Err(error) => {
+            assert!(
+                error.to_string().contains("400")
+                    && error.to_string().contains("the envelope signs"),
+                "{error}"
+            );
+            reader.fails(&["verify", &moved], UNSIGNED).await;
+            false
+        }
+    };
 
     // One valid signature is enough, whatever else is there.
     author.ok(&["sign", &moved]).await;
@@ -307,10 +311,10 @@ async fn sign_and_verify(host: &str, registry: Kind) {
         .iter()
         .map(|check| check["verdict"].as_str().unwrap())
         .collect();
-    assert!(verdicts.contains(&"valid"), "{verdicts:?}");
-    if registry == Kind::Other {
-        assert!(verdicts.contains(&"other-subject"), "{verdicts:?}");
-    }
+    assert!(
+        verdicts.contains(&"valid") && (verdicts.contains(&"other-subject") || !stored),
+        "{verdicts:?}"
+    );
 
     // A plain container image (not a Sentinel package) signs and verifies too.
     let image = push_container_image(host, "library/plain").await;
@@ -428,10 +432,52 @@ async fn thirty_signatures(host: &str, label: &str) {
     );
 }
 
+/// A valid signature behind 300 others (by an untrusted key, whose
+/// artifacts claim to be by the trusted one: anyone who may push can make
+/// them) is still found: `agent verify` reads on past its first batch
+/// while no signature is valid.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_signature_cannot_be_buried() {
+    let registry = TestRegistry::start().await;
+    let host = host(&registry);
+    let author = AgentHome::new();
+    let public = generate(&author, "default").await;
+    generate(&author, "stranger").await;
+    let (reference, digest) = push(&author, &host, "buried", "1.0.0").await;
+    let trusted = private_key(&author, "default");
+    let stranger = private_key(&author, "stranger");
+    let statement = statement_for(&host, "team/buried", &digest).await;
+    let claimed = trusted.id().to_string();
+    for index in 0..300 {
+        let mut statement = statement.clone();
+        statement.created = format!("2026-12-07T{:02}:{:02}:00Z", index / 60, index % 60);
+        let envelope = Envelope::sign(&statement, &stranger);
+        try_push_artifact(
+            &host,
+            "team/buried",
+            &digest,
+            envelope.to_json(),
+            Some(&claimed),
+        )
+        .await
+        .unwrap();
+    }
+    let envelope = Envelope::sign(&statement, &trusted);
+    push_artifact(&host, "team/buried", &digest, envelope.to_json()).await;
+    let report = verify_json(&author, &[&reference, "--key", public.to_str().unwrap()]).await;
+    let valid = report["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|check| check["verdict"] == "valid")
+        .count();
+    assert_eq!(valid, 1, "{report}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sentinel_sign_and_verify() {
     let registry = TestRegistry::start().await;
-    sign_and_verify(&host(&registry), Kind::Sentinel).await;
+    sign_and_verify(&host(&registry)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -439,7 +485,42 @@ async fn distribution_sign_and_verify() {
     let Some(registry) = Distribution::start(&RegistryAuth::None).await else {
         return;
     };
-    sign_and_verify(&registry.host(), Kind::Other).await;
+    sign_and_verify(&registry.host()).await;
+}
+
+/// A host name is case-insensitive: `LocalHost:PORT` is the registry the
+/// scope `localhost:PORT/*` names, so a pull written that way verifies too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scope_covers_its_host_in_any_case() {
+    let registry = TestRegistry::start().await;
+    let port = host(&registry).rsplit_once(':').unwrap().1.to_string();
+    let author = AgentHome::new();
+    let public = generate(&author, "default").await;
+    let (_, digest) = push(&author, &format!("localhost:{port}"), "plain", "1.0.0").await;
+
+    let reader = AgentHome::new();
+    reader
+        .ok(&[
+            "trust",
+            "add",
+            "--require",
+            &format!("localhost:{port}/*"),
+            public.to_str().unwrap(),
+        ])
+        .await;
+    for written in [format!("LocalHost:{port}"), format!("LOCALHOST:{port}")] {
+        let refused = reader
+            .fails(
+                &[
+                    "pull",
+                    "--no-extract",
+                    &format!("{written}/team/plain:1.0.0"),
+                ],
+                UNSIGNED,
+            )
+            .await;
+        assert!(refused.stderr.contains(&digest), "{}", refused.stderr);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

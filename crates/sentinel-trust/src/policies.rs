@@ -105,14 +105,6 @@ impl Policies {
             *source == PolicySource::Configuration && policy.repositories == *pattern
         })
     }
-
-    /// Whether any policy requires signatures (when none does, pulls skip
-    /// every other check).
-    pub fn any_required(&self) -> bool {
-        self.entries
-            .iter()
-            .any(|(policy, _)| policy.require_signature)
-    }
 }
 
 #[cfg(test)]

@@ -103,8 +103,14 @@ impl KeyDirectory {
         check_name(name)?;
         let private_path = self.private_path(name);
         let public_path = self.public_path(name);
-        if !force && private_path.exists() {
-            return Err(exists(name, &private_path));
+        if !force {
+            // Either half is someone's: a `.pub` without its `.key` (a
+            // colleague's public key kept here) is not replaced either.
+            for path in [&private_path, &public_path] {
+                if path.exists() {
+                    return Err(exists(name, path));
+                }
+            }
         }
         sentinel_durable::create_dir_durably(&self.dir).map_err(|source| WorkflowError::Open {
             path: self.dir.clone(),
@@ -131,12 +137,18 @@ impl KeyDirectory {
             write_new(temp, &private_path, private_pem.as_bytes(), name)?;
         }
         let temp = TempPath::new(unique_temp_path(&self.dir, ".pub.", ".tmp"));
-        replace_file(
-            temp,
-            &public_path,
-            public_pem.as_bytes(),
-            FileMode::OwnerOnly,
-        )?;
+        if force {
+            replace_file(
+                temp,
+                &public_path,
+                public_pem.as_bytes(),
+                FileMode::OwnerOnly,
+            )?;
+        } else if let Err(error) = write_new(temp, &public_path, public_pem.as_bytes(), name) {
+            // The `.pub` appeared meanwhile: no half pair is left behind.
+            let _ = std::fs::remove_file(&private_path);
+            return Err(error);
+        }
         Ok(GeneratedKey {
             name: name.to_string(),
             key_id: key.id().clone(),
@@ -403,6 +415,27 @@ mod tests {
         let again = keys.generate("default", None, true).unwrap();
         assert_ne!(again.key_id, made.key_id);
         assert_eq!(std::fs::read_dir(keys.dir()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_public_key_alone_is_not_clobbered_either() {
+        let config = tempfile::tempdir().unwrap();
+        let keys = KeyDirectory::new(config.path());
+        std::fs::create_dir_all(keys.dir()).unwrap();
+        let colleague = SigningKey::generate().public_key().to_pem();
+        std::fs::write(keys.public_path("release"), &colleague).unwrap();
+        let error = keys.generate("release", None, false).unwrap_err();
+        assert!(error.to_string().contains("--force"), "{error}");
+        assert_eq!(
+            std::fs::read_to_string(keys.public_path("release")).unwrap(),
+            colleague
+        );
+        assert!(!keys.private_path("release").exists());
+        keys.generate("release", None, true).unwrap();
+        assert_ne!(
+            std::fs::read_to_string(keys.public_path("release")).unwrap(),
+            colleague
+        );
     }
 
     #[test]

@@ -195,7 +195,12 @@ impl TrustFile {
 
     /// The scope that decides for `reference`: the most specific match.
     pub fn scope_for(&self, reference: &ResolvedReference) -> Option<&TrustScope> {
-        let name = format!("{}/{}", reference.registry(), reference.repository());
+        // Host names are case-insensitive (repository names are lowercase
+        // anyway): `Registry.Example.com/acme/app` is in the scope
+        // `registry.example.com/acme/*`, or writing a reference another way
+        // would skip a `require`.
+        let name =
+            format!("{}/{}", reference.registry(), reference.repository()).to_ascii_lowercase();
         self.policy
             .scopes
             .iter()
@@ -328,12 +333,14 @@ fn check_scope(scope: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// How specific `scope` is when it matches `name` (`registry/repository`):
-/// the length of its literal part; `None` when it does not match.
+/// How specific `scope` is when it matches `name` (`registry/repository`,
+/// lowercase), ignoring the case of `scope`: the length of its literal
+/// part; `None` when it does not match.
 fn specificity(scope: &str, name: &str) -> Option<usize> {
     if scope == "*" {
         return Some(0);
     }
+    let scope = scope.to_ascii_lowercase();
     match scope.strip_suffix('*') {
         Some(prefix) => name
             .strip_prefix(prefix)

@@ -15,8 +15,8 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use sentinel_client::{ClientError, ErrorKind, RegistryClient, ResolvedReference};
 use sentinel_oci::{Descriptor, Digest, ImageManifest};
 use sentinel_signature::{
-    ENVELOPE_MEDIA_TYPE, Envelope, MAX_ENVELOPE_BYTES, PublicKey, SIGNATURE_ARTIFACT_TYPE,
-    VerifyError, verify_subject,
+    ENVELOPE_MEDIA_TYPE, Envelope, KEY_ID_ANNOTATION, MAX_ENVELOPE_BYTES, PublicKey,
+    SIGNATURE_ARTIFACT_TYPE, VerifyError, verify_subject,
 };
 use serde::Serialize;
 
@@ -25,8 +25,11 @@ use crate::pull::Resolved;
 use crate::registries::{self, Registries, wanted};
 use crate::trust::Trust;
 
+/// How many signature artifacts are read before looking for a valid one;
+/// more are read, this many at a time, only while none is valid.
+const SIGNATURE_BATCH: usize = 256;
 /// The most signature artifacts read for one manifest.
-pub const MAX_SIGNATURE_ARTIFACTS: usize = 256;
+pub const MAX_SIGNATURE_ARTIFACTS: usize = 4096;
 /// How many signature artifacts are fetched at once.
 const CONCURRENT_FETCHES: usize = 16;
 
@@ -181,32 +184,67 @@ pub(crate) async fn verify_digest(
     trust: &Trust,
 ) -> Result<VerifyReport> {
     let (keys, trusted) = trust.keys_for(reference)?;
-    let candidates = fetch_candidates(client, reference.repository(), digest).await?;
+    let candidates = fetch_candidates(client, reference.repository(), digest, &keys).await?;
     let what = reference.with_digest(digest.clone()).to_string();
     decide(what, digest, &candidates, &keys, trusted)
 }
 
-/// Every signature envelope of `digest`, fetched concurrently.
+/// The signature envelopes of `digest`, fetched concurrently: those whose
+/// artifact says it is by one of `keys` first, then the rest, a batch at a
+/// time until one is valid. So signatures pushed ahead of a valid one
+/// (by anyone who may push) cannot hide it, up to
+/// [`MAX_SIGNATURE_ARTIFACTS`].
 async fn fetch_candidates(
     client: &RegistryClient,
     repository: &str,
     digest: &Digest,
+    keys: &[PublicKey],
 ) -> Result<Vec<Candidate>> {
-    let referrers = client
+    let mut referrers: Vec<Descriptor> = client
         .referrers(repository, digest, Some(SIGNATURE_ARTIFACT_TYPE))
-        .await?;
-    let mut candidates: Vec<Candidate> = stream::iter(
-        referrers
-            .into_iter()
-            .filter(|referrer| referrer.artifact_type.as_deref() == Some(SIGNATURE_ARTIFACT_TYPE))
-            .take(MAX_SIGNATURE_ARTIFACTS),
-    )
-    .map(|referrer| fetch_envelope(client, repository, referrer))
-    .buffer_unordered(CONCURRENT_FETCHES)
-    .try_collect()
-    .await?;
+        .await?
+        .into_iter()
+        .filter(|referrer| referrer.artifact_type.as_deref() == Some(SIGNATURE_ARTIFACT_TYPE))
+        .take(MAX_SIGNATURE_ARTIFACTS)
+        .collect();
+    referrers.sort_by_key(|referrer| !claims_key(referrer, keys));
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut rest = referrers.into_iter().peekable();
+    while rest.peek().is_some() {
+        let batch: Vec<Candidate> = stream::iter(rest.by_ref().take(SIGNATURE_BATCH))
+            .map(|referrer| fetch_envelope(client, repository, referrer))
+            .buffer_unordered(CONCURRENT_FETCHES)
+            .try_collect()
+            .await?;
+        candidates.extend(batch);
+        if candidates.iter().any(|c| is_valid(c, keys, digest)) {
+            break;
+        }
+    }
     candidates.sort_by(|a, b| a.artifact.cmp(&b.artifact));
     Ok(candidates)
+}
+
+/// Whether signature artifact `referrer` says (in its key-id annotation,
+/// which nothing vouches for) that one of `keys` made it.
+fn claims_key(referrer: &Descriptor, keys: &[PublicKey]) -> bool {
+    referrer
+        .annotations
+        .get(KEY_ID_ANNOTATION)
+        .is_some_and(|ids| {
+            ids.split(',')
+                .any(|id| keys.iter().any(|key| key.id().as_str() == id.trim()))
+        })
+}
+
+/// Whether `candidate` is a valid signature of `digest` by one of `keys`.
+fn is_valid(candidate: &Candidate, keys: &[PublicKey], digest: &Digest) -> bool {
+    candidate
+        .envelope
+        .as_ref()
+        .ok()
+        .and_then(|envelope| envelope.verify(keys).ok())
+        .is_some_and(|verified| verify_subject(&verified, digest).is_ok())
 }
 
 /// The envelope of one signature artifact. A failure of the connection

@@ -89,7 +89,7 @@ impl Registry {
         };
         let Some(tag) = tag else {
             self.index.put_manifest(repository, manifest, None).await?;
-            self.signatures_changed(repository);
+            self.signatures_pushed(repository, &digest).await;
             // Stored again by digest: catalogued if a tag already names it.
             if let Some(entry) = entry
                 && !self
@@ -114,7 +114,7 @@ impl Registry {
         self.index
             .put_manifest(repository, manifest, Some(tag))
             .await?;
-        self.signatures_changed(repository);
+        self.signatures_pushed(repository, &digest).await;
         if let Some(entry) = entry {
             self.catalogue(entry).await;
         }

@@ -19,7 +19,6 @@
 //! key left the policy stops counting then).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use arc_swap::ArcSwap;
@@ -56,16 +55,22 @@ pub(crate) struct Trust {
     file: PolicyFile,
     /// The stamp of the policy file as last read.
     loaded: Mutex<Option<FileStamp>>,
-    /// The policies in force.
-    policies: ArcSwap<Policies>,
-    /// Bumped on every change of the policies in force.
-    generation: AtomicU64,
+    /// The policies in force, with their generation: one snapshot, so
+    /// that what is worked out from a policy is stamped with its own
+    /// generation, never with that of a policy installed meanwhile.
+    in_force: ArcSwap<InForce>,
     /// Per repository: the view, and a counter of changes to its manifests.
     views: RwLock<HashMap<String, Slot>>,
     /// What each signature artifact proves, per repository, as of a generation.
     verdicts: Mutex<HashMap<(RepositoryName, Digest), Verdict>>,
     /// One view build per repository at a time.
     builds: KeyedLocks,
+}
+
+/// The policies in force and their generation (bumped on every change).
+struct InForce {
+    generation: u64,
+    policies: Arc<Policies>,
 }
 
 /// A repository's view and the number of changes to its manifests.
@@ -76,6 +81,7 @@ struct Slot {
 }
 
 /// What may be read from a repository whose policy requires signatures.
+#[derive(Clone)]
 struct View {
     /// The policy generation it was built for.
     generation: u64,
@@ -83,8 +89,23 @@ struct View {
     trusted: HashSet<Digest>,
     /// Signature artifacts (always readable).
     signature_artifacts: HashSet<Digest>,
-    /// Blobs of trusted manifests and of signature artifacts.
+    /// Blobs of trusted manifests, and the envelopes (and empty configs) of
+    /// signature artifacts.
     blobs: HashSet<Digest>,
+}
+
+/// What one pushed manifest adds to a view.
+#[derive(Default)]
+struct Opened {
+    trusted: Vec<Digest>,
+    signature_artifacts: Vec<Digest>,
+    blobs: Vec<Digest>,
+}
+
+impl Opened {
+    fn is_empty(&self) -> bool {
+        self.trusted.is_empty() && self.signature_artifacts.is_empty() && self.blobs.is_empty()
+    }
 }
 
 /// What one signature artifact proves, as of a policy generation.
@@ -107,8 +128,10 @@ impl Trust {
             configured,
             file,
             loaded: Mutex::new(stamp),
-            policies: ArcSwap::from_pointee(policies),
-            generation: AtomicU64::new(0),
+            in_force: ArcSwap::from_pointee(InForce {
+                generation: 0,
+                policies: Arc::new(policies),
+            }),
             views: RwLock::default(),
             verdicts: Mutex::default(),
             builds: KeyedLocks::default(),
@@ -118,11 +141,19 @@ impl Trust {
     /// Makes `file` (the policy file's new content) the policies in force.
     fn install(&self, file: Vec<SignaturePolicy>) {
         let policies = Policies::new(self.configured.clone(), file);
-        if **self.policies.load() == policies {
+        let previous = self.in_force.rcu(|current| {
+            if *current.policies == policies {
+                Arc::clone(current)
+            } else {
+                Arc::new(InForce {
+                    generation: current.generation + 1,
+                    policies: Arc::new(policies.clone()),
+                })
+            }
+        });
+        if *previous.policies == policies {
             return;
         }
-        self.policies.store(Arc::new(policies));
-        self.generation.fetch_add(1, Ordering::SeqCst);
         self.views
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -142,9 +173,40 @@ impl Trust {
         }
     }
 
-    /// `repository`'s view, if it is built for the current generation.
-    fn current_view(&self, repository: &str) -> Option<Arc<View>> {
-        let generation = self.generation.load(Ordering::SeqCst);
+    /// Notes a push to `repository`: the view stays in place (a build under
+    /// way is not kept), and the count of changes is returned with it, for
+    /// [`Trust::extend_view`].
+    fn pushed(&self, repository: &RepositoryName) -> Option<(u64, Arc<View>)> {
+        let mut views = self.views.write().unwrap_or_else(PoisonError::into_inner);
+        let slot = views.get_mut(repository.as_str())?;
+        slot.changes += 1;
+        Some((slot.changes, Arc::clone(slot.view.as_ref()?)))
+    }
+
+    /// Adds what a push opened to `repository`'s view, if nothing else
+    /// changed it since [`Trust::pushed`] returned `changes`; otherwise the
+    /// view is dropped and built again on the next read.
+    fn extend_view(&self, repository: &RepositoryName, changes: u64, opened: Opened) {
+        let mut views = self.views.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(slot) = views.get_mut(repository.as_str()) else {
+            return;
+        };
+        match &mut slot.view {
+            Some(view) if slot.changes == changes => {
+                if opened.is_empty() {
+                    return;
+                }
+                let view = Arc::make_mut(view);
+                view.trusted.extend(opened.trusted);
+                view.signature_artifacts.extend(opened.signature_artifacts);
+                view.blobs.extend(opened.blobs);
+            }
+            _ => slot.view = None,
+        }
+    }
+
+    /// `repository`'s view, if it is built for `generation`.
+    fn current_view(&self, repository: &str, generation: u64) -> Option<Arc<View>> {
         let views = self.views.read().unwrap_or_else(PoisonError::into_inner);
         views
             .get(repository)
@@ -159,7 +221,15 @@ impl Trust {
 #[serde(rename_all = "camelCase")]
 struct SignatureManifest {
     #[serde(default)]
+    config: Option<Described>,
+    #[serde(default)]
     layers: Vec<Layer>,
+}
+
+/// A descriptor, for its digest.
+#[derive(serde::Deserialize)]
+struct Described {
+    digest: Digest,
 }
 
 #[derive(serde::Deserialize)]
@@ -168,6 +238,26 @@ struct Layer {
     media_type: String,
     digest: Digest,
     size: u64,
+}
+
+/// The blobs a signature artifact (`body`) opens: its envelope layer,
+/// and its config when that is the empty `{}`.
+fn signature_blobs(body: &[u8]) -> Vec<Digest> {
+    let Ok(described) = serde_json::from_slice::<SignatureManifest>(body) else {
+        return Vec::new();
+    };
+    let empty_config = Digest::sha256(b"{}");
+    described
+        .layers
+        .into_iter()
+        .map(|layer| layer.digest)
+        .chain(
+            described
+                .config
+                .map(|config| config.digest)
+                .filter(|config| *config == empty_config),
+        )
+        .collect()
 }
 
 /// Whether `parsed` is a signature artifact; if so, its subject.
@@ -215,7 +305,19 @@ fn examine(
         })
         .collect();
     for signature in &envelope.signatures {
-        if !entries.iter().any(|e| e.key_id == signature.keyid) {
+        // A signature a trusted key verified is that key's entry already,
+        // whatever id the envelope wrote for it (another DSSE
+        // implementation's, or none): it is not listed again as untrusted.
+        let by_trusted_key = || {
+            Envelope {
+                payload_type: envelope.payload_type.clone(),
+                payload: envelope.payload.clone(),
+                signatures: vec![signature.clone()],
+            }
+            .verify(keys)
+            .is_ok()
+        };
+        if !entries.iter().any(|e| e.key_id == signature.keyid) && !by_trusted_key() {
             entries.push(SignatureEntry {
                 artifact: artifact.clone(),
                 key_id: signature.keyid.clone(),
@@ -230,13 +332,19 @@ fn examine(
 impl Registry {
     /// The signature policies in force.
     pub fn signature_policies(&self) -> Arc<Policies> {
-        self.trust.policies.load_full()
+        Arc::clone(&self.trust.in_force.load().policies)
     }
 
     /// Sets the policy of `policy.repositories` in the policy file; a
     /// pattern the configuration sets is refused.
     pub fn set_signature_policy(&self, policy: SignaturePolicy) -> Result<(), TrustError> {
-        if self.trust.policies.load().configured(&policy.repositories) {
+        if self
+            .trust
+            .in_force
+            .load()
+            .policies
+            .configured(&policy.repositories)
+        {
             return Err(TrustError::Configured(policy.repositories.to_string()));
         }
         let file = self.trust.file.set(policy)?;
@@ -246,7 +354,7 @@ impl Registry {
 
     /// Removes the policy of `pattern` from the policy file.
     pub fn remove_signature_policy(&self, pattern: &RepositoryPattern) -> Result<(), TrustError> {
-        if self.trust.policies.load().configured(pattern) {
+        if self.trust.in_force.load().policies.configured(pattern) {
             return Err(TrustError::Configured(pattern.to_string()));
         }
         let file = self.trust.file.remove(pattern)?;
@@ -270,8 +378,9 @@ impl Registry {
     /// Whether the policy covering `repository` requires signatures of pulls.
     pub fn signature_required(&self, repository: &RepositoryName) -> bool {
         self.trust
-            .policies
+            .in_force
             .load()
+            .policies
             .covering(repository.as_str())
             .is_some_and(|policy| policy.require_signature)
     }
@@ -306,14 +415,17 @@ impl Registry {
         repository: &RepositoryName,
         readable: impl FnOnce(&View) -> bool,
     ) -> Result<(), RegistryError> {
-        let policies = self.trust.policies.load();
-        let Some(policy) = policies
+        let in_force = self.trust.in_force.load_full();
+        let Some(policy) = in_force
+            .policies
             .covering(repository.as_str())
             .filter(|policy| policy.require_signature)
         else {
             return Ok(());
         };
-        let view = self.trust_view(repository, policy).await?;
+        let view = self
+            .trust_view(repository, in_force.generation, policy)
+            .await?;
         if readable(&view) {
             Ok(())
         } else {
@@ -330,18 +442,25 @@ impl Registry {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<Vec<SignatureEntry>, RegistryError> {
-        let policies = self.trust.policies.load();
-        let keys = policies
+        let in_force = self.trust.in_force.load_full();
+        let keys = in_force
+            .policies
             .covering(repository.as_str())
             .map_or(&[][..], |policy| &policy.keys[..]);
         let mut entries = Vec::new();
         for referrer in self.index.referrers(repository, digest).await? {
             if referrer.artifact_type.as_deref() == Some(SIGNATURE_ARTIFACT_TYPE) {
                 entries.extend(
-                    self.verdict(repository, &referrer.digest, digest, keys)
-                        .await?
-                        .iter()
-                        .cloned(),
+                    self.verdict(
+                        repository,
+                        &referrer.digest,
+                        digest,
+                        in_force.generation,
+                        keys,
+                    )
+                    .await?
+                    .iter()
+                    .cloned(),
                 );
             }
         }
@@ -374,9 +493,10 @@ impl Registry {
         body: &[u8],
         subject: &Digest,
     ) -> Result<(), RegistryError> {
-        let generation = self.trust.generation.load(Ordering::SeqCst);
-        let policies = self.trust.policies.load();
-        let keys = policies
+        let in_force = self.trust.in_force.load_full();
+        let generation = in_force.generation;
+        let keys = in_force
+            .policies
             .covering(repository.as_str())
             .map_or(&[][..], |policy| &policy.keys[..]);
         let bytes = self.envelope_bytes(repository, body).await?;
@@ -397,9 +517,89 @@ impl Registry {
         Ok(())
     }
 
-    /// Notes that `repository`'s manifests changed (a push or a delete).
+    /// Notes that a manifest of `repository` was deleted: its view is
+    /// built again on the next read.
     pub(super) fn signatures_changed(&self, repository: &RepositoryName) {
         self.trust.changed(repository);
+    }
+
+    /// Notes that manifest `digest` was pushed to `repository`: what it
+    /// opens is added to the repository's view, so that a push costs a look
+    /// at the pushed manifest (and, when it makes something signed, at what
+    /// that references), not a rebuild of the view from every manifest of
+    /// the repository. When that cannot be worked out, the view is dropped.
+    pub(super) async fn signatures_pushed(&self, repository: &RepositoryName, digest: &Digest) {
+        let Some((changes, view)) = self.trust.pushed(repository) else {
+            return;
+        };
+        let in_force = self.trust.in_force.load_full();
+        let policy = in_force
+            .policies
+            .covering(repository.as_str())
+            .filter(|policy| policy.require_signature);
+        let opened = match policy {
+            Some(policy) if view.generation == in_force.generation => self
+                .opened_by(repository, digest, &view, in_force.generation, &policy.keys)
+                .await
+                .ok(),
+            _ => None,
+        };
+        match opened {
+            Some(opened) => self.trust.extend_view(repository, changes, opened),
+            None => self.trust.changed(repository),
+        }
+    }
+
+    /// What pushing manifest `digest` to `repository` opens in `view`, the
+    /// view of policy generation `generation` (whose keys are `keys`).
+    async fn opened_by(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        view: &View,
+        generation: u64,
+        keys: &[PublicKey],
+    ) -> Result<Opened, RegistryError> {
+        let mut opened = Opened::default();
+        let mut roots = Vec::new();
+        let Some(pushed) = self.index.manifest(repository, digest).await? else {
+            return Ok(opened);
+        };
+        let parsed = ParsedManifest::parse(Some(&pushed.media_type), &pushed.body)?;
+        if let Some(subject) = signature_subject(&parsed) {
+            let entries = self
+                .verdict(repository, digest, subject, generation, keys)
+                .await?;
+            opened.signature_artifacts.push(digest.clone());
+            if !entries.is_empty() {
+                opened.blobs.extend(signature_blobs(&pushed.body));
+            }
+            if entries.iter().any(|entry| entry.trusted) {
+                roots.push(subject.clone());
+            }
+        } else if view.trusted.contains(digest) {
+            // Signed before it was pushed: its references are now known.
+            roots.push(digest.clone());
+        }
+        let mut seen = HashSet::new();
+        while let Some(digest) = roots.pop() {
+            if !seen.insert(digest.clone()) {
+                continue;
+            }
+            opened.trusted.push(digest.clone());
+            let Some(manifest) = self.index.manifest(repository, &digest).await? else {
+                continue;
+            };
+            let Ok(parsed) = ParsedManifest::parse(Some(&manifest.media_type), &manifest.body)
+            else {
+                continue;
+            };
+            if signature_subject(&parsed).is_none() {
+                opened.blobs.extend(parsed.blobs);
+                roots.extend(parsed.manifests);
+            }
+        }
+        Ok(opened)
     }
 
     /// The envelope of the signature artifact `body` of `repository`: its
@@ -446,17 +646,20 @@ impl Registry {
     }
 
     /// What signature artifact `artifact` (of `subject`) proves in
-    /// `repository` against `keys`: recorded at push, worked out again once
-    /// per policy generation. One that does not verify any more proves
-    /// nothing.
+    /// `repository` against `keys`, the keys of policy generation
+    /// `generation`: recorded at push, worked out again once per policy
+    /// generation. One that does not verify any more proves nothing, and
+    /// so does one whose envelope is missing (a deleted blob, an incomplete
+    /// copy): that is not recorded, so the envelope counts again once it
+    /// is back.
     async fn verdict(
         &self,
         repository: &RepositoryName,
         artifact: &Digest,
         subject: &Digest,
+        generation: u64,
         keys: &[PublicKey],
     ) -> Result<Arc<[SignatureEntry]>, RegistryError> {
-        let generation = self.trust.generation.load(Ordering::SeqCst);
         let key = (repository.clone(), artifact.clone());
         if let Some(verdict) = self
             .trust
@@ -479,6 +682,9 @@ impl Registry {
                 Err(RegistryError::SignatureInvalid(_) | RegistryError::PackageInvalid(_)) => {
                     Arc::from(Vec::new())
                 }
+                Err(RegistryError::ManifestBlobUnknown(_) | RegistryError::BlobUnknown(_)) => {
+                    return Ok(Arc::from(Vec::new()));
+                }
                 Err(error) => return Err(error),
             };
         self.trust
@@ -495,21 +701,22 @@ impl Registry {
         Ok(entries)
     }
 
-    /// `repository`'s view for the current generation: looked up, or built
-    /// (once at a time per repository) from its manifests.
+    /// `repository`'s view for policy generation `generation`, whose policy
+    /// covering `repository` is `policy`: looked up, or built (once at a
+    /// time per repository) from its manifests.
     async fn trust_view(
         &self,
         repository: &RepositoryName,
+        generation: u64,
         policy: &SignaturePolicy,
     ) -> Result<Arc<View>, RegistryError> {
-        if let Some(view) = self.trust.current_view(repository.as_str()) {
+        if let Some(view) = self.trust.current_view(repository.as_str(), generation) {
             return Ok(view);
         }
         let _building = self.trust.builds.lock(repository.as_str()).await;
-        if let Some(view) = self.trust.current_view(repository.as_str()) {
+        if let Some(view) = self.trust.current_view(repository.as_str(), generation) {
             return Ok(view);
         }
-        let generation = self.trust.generation.load(Ordering::SeqCst);
         let changes = {
             let mut views = self
                 .trust
@@ -530,7 +737,7 @@ impl Registry {
         let slot = views.entry(repository.to_string()).or_default();
         // Kept only if nothing changed while it was built; either way it
         // answers this request.
-        if slot.changes == changes && self.trust.generation.load(Ordering::SeqCst) == generation {
+        if slot.changes == changes && self.trust.in_force.load().generation == generation {
             slot.view = Some(Arc::clone(&view));
         }
         Ok(view)
@@ -560,11 +767,19 @@ impl Registry {
                 continue;
             };
             if let Some(subject) = signature_subject(&parsed) {
-                let entries = self.verdict(repository, &digest, subject, keys).await?;
+                let entries = self
+                    .verdict(repository, &digest, subject, generation, keys)
+                    .await?;
                 if entries.iter().any(|entry| entry.trusted) {
                     signed_subjects.insert(subject.clone());
                 }
-                view.blobs.extend(parsed.blobs);
+                // Only its envelope and the empty config: any other blob
+                // (a `config` naming an unsigned image's layer, say) stays
+                // behind the policy. An artifact whose envelope proves
+                // nothing opens nothing.
+                if !entries.is_empty() {
+                    view.blobs.extend(signature_blobs(&manifest.body));
+                }
                 view.signature_artifacts.insert(digest);
             } else {
                 references.insert(digest, (parsed.blobs, parsed.manifests));

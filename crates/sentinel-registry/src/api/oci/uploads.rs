@@ -121,6 +121,22 @@ pub(crate) async fn start(
             .query("from")
             .map(|from| super::repository(&from))
             .transpose()?;
+        // A mount reads the blob out of `from`: one its signature policy
+        // would refuse to this caller's GET is not mounted either, or it
+        // could be read back from a repository the caller may push to.
+        if let Some(from) = &from
+            && registry.signature_required(from)
+            && !request.may_push(from.as_str())
+        {
+            match registry.check_signed_blob(from, &mount).await {
+                Ok(()) => {}
+                Err(RegistryError::NotSigned { .. }) => {
+                    let state = registry.start_upload(&repository).await?;
+                    return Ok(session_response(StatusCode::ACCEPTED, &repository, &state));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
         return match registry.mount(&repository, &mount, from.as_ref()).await? {
             MountOutcome::Mounted => Ok(created(&repository, &mount)),
             MountOutcome::Session(state) => {
