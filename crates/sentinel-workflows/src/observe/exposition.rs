@@ -100,8 +100,8 @@ impl Exposition {
         self.samples
             .iter()
             .filter(|sample| sample.name == name && keep(&sample.labels))
-            .map(|sample| sample.value)
-            .sum()
+            // A fold from +0.0: an empty float sum is -0.0, shown as "-0".
+            .fold(0.0, |total, sample| total + sample.value)
     }
 
     /// The value of the sample named `name` (the first, or the sum of all
@@ -113,7 +113,7 @@ impl Exposition {
             .filter(|sample| sample.name == name)
             .peekable();
         matching.peek()?;
-        Some(matching.map(|sample| sample.value).sum())
+        Some(matching.fold(0.0, |total, sample| total + sample.value))
     }
 }
 
@@ -231,6 +231,8 @@ this is not parsed
         );
         let count = "sentinel_http_request_duration_seconds_count";
         assert_eq!(exposition.sum_where(count, |_| true), 12.0);
+        let none = exposition.sum_where(count, |labels| labels["status"] == "404");
+        assert!(none == 0.0 && none.is_sign_positive(), "{none}");
         assert_eq!(
             exposition.sum_where(count, |labels| labels["status"].starts_with('5')),
             2.0
