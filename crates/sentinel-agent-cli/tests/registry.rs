@@ -683,3 +683,76 @@ async fn distribution_with_htpasswd() {
 async fn distribution_with_token_auth() {
     another_registry(Mode::Token).await;
 }
+
+/// Sentinel serving HTTPS with a self-signed certificate for 127.0.0.1;
+/// `agent` trusts it through `SSL_CERT_FILE`.
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_over_https_shows_the_tls_version_and_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().expect("a certificate key");
+    let certificate = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("certificate parameters for 127.0.0.1")
+        .self_signed(&key)
+        .expect("a self-signed certificate");
+    let (cert, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certificate.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let settings = sentinel_registry::Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().join("data"),
+        tls_cert: Some(cert.clone()),
+        tls_key: Some(key_file),
+        ..sentinel_registry::Settings::default()
+    };
+    let server = sentinel_registry::Server::bind(settings)
+        .await
+        .expect("start the registry with TLS");
+    let address = format!("https://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve over TLS");
+    });
+
+    let home = AgentHome::new();
+    let ping = |format: &'static str| {
+        let mut command = home.command(&[
+            "registry",
+            "ping",
+            &address,
+            "--samples",
+            "2",
+            "--format",
+            format,
+        ]);
+        command.env("SSL_CERT_FILE", &cert);
+        async move { Run::from(command.output().await.expect("run agent")) }
+    };
+    let table = ping("table").await;
+    assert_eq!(table.code, 0, "{}", table.describe());
+    assert!(table.stdout.contains("HTTPS, TLS 1.3"), "{}", table.stdout);
+    assert!(table.stdout.contains("certificate"), "{}", table.stdout);
+    let report = json_of(&ping("json").await);
+    assert_eq!(report["scheme"], "https");
+    assert_eq!(report["tls"]["version"], "TLS 1.3");
+    assert!(
+        report["tls"]["subject"].as_str().unwrap().contains("CN="),
+        "{report}"
+    );
+    assert!(report["tls"]["days_left"].as_i64().unwrap() > 0, "{report}");
+    assert!(
+        report["tls"]["expires"].as_str().unwrap().ends_with('Z'),
+        "{report}"
+    );
+
+    // Without the certificate trusted, the registry cannot be reached safely.
+    let untrusted = home.run(&["registry", "ping", &address]).await;
+    assert_eq!(untrusted.code, 5, "{}", untrusted.describe());
+
+    let _ = stop.send(());
+    task.await.unwrap();
+}
