@@ -436,6 +436,49 @@ async fn sentinel_with_authentication() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn metrics_behind_authentication_take_the_saved_credentials() {
+    let registry = TestRegistry::start_with(|settings| {
+        settings.auth = Some(true);
+        settings.metrics_auth = true;
+    })
+    .await;
+    let host = host(&registry);
+    let home = AgentHome::new();
+    let anonymous = home.fails(&["registry", "metrics", &host], 3).await;
+    assert!(
+        anonymous.stderr.contains("authentication failed"),
+        "{}",
+        anonymous.stderr
+    );
+    let admin = as_user(
+        &home,
+        "admin",
+        ADMIN_PASSWORD,
+        &[
+            "registry",
+            "metrics",
+            &host,
+            "--interval",
+            "0s",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(admin.code, 0, "{}", admin.describe());
+    assert!(json_of(&admin)["requests"].as_u64().is_some());
+    // Metrics are off: not the API this command needs.
+    let off = TestRegistry::start_with(|settings| settings.metrics = false).await;
+    let off = off.base_url().trim_start_matches("http://").to_string();
+    let run = home.fails(&["registry", "metrics", &off], 13).await;
+    assert!(
+        run.stderr.contains("/metrics answered 404"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sentinel_not_ready_is_exit_12() {
     // No disk has this much free: the disk check fails, /readyz answers 503.
     let registry = TestRegistry::start_with(|settings| {

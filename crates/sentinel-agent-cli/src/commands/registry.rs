@@ -498,3 +498,72 @@ fn print_auth(report: &AuthReport) {
     }
     fields(&lines);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sentinel_workflows::Check;
+
+    fn report(checks: Vec<Check>, v2_status: Option<u16>) -> HealthReport {
+        HealthReport {
+            registry: "localhost:5000".to_string(),
+            sentinel: v2_status.is_none(),
+            status: "unavailable",
+            version: None,
+            live: None,
+            ready: None,
+            checks,
+            v2_status,
+            note: None,
+        }
+    }
+
+    fn check(name: &str, error: Option<&str>) -> Check {
+        Check {
+            name: name.to_string(),
+            ok: error.is_none(),
+            latency_ms: 0.1,
+            error: error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_registry_not_ready_is_one_line_naming_what_failed() {
+        let failed = report(
+            vec![
+                check("index", None),
+                check("disk", Some("No space left on device")),
+                check("blob_store", Some("Read-only file system")),
+            ],
+            None,
+        );
+        assert_eq!(
+            not_ready_reason(&failed),
+            "localhost:5000 is not ready: failed checks: disk (No space left on device), \
+             blob_store (Read-only file system)"
+        );
+        assert_eq!(
+            not_ready_reason(&report(Vec::new(), Some(502))),
+            "localhost:5000 is not serving: /v2/ answered 502"
+        );
+    }
+
+    #[test]
+    fn an_event_row_shows_the_message_then_its_fields() {
+        let event: LogEvent = serde_json::from_value(serde_json::json!({
+            "sequence": 3, "time": "2026-12-07T04:20:13Z", "level": "warn",
+            "target": "sentinel::audit", "message": "",
+            "fields": {"action": "login-failed", "attempts": 3}
+        }))
+        .unwrap();
+        assert_eq!(
+            event_row(&event),
+            [
+                "2026-12-07T04:20:13Z",
+                "WARN",
+                "sentinel::audit",
+                "action=login-failed attempts=3"
+            ]
+        );
+    }
+}
