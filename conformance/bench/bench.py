@@ -1154,6 +1154,8 @@ def fmt(value, digits=1):
 
 def report(bench, facts, args, elapsed, command_line):
     r = bench.results
+    # The second server: Distribution, or Sentinel with --metrics=false.
+    base = bench.servers[1].name
 
     def med(workload, server, key):
         return median(f.get(key) for f in r.get(workload, {}).get(server, []))
@@ -1172,45 +1174,45 @@ def report(bench, facts, args, elapsed, command_line):
         return "met" if value >= minimum else "**MISSED**"
 
     if "mono" in r:
-        s, d = med("mono", "sentinel", "mb_s"), med("mono", "distribution", "mb_s")
+        s, d = med("mono", "sentinel", "mb_s"), med("mono", base, "mb_s")
         row(f"monolithic push {args.blob_mib} MiB, POST+PUT (MB/s)", s, d, "≥ 700 MB/s", absolute(s, 700))
     if "single" in r:
-        s, d = med("single", "sentinel", "mb_s"), med("single", "distribution", "mb_s")
-        statuses = {f["status"] for f in r["single"].get("distribution", [])}
-        note = "" if d is not None else f"; distribution: unsupported ({'/'.join(sorted(statuses))})"
+        s, d = med("single", "sentinel", "mb_s"), med("single", base, "mb_s")
+        statuses = {f["status"] for f in r["single"].get(base, [])}
+        note = "" if d is not None else f"; {base}: unsupported ({'/'.join(sorted(statuses))})"
         row(f"single-request push {args.blob_mib} MiB, POST ?digest= (MB/s{note})", s, d,
             "≥ 700 MB/s", absolute(s, 700))
     if "chunked" in r:
-        s, d = med("chunked", "sentinel", "mb_s"), med("chunked", "distribution", "mb_s")
+        s, d = med("chunked", "sentinel", "mb_s"), med("chunked", base, "mb_s")
         row(f"chunked push {args.blob_mib} MiB in {args.chunk_mib} MiB PATCHes (MB/s)", s, d,
             "≥ 700 MB/s", absolute(s, 700))
     if "pull" in r:
-        s, d = med("pull", "sentinel", "mb_s"), med("pull", "distribution", "mb_s")
+        s, d = med("pull", "sentinel", "mb_s"), med("pull", base, "mb_s")
         row(f"blob pull {args.blob_mib} MiB (MB/s)", s, d, "≥ 1,500 MB/s", absolute(s, 1500))
     for workload, method in (("get", "GET"), ("head", "HEAD")):
         if workload not in r:
             continue
-        s, d = med(workload, "sentinel", "rps"), med(workload, "distribution", "rps")
+        s, d = med(workload, "sentinel", "rps"), med(workload, base, "rps")
         tool = r[workload]["sentinel"][0]["tool"]
         verdict = "—" if s is None or d is None else ("met" if s >= 3 * d else "**MISSED**")
-        row(f"manifest {method} by tag, {args.connections} conns, {tool} (req/s)", s, d, "≥ 3× distribution", verdict)
-        s, d = med(workload, "sentinel", "p99_ms"), med(workload, "distribution", "p99_ms")
+        row(f"manifest {method} by tag, {args.connections} conns, {tool} (req/s)", s, d, f"≥ 3× {base}", verdict)
+        s, d = med(workload, "sentinel", "p99_ms"), med(workload, base, "p99_ms")
         verdict = "—" if s is None or d is None else ("met" if s < d else "**MISSED**")
-        row(f"manifest {method} p99 latency (ms)", s, d, "< distribution", verdict)
+        row(f"manifest {method} p99 latency (ms)", s, d, f"< {base}", verdict)
     if "get-hload" in r:
-        s, d = med("get-hload", "sentinel", "rps"), med("get-hload", "distribution", "rps")
+        s, d = med("get-hload", "sentinel", "rps"), med("get-hload", base, "rps")
         row(f"(cross-check) manifest GET, {args.connections} conns, hload (req/s)", s, d)
     for workload, what in (("tags", f"tags list, {args.tags + 1} tags"),
                            ("catalog", f"catalog, GET /v2/_catalog?n={args.repos}")):
         if workload not in r:
             continue
         for pct in ("p50", "p99"):
-            s, d = med(workload, "sentinel", f"{pct}_ms"), med(workload, "distribution", f"{pct}_ms")
+            s, d = med(workload, "sentinel", f"{pct}_ms"), med(workload, base, f"{pct}_ms")
             row(f"{what}, 1 conn: {pct} latency (ms)", s, d)
     if "small" in r:
-        s, d = med("small", "sentinel", "pushes_s"), med("small", "distribution", "pushes_s")
+        s, d = med("small", "sentinel", "pushes_s"), med("small", base, "pushes_s")
         verdict = "—" if s is None or d is None else ("met" if s >= 3 * d else "**MISSED**")
-        row(f"{args.small_pushes} sequential small pushes (pushes/s)", s, d, "≥ 3× distribution", verdict)
+        row(f"{args.small_pushes} sequential small pushes (pushes/s)", s, d, f"≥ 3× {base}", verdict)
     if "packages-catalogued" in r and "packages-plain" in r:
         count = r["packages-catalogued"]["sentinel"][0]["pushes"]
         plain = med("packages-plain", "sentinel", "pushes_s")
@@ -1235,20 +1237,20 @@ def report(bench, facts, args, elapsed, command_line):
                          fmt(signed), na, fmt(q, 2), "≥ 0.90 × without",
                          "—" if q is None else ("met" if q >= 0.90 else "**MISSED**")))
     mib = lambda kib: kib / 1024
-    s, d = mib(bench.idle["sentinel"]["VmRSS"]), mib(bench.idle["distribution"]["VmRSS"])
+    s, d = mib(bench.idle["sentinel"]["VmRSS"]), mib(bench.idle[base]["VmRSS"])
     row("RSS at idle, after start-up (MiB)", s, d, "< 30 MiB", "met" if s < 30 else "**MISSED**")
-    s, d = mib(bench.final["sentinel"]["VmHWM"]), mib(bench.final["distribution"]["VmHWM"])
+    s, d = mib(bench.final["sentinel"]["VmHWM"]), mib(bench.final[base]["VmHWM"])
     row("RSS peak during the run, VmHWM (MiB)", s, d)
-    s, d = mib(bench.final["sentinel"]["VmRSS"]), mib(bench.final["distribution"]["VmRSS"])
+    s, d = mib(bench.final["sentinel"]["VmRSS"]), mib(bench.final[base]["VmRSS"])
     row("RSS at idle after the run (MiB)", s, d)
 
     lines = []
-    lines.append("| workload | sentinel | distribution | ratio | target | verdict |")
+    lines.append(f"| workload | sentinel | {base} | ratio | target | verdict |")
     lines.append("|---|---:|---:|---:|---|---|")
     for label, s, d, q, target, verdict in rows:
         lines.append(f"| {label} | {s} | {d} | {q} | {target} | {verdict} |")
     lines.append("")
-    lines.append("ratio = sentinel ÷ distribution (for latency and RSS, lower is better). "
+    lines.append(f"ratio = sentinel ÷ {base} (for latency and RSS, lower is better). "
                  f"MB = 10^6 bytes. Figures are medians of {args.reps} runs "
                  f"({args.pull_reps} for pulls), run alternately against each server.")
     if "packages-ratio" in r:
@@ -1285,7 +1287,7 @@ def report(bench, facts, args, elapsed, command_line):
         ("signed-get-digest-signed", "p99_ms", "p99 latency ms"),
     ):
         if workload in r:
-            s, d = med(workload, "sentinel", key), med(workload, "distribution", key)
+            s, d = med(workload, "sentinel", key), med(workload, base, key)
             cpu_rows.append(f"| {workload} | {unit} | {fmt(s, 2)} | {fmt(d, 2)} |")
     if cpu_rows:
         extras = []
@@ -1297,7 +1299,7 @@ def report(bench, facts, args, elapsed, command_line):
         lines.append("Server CPU time (user + system, from /proc/PID/stat) per unit of work"
                      + (f" (and, {'; '.join(extras)}):" if extras else ":"))
         lines.append("")
-        lines.append("| workload | unit | sentinel | distribution |")
+        lines.append(f"| workload | unit | sentinel | {base} |")
         lines.append("|---|---|---:|---:|")
         lines.extend(cpu_rows)
         lines.append("")
@@ -1312,7 +1314,7 @@ def report(bench, facts, args, elapsed, command_line):
     if peaks:
         lines.append("Highest sampled VmRSS per phase (MiB, sampled every 0.1 s):")
         lines.append("")
-        lines.append("| phase | sentinel | distribution |")
+        lines.append(f"| phase | sentinel | {base} |")
         lines.append("|---|---:|---:|")
         lines.extend(peaks)
         lines.append("")
@@ -1391,6 +1393,9 @@ def main():
     p.add_argument("--setup-threads", type=int, default=4)
     p.add_argument("--setup-timeout", type=int, default=600)
     p.add_argument("--cross-check", action="store_true", help="also measure manifest GET with hload")
+    p.add_argument("--baseline", choices=("distribution", "metrics-off"), default="distribution",
+                   help="the second server: Distribution, or the same Sentinel with "
+                   "--metrics=false (the cost of metrics; the second column is then 'metrics-off')")
     p.add_argument("--attach", help="command started around each sentinel run, e.g. "
                    "'perf record -g -p {pid} -o /tmp/{workload}.data'; stopped with SIGINT")
     p.add_argument("--attach-only", help="comma-separated workloads to attach to")
@@ -1421,22 +1426,30 @@ def main():
              "--data-dir", os.path.join(workdir, "sentinel-data")],
             env, workdir, s_port,
         )
-        config_path = os.path.join(workdir, "distribution.yml")
-        with open(config_path, "w") as f:
-            f.write(DISTRIBUTION_CONFIG.format(
-                root=os.path.join(workdir, "distribution-data"), port=d_port,
-                maxentries=max(args.repos, 1000)))
-        distribution = Server(
-            "distribution",
-            [args.distribution, "serve", config_path],
-            {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")},
-            workdir, d_port,
-        )
+        if args.baseline == "metrics-off":
+            distribution = Server(
+                "metrics-off",
+                [args.sentinel, "serve", "--listen", f"127.0.0.1:{d_port}",
+                 "--data-dir", os.path.join(workdir, "metrics-off-data"), "--metrics=false"],
+                env, workdir, d_port,
+            )
+        else:
+            config_path = os.path.join(workdir, "distribution.yml")
+            with open(config_path, "w") as f:
+                f.write(DISTRIBUTION_CONFIG.format(
+                    root=os.path.join(workdir, "distribution-data"), port=d_port,
+                    maxentries=max(args.repos, 1000)))
+            distribution = Server(
+                "distribution",
+                [args.distribution, "serve", config_path],
+                {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")},
+                workdir, d_port,
+            )
         servers = [sentinel, distribution]
         for server in servers:
             server.start()
         log(f"sentinel on 127.0.0.1:{s_port} (pid {sentinel.pid}), "
-            f"distribution on 127.0.0.1:{d_port} (pid {distribution.pid}); data in {workdir}")
+            f"{distribution.name} on 127.0.0.1:{d_port} (pid {distribution.pid}); data in {workdir}")
         sampler = Sampler(servers)
         sampler.start()
         bench = Bench(args, sentinel, distribution, workdir)

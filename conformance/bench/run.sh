@@ -21,7 +21,9 @@
 # Any other option goes to bench.py (python3 conformance/bench/bench.py --help):
 # --reps, --duration, --only mono,single,chunked,pull,get,head,tags,small,packages,signed-get,catalog,
 # --packages N (package pushes per run; default --small-pushes),
-# --attach 'perf record -g -p {pid} -o /tmp/{workload}.data', --keep, ...
+# --attach 'perf record -g -p {pid} -o /tmp/{workload}.data', --keep,
+# --baseline metrics-off (the second server is this Sentinel with --metrics=false
+# instead of Distribution: the cost of metrics, e.g. with --only get), ...
 #
 # Needs python3, curl, wrk, a C compiler (for hload.c, the HEAD load
 # generator), docker-registry, and openssl (the signed-get workload's key):
@@ -51,7 +53,7 @@ while [[ $# -gt 0 ]]; do
         --quick)
             pass+=(--blob-mib 32 --reps 1 --pull-reps 1 --duration 2 --latency-duration 1
                    --tags 100 --repos 100 --small-pushes 20) ;;
-        -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) pass+=("$1") ;;
     esac
     shift

@@ -65,6 +65,9 @@ pub enum Command {
     /// The trust policy: which keys are trusted where, and where pulls must verify.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// A registry itself: ping, health, metrics, logs, and what the saved credentials may do.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
 }
 
 /// Where a command talks to, when its reference names no registry.
@@ -636,4 +639,143 @@ pub struct TrustRemoveArgs {
     /// Remove only this key (its key id) from the scope.
     #[arg(value_name = "KEYID")]
     pub key_id: Option<String>,
+}
+
+/// `agent registry ...`.
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Reachability, TLS, the API version header, the auth scheme and round-trip times of /v2/.
+    Ping(PingArgs),
+    /// Liveness and readiness with each check (Sentinel), or what /v2/ says (any other registry).
+    Health(HealthArgs),
+    /// A readable summary of Sentinel's metrics, or one metric's series.
+    Metrics(MetricsArgs),
+    /// Sentinel's recent log events or audit trail (administrators).
+    Logs(LogsArgs),
+    /// Credentials: whether they work and what they may do.
+    #[command(subcommand)]
+    Auth(RegistryAuthCommand),
+}
+
+/// `agent registry auth ...`.
+#[derive(Debug, Subcommand)]
+pub enum RegistryAuthCommand {
+    /// Whether the saved credentials work, who they sign in as and what they may do.
+    Test(AuthTestArgs),
+}
+
+/// The registry an `agent registry` command talks to.
+#[derive(Debug, Args, Clone)]
+pub struct RegistryTarget {
+    /// The registry, host[:port] or URL (default: --registry, the profile's, the configured default).
+    #[arg(value_name = "REGISTRY")]
+    pub address: Option<String>,
+
+    /// The output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+
+    /// The registry and profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Arguments of `agent registry ping`.
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// How many times to send GET /v2/ (the round trips' minimum and median are shown).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub samples: u32,
+
+    /// The registry and output format.
+    #[command(flatten)]
+    pub target: RegistryTarget,
+}
+
+/// Arguments of `agent registry health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Show each readiness check (Sentinel), with its latency and error.
+    #[arg(long)]
+    pub detailed: bool,
+
+    /// How long the whole check may take (e.g. 30s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// The registry and output format.
+    #[command(flatten)]
+    pub target: RegistryTarget,
+}
+
+/// Arguments of `agent registry metrics`.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Print this metric's series (a sample name, or a family's name for all its samples).
+    #[arg(long, value_name = "NAME")]
+    pub metric: Option<String>,
+
+    /// The time between the two samples the rates come from; 0s shows totals only.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+
+    /// The registry and output format.
+    #[command(flatten)]
+    pub target: RegistryTarget,
+}
+
+/// Arguments of `agent registry logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// That level or more severe: error, warn, info, debug, trace.
+    #[arg(long, value_parser = ["error", "warn", "info", "debug", "trace"])]
+    pub level: Option<String>,
+
+    /// Only events this recent: a duration (90s, 30m, 1h, 2d) or an RFC 3339 time.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// The newest that many events (the registry's default: 1,000).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+
+    /// Keep printing new events as they come, until Ctrl-C.
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// How often --follow asks for new events.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration, requires = "follow")]
+    pub poll: std::time::Duration,
+
+    /// Read the audit trail instead of the log.
+    #[arg(long, conflicts_with = "level")]
+    pub audit: bool,
+
+    /// Audit events of this user only.
+    #[arg(long, requires = "audit")]
+    pub user: Option<String>,
+
+    /// Audit events of this action only (push, delete, login-failed, ...).
+    #[arg(long, requires = "audit")]
+    pub action: Option<String>,
+
+    /// Audit events of this repository only.
+    #[arg(long, requires = "audit")]
+    pub repository: Option<String>,
+
+    /// The registry and output format.
+    #[command(flatten)]
+    pub target: RegistryTarget,
+}
+
+/// Arguments of `agent registry auth test`.
+#[derive(Debug, Args)]
+pub struct AuthTestArgs {
+    /// Also ask which of pull, push and delete the credentials may do on this repository.
+    #[arg(long, value_name = "REPOSITORY")]
+    pub repository: Option<String>,
+
+    /// The registry and output format.
+    #[command(flatten)]
+    pub target: RegistryTarget,
 }

@@ -101,9 +101,20 @@ impl Context {
         reference: &ResolvedReference,
         target: &Target<'_>,
     ) -> anyhow::Result<RegistryClient> {
-        let registry = reference.registry();
-        // The scheme and the profile apply when the registry is the one the
-        // user configured as the default (or chose with --registry/--profile).
+        self.registry_client(reference.registry(), target)
+    }
+
+    /// A client for `registry` (a host[:port], or a URL giving the scheme),
+    /// with the credentials found for it. The configured default's scheme
+    /// and the profile apply when `registry` is the configured default
+    /// (or the one chosen with --registry/--profile).
+    pub fn registry_client(
+        &self,
+        registry: &str,
+        target: &Target<'_>,
+    ) -> anyhow::Result<RegistryClient> {
+        let given = RegistryLocation::parse(registry)
+            .map_err(|error| UsageError(format!("invalid registry {registry:?}: {error}")))?;
         let configured = target
             .default_registry
             .as_deref()
@@ -112,11 +123,10 @@ impl Context {
             .map_err(|error| UsageError(format!("invalid registry: {error}")))?;
         let is_configured = configured
             .as_ref()
-            .is_some_and(|location| location.host() == registry);
+            .is_some_and(|location| location.host() == given.host());
         let location = match configured {
-            Some(location) if is_configured => location,
-            _ => RegistryLocation::parse(registry)
-                .map_err(|error| UsageError(format!("invalid registry {registry:?}: {error}")))?,
+            Some(location) if is_configured && given.explicit_scheme().is_none() => location,
+            _ => given,
         };
         let profile = target.profile.filter(|_| is_configured);
         let credential = self.credential_for(location.host(), profile)?;

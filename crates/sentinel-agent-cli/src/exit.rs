@@ -14,6 +14,8 @@
 //! | 9 | signed only by keys that are not trusted |
 //! | 10 | a signature that does not verify (changed, damaged or malformed) and no valid one |
 //! | 11 | a valid signature, but for another digest, and no valid one for this one |
+//! | 12 | the registry is not ready: `/readyz` failed, or `/v2/` answered neither 200 nor 401 (`agent registry health`) |
+//! | 13 | the registry lacks the Sentinel API the command needs (`agent registry metrics`, `logs`) |
 //! | 130 | interrupted (Ctrl-C) |
 
 use sentinel_client::{ClientError, ErrorKind};
@@ -43,6 +45,10 @@ pub const UNTRUSTED: u8 = 9;
 pub const BAD_SIGNATURE: u8 = 10;
 /// A valid signature for another digest, and none for this one.
 pub const OTHER_SUBJECT: u8 = 11;
+/// The registry is up but not ready to serve.
+pub const NOT_READY: u8 = 12;
+/// The registry lacks the Sentinel API the command needs.
+pub const UNSUPPORTED: u8 = 13;
 /// The user pressed Ctrl-C.
 pub const INTERRUPTED: u8 = 130;
 
@@ -55,6 +61,11 @@ pub struct Interrupted;
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// The registry answered, but is not ready to serve (exit code 12).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotReady(pub String);
 
 /// An encrypted signing key and no passphrase to open it (exit code 3).
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +83,9 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         }
         if cause.is::<LockedKey>() {
             return AUTH;
+        }
+        if cause.is::<NotReady>() {
+            return NOT_READY;
         }
         if let Some(code) = cause
             .downcast_ref::<WorkflowError>()
@@ -120,6 +134,7 @@ fn workflow_code(error: &WorkflowError) -> Option<u8> {
             SignatureFailure::OtherSubject { .. } => OTHER_SUBJECT,
         }),
         WorkflowError::LimitExceeded(_) => Some(GENERAL),
+        WorkflowError::Unsupported(_) => Some(UNSUPPORTED),
         WorkflowError::Registries(_)
         | WorkflowError::Unnamed(_)
         | WorkflowError::CredentialsRefused(_)

@@ -85,5 +85,6 @@ async fn run(cli: Cli, interrupted: Arc<AtomicBool>) -> anyhow::Result<()> {
         Command::Sign(args) => commands::sign::run(&context, args).await,
         Command::Verify(args) => commands::verify::run(&context, args).await,
         Command::Trust(command) => commands::trust::run(&context, command),
+        Command::Registry(command) => commands::registry::run(&context, command).await,
     }
 }

@@ -119,6 +119,8 @@ impl RegistryClient {
             // Not reqwest's read_timeout: it also bounds the wait for an answer
             // from the request's start, which a slow upload of one chunk exceeds.
             .tcp_keepalive(TCP_KEEPALIVE)
+            // The negotiated TLS version and the server's certificate, for `agent registry ping`.
+            .tls_info(true)
             .build()
             .map_err(|_| {
                 ClientError::InvalidOptions(
@@ -142,6 +144,16 @@ impl RegistryClient {
     /// The registry's name (`docker.io`, `localhost:5000`).
     pub fn registry(&self) -> &str {
         &self.inner.registry
+    }
+
+    /// The credential this client authenticates with, if any.
+    pub fn credential(&self) -> Option<&Credential> {
+        self.inner.auth.credential()
+    }
+
+    /// Whether requests to this registry go over TLS (HTTPS).
+    pub fn uses_tls(&self) -> bool {
+        self.inner.base.scheme() == "https"
     }
 
     /// `/v2/<repository>/<rest>` on this registry, after checking the repository name.

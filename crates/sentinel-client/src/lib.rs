@@ -18,6 +18,9 @@
 //!   the registry does not).
 //! - Sentinel's own APIs where a registry has them: the versions of a
 //!   package (`/v1/packages/`) and a repository's visibility (`/api/v1/`).
+//! - What an operator asks: what `/v2/` answers anonymously (API version,
+//!   challenges, round trip, TLS), Sentinel's health, readiness, metrics,
+//!   logs and audit trail, and the actions a token service grants.
 //!
 //! The client never prints: progress goes through [`TransferProgress`], and
 //! errors are [`ClientError`]s whose text can be shown as-is and never holds a secret.
@@ -25,6 +28,7 @@
 mod auth;
 mod challenge;
 mod client;
+mod diagnostics;
 mod error;
 mod listings;
 mod location;
@@ -47,6 +51,10 @@ mod transport;
 mod upload;
 
 pub use client::{ClientOptions, DEFAULT_CHUNK_SIZE, DEFAULT_IDLE_TIMEOUT, RegistryClient};
+pub use diagnostics::{
+    AuthChallenge, BaseProbe, EventQuery, EventStream, GrantedAccess, Liveness, LogEvent,
+    Readiness, ReadinessCheck, SentinelEndpoint, TlsDetails,
+};
 pub use error::{ClientError, ErrorKind};
 pub use location::{RegistryLocation, Scheme};
 pub use login::LoginOutcome;

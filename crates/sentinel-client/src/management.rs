@@ -48,6 +48,10 @@ pub enum ManagementApi {
     SignedIn {
         /// The user the credential names.
         user: String,
+        /// The user's role (`reader`, `publisher`, `admin`), when the registry says.
+        role: Option<String>,
+        /// The id of the personal access token signed in with, if it was one.
+        token: Option<String>,
     },
     /// A Sentinel registry with authentication off: nothing to manage,
     /// every repository is open to everyone.
@@ -59,6 +63,10 @@ pub enum ManagementApi {
 #[derive(Deserialize)]
 struct WhoAmI {
     user: String,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -95,7 +103,11 @@ impl RegistryClient {
         };
         if status == StatusCode::OK {
             return Ok(match serde_json::from_slice::<WhoAmI>(&body) {
-                Ok(who) => ManagementApi::SignedIn { user: who.user },
+                Ok(who) => ManagementApi::SignedIn {
+                    user: who.user,
+                    role: who.role,
+                    token: who.token,
+                },
                 Err(_) => ManagementApi::Absent,
             });
         }

@@ -33,6 +33,11 @@ impl Scopes {
         Scopes::push(to).with(&format!("repository:{from}:pull"))
     }
 
+    /// `actions` on `repository`, whatever they are (to learn which the token service grants).
+    pub fn repository(repository: &str, actions: &[&str]) -> Scopes {
+        Scopes::none().with(&format!("repository:{repository}:{}", actions.join(",")))
+    }
+
     /// Read access to the catalog.
     pub fn catalog() -> Scopes {
         Scopes::none().with("registry:catalog:*")

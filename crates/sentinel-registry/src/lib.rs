@@ -13,7 +13,9 @@ mod auth;
 mod clock;
 mod connections;
 mod describe;
+mod event_log;
 mod fsck;
+mod metrics;
 mod middleware;
 mod reindex;
 mod server;
@@ -21,10 +23,14 @@ mod service;
 mod settings;
 
 pub use auth::{AuthSetupError, BOOTSTRAP_ADMIN, generate_password};
+pub use event_log::{EventLog, MAX_EVENT_BYTES};
 pub use fsck::{FsckError, FsckReport, fsck};
 pub use reindex::{ReindexError, reindex};
 pub use server::{ORPHANED_UPLOAD_GRACE, Server, StartError, UPLOAD_EXPIRY};
 pub use service::{RegistryError, Reindexed, SignatureEntry};
-pub use settings::{ConfiguredPolicy, LogFormat, PartialSettings, Settings, SettingsError};
+pub use settings::{
+    ConfiguredPolicy, DiskFloor, InvalidDiskFloor, LogFormat, PartialSettings, Settings,
+    SettingsError,
+};
 
 use describe::describe;

@@ -9,8 +9,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use sentinel_registry::{LogFormat, PartialSettings, Server};
+use sentinel_registry::{DiskFloor, EventLog, LogFormat, PartialSettings, Server};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// jemalloc rather than the system allocator: with its background thread
 /// (and the decay set in `.cargo/config.toml`) it gives memory freed after a
@@ -177,17 +180,48 @@ struct ServeArgs {
     /// package to another manifest [default: true].
     #[arg(long, env = "SENTINEL_IMMUTABLE_VERSIONS", value_name = "BOOL")]
     immutable_versions: Option<bool>,
+    /// Serve Prometheus metrics at /metrics (`--metrics=false`: 404) [default: true].
+    #[arg(long, env = "SENTINEL_METRICS", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", require_equals = true)]
+    metrics: Option<bool>,
+    /// Serve /metrics on this address instead of --listen [default: on --listen].
+    #[arg(long, env = "SENTINEL_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+    /// Only signed-in users (any role) may read /metrics; needs --auth [default: false].
+    #[arg(long, env = "SENTINEL_METRICS_AUTH", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", require_equals = true)]
+    metrics_auth: Option<bool>,
+    /// Free space under the data directory (and local blobs) below which
+    /// /readyz answers 503: a size (1GiB, 500MiB) or a percentage (5%) [default: 1GiB].
+    #[arg(long, env = "SENTINEL_MIN_FREE_DISK", value_name = "SIZE")]
+    min_free_disk: Option<DiskFloor>,
+    /// Seconds a /readyz result is reused before the checks run again [default: 2].
+    #[arg(long, env = "SENTINEL_READINESS_INTERVAL", value_name = "SECONDS")]
+    readiness_interval: Option<u64>,
+    /// Log events kept in memory for /api/v1/logs, and as many audit events
+    /// for /api/v1/audit [default: 10000].
+    #[arg(long, env = "SENTINEL_LOG_EVENTS", value_name = "N")]
+    log_events: Option<usize>,
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("SENTINEL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal());
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
+/// Logs to stdout in `format`, filtered by `SENTINEL_LOG` (default: info),
+/// and into `events` if given (with the audit trail whatever the filter).
+fn init_logging(format: LogFormat, events: Option<&EventLog>) {
+    let filter =
+        || EnvFilter::try_from_env("SENTINEL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let output = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stdout().is_terminal())
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(output.with_filter(filter()))
+        .with(events.map(|events| events.layer(filter())))
+        .init();
 }
 
 /// Listens for SIGTERM and Ctrl-C from the moment it is called, and
@@ -251,12 +285,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         manifest_memory_mib: args.manifest_memory_mib,
         http2_max_streams: args.http2_max_streams,
         immutable_versions: args.immutable_versions,
+        metrics: args.metrics,
+        metrics_listen: args.metrics_listen,
+        metrics_auth: args.metrics_auth,
+        min_free_disk: args.min_free_disk,
+        readiness_interval: args.readiness_interval,
+        log_events: args.log_events,
         ..PartialSettings::default()
     };
     let settings = args.data.settings(flags)?.resolve();
-    init_logging(settings.log_format);
+    let events = EventLog::new(settings.log_events);
+    init_logging(settings.log_format, Some(&events));
     let data_dir = settings.data_dir.clone();
-    let server = Server::bind(settings)
+    let server = Server::bind_with_events(settings, events)
         .await
         .context("cannot start the registry")?;
     let stop = shutdown_signal();
@@ -265,6 +306,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         "http"
     };
+    if let Some(addr) = server.metrics_addr() {
+        tracing::info!("metrics on {scheme}://{addr}/metrics");
+    }
     tracing::info!(
         "sentinel-registry {} listening on {scheme}://{} (data: {}, blobs: {})",
         env!("CARGO_PKG_VERSION"),
@@ -310,7 +354,7 @@ async fn fsck(args: DataArgs) -> anyhow::Result<ExitCode> {
 
 async fn reindex(args: DataArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings(PartialSettings::default())?.resolve();
-    init_logging(settings.log_format);
+    init_logging(settings.log_format, None);
     let started = std::time::Instant::now();
     let done = sentinel_registry::reindex(&settings)
         .await

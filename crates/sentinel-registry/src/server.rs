@@ -1,6 +1,8 @@
-//! The server's life: opening the data, binding the listener, serving, and
-//! the housekeeping that runs beside it (expiring idle uploads, reloading the
-//! users file, forgetting quiet clients' rate-limit state).
+//! The server's life: opening the data, binding the listener (and the
+//! metrics listener, if it has its own address), serving, and the
+//! housekeeping that runs beside it (expiring idle uploads, reloading the
+//! users file, forgetting quiet clients' rate-limit state, measuring the
+//! storage for the metrics).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +19,8 @@ use tokio::sync::oneshot;
 use crate::api::oci::in_flight::InFlight;
 use crate::auth::authentication::AuthSetup;
 use crate::auth::{AuthSetupError, Authenticator};
+use crate::event_log::EventLog;
+use crate::metrics::{Metrics, Usage};
 use crate::middleware::RequestLimits;
 use crate::settings::Settings;
 use crate::{api, connections, service};
@@ -54,6 +58,9 @@ pub enum StartError {
     /// Only one of the TLS certificate and key was given.
     #[error("TLS needs both tls-cert and tls-key")]
     TlsIncomplete,
+    /// `metrics-auth` was asked for with authentication off.
+    #[error("metrics-auth needs authentication on (--auth)")]
+    MetricsAuthWithoutAuth,
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}")]
     Listen {
@@ -76,11 +83,27 @@ pub struct Server {
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     connection_limits: connections::ConnectionLimits,
     generated_admin_password: Option<String>,
+    metrics: Option<Arc<Metrics>>,
+    metrics_listener: Option<(TcpListener, Router)>,
+    data_dir: std::path::PathBuf,
 }
 
 impl Server {
-    /// Opens storage and binds the listener.
+    /// Opens storage and binds the listener. The log events the management
+    /// API shows are those recorded by the layer of an [`EventLog`] given to
+    /// [`Server::bind_with_events`]; this server's stays empty.
     pub async fn bind(settings: Settings) -> Result<Server, StartError> {
+        let events = EventLog::new(settings.log_events);
+        Server::bind_with_events(settings, events).await
+    }
+
+    /// Opens storage and binds the listener; `/api/v1/logs` and
+    /// `/api/v1/audit` read `events` (whose layer the caller installs in
+    /// its `tracing` subscriber).
+    pub async fn bind_with_events(
+        settings: Settings,
+        events: EventLog,
+    ) -> Result<Server, StartError> {
         let (registry, storage, released, catalogue_clean) = open(&settings)?;
         if !catalogue_clean {
             rebuild_catalogue(&registry).await?;
@@ -93,6 +116,9 @@ impl Server {
             authenticator,
             generated_password,
         } = Authenticator::open(&settings)?;
+        if settings.metrics && settings.metrics_auth && authenticator.is_none() {
+            return Err(StartError::MetricsAuthWithoutAuth);
+        }
         let tls = match (&settings.tls_cert, &settings.tls_key) {
             (Some(cert), Some(key)) => Some(
                 axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
@@ -109,6 +135,14 @@ impl Server {
                     addr: settings.listen,
                     source,
                 })?;
+        let metrics_listener = match settings.metrics_listen.filter(|_| settings.metrics) {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
         let open_files = connections::raise_open_files_limit();
         let max_connections = match settings.max_connections {
             0 => connections::default_max_connections(open_files),
@@ -134,16 +168,29 @@ impl Server {
             max_per_address: settings.max_connections_per_address,
             http2_max_streams: settings.http2_max_streams.max(1),
         };
+        let metrics = settings.metrics.then(|| Arc::new(Metrics::new()));
         let app = api::App {
             registry: registry.clone(),
             auth: authenticator.clone(),
             limits: Arc::clone(&limits),
             in_flight: Arc::new(InFlight::new(&settings)),
             answers: Arc::default(),
+            readiness: Arc::new(service::Readiness::new(
+                registry.clone(),
+                settings.data_dir.clone(),
+                settings.min_free_disk,
+                Duration::from_secs(settings.readiness_interval.max(1)),
+            )),
+            metrics: metrics.clone(),
+            metrics_auth: settings.metrics_auth,
+            events,
         };
+        let metrics_listener =
+            metrics_listener.map(|listener| (listener, api::metrics_router(app.clone())));
+        let metrics_here = settings.metrics && metrics_listener.is_none();
         Ok(Server {
             listener,
-            app: api::router(app),
+            app: api::router(app, metrics_here),
             storage,
             registry,
             released,
@@ -152,7 +199,17 @@ impl Server {
             tls,
             connection_limits,
             generated_admin_password: generated_password,
+            metrics,
+            metrics_listener,
+            data_dir: settings.data_dir,
         })
+    }
+
+    /// The address `/metrics` is served on when it has its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// Whether clients must authenticate.
@@ -201,18 +258,46 @@ impl Server {
         let sweeper = tokio::spawn(sweep_uploads_periodically(self.registry));
         let flusher = tokio::spawn(flush_downloads_periodically(registry.clone()));
         let watcher = tokio::spawn(watch_files(self.auth, self.limits, registry.clone()));
+        let measurer = self.metrics.map(|metrics| {
+            tokio::spawn(measure_periodically(
+                registry.clone(),
+                metrics,
+                self.data_dir,
+            ))
+        });
         let tls = self
             .tls
             .map(|config| tokio_rustls::TlsAcceptor::from(config.get_inner()));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let metrics_server = self.metrics_listener.map(|(listener, app)| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(connections::serve(
+                listener,
+                app,
+                tls.clone(),
+                self.connection_limits.clone(),
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            ))
+        });
         let served = connections::serve(
             self.listener,
             self.app,
             tls,
             self.connection_limits,
-            shutdown,
+            async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            },
         )
         .await;
-        for task in [sweeper, watcher, flusher] {
+        if let Some(server) = metrics_server {
+            // Told to stop with the main listener, or when it failed (the
+            // sender is dropped then); it lets scrapes in progress finish.
+            let _ = server.await;
+        }
+        for task in [sweeper, watcher, flusher].into_iter().chain(measurer) {
             task.abort();
             let _ = task.await;
         }
@@ -270,6 +355,38 @@ async fn flush_downloads_periodically(registry: service::Registry) {
     loop {
         ticks.tick().await;
         registry.flush_downloads().await;
+    }
+}
+
+/// How often the storage figures of the metrics are measured.
+const MEASURE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Measures the blob store, the index and catalogue files and the open
+/// upload sessions for the metrics' gauges every [`MEASURE_INTERVAL`] (a
+/// listing of the whole blob store: too costly for every scrape).
+async fn measure_periodically(
+    registry: service::Registry,
+    metrics: Arc<Metrics>,
+    data_dir: std::path::PathBuf,
+) {
+    let mut ticks = tokio::time::interval(MEASURE_INTERVAL);
+    loop {
+        ticks.tick().await;
+        let file_size = |name: &str| {
+            std::fs::metadata(data_dir.join(name)).map_or(0, |metadata| metadata.len())
+        };
+        match registry.usage().await {
+            Ok((blobs, sessions)) => metrics.set_usage(&Usage {
+                blobs: blobs.objects,
+                blob_bytes: blobs.bytes,
+                index_bytes: file_size("index.redb"),
+                catalogue_bytes: file_size("catalogue.redb"),
+                upload_sessions: u64::try_from(sessions).unwrap_or(u64::MAX),
+            }),
+            Err(error) => {
+                tracing::warn!(error = %crate::describe(&error), "could not measure the storage for the metrics");
+            }
+        }
     }
 }
 

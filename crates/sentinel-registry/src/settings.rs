@@ -85,6 +85,89 @@ pub struct Settings {
     /// Signature policies of the configuration file (`[[signature-policy]]`):
     /// fixed while the server runs, and winning over the policy file.
     pub signature_policies: Vec<ConfiguredPolicy>,
+    /// Whether `/metrics` is served.
+    pub metrics: bool,
+    /// A separate address to serve `/metrics` on instead of `listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Whether `/metrics` needs a signed-in user (authentication must be on).
+    pub metrics_auth: bool,
+    /// Free space below which local storage is not ready.
+    pub min_free_disk: DiskFloor,
+    /// How often, at most, the readiness checks run, in seconds; answers in
+    /// between reuse the last result.
+    pub readiness_interval: u64,
+    /// Log events kept in memory for `/api/v1/logs` (and as many audit
+    /// events for `/api/v1/audit`).
+    pub log_events: usize,
+}
+
+/// A floor of free disk space: bytes, or a percentage of the file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskFloor {
+    /// At least this many bytes free.
+    Bytes(u64),
+    /// At least this percentage (0 to 100) of the file system free.
+    Percent(u8),
+}
+
+impl DiskFloor {
+    /// Whether `available` bytes free of a file system of `total` bytes is
+    /// below this floor.
+    pub fn is_below(self, available: u64, total: u64) -> bool {
+        match self {
+            DiskFloor::Bytes(bytes) => available < bytes,
+            DiskFloor::Percent(percent) => {
+                u128::from(available) * 100 < u128::from(total) * u128::from(percent)
+            }
+        }
+    }
+}
+
+/// A disk floor that is neither a size (`500MiB`, `1GiB`, `1073741824`) nor
+/// a percentage (`5%`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a size (such as 1GiB, 500MiB or a number of bytes) or a percentage (such as 5%)"
+)]
+pub struct InvalidDiskFloor(String);
+
+impl std::str::FromStr for DiskFloor {
+    type Err = InvalidDiskFloor;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = || InvalidDiskFloor(text.to_owned());
+        let trimmed = text.trim();
+        if let Some(percent) = trimmed.strip_suffix('%') {
+            return match percent.trim().parse::<u8>() {
+                Ok(p) if p <= 100 => Ok(DiskFloor::Percent(p)),
+                _ => Err(invalid()),
+            };
+        }
+        let digits = trimmed
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(trimmed.len());
+        let (number, unit) = trimmed.split_at(digits);
+        let number: u64 = number.parse().map_err(|_| invalid())?;
+        let shift = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 0,
+            "k" | "kib" => 10,
+            "m" | "mib" => 20,
+            "g" | "gib" => 30,
+            "t" | "tib" => 40,
+            _ => return Err(invalid()),
+        };
+        number
+            .checked_mul(1 << shift)
+            .map(DiskFloor::Bytes)
+            .ok_or_else(invalid)
+    }
+}
+
+impl<'de> Deserialize<'de> for DiskFloor {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// A signature policy as the configuration file gives it.
@@ -130,6 +213,12 @@ impl Default for Settings {
             http2_max_streams: 32,
             immutable_versions: true,
             signature_policies: Vec::new(),
+            metrics: true,
+            metrics_listen: None,
+            metrics_auth: false,
+            min_free_disk: DiskFloor::Bytes(1 << 30),
+            readiness_interval: 2,
+            log_events: 10_000,
         }
     }
 }
@@ -190,6 +279,18 @@ pub struct PartialSettings {
     /// See [`Settings::signature_policies`].
     #[serde(rename = "signature-policy")]
     pub signature_policies: Option<Vec<ConfiguredPolicy>>,
+    /// See [`Settings::metrics`].
+    pub metrics: Option<bool>,
+    /// See [`Settings::metrics_listen`].
+    pub metrics_listen: Option<SocketAddr>,
+    /// See [`Settings::metrics_auth`].
+    pub metrics_auth: Option<bool>,
+    /// See [`Settings::min_free_disk`].
+    pub min_free_disk: Option<DiskFloor>,
+    /// See [`Settings::readiness_interval`].
+    pub readiness_interval: Option<u64>,
+    /// See [`Settings::log_events`].
+    pub log_events: Option<usize>,
 }
 
 /// Why the settings could not be loaded.
@@ -268,6 +369,12 @@ impl PartialSettings {
             http2_max_streams: self.http2_max_streams.or(below.http2_max_streams),
             immutable_versions: self.immutable_versions.or(below.immutable_versions),
             signature_policies: self.signature_policies.or(below.signature_policies),
+            metrics: self.metrics.or(below.metrics),
+            metrics_listen: self.metrics_listen.or(below.metrics_listen),
+            metrics_auth: self.metrics_auth.or(below.metrics_auth),
+            min_free_disk: self.min_free_disk.or(below.min_free_disk),
+            readiness_interval: self.readiness_interval.or(below.readiness_interval),
+            log_events: self.log_events.or(below.log_events),
         }
     }
 
@@ -320,6 +427,14 @@ impl PartialSettings {
             signature_policies: self
                 .signature_policies
                 .unwrap_or(defaults.signature_policies),
+            metrics: self.metrics.unwrap_or(defaults.metrics),
+            metrics_listen: self.metrics_listen.or(defaults.metrics_listen),
+            metrics_auth: self.metrics_auth.unwrap_or(defaults.metrics_auth),
+            min_free_disk: self.min_free_disk.unwrap_or(defaults.min_free_disk),
+            readiness_interval: self
+                .readiness_interval
+                .unwrap_or(defaults.readiness_interval),
+            log_events: self.log_events.unwrap_or(defaults.log_events),
         }
     }
 }
@@ -479,6 +594,44 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn observability_settings_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sentinel.toml");
+        std::fs::write(
+            &file,
+            "metrics = false\nmetrics-listen = \"127.0.0.1:9100\"\nmetrics-auth = true\n\
+             min-free-disk = \"5%\"\nreadiness-interval = 5\nlog-events = 100\n",
+        )
+        .unwrap();
+        let settings = PartialSettings::from_file(&file).unwrap().resolve();
+        assert!(!settings.metrics);
+        assert_eq!(
+            settings.metrics_listen,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        assert!(settings.metrics_auth);
+        assert_eq!(settings.min_free_disk, DiskFloor::Percent(5));
+        assert_eq!((settings.readiness_interval, settings.log_events), (5, 100));
+        let defaults = PartialSettings::default().resolve();
+        assert!(defaults.metrics && !defaults.metrics_auth);
+        assert_eq!(defaults.min_free_disk, DiskFloor::Bytes(1 << 30));
+    }
+
+    #[test]
+    fn disk_floors_are_sizes_or_percentages() {
+        assert_eq!("1GiB".parse(), Ok(DiskFloor::Bytes(1 << 30)));
+        assert_eq!("500 MiB".parse(), Ok(DiskFloor::Bytes(500 << 20)));
+        assert_eq!("4096".parse(), Ok(DiskFloor::Bytes(4096)));
+        assert_eq!("5%".parse(), Ok(DiskFloor::Percent(5)));
+        for bad in ["", "5 parsecs", "101%", "-1", "99999999999T"] {
+            assert!(bad.parse::<DiskFloor>().is_err(), "{bad}");
+        }
+        assert!(DiskFloor::Percent(10).is_below(9, 100));
+        assert!(!DiskFloor::Percent(10).is_below(10, 100));
+        assert!(DiskFloor::Bytes(10).is_below(9, 100));
     }
 
     #[test]

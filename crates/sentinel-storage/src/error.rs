@@ -14,6 +14,9 @@ pub enum StorageError {
     /// The request body failed before it ended (the client went away).
     #[error("the request body was interrupted")]
     Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The readiness probe read back other bytes than it wrote.
+    #[error("the probe object read back differs from what was written")]
+    ProbeMismatch,
     /// A blob expected in storage is absent.
     #[error("blob {0} is missing from storage")]
     Missing(Digest),

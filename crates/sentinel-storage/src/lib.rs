@@ -34,5 +34,5 @@ mod upload;
 
 pub use error::StorageError;
 pub use location::{StorageLocation, StorageLocationError};
-pub use store::{BlobStore, BlobStream};
+pub use store::{BlobStore, BlobStream, StoredBlobs};
 pub use upload::{BlobUpload, Committed, StoredUpload, UploadProgress};

@@ -21,6 +21,15 @@ use crate::upload::{BlobUpload, StoredUpload, UploadBackend, UploadProgress, dis
 /// Read buffer for blobs served from local files.
 const READ_BUFFER: usize = 256 * 1024;
 
+/// What [`BlobStore::usage`] counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredBlobs {
+    /// Blobs stored.
+    pub objects: u64,
+    /// Their bytes together.
+    pub bytes: u64,
+}
+
 /// A blob's bytes, or a range of them.
 pub type BlobStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
@@ -158,6 +167,45 @@ impl BlobStore {
     /// as a blob, and the orphan sweep finds it again; a failure is logged.
     pub async fn discard(&self, id: &str) {
         discard(self.uploads.as_ref(), id).await;
+    }
+
+    /// Checks that the store takes a small write, gives the same bytes back
+    /// and deletes them, under `probes/`, a prefix that holds neither blobs
+    /// nor uploads. Each probe writes its own object, so registries sharing
+    /// a bucket do not race.
+    pub async fn probe(&self) -> Result<(), StorageError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = Path::from_iter(["probes", &format!("{}-{nanos}", std::process::id())]);
+        let written = Bytes::from_static(b"sentinel readiness probe");
+        self.store.put(&path, written.clone().into()).await?;
+        let read = self.store.get(&path).await;
+        let deleted = self.store.delete(&path).await;
+        let read = read?.bytes().await?;
+        deleted?;
+        if read != written {
+            return Err(StorageError::ProbeMismatch);
+        }
+        Ok(())
+    }
+
+    /// How many blobs are stored and their bytes together, found by listing
+    /// every object under `blobs/` (one listing request per thousand blobs
+    /// on an object store, a directory walk on local disk).
+    pub async fn usage(&self) -> Result<StoredBlobs, StorageError> {
+        let mut listing = self.store.list(Some(&Path::from("blobs")));
+        let mut usage = StoredBlobs::default();
+        while let Some(object) = listing.next().await {
+            usage.objects += 1;
+            usage.bytes += object?.size;
+        }
+        Ok(usage)
+    }
+
+    /// The directory blobs are stored in, when they are files on local disk.
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
     }
 
     /// Every upload that has bytes in storage, whether or not a session

@@ -200,3 +200,22 @@ async fn small_blobs_are_read_whole_and_capped() {
         assert!(matches!(result, Err(StorageError::Missing(d)) if d == absent));
     }
 }
+
+#[tokio::test]
+async fn the_probe_leaves_nothing_and_usage_counts_blobs_only() {
+    for (store, _dir) in stores() {
+        store.probe().await.unwrap();
+        assert_eq!(store.usage().await.unwrap(), crate::StoredBlobs::default());
+        let mut state = store.open_upload("p".into(), UploadProgress::default());
+        state.append(body(&[b"0123456789"]), None).await.unwrap();
+        state.commit(&Digest::sha256(b"0123456789")).await.unwrap();
+        let mut pending = store.open_upload("q".into(), UploadProgress::default());
+        pending
+            .append(body(&[b"not a blob yet"]), None)
+            .await
+            .unwrap();
+        store.probe().await.unwrap();
+        let usage = store.usage().await.unwrap();
+        assert_eq!((usage.objects, usage.bytes), (1, 10));
+    }
+}

@@ -1,8 +1,8 @@
 //! Why a workflow failed.
 //!
-//! Four variants are the workflow's own verdicts ([`WorkflowError::Usage`],
+//! Five variants are the workflow's own verdicts ([`WorkflowError::Usage`],
 //! [`WorkflowError::NotFound`], [`WorkflowError::Integrity`],
-//! [`WorkflowError::Signature`]); every other
+//! [`WorkflowError::Signature`], [`WorkflowError::Unsupported`]); every other
 //! variant says what was being done and keeps the error that stopped it as
 //! its source, so a caller walking the chain finds the client, package or
 //! store error beneath.
@@ -56,6 +56,10 @@ pub enum WorkflowError {
         /// The registry's refusal.
         source: ClientError,
     },
+    /// The registry lacks what the command needs (Sentinel's health,
+    /// metrics or logs API): the text says which registry and what it answered.
+    #[error("{0}")]
+    Unsupported(String),
     /// The registry refused or failed.
     #[error("{0}")]
     Client(#[from] ClientError),

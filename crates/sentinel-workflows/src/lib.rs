@@ -21,6 +21,10 @@
 //! - [`list`], [`tag`], [`remove`]: the local store's names.
 //! - [`unpack_file`]: extract a package file, with a way to stop.
 //! - [`check_credential`]: what `agent login` checks before it saves.
+//! - [`ping`], [`health`], [`metrics_summary`], [`metric_series`],
+//!   [`events`] and [`test_auth`]: what `agent registry` shows of a
+//!   registry, from `/v2/` and Sentinel's health, metrics, logs and
+//!   management APIs.
 //! - [`KeyDirectory`]: signing keys in the configuration directory;
 //!   [`sign()`] and [`sign_detached`]: a signature pushed as an artifact
 //!   whose subject is the signed manifest, or written beside a package file;
@@ -42,6 +46,7 @@ mod keys;
 mod local;
 mod login;
 mod manifest;
+mod observe;
 mod progress;
 mod pull;
 mod push;
@@ -65,6 +70,11 @@ pub use keys::{DEFAULT_KEY_NAME, GeneratedKey, KEYS_DIR, KeyDirectory, KeyEntry,
 pub use local::{Removal, remove, tag};
 pub use login::check_credential;
 pub use manifest::DescriptorView;
+pub use observe::{
+    AuthReport, Challenge, Check, Exposition, ExpositionError, HealthReport, MetricSeries,
+    MetricsSummary, PingReport, PopularPackage, Sample, TESTED_ACTIONS, Tls, events, health,
+    metric_series, metrics_summary, ping, test_auth,
+};
 pub use progress::{Progress, Transfer};
 pub use pull::{Extract, PullReport, Resolved, resolve};
 pub use push::{PushReport, PushRequest, push};

@@ -9,6 +9,7 @@ pub mod login;
 pub mod pack;
 pub mod pull;
 pub mod push;
+pub mod registry;
 pub mod search;
 pub mod sign;
 pub mod stack;

@@ -7,6 +7,8 @@
 //! | `/token`              | [`token`]  | the Docker token endpoint                   |
 //! | `/api/v1/...`         | [`manage`] | users, tokens, organisations, repositories  |
 //! | `/v1/packages/...`    | [`packages`] | the package catalogue: search, versions, publish |
+//! | `/healthz`, `/health`, `/readyz`, `/ready` | [`health`] | liveness and readiness (no authentication) |
+//! | `/metrics`            | [`metrics`] | the Prometheus exposition (here or on its own address) |
 //! | anything else         |            | `404` with the OCI error envelope           |
 //!
 //! A new API (packages, the UI, health, metrics) is a new module here and a
@@ -16,7 +18,9 @@
 //! around every request is in `middleware`.
 
 pub(crate) mod error;
+mod health;
 mod manage;
+mod metrics;
 pub(crate) mod oci;
 mod packages;
 mod token;
@@ -26,13 +30,15 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
-use axum::routing::any;
+use axum::routing::{any, get};
 
 pub(crate) use error::ApiError;
 
 use crate::auth::Authenticator;
+use crate::event_log::EventLog;
+use crate::metrics::{Api, Endpoint, Metrics};
 use crate::middleware::{self, RequestLimits};
-use crate::service::Registry;
+use crate::service::{Readiness, Registry};
 use oci::in_flight::InFlight;
 
 /// What the handlers of every API share.
@@ -48,6 +54,14 @@ pub(crate) struct App {
     pub in_flight: Arc<InFlight>,
     /// Package answers kept until the catalogue changes.
     pub answers: Arc<packages::Answers>,
+    /// The readiness checks and their last result.
+    pub readiness: Arc<Readiness>,
+    /// The metrics; `None` when they are off.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Whether `/metrics` needs a signed-in user.
+    pub metrics_auth: bool,
+    /// The last log events and audit events.
+    pub events: EventLog,
 }
 
 /// The largest body `/token` and `/api/v1/` read: their forms and JSON
@@ -55,10 +69,11 @@ pub(crate) struct App {
 const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
 /// The HTTP application: every route of the server, and the middleware
-/// around them.
-pub(crate) fn router(app: App) -> Router {
+/// around them. `/metrics` is among them when `metrics_here` is set.
+pub(crate) fn router(app: App, metrics_here: bool) -> Router {
     let limits = Arc::clone(&app.limits);
-    let routes = Router::new()
+    let metrics = app.metrics.clone();
+    let mut routes = Router::new()
         .route("/v2", any(oci::dispatch))
         .route("/v2/", any(oci::dispatch))
         .route("/v2/{*rest}", any(oci::dispatch))
@@ -71,9 +86,104 @@ pub(crate) fn router(app: App) -> Router {
             "/api/v1/{*rest}",
             any(manage::dispatch).layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT)),
         )
+        .route("/healthz", get(health::live))
+        .route("/health", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/ready", get(health::ready));
+    if metrics_here {
+        routes = routes.route("/metrics", get(metrics::metrics));
+    }
+    let routes = routes
         .fallback(|uri: axum::http::Uri| async move {
             oci::no_such_endpoint(uri.path()).into_response()
         })
         .with_state(app);
-    middleware::around(routes, limits)
+    middleware::around(routes, limits, metrics)
+}
+
+/// The application of the separate metrics address: `/metrics` alone.
+pub(crate) fn metrics_router(app: App) -> Router {
+    let limits = Arc::clone(&app.limits);
+    let metrics = app.metrics.clone();
+    let routes = Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .fallback(|uri: axum::http::Uri| async move {
+            oci::no_such_endpoint(uri.path()).into_response()
+        })
+        .with_state(app);
+    middleware::around(routes, limits, metrics)
+}
+
+/// Whether `path` is one that rate limits leave alone: the probes and the
+/// metrics, which must answer however busy the clients of an address are.
+pub(crate) fn is_exempt_from_rate_limits(path: &str) -> bool {
+    matches!(
+        path,
+        "/healthz" | "/health" | "/readyz" | "/ready" | "/metrics"
+    )
+}
+
+/// The API and kind of endpoint `path` names, for the metrics' labels.
+pub(crate) fn classify(path: &str) -> (Api, Endpoint) {
+    if path == "/v2" || path.starts_with("/v2/") {
+        return (Api::oci, oci::endpoint_kind(path));
+    }
+    if let Some(rest) = path.strip_prefix("/v1/packages/") {
+        return (Api::packages, packages::endpoint_kind(rest));
+    }
+    if let Some(rest) = path.strip_prefix("/api/v1/") {
+        let endpoint = match rest.split('/').next().unwrap_or("") {
+            "users" => Endpoint::users,
+            "tokens" => Endpoint::tokens,
+            "orgs" => Endpoint::orgs,
+            "repositories" => Endpoint::repositories,
+            "signature-policies" => Endpoint::signature_policies,
+            "whoami" => Endpoint::whoami,
+            "logs" => Endpoint::logs,
+            "audit" => Endpoint::audit,
+            _ => Endpoint::unknown,
+        };
+        return (Api::manage, endpoint);
+    }
+    match path {
+        "/token" => (Api::token, Endpoint::token),
+        "/healthz" | "/health" => (Api::health, Endpoint::live),
+        "/readyz" | "/ready" => (Api::health, Endpoint::ready),
+        "/metrics" => (Api::metrics, Endpoint::metrics),
+        _ => (Api::other, Endpoint::unknown),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_classified_without_names() {
+        for (path, expected) in [
+            ("/v2/", (Api::oci, Endpoint::base)),
+            ("/v2/a/b/manifests/latest", (Api::oci, Endpoint::manifest)),
+            ("/v2/a/blobs/sha256:00", (Api::oci, Endpoint::blob)),
+            ("/v2/a/blobs/uploads/", (Api::oci, Endpoint::upload)),
+            ("/v2/a/blobs/uploads/123", (Api::oci, Endpoint::upload)),
+            ("/v2/a/tags/list", (Api::oci, Endpoint::tags)),
+            ("/v2/a/referrers/sha256:00", (Api::oci, Endpoint::referrers)),
+            ("/v2/_catalog", (Api::oci, Endpoint::catalog)),
+            ("/v2/nonsense", (Api::oci, Endpoint::unknown)),
+            ("/v1/packages/search", (Api::packages, Endpoint::search)),
+            ("/v1/packages/a/b/1.0.0", (Api::packages, Endpoint::version)),
+            (
+                "/v1/packages/a/versions",
+                (Api::packages, Endpoint::versions),
+            ),
+            ("/api/v1/users/alice", (Api::manage, Endpoint::users)),
+            ("/api/v1/logs", (Api::manage, Endpoint::logs)),
+            ("/token", (Api::token, Endpoint::token)),
+            ("/readyz", (Api::health, Endpoint::ready)),
+            ("/metrics", (Api::metrics, Endpoint::metrics)),
+            ("/favicon.ico", (Api::other, Endpoint::unknown)),
+        ] {
+            assert_eq!(classify(path), expected, "{path}");
+        }
+    }
 }

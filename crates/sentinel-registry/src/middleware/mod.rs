@@ -1,8 +1,9 @@
 //! What runs around every request of every API, outermost first: a request
 //! id (`X-Request-Id`, made up when the client sent none, and echoed), the
 //! `Host` of an HTTP/2 request, the access log, a handler panic turned into
-//! a 500, the rate limit per client address, and the
-//! `Docker-Distribution-API-Version` header. (The connection-level bounds,
+//! a 500, the rate limit per client address (not on the probes and
+//! metrics), and the `Docker-Distribution-API-Version` header. The access
+//! log also feeds the request metrics. (The connection-level bounds,
 //! such as the body timeout, are applied by `connections` before a request
 //! gets here.)
 
@@ -23,9 +24,15 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub(crate) use rate_limit::RequestLimits;
 
 use crate::api::ApiError;
+use crate::metrics::Metrics;
 
-/// `router` with the middleware of every request around it.
-pub(crate) fn around(router: Router, limits: Arc<RequestLimits>) -> Router {
+/// `router` with the middleware of every request around it; requests are
+/// counted in `metrics` when there are some.
+pub(crate) fn around(
+    router: Router,
+    limits: Arc<RequestLimits>,
+    metrics: Option<Arc<Metrics>>,
+) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(
@@ -34,7 +41,10 @@ pub(crate) fn around(router: Router, limits: Arc<RequestLimits>) -> Router {
         ))
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(axum::middleware::from_fn(host_from_authority))
-        .layer(axum::middleware::from_fn(access_log::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            access_log::log_request,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn_with_state(
             limits,

@@ -79,7 +79,8 @@ impl RequestLimits {
     }
 }
 
-/// Middleware: charges each request to its client address.
+/// Middleware: charges each request to its client address (but for the
+/// probes and the metrics).
 pub(crate) async fn limit_addresses(
     State(limits): State<Arc<RequestLimits>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -87,6 +88,7 @@ pub(crate) async fn limit_addresses(
     next: Next,
 ) -> Response {
     if let Some(bucket) = &limits.per_address
+        && !crate::api::is_exempt_from_rate_limits(request.uri().path())
         && let Err(wait) = bucket.take(&peer.ip())
     {
         return too_many("too many requests from this address", wait).into_response();

@@ -9,12 +9,14 @@
 //! signature artifacts, the signature policy and what it lets be pulled), `packages` (validating Sentinel
 //! packages and keeping the package catalogue in step), `catalogue`
 //! (questions about packages and rebuilding the catalogue),
-//! `housekeeping` (expiring idle sessions, sweeping orphaned upload bytes)
-//! and `inventory` (what `fsck` reads).
+//! `housekeeping` (expiring idle sessions, sweeping orphaned upload bytes),
+//! `health` (the readiness checks and the storage figures) and `inventory`
+//! (what `fsck` reads).
 
 mod blobs;
 mod catalogue;
 mod error;
+mod health;
 mod housekeeping;
 mod inventory;
 mod manifests;
@@ -36,6 +38,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 pub use blobs::MountOutcome;
 pub use catalogue::{Reindexed, VersionChoice};
 pub use error::RegistryError;
+pub(crate) use health::Readiness;
 pub use publish::PublishTarget;
 pub use sentinel_index::{ListedUpload, Page, PageRequest, StoredManifest, UploadSession};
 pub use sentinel_storage::StoredUpload;

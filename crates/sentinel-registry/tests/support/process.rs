@@ -65,6 +65,14 @@ impl Process {
         self.startup.iter().any(|line| line.contains(text))
     }
 
+    /// The first line of the start-up log containing `text`.
+    pub fn startup_line(&self, text: &str) -> Option<&str> {
+        self.startup
+            .iter()
+            .find(|line| line.contains(text))
+            .map(String::as_str)
+    }
+
     /// Stops the process with SIGTERM and waits for its graceful exit.
     pub fn terminate(mut self) {
         let status = Command::new("kill")

@@ -14,8 +14,10 @@
 //!
 //! This file authenticates and routes; the handlers are in one file per
 //! resource: [`users`], [`tokens`], [`organisations`], [`repositories`],
-//! [`signature_policies`].
+//! [`signature_policies`], and [`logs`] (the log events and audit trail kept
+//! in memory).
 
+mod logs;
 mod organisations;
 mod repositories;
 mod signature_policies;
@@ -85,6 +87,7 @@ pub(crate) async fn dispatch(
         let request = ManagementRequest {
             auth: &auth,
             registry: &app.registry,
+            events: &app.events,
             caller: &caller,
             client,
             method: &method,
@@ -101,7 +104,7 @@ pub(crate) async fn dispatch(
 }
 
 /// Checks the caller's Basic credentials or bearer personal access token.
-async fn authenticate(
+pub(crate) async fn authenticate(
     auth: &Arc<Authenticator>,
     headers: &HeaderMap,
     client: IpAddr,
@@ -126,6 +129,7 @@ async fn authenticate(
 struct ManagementRequest<'a> {
     auth: &'a Arc<Authenticator>,
     registry: &'a crate::service::Registry,
+    events: &'a crate::event_log::EventLog,
     caller: &'a Principal,
     client: IpAddr,
     method: &'a Method,
@@ -211,6 +215,8 @@ impl ManagementRequest<'_> {
             (Method::POST, ["orgs"]) => self.create_organisation().await,
             (Method::PUT, ["orgs", org, "members", user]) => self.add_member(org, user).await,
             (Method::DELETE, ["orgs", org, "members", user]) => self.remove_member(org, user).await,
+            (Method::GET, ["logs"]) => self.logs(),
+            (Method::GET, ["audit"]) => self.audit_trail(),
             (method, ["repositories", ..]) => self.repository(&method, path).await,
             (method, ["signature-policies", ..]) => self.signature_policies(&method, path).await,
             _ => Err(not_found(format!(

@@ -62,6 +62,11 @@ impl InFlight {
         self.uploads.take(client, user, 1)
     }
 
+    /// How many uploads are in progress now.
+    pub(crate) fn uploads_in_progress(&self) -> u64 {
+        self.uploads.lock().total
+    }
+
     /// Holds `bytes` of the manifest memory for a request from `client` by
     /// `user`; [`Held::grow`] holds more as an undeclared body arrives.
     pub(crate) fn manifest_bytes(

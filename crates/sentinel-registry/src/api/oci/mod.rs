@@ -159,6 +159,21 @@ pub(crate) fn empty(
     response
 }
 
+/// The kind of endpoint `path` (under `/v2`) names, for the metrics.
+pub(crate) fn endpoint_kind(path: &str) -> crate::metrics::Endpoint {
+    use crate::metrics::Endpoint as Kind;
+    match path::parse(path) {
+        Some(Endpoint::Base) => Kind::base,
+        Some(Endpoint::Catalog) => Kind::catalog,
+        Some(Endpoint::Tags(_)) => Kind::tags,
+        Some(Endpoint::Manifest(..)) => Kind::manifest,
+        Some(Endpoint::Blob(..)) => Kind::blob,
+        Some(Endpoint::UploadStart(_) | Endpoint::UploadSession(..)) => Kind::upload,
+        Some(Endpoint::Referrers(..)) => Kind::referrers,
+        None => Kind::unknown,
+    }
+}
+
 /// The answer for a path that names no endpoint of the API.
 pub(crate) fn no_such_endpoint(path: &str) -> ApiError {
     ApiError::new(

@@ -105,6 +105,23 @@ fn parse(rest: &str) -> Option<Endpoint<'_>> {
     })
 }
 
+/// The kind of endpoint `rest` (the path after `/v1/packages/`) names, for
+/// the metrics.
+pub(crate) fn endpoint_kind(rest: &str) -> crate::metrics::Endpoint {
+    use crate::metrics::Endpoint as Kind;
+    match parse(rest) {
+        Some(Endpoint::Search) => Kind::search,
+        Some(Endpoint::Popular) => Kind::popular,
+        Some(Endpoint::Publish) => Kind::publish,
+        Some(Endpoint::Versions(_)) => Kind::versions,
+        Some(Endpoint::Dependents(_)) => Kind::dependents,
+        Some(Endpoint::Info(..)) => Kind::info,
+        Some(Endpoint::Deprecate(..)) => Kind::deprecate,
+        Some(Endpoint::Version(..)) => Kind::version,
+        None => Kind::unknown,
+    }
+}
+
 /// `400 INVALID` with `message`.
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::management(ManagementCode::Invalid, message)
