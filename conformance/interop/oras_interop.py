@@ -38,10 +38,12 @@ OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 # Custom types of an artifact that is not a Sentinel package: manifests with
 # Sentinel's own agent and stack types are validated as packages on push
 # (docs/catalogue.md), and real packages through oras are interop-tested by
-# agent-oras.sh. This script tests oras-py as a generic OCI client.
+# agent-oras.sh. This script tests oras-py as a generic OCI client; so are
+# signature artifacts (their envelope is verified on push, docs/signatures.md),
+# so its referrers use types of its own too.
 AGENT_TYPE = "application/vnd.example.interop.agent"
 AGENT_DEF_TYPE = "application/vnd.example.interop.agent-def+yaml"
-SIGNATURE_TYPE = "application/x-sentinel-signature"
+SIGNATURE_TYPE = "application/vnd.example.interop.signature"
 SBOM_TYPE = "application/x-sentinel-sbom+json"
 
 
