@@ -4,8 +4,8 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
+pub use sentinel_durable::FileStamp;
 use sentinel_durable::{FileLock, FileMode, TempPath, replace_file, unique_temp_path};
 use serde::{Deserialize, Serialize};
 
@@ -33,18 +33,6 @@ struct Reading {
     version: u32,
     #[serde(flatten)]
     state: AuthState,
-}
-
-/// Identifies one version of the state file, to notice changes made by
-/// other processes without reading it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
-    /// Length in bytes.
-    pub len: u64,
-    /// Last modification time, where the platform reports one.
-    pub modified: Option<SystemTime>,
-    /// Inode number (0 off Unix); every write replaces the file, so this changes on each write.
-    pub inode: u64,
 }
 
 /// The auth state file `<data-dir>/auth.json` and its lock file.
@@ -115,12 +103,7 @@ impl AuthStore {
     /// The current state file's stamp, or `None` if it does not exist (or
     /// cannot be examined).
     pub fn stamp(&self) -> Option<FileStamp> {
-        let metadata = fs::metadata(&self.path).ok()?;
-        Some(FileStamp {
-            len: metadata.len(),
-            modified: metadata.modified().ok(),
-            inode: inode(&metadata),
-        })
+        FileStamp::of(&self.path)
     }
 
     /// Opens the lock file and waits for an exclusive lock on it; the lock
@@ -150,15 +133,4 @@ fn store_error(path: &Path, source: io::Error) -> AuthError {
         path: path.to_path_buf(),
         source,
     }
-}
-
-#[cfg(unix)]
-fn inode(metadata: &fs::Metadata) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    metadata.ino()
-}
-
-#[cfg(not(unix))]
-fn inode(_metadata: &fs::Metadata) -> u64 {
-    0
 }

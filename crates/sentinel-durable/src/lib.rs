@@ -8,16 +8,22 @@
 //!   directory; [`replace_file`] writes, syncs and renames in one step, so a
 //!   reader sees the old content or the new, never a mix.
 //! - [`FileLock`] holds an exclusive lock on a lock file until dropped.
+//! - [`VersionedJsonFile`] is a JSON document in a data directory that
+//!   processes share: read without a lock, changed under one, replaced
+//!   atomically, and its [`FileStamp`] tells when another process changed it.
 //!
 //! The steps that can fail report which step and which path in a
-//! [`DurableError`], so each caller can word the failure in its own error type.
+//! [`DurableError`] (a [`JsonFileError`] for a [`VersionedJsonFile`]), so
+//! each caller can word the failure in its own error type.
 
 mod error;
+mod json_file;
 mod lock;
 mod replace;
 mod temp;
 
 pub use error::{DurableError, Step};
+pub use json_file::{FileStamp, JsonFileError, VersionedJsonFile};
 pub use lock::FileLock;
 pub use replace::{FileMode, rename_durably, replace_file};
 pub use temp::{TempPath, unique_temp_path};

@@ -16,7 +16,7 @@ mod file;
 mod pattern;
 mod policies;
 
-pub use file::{FileStamp, PolicyFile};
+pub use file::PolicyFile;
 pub use pattern::{PatternError, RepositoryPattern};
 pub use policies::{Policies, PolicySource, SignaturePolicy};
 
