@@ -4,6 +4,10 @@
 //! empty index (and a guard that keeps its backing resources alive); each
 //! check runs on its own index and panics with its name on failure.
 
+mod collection;
+mod outbox;
+mod usage;
+
 use std::future::Future;
 
 use sentinel_oci::{Descriptor, Digest, RepositoryName, Tag};
@@ -26,6 +30,7 @@ fn manifest(body: &str, blobs: &[&Digest], manifests: &[&Digest]) -> NewManifest
         blobs: blobs.iter().map(|d| (*d).clone()).collect(),
         manifests: manifests.iter().map(|d| (*d).clone()).collect(),
         subject: None,
+        events: Vec::new(),
     }
 }
 
@@ -41,7 +46,7 @@ where
     Fut: Future<Output = (I, G)>,
 {
     macro_rules! check {
-        ($name:ident) => {{
+        ($name:path) => {{
             let (index, _guard) = factory().await;
             $name(&index).await;
         }};
@@ -59,13 +64,34 @@ where
     check!(repositories_page_in_lexical_order);
     check!(uploads_round_trip);
     check!(repository_contents_are_enumerated);
+    check!(collection::gc_keeps_tagged_and_young_manifests);
+    check!(collection::gc_keeps_children_of_kept_indexes);
+    check!(collection::gc_keeps_referrers_and_subjects_together);
+    check!(collection::gc_checks_its_snapshot_again);
+    check!(collection::gc_dry_run_changes_nothing);
+    check!(collection::gc_preview_counts_manifests_as_if_deleted);
+    check!(collection::gc_deleted_manifests_release_their_blobs);
+    check!(collection::gc_touch_refreshes_only_stale_times);
+    check!(collection::gc_reservations_and_deletions_exclude_each_other);
+    check!(collection::gc_linking_an_orphan_adopts_it);
+    check!(collection::gc_stale_reservations_orphan_their_digest);
+    check!(collection::gc_mounts_only_held_blobs);
+    check!(outbox::events_commit_with_their_cause);
+    check!(outbox::events_fan_out_to_due_deliveries);
+    check!(outbox::attempts_reschedule_or_finish_deliveries);
+    check!(outbox::history_keeps_the_last_results_newest_first);
+    check!(outbox::forgetting_a_webhook_leaves_others_alone);
+    check!(usage::usage_counts_a_blob_once_per_namespace);
+    check!(usage::unlinking_frees_usage_with_the_last_link);
+    check!(usage::links_over_the_limit_are_refused);
+    check!(usage::a_refused_upload_link_keeps_its_session);
 }
 
 async fn repository_contents_are_enumerated(index: &dyn MetadataIndex) {
     let (a, b) = (Digest::sha256(b"a"), Digest::sha256(b"b"));
-    index.link_blob(&repo("r"), &a, 1).await.unwrap();
-    index.link_blob(&repo("r"), &b, 2).await.unwrap();
-    index.link_blob(&repo("r0"), &a, 1).await.unwrap();
+    index.link_blob(&repo("r"), &a, 1, None).await.unwrap();
+    index.link_blob(&repo("r"), &b, 2, None).await.unwrap();
+    index.link_blob(&repo("r0"), &a, 1, None).await.unwrap();
     let mut expected = vec![(a.clone(), 1), (b.clone(), 2)];
     expected.sort();
     assert_eq!(index.repository_blobs(&repo("r")).await.unwrap(), expected);
@@ -97,7 +123,7 @@ async fn repository_contents_are_enumerated(index: &dyn MetadataIndex) {
 async fn blobs_are_linked_per_repository(index: &dyn MetadataIndex) {
     let d = Digest::sha256(b"layer");
     assert_eq!(index.blob(&d).await.unwrap(), None);
-    index.link_blob(&repo("a"), &d, 5).await.unwrap();
+    index.link_blob(&repo("a"), &d, 5, None).await.unwrap();
     assert_eq!(index.blob(&d).await.unwrap(), Some(5));
     assert_eq!(
         index.repository_blob(&repo("a"), &d).await.unwrap(),
@@ -105,7 +131,7 @@ async fn blobs_are_linked_per_repository(index: &dyn MetadataIndex) {
     );
     assert_eq!(index.repository_blob(&repo("b"), &d).await.unwrap(), None);
     // Linking twice is harmless.
-    index.link_blob(&repo("a"), &d, 5).await.unwrap();
+    index.link_blob(&repo("a"), &d, 5, None).await.unwrap();
     assert_eq!(
         index.repository_blob(&repo("a"), &d).await.unwrap(),
         Some(5)
@@ -114,8 +140,8 @@ async fn blobs_are_linked_per_repository(index: &dyn MetadataIndex) {
 
 async fn unlinking_a_blob_leaves_other_repositories_alone(index: &dyn MetadataIndex) {
     let d = Digest::sha256(b"shared");
-    index.link_blob(&repo("a"), &d, 6).await.unwrap();
-    index.link_blob(&repo("b"), &d, 6).await.unwrap();
+    index.link_blob(&repo("a"), &d, 6, None).await.unwrap();
+    index.link_blob(&repo("b"), &d, 6, None).await.unwrap();
     assert!(index.unlink_blob(&repo("a"), &d).await.unwrap());
     assert!(!index.unlink_blob(&repo("a"), &d).await.unwrap());
     assert_eq!(index.repository_blob(&repo("a"), &d).await.unwrap(), None);
@@ -127,7 +153,7 @@ async fn unlinking_a_blob_leaves_other_repositories_alone(index: &dyn MetadataIn
 
 async fn manifests_keep_their_exact_bytes_and_media_type(index: &dyn MetadataIndex) {
     let config = Digest::sha256(b"config");
-    index.link_blob(&repo("a"), &config, 6).await.unwrap();
+    index.link_blob(&repo("a"), &config, 6, None).await.unwrap();
     let mut m = manifest(" {\"odd\":  \"spacing\"}\n", &[&config], &[]);
     m.media_type = sentinel_oci::media_types::DOCKER_MANIFEST.to_owned();
     let digest = m.digest.clone();
@@ -167,7 +193,10 @@ async fn manifests_require_their_references(index: &dyn MetadataIndex) {
     );
 
     // A blob held by another repository does not count.
-    index.link_blob(&repo("other"), &missing, 1).await.unwrap();
+    index
+        .link_blob(&repo("other"), &missing, 1, None)
+        .await
+        .unwrap();
     let result = index
         .put_manifest(&repo("a"), manifest("{}", &[&missing], &[]), None)
         .await;
@@ -210,7 +239,10 @@ async fn a_manifest_knows_its_tags(index: &dyn MetadataIndex) {
         .unwrap();
     assert_eq!(tags(first.digest.clone()).await, ["v2"]);
     assert_eq!(tags(second.digest.clone()).await, ["other", "v1"]);
-    index.delete_tag(&repo("a"), &tag("v2")).await.unwrap();
+    index
+        .delete_tag(&repo("a"), &tag("v2"), Vec::new())
+        .await
+        .unwrap();
     assert!(tags(first.digest.clone()).await.is_empty());
     assert!(
         index
@@ -241,7 +273,7 @@ async fn tags_move_and_delete(index: &dyn MetadataIndex) {
     // Deleting the manifest the tag used to point at must not remove the moved tag.
     assert!(
         index
-            .delete_manifest(&repo("a"), &first.digest)
+            .delete_manifest(&repo("a"), &first.digest, Vec::new())
             .await
             .unwrap()
     );
@@ -252,8 +284,18 @@ async fn tags_move_and_delete(index: &dyn MetadataIndex) {
             .unwrap()
             .is_some()
     );
-    assert!(index.delete_tag(&repo("a"), &tag("latest")).await.unwrap());
-    assert!(!index.delete_tag(&repo("a"), &tag("latest")).await.unwrap());
+    assert!(
+        index
+            .delete_tag(&repo("a"), &tag("latest"), Vec::new())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !index
+            .delete_tag(&repo("a"), &tag("latest"), Vec::new())
+            .await
+            .unwrap()
+    );
     assert!(
         index
             .manifest(&repo("a"), &second.digest)
@@ -287,8 +329,18 @@ async fn deleting_a_manifest_removes_its_tags_and_referrer_entry(index: &dyn Met
         index.referrers(&repo("a"), &subject).await.unwrap(),
         vec![descriptor]
     );
-    assert!(index.delete_manifest(&repo("a"), &digest).await.unwrap());
-    assert!(!index.delete_manifest(&repo("a"), &digest).await.unwrap());
+    assert!(
+        index
+            .delete_manifest(&repo("a"), &digest, Vec::new())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !index
+            .delete_manifest(&repo("a"), &digest, Vec::new())
+            .await
+            .unwrap()
+    );
     assert!(
         index
             .referrers(&repo("a"), &subject)
@@ -340,7 +392,7 @@ async fn tags_page_in_lexical_order(index: &dyn MetadataIndex) {
 async fn unknown_repository_has_no_tag_list(index: &dyn MetadataIndex) {
     assert_eq!(index.tags(&repo("nobody"), &all(10)).await.unwrap(), None);
     index
-        .link_blob(&repo("blobs-only"), &Digest::sha256(b"x"), 1)
+        .link_blob(&repo("blobs-only"), &Digest::sha256(b"x"), 1, None)
         .await
         .unwrap();
     let page = index
@@ -391,7 +443,7 @@ async fn referrers_are_listed_per_subject(index: &dyn MetadataIndex) {
 async fn repositories_page_in_lexical_order(index: &dyn MetadataIndex) {
     for name in ["b", "a/x", "a", "c/d/e"] {
         index
-            .link_blob(&repo(name), &Digest::sha256(b"x"), 1)
+            .link_blob(&repo(name), &Digest::sha256(b"x"), 1, None)
             .await
             .unwrap();
     }
@@ -433,7 +485,7 @@ async fn uploads_round_trip(index: &dyn MetadataIndex) {
         .await
         .unwrap();
     index
-        .link_uploaded_blob(&repo("a"), &d, 8, "u2")
+        .link_uploaded_blob(&repo("a"), &d, 8, "u2", None)
         .await
         .unwrap();
     assert_eq!(index.upload("u2").await.unwrap(), None);

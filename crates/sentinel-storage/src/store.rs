@@ -155,6 +155,17 @@ impl BlobStore {
         }
     }
 
+    /// Deletes blob `digest`'s bytes; `false` if there were none (deleting
+    /// twice is harmless). Only garbage collection calls this, once the
+    /// index says nothing may link the blob until it is done.
+    pub async fn delete(&self, digest: &Digest) -> Result<bool, StorageError> {
+        match self.store.delete(&blob_path(digest)).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The handle on upload `id` at `progress` (for a new upload, the
     /// default progress, which holds nothing).
     pub fn open_upload(&self, id: String, progress: UploadProgress) -> BlobUpload {

@@ -167,6 +167,11 @@ impl BlobUpload {
         }
     }
 
+    /// The upload's id (the name of its bytes in storage).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// How far the upload has got (to record between requests).
     pub fn progress(&self) -> &UploadProgress {
         &self.progress

@@ -4,16 +4,18 @@ use async_trait::async_trait;
 use redb::ReadableTable;
 use sentinel_oci::{Descriptor, Digest, RepositoryName, Tag};
 
+use super::collect;
 use super::records::{
     ManifestRecord, backend, children, decode_manifest, decode_session, encode_manifest,
-    encode_session, key, link, page_of, parse_digest, read_manifest, remove_tags_of,
+    encode_session, key, link, page_of, parse_digest, read_manifest, remove_tags_of, unlink,
 };
 use super::{
-    BLOB_LINKS, BLOBS, MANIFEST_TAGS, MANIFESTS, REFERRERS, REPOSITORIES, RedbIndex, TAGS, UPLOADS,
+    BLOB_LINKS, BLOBS, DELETING, LINK_TIMES, MANIFEST_TAGS, MANIFEST_TIMES, MANIFESTS, REFERRERS,
+    REPOSITORIES, RedbIndex, TAGS, UPLOADS, outbox, usage,
 };
 use crate::{
-    IndexError, ListedUpload, MetadataIndex, NewManifest, Page, PageRequest, StoredManifest,
-    UploadSession,
+    Collected, GcCandidates, IndexError, ListedUpload, MetadataIndex, NewManifest, OrphanedBlob,
+    Page, PageRequest, StoredManifest, UploadSession,
 };
 
 #[async_trait]
@@ -34,10 +36,12 @@ impl MetadataIndex for RedbIndex {
         repository: &RepositoryName,
         digest: &Digest,
         size: u64,
+        limit: Option<u64>,
     ) -> Result<(), IndexError> {
         let repo = repository.as_str().to_owned();
         let digest = digest.as_str().to_owned();
-        self.write(move |txn| link(txn, &repo, &digest, size)).await
+        self.write(move |txn| link(txn, &repo, &digest, size, limit))
+            .await
     }
 
     async fn link_uploaded_blob(
@@ -46,12 +50,14 @@ impl MetadataIndex for RedbIndex {
         digest: &Digest,
         size: u64,
         upload: &str,
+        limit: Option<u64>,
     ) -> Result<(), IndexError> {
         let repo = repository.as_str().to_owned();
         let digest = digest.as_str().to_owned();
         let upload = upload.to_owned();
         self.write(move |txn| {
-            link(txn, &repo, &digest, size)?;
+            link(txn, &repo, &digest, size, limit)?;
+            collect::release(txn, &digest, &upload)?;
             txn.open_table(UPLOADS)
                 .map_err(backend)?
                 .remove(upload.as_str())
@@ -81,31 +87,17 @@ impl MetadataIndex for RedbIndex {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<bool, IndexError> {
-        let link = key(&[repository.as_str(), digest.as_str()]);
+        let repo = repository.as_str().to_owned();
         let digest = digest.as_str().to_owned();
-        self.write(move |txn| {
-            let mut links = txn.open_table(BLOB_LINKS).map_err(backend)?;
-            if links.remove(link.as_str()).map_err(backend)?.is_none() {
-                return Ok(false);
-            }
-            let mut blobs = txn.open_table(BLOBS).map_err(backend)?;
-            let counted = blobs
-                .get(digest.as_str())
-                .map_err(backend)?
-                .map(|v| v.value());
-            match counted {
-                Some((size, links)) if links > 1 => {
-                    blobs
-                        .insert(digest.as_str(), (size, links - 1))
-                        .map_err(backend)?;
-                }
-                _ => {
-                    blobs.remove(digest.as_str()).map_err(backend)?;
-                }
-            }
-            Ok(true)
-        })
-        .await
+        self.write(move |txn| unlink(txn, &repo, &digest)).await
+    }
+
+    async fn namespace_usage(&self, namespace: &str) -> Result<u64, IndexError> {
+        self.read(|txn| usage::usage_of(txn, namespace)).await
+    }
+
+    async fn namespace_usages(&self) -> Result<Vec<(String, u64)>, IndexError> {
+        self.read(usage::all_usage).await
     }
 
     async fn put_manifest(
@@ -160,6 +152,7 @@ impl MetadataIndex for RedbIndex {
                     encode_manifest(&record, &manifest.body).as_slice(),
                 )
                 .map_err(backend)?;
+            collect::record_manifest(txn, &repo, digest, &record)?;
             if let Some((subject, descriptor)) = &manifest.subject {
                 let json = serde_json::to_vec(descriptor)
                     .map_err(|e| IndexError::Corrupt(e.to_string()))?;
@@ -171,6 +164,7 @@ impl MetadataIndex for RedbIndex {
                     )
                     .map_err(backend)?;
             }
+            outbox::append(txn, &manifest.events)?;
             if let Some(tag) = tag {
                 let mut tags = txn.open_table(TAGS).map_err(backend)?;
                 let previous = tags
@@ -227,6 +221,7 @@ impl MetadataIndex for RedbIndex {
         &self,
         repository: &RepositoryName,
         digest: &Digest,
+        events: Vec<Vec<u8>>,
     ) -> Result<bool, IndexError> {
         let repo = repository.as_str().to_owned();
         let digest = digest.as_str().to_owned();
@@ -241,6 +236,7 @@ impl MetadataIndex for RedbIndex {
                 return Ok(false);
             };
             let (record, _) = decode_manifest(&removed)?;
+            collect::forget_manifest(txn, &repo, &digest, &record)?;
             if let Some(subject) = record.subject {
                 txn.open_table(REFERRERS)
                     .map_err(backend)?
@@ -248,12 +244,18 @@ impl MetadataIndex for RedbIndex {
                     .map_err(backend)?;
             }
             remove_tags_of(txn, &repo, &digest)?;
+            outbox::append(txn, &events)?;
             Ok(true)
         })
         .await
     }
 
-    async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> Result<bool, IndexError> {
+    async fn delete_tag(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+        events: Vec<Vec<u8>>,
+    ) -> Result<bool, IndexError> {
         let repo = repository.as_str().to_owned();
         let tag = tag.as_str().to_owned();
         self.write(move |txn| {
@@ -270,6 +272,7 @@ impl MetadataIndex for RedbIndex {
                 .map_err(backend)?
                 .remove(key(&[&repo, &digest, &tag]).as_str())
                 .map_err(backend)?;
+            outbox::append(txn, &events)?;
             Ok(true)
         })
         .await
@@ -414,5 +417,146 @@ impl MetadataIndex for RedbIndex {
             Ok(out)
         })
         .await
+    }
+
+    async fn mount_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        from: Option<&RepositoryName>,
+        limit: Option<u64>,
+    ) -> Result<Option<u64>, IndexError> {
+        let repo = repository.as_str().to_owned();
+        let digest = digest.as_str().to_owned();
+        let from = from.map(|f| f.as_str().to_owned());
+        self.write(move |txn| collect::mount(txn, &repo, &digest, from.as_deref(), limit))
+            .await
+    }
+
+    async fn touch_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        now: u64,
+        max_age: u64,
+    ) -> Result<(), IndexError> {
+        self.touch(BLOB_LINKS, LINK_TIMES, repository, digest, now, max_age)
+            .await
+    }
+
+    async fn touch_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        now: u64,
+        max_age: u64,
+    ) -> Result<(), IndexError> {
+        self.touch(MANIFESTS, MANIFEST_TIMES, repository, digest, now, max_age)
+            .await
+    }
+
+    async fn gc_candidates(
+        &self,
+        repository: &RepositoryName,
+        now: u64,
+        grace: u64,
+    ) -> Result<GcCandidates, IndexError> {
+        let cutoff = now.saturating_sub(grace);
+        self.read(|txn| collect::candidates(txn, repository.as_str(), cutoff))
+            .await
+    }
+
+    async fn collect(
+        &self,
+        repository: &RepositoryName,
+        candidates: &GcCandidates,
+        now: u64,
+        grace: u64,
+        dry_run: bool,
+    ) -> Result<Collected, IndexError> {
+        let repo = repository.as_str().to_owned();
+        let candidates = candidates.clone();
+        let cutoff = now.saturating_sub(grace);
+        self.write_or_abort(!dry_run, move |txn| {
+            collect::collect(txn, &repo, &candidates, cutoff)
+        })
+        .await
+    }
+
+    async fn preview_collect(
+        &self,
+        repository: &RepositoryName,
+        retired: &[Digest],
+        now: u64,
+        grace: u64,
+    ) -> Result<Collected, IndexError> {
+        let repo = repository.as_str().to_owned();
+        let retired = retired.to_vec();
+        let cutoff = now.saturating_sub(grace);
+        self.write_or_abort(false, move |txn| {
+            collect::preview(txn, &repo, &retired, cutoff)
+        })
+        .await
+    }
+
+    async fn reserve_blob(
+        &self,
+        digest: &Digest,
+        upload: &str,
+        now: u64,
+    ) -> Result<bool, IndexError> {
+        let digest = digest.as_str().to_owned();
+        let upload = upload.to_owned();
+        self.write(move |txn| collect::reserve(txn, &digest, &upload, now))
+            .await
+    }
+
+    async fn release_blob(&self, digest: &Digest, upload: &str) -> Result<(), IndexError> {
+        let digest = digest.as_str().to_owned();
+        let upload = upload.to_owned();
+        self.write(move |txn| collect::release(txn, &digest, &upload))
+            .await
+    }
+
+    async fn expire_reservations(&self, cutoff: u64) -> Result<usize, IndexError> {
+        self.write(move |txn| collect::expire_reservations(txn, cutoff))
+            .await
+    }
+
+    async fn orphaned_blobs(&self) -> Result<Vec<OrphanedBlob>, IndexError> {
+        self.read(collect::orphaned).await
+    }
+
+    async fn begin_blob_deletions(
+        &self,
+        digests: &[Digest],
+    ) -> Result<Vec<(Digest, u64)>, IndexError> {
+        let digests = digests.to_vec();
+        self.write(move |txn| {
+            let mut begun = Vec::new();
+            for digest in digests {
+                if let Some(size) = collect::begin_deletion(txn, digest.as_str())? {
+                    begun.push((digest, size));
+                }
+            }
+            Ok(begun)
+        })
+        .await
+    }
+
+    async fn finish_blob_deletions(&self, digests: &[Digest]) -> Result<(), IndexError> {
+        let digests = digests.to_vec();
+        self.write(move |txn| {
+            let mut deleting = txn.open_table(DELETING).map_err(backend)?;
+            for digest in &digests {
+                deleting.remove(digest.as_str()).map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn deleting_blobs(&self) -> Result<Vec<(Digest, u64)>, IndexError> {
+        self.read(collect::deleting).await
     }
 }

@@ -12,10 +12,13 @@
 //! blocking pool and once however many callers are waiting for it, so the
 //! index recovers by itself once the cause is gone.
 
+mod collect;
 mod metadata;
+mod outbox;
 mod records;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -43,6 +46,27 @@ const REFERRERS: TableDefinition<&str, &[u8]> = TableDefinition::new("referrers"
 /// Upload id -> JSON [`crate::UploadSession`].
 const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 
+/// `repo\0digest` -> when the link was made or last touched (seconds since
+/// the Unix epoch); a link without an entry counts as old.
+const LINK_TIMES: TableDefinition<&str, u64> = TableDefinition::new("link_times");
+/// `repo\0digest` -> when the manifest was pushed or last touched; a
+/// manifest without an entry counts as old.
+const MANIFEST_TIMES: TableDefinition<&str, u64> = TableDefinition::new("manifest_times");
+/// `repo\0blob\0manifest` -> nothing: which manifests reference each blob.
+const BLOB_REFS: TableDefinition<&str, ()> = TableDefinition::new("blob_refs");
+/// `repo\0child\0parent` -> nothing: which manifests list each child manifest.
+const CHILD_REFS: TableDefinition<&str, ()> = TableDefinition::new("child_refs");
+/// Digest -> (size, since when): blobs no repository holds whose bytes are
+/// still stored.
+const ORPHANED: TableDefinition<&str, (u64, u64)> = TableDefinition::new("orphaned");
+/// Digest -> size: orphaned blobs whose bytes are being deleted.
+const DELETING: TableDefinition<&str, u64> = TableDefinition::new("deleting");
+/// `digest\0upload` -> since when: uploads about to commit a blob's bytes.
+const RESERVATIONS: TableDefinition<&str, u64> = TableDefinition::new("reservations");
+/// Name -> version of a derived table, built once for an index written by
+/// an older version.
+const SCHEMA: TableDefinition<&str, u64> = TableDefinition::new("schema");
+
 /// How much of the file redb keeps cached in memory. Its default (1 GiB)
 /// let a registry that took 100,000 pushes hold 600 MiB; the operating
 /// system's page cache keeps the file's hot pages anyway.
@@ -67,6 +91,8 @@ pub struct RedbIndex {
     /// Held (asynchronously) by the one caller reopening the file, so others
     /// wait for its handle instead of racing it for the file's lock.
     reopening: Arc<tokio::sync::Mutex<()>>,
+    /// When the outbox's bookkeeping last committed durably (see `outbox`).
+    outbox_synced: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// Makes sure every table exists in a freshly opened `db`.
@@ -81,7 +107,19 @@ fn with_tables(db: Database) -> Result<Database, IndexError> {
         txn.open_table(MANIFEST_TAGS).map_err(backend)?;
         txn.open_table(REFERRERS).map_err(backend)?;
         txn.open_table(UPLOADS).map_err(backend)?;
+        txn.open_table(LINK_TIMES).map_err(backend)?;
+        txn.open_table(MANIFEST_TIMES).map_err(backend)?;
+        txn.open_table(BLOB_REFS).map_err(backend)?;
+        txn.open_table(CHILD_REFS).map_err(backend)?;
+        txn.open_table(ORPHANED).map_err(backend)?;
+        txn.open_table(DELETING).map_err(backend)?;
+        txn.open_table(RESERVATIONS).map_err(backend)?;
+        outbox::create_tables(&txn)?;
+        txn.open_table(usage::NAMESPACE_BLOBS).map_err(backend)?;
+        txn.open_table(usage::NAMESPACE_USAGE).map_err(backend)?;
     }
+    collect::upgrade(&txn)?;
+    usage::build_once(&txn)?;
     txn.commit().map_err(backend)?;
     Ok(db)
 }
@@ -129,6 +167,7 @@ impl RedbIndex {
             open,
             db: Arc::new(RwLock::new(Some(Arc::new(db)))),
             reopening: Arc::default(),
+            outbox_synced: Arc::default(),
         })
     }
 
@@ -200,12 +239,26 @@ impl RedbIndex {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> Result<T, IndexError> + Send + 'static,
     {
+        self.write_or_abort(true, work).await
+    }
+
+    /// Runs `work` in one write transaction on the blocking pool, then
+    /// commits it if `commit`, else aborts it (a dry run).
+    async fn write_or_abort<T, F>(&self, commit: bool, work: F) -> Result<T, IndexError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, IndexError> + Send + 'static,
+    {
         let db = self.database().await?;
         let index = self.clone();
         tokio::task::spawn_blocking(move || {
             let result = db.begin_write().map_err(backend).and_then(|txn| {
                 let value = work(&txn)?;
-                txn.commit().map_err(backend)?;
+                if commit {
+                    txn.commit().map_err(backend)?;
+                } else {
+                    txn.abort().map_err(backend)?;
+                }
                 Ok(value)
             });
             index.checked(&db, result)

@@ -6,7 +6,10 @@ use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use sentinel_oci::{Digest, RepositoryName};
 use serde::{Deserialize, Serialize};
 
-use super::{BLOB_LINKS, BLOBS, MANIFEST_TAGS, MANIFESTS, REPOSITORIES, TAGS};
+use super::{
+    BLOB_LINKS, BLOBS, DELETING, LINK_TIMES, MANIFEST_TAGS, MANIFESTS, ORPHANED, REPOSITORIES,
+    TAGS, usage,
+};
 use crate::{IndexError, Page, PageRequest, StoredManifest, UploadSession};
 
 /// Joins key parts with `\0`.
@@ -137,22 +140,52 @@ pub(super) fn page_of<V: redb::Value + 'static>(
     Ok(Page { items, more })
 }
 
-/// Records that `repo` holds blob `digest` (and the repository itself).
+/// Seconds since the Unix epoch, as the index stamps links and manifests.
+pub(super) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Records that `repo` holds blob `digest` (and the repository itself), as
+/// of now; refused while the blob's bytes are being deleted. A new link
+/// counts in its namespace's usage; with `limit`, one that would take the
+/// namespace's usage over it is refused ([`IndexError::QuotaExceeded`]).
 pub(super) fn link(
     txn: &WriteTransaction,
     repo: &str,
     digest: &str,
     size: u64,
+    limit: Option<u64>,
 ) -> Result<(), IndexError> {
+    if txn
+        .open_table(DELETING)
+        .map_err(backend)?
+        .get(digest)
+        .map_err(backend)?
+        .is_some()
+    {
+        return Err(IndexError::BlobDeleting(parse_digest(digest)?));
+    }
+    let mut links = txn.open_table(BLOB_LINKS).map_err(backend)?;
+    let link = key(&[repo, digest]);
+    let is_new = links.get(link.as_str()).map_err(backend)?.is_none();
+    if is_new {
+        usage::check(txn, repo, digest, size, limit)?;
+    }
+    txn.open_table(ORPHANED)
+        .map_err(backend)?
+        .remove(digest)
+        .map_err(backend)?;
+    txn.open_table(LINK_TIMES)
+        .map_err(backend)?
+        .insert(link.as_str(), now_secs())
+        .map_err(backend)?;
     txn.open_table(REPOSITORIES)
         .map_err(backend)?
         .insert(repo, ())
         .map_err(backend)?;
-    let mut links = txn.open_table(BLOB_LINKS).map_err(backend)?;
-    let is_new = links
-        .insert(key(&[repo, digest]).as_str(), size)
-        .map_err(backend)?
-        .is_none();
+    links.insert(link.as_str(), size).map_err(backend)?;
     if is_new {
         let mut blobs = txn.open_table(BLOBS).map_err(backend)?;
         let holders = blobs
@@ -160,8 +193,46 @@ pub(super) fn link(
             .map_err(backend)?
             .map_or(0, |v| v.value().1);
         blobs.insert(digest, (size, holders + 1)).map_err(backend)?;
+        usage::linked(txn, repo, digest, size)?;
     }
     Ok(())
+}
+
+/// Removes blob `digest` from `repo` (and from its namespace's usage, unless
+/// another repository of the namespace holds it); `false` if it was not
+/// there. A blob whose last link goes is orphaned: its bytes stay until
+/// garbage collection deletes them.
+pub(super) fn unlink(txn: &WriteTransaction, repo: &str, digest: &str) -> Result<bool, IndexError> {
+    let link = key(&[repo, digest]);
+    let mut links = txn.open_table(BLOB_LINKS).map_err(backend)?;
+    let Some(linked_size) = links
+        .remove(link.as_str())
+        .map_err(backend)?
+        .map(|v| v.value())
+    else {
+        return Ok(false);
+    };
+    txn.open_table(LINK_TIMES)
+        .map_err(backend)?
+        .remove(link.as_str())
+        .map_err(backend)?;
+    let mut blobs = txn.open_table(BLOBS).map_err(backend)?;
+    let counted = blobs.get(digest).map_err(backend)?.map(|v| v.value());
+    match counted {
+        Some((size, links)) if links > 1 => {
+            blobs.insert(digest, (size, links - 1)).map_err(backend)?;
+        }
+        counted => {
+            blobs.remove(digest).map_err(backend)?;
+            let size = counted.map_or(0, |(size, _)| size);
+            txn.open_table(ORPHANED)
+                .map_err(backend)?
+                .insert(digest, (size, now_secs()))
+                .map_err(backend)?;
+        }
+    }
+    usage::unlinked(txn, repo, digest, linked_size)?;
+    Ok(true)
 }
 
 /// Removes every `repo\0digest\0tag` entry of a manifest and the tags themselves.

@@ -40,7 +40,7 @@ async fn committed_writes_survive_reopening() {
     let digest = Digest::sha256(b"x");
     {
         let index = RedbIndex::open(&path).unwrap();
-        index.link_blob(&repo, &digest, 1).await.unwrap();
+        index.link_blob(&repo, &digest, 1, None).await.unwrap();
     }
     let index = RedbIndex::open(&path).unwrap();
     assert_eq!(
@@ -147,7 +147,7 @@ async fn a_read_that_meets_an_io_error_reopens_the_database() {
     let digest = Digest::sha256(b"x");
     RedbIndex::open(&path)
         .unwrap()
-        .link_blob(&repo, &digest, 1)
+        .link_blob(&repo, &digest, 1, None)
         .await
         .unwrap();
     let (index, faults, opens) = faulty_index(&path);
@@ -185,7 +185,7 @@ async fn the_database_is_reopened_once_and_off_the_async_thread() {
     faults
         .writes
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    assert!(index.link_blob(&repo, &digest, 1).await.is_err());
+    assert!(index.link_blob(&repo, &digest, 1, None).await.is_err());
     faults
         .writes
         .store(false, std::sync::atomic::Ordering::SeqCst);
@@ -199,7 +199,7 @@ async fn the_database_is_reopened_once_and_off_the_async_thread() {
     assert_eq!(a.unwrap(), None);
     assert_eq!(b.unwrap(), None);
     assert!(c.unwrap().is_empty());
-    index.link_blob(&repo, &digest, 1).await.unwrap();
+    index.link_blob(&repo, &digest, 1, None).await.unwrap();
     assert_eq!(index.blob(&digest).await.unwrap(), Some(1));
 
     let opens = opens.lock().unwrap();
@@ -263,4 +263,88 @@ async fn upload_sessions_in_the_old_encoding_are_read() {
         written,
         serde_json::from_slice::<serde_json::Value>(old).unwrap()
     );
+}
+
+#[tokio::test]
+async fn reverse_references_are_built_for_an_older_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.redb");
+    let repo: RepositoryName = "a/b".parse().unwrap();
+    let layer = Digest::sha256(b"layer");
+    {
+        let index = RedbIndex::open(&path).unwrap();
+        index.link_blob(&repo, &layer, 1, None).await.unwrap();
+        let body = b"{\"m\":1}".to_vec();
+        let manifest = crate::NewManifest {
+            digest: Digest::sha256(&body),
+            media_type: "m".into(),
+            body,
+            blobs: vec![layer.clone()],
+            manifests: vec![],
+            subject: None,
+            events: Vec::new(),
+        };
+        let tag = "t".parse().unwrap();
+        index
+            .put_manifest(&repo, manifest, Some(&tag))
+            .await
+            .unwrap();
+        // As an index written before reverse references existed.
+        let db = index.current().unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(BLOB_REFS).unwrap();
+        txn.open_table(SCHEMA)
+            .unwrap()
+            .remove("reverse_refs")
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let index = RedbIndex::open(&path).unwrap();
+    let far = u64::MAX / 2;
+    let candidates = index.gc_candidates(&repo, far, 1).await.unwrap();
+    assert!(candidates.manifests.is_empty());
+    assert!(candidates.blobs.is_empty());
+    // Even a snapshot that names the blob cannot unlink it: the probe sees
+    // the rebuilt reference.
+    let forced = crate::GcCandidates {
+        manifests: vec![],
+        blobs: vec![layer.clone()],
+    };
+    let collected = index.collect(&repo, &forced, far, 1, false).await.unwrap();
+    assert!(collected.blob_links.is_empty());
+}
+
+#[tokio::test]
+async fn usage_is_built_on_open_for_an_index_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.redb");
+    let digest = Digest::sha256(b"x");
+    {
+        let index = RedbIndex::open(&path).unwrap();
+        for repo in ["acme/a", "acme/b", "other/c"] {
+            let repo: RepositoryName = repo.parse().unwrap();
+            index.link_blob(&repo, &digest, 7, None).await.unwrap();
+        }
+    }
+    {
+        // What an index written before the usage tables looks like.
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(usage::NAMESPACE_BLOBS).unwrap();
+        txn.delete_table(usage::NAMESPACE_USAGE).unwrap();
+        txn.open_table(SCHEMA)
+            .unwrap()
+            .remove(usage::USAGE_SCHEMA)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let index = RedbIndex::open(&path).unwrap();
+    assert_eq!(index.namespace_usage("acme").await.unwrap(), 7);
+    assert_eq!(
+        index.namespace_usages().await.unwrap(),
+        vec![("acme".to_owned(), 7), ("other".to_owned(), 7)]
+    );
+    let repo: RepositoryName = "acme/a".parse().unwrap();
+    assert!(index.unlink_blob(&repo, &digest).await.unwrap());
+    assert_eq!(index.namespace_usage("acme").await.unwrap(), 7);
 }
