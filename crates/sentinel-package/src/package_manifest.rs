@@ -224,21 +224,64 @@ impl PackageManifest {
         Ok(())
     }
 
-    /// The order of the archive's entries after the manifest: the definition, then every other
-    /// file by path.
-    pub(crate) fn entry_order(&self) -> Vec<&FileEntry> {
-        let definition = self
+    /// The `n`-th of the archive's entries after the manifest, in their order: the
+    /// definition, then every other file by path. In O(log files), as it is asked for every
+    /// entry of an archive.
+    pub(crate) fn entry_at(&self, n: usize) -> Option<&FileEntry> {
+        let Ok(definition) = self
             .files
-            .iter()
-            .filter(|entry| entry.path == self.definition);
-        let others = self
-            .files
-            .iter()
-            .filter(|entry| entry.path != self.definition);
-        definition.chain(others).collect()
+            .binary_search_by(|entry| entry.path.as_str().cmp(&self.definition))
+        else {
+            // No definition listed (refused when the manifest is read): files by path.
+            return self.files.get(n);
+        };
+        match n {
+            0 => self.files.get(definition),
+            n if n <= definition => self.files.get(n - 1),
+            n => self.files.get(n),
+        }
     }
 }
 
 fn invalid(reason: String) -> PackageError {
     PackageError::InvalidPackageManifest { reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str) -> FileEntry {
+        FileEntry {
+            path: path.to_owned(),
+            size: 0,
+            sha256: "0".repeat(64),
+        }
+    }
+
+    #[test]
+    fn entries_come_definition_first_then_by_path() {
+        let manifest = PackageManifest {
+            format_version: FORMAT_VERSION,
+            kind: PackageKind::Agent,
+            name: "a".to_owned(),
+            version: "1.0.0".to_owned(),
+            description: None,
+            author: None,
+            license: None,
+            source: None,
+            capabilities: Vec::new(),
+            tags: Vec::new(),
+            definition: "agent.yaml".to_owned(),
+            files: ["README.md", "agent.yaml", "src/main.py", "zz"]
+                .map(entry)
+                .to_vec(),
+        };
+        let order: Vec<&str> = (0..5)
+            .map_while(|n| manifest.entry_at(n))
+            .map(|entry| entry.path.as_str())
+            .collect();
+        assert_eq!(order, ["agent.yaml", "README.md", "src/main.py", "zz"]);
+        assert!(manifest.entry_at(4).is_none());
+    }
 }

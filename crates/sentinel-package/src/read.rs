@@ -371,7 +371,7 @@ impl ArchiveState {
             .manifest
             .as_ref()
             .ok_or(PackageError::PackageManifestMissing)?;
-        if let Some(missing) = manifest.entry_order().get(self.next) {
+        if let Some(missing) = manifest.entry_at(self.next) {
             return Err(PackageError::MissingFromArchive {
                 path: missing.path.clone(),
             });
@@ -424,12 +424,12 @@ impl ArchiveState {
                 path: path.to_owned(),
             });
         };
-        let order = manifest.entry_order();
-        let expected = order
-            .get(self.next)
-            .ok_or_else(|| PackageError::NotInInventory {
-                path: path.to_owned(),
-            })?;
+        let expected =
+            manifest
+                .entry_at(self.next)
+                .ok_or_else(|| PackageError::NotInInventory {
+                    path: path.to_owned(),
+                })?;
         if expected.path != path {
             return Err(PackageError::OutOfOrder {
                 path: path.to_owned(),
