@@ -6,7 +6,7 @@
 //! packages, count at least as many as it returns, and page consistently (a
 //! page is the same slice of the whole ordered answer, in the order asked
 //! for). The whole answer must hold exactly the visible packages that the
-//! kind, capability, tag, author and model filters and every query word
+//! kind, capability, tag, author, model and namespace filters and every query word
 //! admit, judged here from what each package shows. Sizes stay within what
 //! the HTTP API accepts, with some room: text up to 2 KiB, `limit` up to
 //! 100, `offset` up to 100,000.
@@ -56,6 +56,16 @@ const MODELS: &[&str] = &[
     "claude-sonnet-4",
     "anthropic/claude-sonnet-4",
     "mistral/large",
+    "",
+];
+const NAMESPACES: &[&str] = &[
+    "team",
+    "TEAM",
+    "acme/",
+    "lab",
+    "tea",
+    "team/planner",
+    "private",
     "",
 ];
 const WORDS: &[&str] = &[
@@ -115,6 +125,7 @@ struct Input {
     tag: Option<Filter>,
     author: Option<Filter>,
     model: Option<Filter>,
+    namespace: Option<Filter>,
     order: Order,
     offset: u32,
     limit: u8,
@@ -143,6 +154,7 @@ impl Input {
             tag: self.tag.map(|f| f.value(TAGS)),
             author: self.author.map(|f| f.value(AUTHORS)),
             model: self.model.map(|f| f.value(MODELS)),
+            namespace: self.namespace.map(|f| f.value(NAMESPACES)),
             sort: match self.order {
                 Order::Relevance => Sort::Relevance,
                 Order::Downloads => Sort::Downloads,
@@ -313,6 +325,14 @@ fn admitted(package: &PackageSummary, query: &SearchQuery, terms: &[String]) -> 
             m == provider || m == name || m == format!("{provider}/{name}")
         })
     });
+    let namespace = query.namespace.as_ref().is_none_or(|n| {
+        let n = n.to_lowercase();
+        package
+            .repository
+            .as_str()
+            .strip_prefix(n.trim_end_matches('/'))
+            .is_some_and(|rest| rest.starts_with('/'))
+    });
     let texts = [package.repository.as_str(), package.name.as_str()]
         .into_iter()
         .chain(package.capabilities.iter().map(String::as_str))
@@ -320,6 +340,7 @@ fn admitted(package: &PackageSummary, query: &SearchQuery, terms: &[String]) -> 
         .chain(package.description.as_deref());
     let document: Vec<String> = texts.flat_map(words).collect();
     query.kind.is_none_or(|k| k == package.kind)
+        && namespace
         && same(&query.capability, &package.capabilities)
         && same(&query.tag, &package.tags)
         && author

@@ -28,9 +28,10 @@ use sentinel_oci::{Digest, RepositoryName};
 
 pub use embedded::{EmbeddedCatalogue, Opened};
 pub use model::{
-    BlobRef, DependencyRef, Dependent, Holding, MAX_README_BYTES, MemberRef, ModelRef,
-    PackageSummary, PackageVersion, PackageVersions, PortRef, SearchPage, SearchQuery, Sort,
-    StoredPackage, VersionInfo,
+    BlobRef, DependencyRef, Dependent, FacetedPage, Facets, Holding, MAX_CAPABILITY_FACETS,
+    MAX_DOWNLOAD_DAYS, MAX_MODEL_FACETS, MAX_README_BYTES, MemberRef, ModelRef, PackageSummary,
+    PackageVersion, PackageVersions, PortRef, SearchPage, SearchQuery, Sort, StoredPackage,
+    VersionInfo,
 };
 pub use search::MAX_QUERY_TERMS;
 
@@ -78,6 +79,27 @@ pub trait Catalogue: Send + Sync + 'static {
         query: &SearchQuery,
         visible: Visible<'_>,
     ) -> Result<SearchPage, CatalogueError>;
+
+    /// [`Catalogue::search`], with the [`Facets`] of every match: how many
+    /// per kind, per capability and per model. One pass over the matches,
+    /// as the search itself makes.
+    async fn search_faceted(
+        &self,
+        query: &SearchQuery,
+        visible: Visible<'_>,
+    ) -> Result<FacetedPage, CatalogueError>;
+
+    /// Downloads of the package in `repository` (every version, including
+    /// versions since deleted) on each of the `days` days up to and
+    /// including `today`, oldest first, one `(day, count)` per day, zero
+    /// where there were none; `days` is capped at [`MAX_DOWNLOAD_DAYS`].
+    /// Counts not yet flushed are not included.
+    async fn daily_downloads(
+        &self,
+        repository: &RepositoryName,
+        days: u32,
+        today: Day,
+    ) -> Result<Vec<(Day, u64)>, CatalogueError>;
 
     /// Every version of the package in `repository`; `None` if it has none.
     async fn versions(

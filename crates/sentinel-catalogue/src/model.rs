@@ -334,6 +334,10 @@ pub struct SearchQuery {
     pub author: Option<String>,
     /// Only packages whose model is this `provider/name`, provider or name.
     pub model: Option<String>,
+    /// Only packages whose repository lies under this path: `acme` keeps
+    /// `acme/planner` and `acme/team/planner`, not `acme` nor `acmeco/x`
+    /// (case-insensitive).
+    pub namespace: Option<String>,
     /// The order.
     pub sort: Sort,
     /// How many results to skip.
@@ -350,6 +354,39 @@ pub struct SearchPage {
     /// How many packages match in all.
     pub total: usize,
 }
+
+/// The most capabilities [`Facets::capabilities`] lists.
+pub const MAX_CAPABILITY_FACETS: usize = 20;
+
+/// The most models [`Facets::models`] lists.
+pub const MAX_MODEL_FACETS: usize = 20;
+
+/// How the matches of a search spread over kinds, capabilities and models:
+/// every match counts, not only the page shown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Facets {
+    /// Matches per kind, agents first; kinds without matches are left out.
+    pub kinds: Vec<(PackageKind, usize)>,
+    /// Matches per capability (lowercased), most first, ties by name; at
+    /// most [`MAX_CAPABILITY_FACETS`].
+    pub capabilities: Vec<(String, usize)>,
+    /// Matches per model, as `provider/name` (lowercased, as
+    /// [`SearchQuery::model`] compares it), most first, ties by name; at
+    /// most [`MAX_MODEL_FACETS`]. Packages without a model are not counted.
+    pub models: Vec<(String, usize)>,
+}
+
+/// A page of search results with the facets of all the matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FacetedPage {
+    /// The page, as [`crate::Catalogue::search`] answers it.
+    pub page: SearchPage,
+    /// The facets of every match.
+    pub facets: Facets,
+}
+
+/// The most days [`crate::Catalogue::daily_downloads`] answers for.
+pub const MAX_DOWNLOAD_DAYS: u32 = 365;
 
 /// What a repository holds, in brief ([`crate::Catalogue::holding`]).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -38,8 +38,8 @@ use sentinel_package::PackageKind;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Catalogue, CatalogueError, Day, Dependent, PackageSummary, PackageVersion, PackageVersions,
-    SearchPage, SearchQuery, Visible,
+    Catalogue, CatalogueError, Day, Dependent, FacetedPage, PackageSummary, PackageVersion,
+    PackageVersions, SearchPage, SearchQuery, Visible,
 };
 use state::{Missing, State};
 
@@ -73,6 +73,8 @@ pub struct Opened {
     /// written since): its entries are complete. `false` for a new file or
     /// after a crash.
     pub clean: bool,
+    /// The file did not exist: it was created empty by this open.
+    pub created: bool,
     /// How many entries were loaded.
     pub entries: usize,
 }
@@ -113,6 +115,7 @@ fn join_failure(error: tokio::task::JoinError) -> CatalogueError {
 impl EmbeddedCatalogue {
     /// Opens (or creates) the catalogue file at `path` and loads it.
     pub fn open(path: &Path) -> Result<(Self, Opened), CatalogueError> {
+        let created = !path.exists();
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(path)
@@ -126,7 +129,8 @@ impl EmbeddedCatalogue {
             txn.open_table(META).map_err(backend)?;
         }
         txn.commit().map_err(backend)?;
-        let (state, opened) = load(&db)?;
+        let (state, mut opened) = load(&db)?;
+        opened.created = created;
         // From here on the file is not clean until closed again.
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(META)
@@ -266,7 +270,14 @@ fn load(db: &Database) -> Result<(State, Opened), CatalogueError> {
         let version = Version::parse(version).map_err(|e| corrupt("downloads", e))?;
         state.add_downloads(&repository, &version, day, count.value());
     }
-    Ok((state, Opened { clean, entries }))
+    Ok((
+        state,
+        Opened {
+            clean,
+            created: false,
+            entries,
+        },
+    ))
 }
 
 /// Reads the full entry of `digest` (summary and document).
@@ -404,6 +415,23 @@ impl Catalogue for EmbeddedCatalogue {
         visible: Visible<'_>,
     ) -> Result<SearchPage, CatalogueError> {
         Ok(self.read_state().search(query, visible))
+    }
+
+    async fn search_faceted(
+        &self,
+        query: &SearchQuery,
+        visible: Visible<'_>,
+    ) -> Result<FacetedPage, CatalogueError> {
+        Ok(self.read_state().search_faceted(query, visible))
+    }
+
+    async fn daily_downloads(
+        &self,
+        repository: &RepositoryName,
+        days: u32,
+        today: Day,
+    ) -> Result<Vec<(Day, u64)>, CatalogueError> {
+        Ok(self.read_state().daily_downloads(repository, days, today))
     }
 
     async fn versions(

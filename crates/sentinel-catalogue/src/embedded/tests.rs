@@ -64,6 +64,7 @@ async fn everything_survives_a_clean_reopen() {
     {
         let (catalogue, opened) = open(&dir);
         assert!(!opened.clean, "a new file is not clean");
+        assert!(opened.created);
         catalogue.record(entry("1.0.0")).await.unwrap();
         catalogue.record(entry("2.0.0")).await.unwrap();
         catalogue
@@ -75,6 +76,7 @@ async fn everything_survives_a_clean_reopen() {
     }
     let (catalogue, opened) = open(&dir);
     assert!(opened.clean);
+    assert!(!opened.created);
     assert_eq!(opened.entries, 2);
     let listed = catalogue.versions(&repository).await.unwrap().unwrap();
     assert_eq!(listed.versions[0].deprecated.as_deref(), Some("old"));

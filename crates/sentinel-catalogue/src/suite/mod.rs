@@ -114,10 +114,14 @@ where
     check!(search_filters_combine_and_pages_count);
     check!(search_shows_only_what_is_visible);
     check!(search_shows_the_latest_version);
+    check!(search_facets_count_every_match);
+    check!(search_facets_count_models);
+    check!(search_keeps_a_namespace);
     check!(deprecated_versions_are_marked_and_not_shown);
     check!(a_deprecation_goes_with_the_last_manifest_of_its_version);
     check!(stacks_list_their_agents_dependents);
     check!(downloads_count_package_blobs_after_a_flush);
+    check!(daily_downloads_sum_every_version_per_day);
     check!(entries_list_every_recorded_manifest);
     check!(a_version_deleted_and_pushed_again_starts_afresh);
     check!(the_generation_moves_with_every_change);

@@ -180,3 +180,181 @@ pub(super) async fn search_shows_the_latest_version(catalogue: &impl Catalogue) 
         0
     );
 }
+
+pub(super) async fn search_facets_count_every_match(catalogue: &impl Catalogue) {
+    for i in 0..30 {
+        let entry = with(agent(&format!("team/agent-{i:02}"), "1.0.0", "a"), |e| {
+            // web-search on all, pdf on even ones, PDF again in another case
+            // on one (counted once), and a capability of its own on each.
+            if i % 2 == 0 {
+                e.capabilities.push("pdf".to_owned());
+            }
+            if i == 4 {
+                e.capabilities.push("PDF".to_owned());
+            }
+            e.capabilities.push(format!("own-{i:02}"));
+            if i >= 25 {
+                e.kind = PackageKind::Stack;
+            }
+        });
+        catalogue.record(entry).await.unwrap();
+    }
+    let mut page_of_two = query("");
+    page_of_two.limit = 2;
+    let faceted = catalogue
+        .search_faceted(&page_of_two, EVERYONE)
+        .await
+        .unwrap();
+    assert_eq!(faceted.page.packages.len(), 2);
+    assert_eq!(faceted.page.total, 30);
+    assert_eq!(
+        faceted.page,
+        catalogue.search(&page_of_two, EVERYONE).await.unwrap()
+    );
+    assert_eq!(
+        faceted.facets.kinds,
+        [(PackageKind::Agent, 25), (PackageKind::Stack, 5)]
+    );
+    let capabilities = &faceted.facets.capabilities;
+    assert_eq!(capabilities.len(), crate::MAX_CAPABILITY_FACETS);
+    assert_eq!(capabilities[0], ("web-search".to_owned(), 30));
+    assert_eq!(capabilities[1], ("pdf".to_owned(), 15));
+    // Ties (one each) by name: own-00, own-01, ...
+    assert_eq!(capabilities[2], ("own-00".to_owned(), 1));
+    assert_eq!(capabilities[19], ("own-17".to_owned(), 1));
+    // Filters and visibility apply to the facets as to the results.
+    let mut pdf = query("");
+    pdf.capability = Some("pdf".to_owned());
+    let only_even: Visible<'_> = &|r: &RepositoryName| {
+        let n: u32 = r.as_str()[11..].parse().unwrap();
+        n.is_multiple_of(4)
+    };
+    let faceted = catalogue.search_faceted(&pdf, only_even).await.unwrap();
+    assert_eq!(faceted.page.total, 8);
+    assert_eq!(
+        faceted.facets.kinds,
+        [(PackageKind::Agent, 7), (PackageKind::Stack, 1)]
+    );
+    assert_eq!(faceted.facets.capabilities[0], ("pdf".to_owned(), 8));
+    let none = catalogue
+        .search_faceted(&query("nothing-matches-this"), EVERYONE)
+        .await
+        .unwrap();
+    assert_eq!(none.page.total, 0);
+    assert_eq!(none.facets, crate::Facets::default());
+}
+
+pub(super) async fn search_facets_count_models(catalogue: &impl Catalogue) {
+    let model = |provider: &str, name: &str| {
+        Some(ModelRef {
+            provider: provider.to_owned(),
+            name: name.to_owned(),
+        })
+    };
+    for i in 0..40 {
+        let entry = with(agent(&format!("team/agent-{i:02}"), "1.0.0", "a"), |e| {
+            // None on 0-5, anthropic/claude on 6-13 (once in capitals),
+            // openai/gpt-5 and mistral/large on three each, and a model of
+            // its own on each of 20-39.
+            e.model = match i {
+                0..=5 => None,
+                6 => model("Anthropic", "Claude"),
+                7..=13 => model("anthropic", "claude"),
+                14..=16 => model("OpenAI", "GPT-5"),
+                17..=19 => model("mistral", "large"),
+                _ => model("local", &format!("m-{i:02}")),
+            };
+            if i < 3 {
+                e.kind = PackageKind::Stack;
+            }
+        });
+        catalogue.record(entry).await.unwrap();
+    }
+    let faceted = catalogue
+        .search_faceted(&query(""), EVERYONE)
+        .await
+        .unwrap();
+    assert_eq!(faceted.page.total, 40);
+    let models = &faceted.facets.models;
+    assert_eq!(models.len(), crate::MAX_MODEL_FACETS);
+    assert_eq!(models[0], ("anthropic/claude".to_owned(), 8));
+    // Ties by name: mistral before openai, then local/m-20, local/m-21, ...
+    assert_eq!(models[1], ("mistral/large".to_owned(), 3));
+    assert_eq!(models[2], ("openai/gpt-5".to_owned(), 3));
+    assert_eq!(models[3], ("local/m-20".to_owned(), 1));
+    assert_eq!(models[19], ("local/m-36".to_owned(), 1));
+    // Each facet's value is a model filter keeping what it counted.
+    for (value, count) in &models[..3] {
+        let mut by_model = query("");
+        by_model.model = Some(value.clone());
+        let faceted = catalogue.search_faceted(&by_model, EVERYONE).await.unwrap();
+        assert_eq!(faceted.page.total, *count, "{value}");
+        assert_eq!(faceted.facets.models, [(value.clone(), *count)]);
+    }
+    // Filters and visibility apply; packages without a model count for
+    // kinds, not models.
+    let below_ten: Visible<'_> =
+        &|r: &RepositoryName| r.as_str()[11..].parse::<u32>().unwrap() < 10;
+    let faceted = catalogue
+        .search_faceted(&query(""), below_ten)
+        .await
+        .unwrap();
+    assert_eq!(faceted.page.total, 10);
+    assert_eq!(faceted.facets.models, [("anthropic/claude".to_owned(), 4)]);
+    let mut stacks = query("");
+    stacks.kind = Some(PackageKind::Stack);
+    let faceted = catalogue.search_faceted(&stacks, EVERYONE).await.unwrap();
+    assert_eq!(faceted.facets.kinds, [(PackageKind::Stack, 3)]);
+    assert_eq!(faceted.facets.models, []);
+    // The model of the version shown is the one counted.
+    let newer = with(agent("team/agent-07", "2.0.0", "a"), |e| {
+        e.model = model("mistral", "large");
+    });
+    catalogue.record(newer).await.unwrap();
+    let faceted = catalogue
+        .search_faceted(&query(""), EVERYONE)
+        .await
+        .unwrap();
+    assert_eq!(faceted.facets.models[0], ("anthropic/claude".to_owned(), 7));
+    assert_eq!(faceted.facets.models[1], ("mistral/large".to_owned(), 4));
+}
+
+pub(super) async fn search_keeps_a_namespace(catalogue: &impl Catalogue) {
+    for name in [
+        "acme/planner",
+        "acme/team/booker",
+        "acmeco/planner",
+        "zeta/acme",
+    ] {
+        catalogue.record(agent(name, "1.0.0", "a")).await.unwrap();
+    }
+    let under = |namespace: &str| SearchQuery {
+        namespace: Some(namespace.to_owned()),
+        sort: Sort::Name,
+        limit: 20,
+        ..SearchQuery::default()
+    };
+    let page = catalogue.search(&under("acme"), EVERYONE).await.unwrap();
+    assert_eq!(names(&page), ["acme/planner", "acme/team/booker"]);
+    assert_eq!(page.total, 2);
+    // A deeper path, any case, a trailing slash.
+    let page = catalogue
+        .search(&under("ACME/Team/"), EVERYONE)
+        .await
+        .unwrap();
+    assert_eq!(names(&page), ["acme/team/booker"]);
+    // A whole repository name is no namespace of itself.
+    let page = catalogue
+        .search(&under("acme/planner"), EVERYONE)
+        .await
+        .unwrap();
+    assert_eq!(page.total, 0);
+    // Combined with words, and with visibility.
+    let mut words = under("acme");
+    words.text = "book".to_owned();
+    let page = catalogue.search(&words, EVERYONE).await.unwrap();
+    assert_eq!(names(&page), ["acme/team/booker"]);
+    let not_team = |repository: &RepositoryName| !repository.as_str().contains("/team/");
+    let page = catalogue.search(&under("acme"), &not_team).await.unwrap();
+    assert_eq!(names(&page), ["acme/planner"]);
+}

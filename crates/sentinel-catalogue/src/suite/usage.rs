@@ -154,3 +154,69 @@ pub(super) async fn downloads_count_package_blobs_after_a_flush(catalogue: &impl
     let listed = catalogue.versions(&one.repository).await.unwrap().unwrap();
     assert_eq!(listed.versions[1].downloads, 3);
 }
+
+pub(super) async fn daily_downloads_sum_every_version_per_day(catalogue: &impl Catalogue) {
+    let one = agent("team/planner", "1.0.0", "a");
+    let two = agent("team/planner", "2.0.0", "a");
+    let other = agent("team/other", "1.0.0", "a");
+    for entry in [&one, &two, &other] {
+        catalogue.record(entry.clone()).await.unwrap();
+    }
+    let today = 20_000;
+    catalogue.count_download(&one.repository, &one.package.digest, today);
+    catalogue.count_download(&one.repository, &two.package.digest, today);
+    catalogue.count_download(&one.repository, &two.package.digest, today - 2);
+    catalogue.count_download(&one.repository, &one.package.digest, today - 30);
+    catalogue.count_download(&other.repository, &other.package.digest, today - 1);
+    // Not yet flushed: not counted.
+    assert!(
+        catalogue
+            .daily_downloads(&one.repository, 3, today)
+            .await
+            .unwrap()
+            .iter()
+            .all(|(_, n)| *n == 0)
+    );
+    catalogue.flush().await.unwrap();
+    let days = catalogue
+        .daily_downloads(&one.repository, 3, today)
+        .await
+        .unwrap();
+    assert_eq!(days, [(today - 2, 1), (today - 1, 0), (today, 2)]);
+    let month = catalogue
+        .daily_downloads(&one.repository, 31, today)
+        .await
+        .unwrap();
+    assert_eq!(month.len(), 31);
+    assert_eq!(month[0], (today - 30, 1));
+    assert_eq!(month.iter().map(|(_, n)| n).sum::<u64>(), 4);
+    // At most a year; none for no days; zeros for a package never downloaded.
+    let long = catalogue
+        .daily_downloads(&one.repository, 10_000, today)
+        .await
+        .unwrap();
+    assert_eq!(long.len(), crate::MAX_DOWNLOAD_DAYS as usize);
+    assert_eq!(long.last(), Some(&(today, 2)));
+    assert!(
+        catalogue
+            .daily_downloads(&one.repository, 0, today)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let unknown = catalogue
+        .daily_downloads(&repo("team/nobody"), 2, today)
+        .await
+        .unwrap();
+    assert_eq!(unknown, [(today - 1, 0), (today, 0)]);
+    // Downloads stay with the package when a version goes.
+    catalogue
+        .forget(&two.repository, &two.digest)
+        .await
+        .unwrap();
+    let days = catalogue
+        .daily_downloads(&one.repository, 1, today)
+        .await
+        .unwrap();
+    assert_eq!(days, [(today, 2)]);
+}

@@ -7,11 +7,12 @@ use semver::Version;
 use sentinel_oci::{Digest, RepositoryName};
 use sentinel_package::PackageKind;
 
-use super::{Package, State, newest};
+use super::{Names, Package, State, newest};
 use crate::embedded::key::Key;
 use crate::search::query_words;
 use crate::{
-    Day, Dependent, PackageSummary, PackageVersions, SearchPage, SearchQuery, Sort, VersionInfo,
+    Day, Dependent, FacetedPage, Facets, MAX_CAPABILITY_FACETS, MAX_DOWNLOAD_DAYS,
+    MAX_MODEL_FACETS, PackageSummary, PackageVersions, SearchPage, SearchQuery, Sort, VersionInfo,
     Visible,
 };
 
@@ -157,23 +158,50 @@ impl State {
         query: &SearchQuery,
         visible: Visible<'_>,
     ) -> SearchPage {
+        let hits = self.matching(query, visible);
+        self.page(query, hits)
+    }
+
+    /// [`State::search`] with the facets of every match, counted in the
+    /// same pass over the matches.
+    pub(in crate::embedded) fn search_faceted(
+        &self,
+        query: &SearchQuery,
+        visible: Visible<'_>,
+    ) -> FacetedPage {
+        let hits = self.matching(query, visible);
+        let facets = facets(&hits, &self.capabilities, &self.models);
+        FacetedPage {
+            page: self.page(query, hits),
+            facets,
+        }
+    }
+
+    /// Every package matching `query` that `visible` admits, as (package,
+    /// tier, score): the tier only matters for relevance.
+    fn matching<'a>(&'a self, query: &SearchQuery, visible: Visible<'_>) -> Vec<Hit<'a>> {
         let words = query_words(&query.text);
         let text = query.text.trim().to_lowercase();
         if words.is_empty() && !text.is_empty() {
             // Only punctuation: no word to match, so nothing matches.
-            return SearchPage {
-                packages: Vec::new(),
-                total: 0,
-            };
+            return Vec::new();
         }
         let lower = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
         let capability = lower(&query.capability);
         let tag = lower(&query.tag);
         let author = lower(&query.author);
         let model = lower(&query.model);
+        let namespace = lower(&query.namespace);
         let keep = |package: &Package| {
             let folded = &package.folded;
             query.kind.is_none_or(|k| k == package.shown.kind)
+                && namespace.as_deref().is_none_or(|ns| {
+                    package
+                        .repository
+                        .as_str()
+                        .strip_prefix(ns.trim_end_matches('/'))
+                        .is_some_and(|rest| rest.starts_with('/'))
+                })
                 && capability
                     .as_deref()
                     .is_none_or(|c| folded.capabilities.iter().any(|x| &**x == c))
@@ -191,8 +219,7 @@ impl State {
                 })
                 && visible(&package.repository)
         };
-        // (package, tier, score): the tier only matters for relevance.
-        let mut hits: Vec<(&Package, u8, u32)> = Vec::new();
+        let mut hits: Vec<Hit<'a>> = Vec::new();
         let mut consider = |slot: u32, score: u32| {
             if let Some(package) = self.slots[slot as usize].as_ref()
                 && keep(package)
@@ -217,9 +244,14 @@ impl State {
                 }
             }
         }
+        hits
+    }
+
+    /// The page of `hits` that `query` asks for, in its order.
+    fn page(&self, query: &SearchQuery, mut hits: Vec<Hit<'_>>) -> SearchPage {
         let total = hits.len();
         let order =
-            |a: &(&Package, u8, u32), b: &(&Package, u8, u32)| match query.sort {
+            |a: &Hit<'_>, b: &Hit<'_>| match query.sort {
                 Sort::Relevance => (a.1, Reverse(a.2), Reverse(a.0.downloads), &a.0.repository)
                     .cmp(&(b.1, Reverse(b.2), Reverse(b.0.downloads), &b.0.repository)),
                 Sort::Downloads => (Reverse(a.0.downloads), &a.0.repository)
@@ -242,6 +274,28 @@ impl State {
             .map(|(package, _, _)| self.summary(package, package.downloads))
             .collect();
         SearchPage { packages, total }
+    }
+
+    /// Downloads of `repository` on each of the `days` days up to `today`,
+    /// oldest first.
+    pub(in crate::embedded) fn daily_downloads(
+        &self,
+        repository: &RepositoryName,
+        days: u32,
+        today: Day,
+    ) -> Vec<(Day, u64)> {
+        let days = days.min(MAX_DOWNLOAD_DAYS);
+        if days == 0 {
+            return Vec::new();
+        }
+        let first = today.saturating_sub(days - 1);
+        let per_day = self.downloads.get(repository).map(|d| &d.per_day);
+        (first..=today)
+            .map(|day| {
+                let count = per_day.and_then(|d| d.get(&day)).copied().unwrap_or(0);
+                (day, count)
+            })
+            .collect()
     }
 
     pub(in crate::embedded) fn dependents(&self, repository: &RepositoryName) -> Vec<Dependent> {
@@ -297,6 +351,66 @@ impl State {
             .map(|(count, package)| self.summary(package, count))
             .collect()
     }
+}
+
+/// A package a search matched, with its tier and score.
+type Hit<'a> = (&'a Package, u8, u32);
+
+/// How many of `hits` are of each kind, have each capability and name
+/// each model: ids are counted in arrays, and only the top
+/// [`MAX_CAPABILITY_FACETS`] capabilities and [`MAX_MODEL_FACETS`] models
+/// named.
+fn facets(hits: &[Hit<'_>], capabilities: &Names, models: &Names) -> Facets {
+    let mut kinds = [0usize; 2];
+    let mut per_capability = vec![0u32; capabilities.len()];
+    let mut per_model = vec![0u32; models.len()];
+    for (package, _, _) in hits {
+        match package.shown.kind {
+            PackageKind::Agent => kinds[0] += 1,
+            PackageKind::Stack => kinds[1] += 1,
+        }
+        for id in package.capability_ids.iter() {
+            if let Some(count) = per_capability.get_mut(*id as usize) {
+                *count += 1;
+            }
+        }
+        if let Some(count) = package
+            .model_id
+            .and_then(|id| per_model.get_mut(id as usize))
+        {
+            *count += 1;
+        }
+    }
+    let kinds = [PackageKind::Agent, PackageKind::Stack]
+        .into_iter()
+        .zip(kinds)
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    Facets {
+        kinds,
+        capabilities: top(&per_capability, capabilities, MAX_CAPABILITY_FACETS),
+        models: top(&per_model, models, MAX_MODEL_FACETS),
+    }
+}
+
+/// The `most` names with the highest non-zero `counts` (by id), most
+/// first, ties by name.
+fn top(counts: &[u32], names: &Names, most: usize) -> Vec<(String, usize)> {
+    let mut found: Vec<(u32, &str)> = (0u32..)
+        .zip(counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(id, n)| (*n, names.name(id)))
+        .collect();
+    let by_count = |a: &(u32, &str), b: &(u32, &str)| (Reverse(a.0), a.1).cmp(&(Reverse(b.0), b.1));
+    if found.len() > most {
+        found.select_nth_unstable_by(most, by_count);
+        found.truncate(most);
+    }
+    found.sort_unstable_by(by_count);
+    found
+        .into_iter()
+        .map(|(n, name)| (name.to_owned(), n as usize))
+        .collect()
 }
 
 /// 0 for an exact name, 1 for a name starting with the query, 2 otherwise

@@ -66,6 +66,12 @@ struct Package {
     folded: Folded,
     /// The words of `shown`, as indexed.
     words: Indexed,
+    /// The distinct capabilities of `shown`, lowercased, as ids in
+    /// [`State::capabilities`]: what facets count.
+    capability_ids: Box<[u32]>,
+    /// The model of `shown` as `provider/name`, lowercased, as an id in
+    /// [`State::models`]: what facets count.
+    model_id: Option<u32>,
     /// The last push of any version.
     updated: u64,
     /// Downloads of every version, all time.
@@ -134,6 +140,43 @@ pub(super) struct State {
     dependents: HashMap<String, BTreeSet<(RepositoryName, Version, Digest)>>,
     deprecations: HashMap<RepositoryName, HashMap<Version, String>>,
     downloads: HashMap<RepositoryName, Downloads>,
+    /// Every lowercased capability shown so far, by id (never shrinks: a
+    /// facet counts ids in an array, not names in a map).
+    capabilities: Names,
+    /// Every lowercased `provider/name` model shown so far, by id (never
+    /// shrinks, as `capabilities`).
+    models: Names,
+}
+
+/// Lowercased names (capabilities, models), interned.
+#[derive(Default)]
+pub(super) struct Names {
+    /// The name of each id.
+    names: Vec<Box<str>>,
+    ids: HashMap<Box<str>, u32>,
+}
+
+impl Names {
+    /// The id of `name`, given one if it has none.
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    /// How many names there are.
+    pub(super) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The name of `id`.
+    pub(super) fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", |n| n)
+    }
 }
 
 impl State {
@@ -207,6 +250,8 @@ impl State {
                     shown: Shown::of(entry),
                     folded: Folded::default(),
                     words: Indexed::default(),
+                    capability_ids: Box::default(),
+                    model_id: None,
                     updated: 0,
                     downloads,
                 };
@@ -350,6 +395,20 @@ impl State {
             .map(String::as_str);
         let document = document(names, labels, shown.description.as_deref());
         package.folded = Folded::of(&package.repository, &shown);
+        let mut ids: Vec<u32> = package
+            .folded
+            .capabilities
+            .iter()
+            .map(|c| self.capabilities.intern(c))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        package.capability_ids = ids.into_boxed_slice();
+        package.model_id = package
+            .folded
+            .model
+            .as_ref()
+            .map(|[_, _, both]| self.models.intern(both));
         package.shown = shown;
         let old = std::mem::take(&mut package.words);
         self.index.remove(slot, &old);
