@@ -898,6 +898,158 @@ async fn an_expired_token_is_refused() {
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
+async fn a_personal_access_token_works_as_a_bearer_token_until_revoked() {
+    let reg = registry_with_alice_and_bob().await;
+    let admin = basic("admin", ADMIN_PASSWORD);
+    let created = manage(
+        &reg,
+        reqwest::Method::POST,
+        "tokens",
+        &admin,
+        Some(json!({ "name": "ci", "user": "alice" })),
+    )
+    .await
+    .expect_status(StatusCode::CREATED)
+    .json();
+    let id = created["id"].as_str().expect("a token id").to_owned();
+    let pat = created["token"]
+        .as_str()
+        .expect("the token text")
+        .to_owned();
+
+    // On /v2/, the package API and /token, as `agent login --token` and
+    // AGENT_REGISTRY_TOKEN send it.
+    base_check(&reg, &bearer(&pat))
+        .await
+        .expect_status(StatusCode::OK);
+    pull_manifest(&reg, "alice/app", &bearer(&pat))
+        .await
+        .expect_status(StatusCode::OK);
+    pull_manifest(&reg, "bob/app", &bearer(&pat))
+        .await
+        .expect_status(StatusCode::FORBIDDEN);
+    send(
+        sentinel_conformance::client()
+            .get(reg.url("/v1/packages/search?q=app"))
+            .header(AUTHORIZATION, bearer(&pat)),
+    )
+    .await
+    .expect_status(StatusCode::OK);
+    let http = sentinel_conformance::client();
+    let issued = request_token(
+        &http,
+        &reg,
+        Some(&bearer(&pat)),
+        &token_query(&["repository:alice/app:pull"]),
+    )
+    .await
+    .expect_status(StatusCode::OK)
+    .json();
+    assert!(
+        issued.get("refresh_token").is_none(),
+        "a personal access token is not handed back as a refresh token: {issued}"
+    );
+    let session = issued["token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned();
+    pull_manifest(&reg, "alice/app", &bearer(&session))
+        .await
+        .expect_status(StatusCode::OK);
+
+    manage(
+        &reg,
+        reqwest::Method::DELETE,
+        &format!("tokens/{id}"),
+        &admin,
+        None,
+    )
+    .await
+    .expect_status(StatusCode::NO_CONTENT);
+    pull_manifest(&reg, "alice/app", &bearer(&pat))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    request_token(
+        &http,
+        &reg,
+        Some(&bearer(&pat)),
+        &token_query(&["repository:alice/app:pull"]),
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    expect_invalid_token(pull_manifest(&reg, "alice/app", &bearer(&session)).await);
+}
+
+#[tokio::test]
+async fn an_identity_token_works_as_its_users_password_until_the_password_changes() {
+    let reg = registry_with_alice_and_bob().await;
+    let refresh = token_response(&reg, "alice", ALICE_PASSWORD, &[], true).await["refresh_token"]
+        .as_str()
+        .expect("a password login with offline_token=true earns a refresh token")
+        .to_owned();
+
+    // Where a password goes (Basic), as `agent login` and `docker login`
+    // keep it in place of the password: /v2/, the package API, /api/v1/.
+    pull_manifest(&reg, "alice/app", &basic("alice", &refresh))
+        .await
+        .expect_status(StatusCode::OK);
+    send(
+        sentinel_conformance::client()
+            .get(reg.url("/v1/packages/search?q=app"))
+            .header(AUTHORIZATION, basic("alice", &refresh)),
+    )
+    .await
+    .expect_status(StatusCode::OK);
+    let me = manage(
+        &reg,
+        reqwest::Method::GET,
+        "whoami",
+        &basic("alice", &refresh),
+        None,
+    )
+    .await
+    .expect_status(StatusCode::OK)
+    .json();
+    assert_eq!(me["user"], "alice");
+    // Like a personal access token, it cannot take the account over.
+    manage(
+        &reg,
+        reqwest::Method::PUT,
+        "users/alice/password",
+        &basic("alice", &refresh),
+        Some(json!({ "password": "taken-over-1" })),
+    )
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "DENIED");
+    manage(
+        &reg,
+        reqwest::Method::POST,
+        "tokens",
+        &basic("alice", &refresh),
+        Some(json!({ "name": "persist" })),
+    )
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "DENIED");
+    // Only under its own user's name.
+    pull_manifest(&reg, "bob/app", &basic("bob", &refresh))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+
+    manage(
+        &reg,
+        reqwest::Method::PUT,
+        "users/alice/password",
+        &basic("admin", ADMIN_PASSWORD),
+        Some(json!({ "password": "alice-password-2" })),
+    )
+    .await
+    .expect_status(StatusCode::NO_CONTENT);
+    pull_manifest(&reg, "alice/app", &basic("alice", &refresh))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+}
+
+#[tokio::test]
 async fn revoking_a_personal_access_token_ends_its_sessions_at_once() {
     let reg = registry_with_alice_and_bob().await;
     let admin = basic("admin", ADMIN_PASSWORD);

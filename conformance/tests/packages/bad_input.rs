@@ -60,8 +60,10 @@ async fn malformed_search_parameters_are_refused() {
     for query in ["period=1y", "limit=100000", "kind=tool"] {
         expect_invalid(answered(oci.get(&format!("/v1/packages/popular?{query}"))).await);
     }
-    // The upper bound itself is fine.
+    // The upper bound itself is fine, and an empty limit (an empty form
+    // field) is the default, as every other empty filter is none.
     search(&oci, "limit=100").await;
+    search(&oci, "limit=&kind=&sort=").await;
     search(&oci, &format!("q={}", "q".repeat(1024))).await;
 }
 

@@ -83,7 +83,7 @@ async fn filters_combine_with_and() {
             .map(|s| s.to_string())
             .collect::<BTreeSet<_>>()
     };
-    let cases: [(&str, &[&str]); 9] = [
+    let cases: [(&str, &[&str]); 12] = [
         ("capability=plan", &["search/planner", "search/planner-pro"]),
         ("capability=plan&author=ada", &["search/planner"]),
         ("tag=trips", &["search/planner", "search/helper"]),
@@ -96,6 +96,17 @@ async fn filters_combine_with_and() {
         ("model=openai", &["search/planner", "search/helper"]),
         ("model=openai/gpt-4o", &["search/planner"]),
         ("q=planner&model=anthropic", &["search/planner-pro"]),
+        (
+            "namespace=search",
+            &[
+                "search/planner",
+                "search/planner-pro",
+                "search/helper",
+                "search/crew",
+            ],
+        ),
+        ("namespace=sea", &[]),
+        ("namespace=search&kind=stack", &["search/crew"]),
     ];
     for (query, wanted) in cases {
         let found = search(&oci, query).await;

@@ -62,6 +62,9 @@ pub struct FsckReport {
     /// damage nor a warning (nothing refers to them); the server deletes them
     /// once they have not changed for [`crate::ORPHANED_UPLOAD_GRACE`].
     pub orphaned_uploads: Vec<String>,
+    /// Blobs no repository holds any more whose bytes the next garbage
+    /// collection deletes (not damage: see docs/gc.md), and their bytes.
+    pub uncollected_blobs: (usize, u64),
 }
 
 impl FsckReport {
@@ -84,6 +87,13 @@ impl fmt::Display for FsckReport {
                 f,
                 "note: upload {id}: bytes in storage that no upload session owns; the server deletes them after {} minutes without change",
                 crate::ORPHANED_UPLOAD_GRACE.as_secs() / 60
+            )?;
+        }
+        if self.uncollected_blobs.0 > 0 {
+            writeln!(
+                f,
+                "note: {} blobs ({} bytes) are held by no repository; the next garbage collection deletes their bytes",
+                self.uncollected_blobs.0, self.uncollected_blobs.1
             )?;
         }
         write!(
@@ -137,6 +147,11 @@ pub(crate) async fn check(registry: &Registry) -> Result<FsckReport, RegistryErr
         }
     }
     // The server is stopped: no push is writing, so every orphan counts.
+    let uncollected = registry.uncollected_blobs().await?;
+    report.uncollected_blobs = (
+        uncollected.len(),
+        uncollected.iter().map(|(_, size)| size).sum(),
+    );
     report.orphaned_uploads = registry
         .orphaned_uploads(Duration::ZERO)
         .await?
@@ -314,6 +329,30 @@ async fn check_upload(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn blobs_awaiting_collection_are_noted_but_are_no_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = crate::service::tests::registry(dir.path());
+        let repository: RepositoryName = "a/b".parse().unwrap();
+        let digest = Digest::sha256(b"orphan");
+        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(
+            bytes::Bytes::from_static(b"orphan"),
+        )]);
+        registry
+            .put_blob(&repository, &digest, None, body)
+            .await
+            .unwrap();
+        registry.delete_blob(&repository, &digest).await.unwrap();
+        let report = check(&registry).await.unwrap();
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(report.uncollected_blobs, (1, 6));
+        assert!(
+            report
+                .to_string()
+                .contains("1 blobs (6 bytes) are held by no repository")
+        );
+    }
 
     #[tokio::test]
     async fn upload_bytes_no_session_owns_are_reported_but_are_no_damage() {

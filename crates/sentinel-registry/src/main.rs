@@ -1,15 +1,20 @@
 //! `sentinel-registry`: the command line of the Sentinel registry server.
 
+mod lifecycle_policy;
 mod manage;
+mod webhook_command;
 
-use std::io::IsTerminal;
+use std::io::{BufRead as _, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use sentinel_registry::{DiskFloor, EventLog, LogFormat, PartialSettings, Server};
+use sentinel_registry::admin::{self, AdminError};
+use sentinel_registry::{
+    DiskFloor, EventLog, GcReport, LogFormat, PartialSettings, Period, Server, Settings,
+};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -42,6 +47,12 @@ enum Command {
     /// manifests, reading every package again; deprecations and download
     /// counts are kept. Run it while the server is stopped.
     Reindex(DataArgs),
+    /// Collect garbage: delete manifests nothing references (untagged, in no
+    /// kept index, no kept referrer's subject) and blobs no manifest
+    /// references, once older than the grace period, and free their bytes.
+    /// Asks the running server (through its admin socket) or, when none
+    /// runs on the data directory, does it itself. See docs/gc.md.
+    Gc(GcArgs),
     /// Manage users (the server may be running: it picks changes up at once).
     #[command(subcommand)]
     User(manage::UserCommand),
@@ -58,6 +69,13 @@ enum Command {
     /// whether pulls need their signatures (the server may be running).
     #[command(subcommand)]
     Policy(manage::PolicyCommand),
+    /// Manage webhooks: where events (pushes, pulls, deletes, ...) are
+    /// sent (the server may be running).
+    #[command(subcommand)]
+    Webhook(webhook_command::WebhookCommand),
+    /// Show or change the running server's request rate limits (through
+    /// its admin socket); a change is kept across restarts.
+    RateLimit(manage::RateLimitArgs),
 }
 
 /// Where the registry's data is. Each option may also come from its
@@ -92,6 +110,44 @@ impl DataArgs {
         };
         Ok(flags.over(file))
     }
+
+    /// The settings of these flags over the config file's, the others at
+    /// their defaults.
+    fn resolve(&self) -> anyhow::Result<Settings> {
+        Ok(self.settings(PartialSettings::default())?.resolve())
+    }
+
+    /// [`DataArgs::resolve`] for a command that reads (or removes from) an
+    /// existing registry: a data directory that does not exist (a mistyped
+    /// --data-dir) is refused, rather than read as empty or created.
+    fn existing(&self) -> anyhow::Result<Settings> {
+        let settings = self.resolve()?;
+        if !settings.data_dir.is_dir() {
+            bail!(
+                "no registry data directory {}: give the data directory the server uses with --data-dir (or --config)",
+                settings.data_dir.display()
+            );
+        }
+        Ok(settings)
+    }
+}
+
+/// The first line of stdin, a secret such as a password (`what` names it):
+/// asked for on a terminal, refused when empty.
+fn secret_from_stdin(what: &str) -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("{what} (then Enter):");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("cannot read the {what} from stdin"))?;
+    let secret = line.trim_end_matches(['\n', '\r']).to_owned();
+    if secret.is_empty() {
+        bail!("no {what} on stdin");
+    }
+    Ok(secret)
 }
 
 /// Options of `serve`. Each may also come from its environment variable or,
@@ -136,6 +192,10 @@ struct ServeArgs {
     /// Requests per second allowed for one signed-in user [default: 0, no limit].
     #[arg(long, env = "SENTINEL_RATE_LIMIT_PER_USER", value_name = "N")]
     rate_limit_per_user: Option<u32>,
+    /// Requests one address or user may send at once before the per-second
+    /// rates hold it back [default: 0, one second's worth].
+    #[arg(long, env = "SENTINEL_RATE_LIMIT_BURST", value_name = "N")]
+    rate_limit_burst: Option<u32>,
     /// Failed logins per minute for one user name from one address (3x per
     /// address, 10x per name) before logins are refused for a while
     /// [default: 10; 0: no limit].
@@ -180,6 +240,19 @@ struct ServeArgs {
     /// package to another manifest [default: true].
     #[arg(long, env = "SENTINEL_IMMUTABLE_VERSIONS", value_name = "BOOL")]
     immutable_versions: Option<bool>,
+    /// Serve the web UI at / (`--ui=false`: the API alone) [default: true].
+    #[arg(long, env = "SENTINEL_UI", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", require_equals = true)]
+    ui: Option<bool>,
+    /// An origin whose pages may call the package API /v1/ from a browser
+    /// (CORS), e.g. https://agents.example.com; repeat for more [default: none].
+    #[arg(
+        long = "cors-origin",
+        env = "SENTINEL_CORS_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    cors_origins: Option<Vec<String>>,
     /// Serve Prometheus metrics at /metrics (`--metrics=false`: 404) [default: true].
     #[arg(long, env = "SENTINEL_METRICS", value_name = "BOOL", num_args = 0..=1,
           default_missing_value = "true", require_equals = true)]
@@ -202,6 +275,47 @@ struct ServeArgs {
     /// for /api/v1/audit [default: 10000].
     #[arg(long, env = "SENTINEL_LOG_EVENTS", value_name = "N")]
     log_events: Option<usize>,
+    /// Run garbage collection this often while serving: 6h, 30m, 1d, or 0
+    /// for never (`sentinel-registry gc` runs it by hand) [default: 0].
+    #[arg(long, env = "SENTINEL_GC_INTERVAL", value_name = "DURATION")]
+    gc_interval: Option<Period>,
+    /// Garbage collection keeps what was pushed, linked or looked at more
+    /// recently than this, referenced or not [default: 1h].
+    #[arg(long, env = "SENTINEL_GC_GRACE", value_name = "DURATION")]
+    gc_grace: Option<Period>,
+    /// Seconds one webhook delivery attempt may take [default: 10].
+    #[arg(long, env = "SENTINEL_WEBHOOK_TIMEOUT", value_name = "SECONDS")]
+    webhook_timeout: Option<u64>,
+    /// How long a webhook delivery is retried before it is given up: a
+    /// duration (24h, 90m, 30s) [default: 24h].
+    #[arg(long, env = "SENTINEL_WEBHOOK_RETRY_WINDOW", value_name = "DURATION",
+          value_parser = parse_seconds)]
+    webhook_retry_window: Option<u64>,
+    /// Milliseconds of the first retry's backoff ceiling; it doubles with
+    /// each retry, up to an hour, and each wait is random below it [default: 1000].
+    #[arg(long, env = "SENTINEL_WEBHOOK_BACKOFF", value_name = "MILLISECONDS")]
+    webhook_backoff: Option<u64>,
+}
+
+/// Options of `gc`.
+#[derive(Args)]
+struct GcArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Report what would be deleted, deleting nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Keep what was pushed, linked or looked at more recently than this
+    /// [default: the server's --gc-grace; offline: 1h or the config file's gc-grace].
+    #[arg(long, value_name = "DURATION")]
+    grace: Option<Period>,
+}
+
+/// A duration such as `24h` or `90s`, in whole seconds.
+fn parse_seconds(text: &str) -> Result<u64, String> {
+    humantime::parse_duration(text)
+        .map(|duration| duration.as_secs())
+        .map_err(|e| e.to_string())
 }
 
 /// Logs to stdout in `format`, filtered by `SENTINEL_LOG` (default: info),
@@ -273,6 +387,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tls_key: args.tls_key,
         rate_limit_per_address: args.rate_limit_per_address,
         rate_limit_per_user: args.rate_limit_per_user,
+        rate_limit_burst: args.rate_limit_burst,
         failed_logins_per_minute: args.failed_logins_per_minute,
         body_timeout: args.body_timeout,
         header_timeout: args.header_timeout,
@@ -285,12 +400,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         manifest_memory_mib: args.manifest_memory_mib,
         http2_max_streams: args.http2_max_streams,
         immutable_versions: args.immutable_versions,
+        ui: args.ui,
+        cors_origins: args.cors_origins,
         metrics: args.metrics,
         metrics_listen: args.metrics_listen,
         metrics_auth: args.metrics_auth,
         min_free_disk: args.min_free_disk,
         readiness_interval: args.readiness_interval,
         log_events: args.log_events,
+        gc_interval: args.gc_interval,
+        gc_grace: args.gc_grace,
+        webhook_timeout: args.webhook_timeout,
+        webhook_retry_window: args.webhook_retry_window,
+        webhook_backoff: args.webhook_backoff,
         ..PartialSettings::default()
     };
     let settings = args.data.settings(flags)?.resolve();
@@ -339,8 +461,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses a data directory that holds no registry (no metadata index),
+/// rather than creating an empty one to check.
+fn existing_registry(settings: &Settings) -> anyhow::Result<()> {
+    if settings.data_dir.join("index.redb").exists() {
+        Ok(())
+    } else {
+        bail!(
+            "no registry data in {} (no index.redb there): give the data directory the server uses with --data-dir",
+            settings.data_dir.display()
+        )
+    }
+}
+
 async fn fsck(args: DataArgs) -> anyhow::Result<ExitCode> {
-    let settings = args.settings(PartialSettings::default())?.resolve();
+    let settings = args.resolve()?;
+    existing_registry(&settings)?;
     let report = sentinel_registry::fsck(&settings)
         .await
         .context("cannot check the registry (is it still running?)")?;
@@ -353,7 +489,8 @@ async fn fsck(args: DataArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn reindex(args: DataArgs) -> anyhow::Result<ExitCode> {
-    let settings = args.settings(PartialSettings::default())?.resolve();
+    let settings = args.resolve()?;
+    existing_registry(&settings)?;
     init_logging(settings.log_format, None);
     let started = std::time::Instant::now();
     let done = sentinel_registry::reindex(&settings)
@@ -370,6 +507,55 @@ async fn reindex(args: DataArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn gc(args: GcArgs) -> anyhow::Result<()> {
+    let settings = args.data.resolve()?;
+    existing_registry(&settings)?;
+    let mut query = format!("/api/v1/gc?dry_run={}", args.dry_run);
+    if let Some(grace) = args.grace {
+        query.push_str(&format!("&grace={}s", grace.0.as_secs()));
+    }
+    let report: GcReport =
+        match admin::call(&settings.data_dir, axum::http::Method::POST, &query, None).await {
+            Ok(body) => serde_json::from_value(body)
+                .context("the running server's report was not understood")?,
+            Err(AdminError::Refused { status, answer, .. }) => {
+                bail!("the running server refused garbage collection ({status}): {answer}")
+            }
+            Err(AdminError::NotRunning(_)) => {
+                init_logging(settings.log_format, None);
+                let grace = args.grace.map_or(settings.gc_grace, |grace| grace.0);
+                sentinel_registry::collect_garbage_offline(&settings, args.dry_run, grace)
+                    .await
+                    .context("cannot collect garbage")?
+            }
+            Err(error) => return Err(error).context("cannot reach the running server"),
+        };
+    print_gc_report(&report);
+    Ok(())
+}
+
+/// Prints a garbage collection report for a person.
+fn print_gc_report(report: &GcReport) {
+    let (retire, delete) = if report.dry_run {
+        ("would retire", "would delete")
+    } else {
+        ("retired", "deleted")
+    };
+    println!(
+        "{} repositories looked at in {:.1}s; {retire} {} package versions; {delete} {} manifests, {} blob links, {} blobs ({} bytes); {} upload sessions expired, {} orphaned uploads deleted, {} stale reservations dropped",
+        report.repositories,
+        report.duration_ms as f64 / 1000.0,
+        report.versions_retired,
+        report.manifests_deleted,
+        report.blob_links_removed,
+        report.blobs_deleted,
+        report.bytes_freed,
+        report.uploads_expired,
+        report.orphaned_uploads_deleted,
+        report.reservations_expired,
+    );
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -377,11 +563,14 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(*args).await.map(|()| ExitCode::SUCCESS),
         Command::Fsck(args) => fsck(args).await,
         Command::Reindex(args) => reindex(args).await,
+        Command::Gc(args) => gc(args).await.map(|()| ExitCode::SUCCESS),
         Command::User(command) => manage::user(command).map(|()| ExitCode::SUCCESS),
         Command::Token(command) => manage::token(command).map(|()| ExitCode::SUCCESS),
         Command::Org(command) => manage::org(command).map(|()| ExitCode::SUCCESS),
         Command::Repo(command) => manage::repo(command).map(|()| ExitCode::SUCCESS),
         Command::Policy(command) => manage::policy(command).map(|()| ExitCode::SUCCESS),
+        Command::Webhook(command) => webhook_command::run(command).await,
+        Command::RateLimit(args) => manage::rate_limit(args).await.map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

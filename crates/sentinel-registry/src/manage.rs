@@ -1,9 +1,9 @@
-//! The management subcommands: `user`, `token`, `org`, `repo` and
-//! `policy`. They change the users file (or the signature policy file) in
-//! the data directory directly, under its lock; a running server picks the
-//! change up within a quarter of a second.
-
-use std::io::{BufRead as _, IsTerminal as _};
+//! The management subcommands: `user`, `token`, `org`, `repo`, `policy`
+//! (its `retention`, `immutable` and `quota` subcommands are in
+//! `lifecycle_policy`) and `rate-limit`. All but the last change the users
+//! file (or a policy file) in the data directory directly, under its lock;
+//! a running server picks the change up within a quarter of a second.
+//! `rate-limit` asks the running server through its admin socket.
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
@@ -31,10 +31,7 @@ pub(crate) enum UserCommand {
         data: DataArgs,
     },
     /// List users and their roles.
-    List {
-        #[command(flatten)]
-        data: DataArgs,
-    },
+    List(DataArgs),
     /// Remove a user, with their tokens, memberships and grants.
     Remove {
         /// The user name.
@@ -117,10 +114,7 @@ pub(crate) enum OrgCommand {
         data: DataArgs,
     },
     /// List organisations and their members.
-    List {
-        #[command(flatten)]
-        data: DataArgs,
-    },
+    List(DataArgs),
     /// Add a member (or change their role): reader pulls the
     /// organisation's organisation-visible repositories, publisher pulls and
     /// pushes all of them, admin also deletes and manages members.
@@ -212,24 +206,32 @@ pub(crate) enum PolicyCommand {
     },
     /// List the signature policies: those of the policy file and, with
     /// --config, those of the configuration file.
-    List {
-        #[command(flatten)]
-        data: DataArgs,
-    },
+    List(DataArgs),
     /// Remove the signature policy of a pattern.
-    Remove {
-        /// The pattern, exactly as set.
-        pattern: String,
-        #[command(flatten)]
-        data: DataArgs,
-    },
+    Remove(PatternArgs),
+    /// Retention policies: which package versions are kept.
+    #[command(subcommand)]
+    Retention(crate::lifecycle_policy::RetentionCommand),
+    /// Tag immutability rules: tags that never move.
+    #[command(subcommand)]
+    Immutable(crate::lifecycle_policy::ImmutableCommand),
+    /// Namespace quotas: how many bytes a user or organisation may hold.
+    #[command(subcommand)]
+    Quota(crate::lifecycle_policy::QuotaCommand),
+}
+
+/// The arguments of the `remove` subcommands of `policy`.
+#[derive(clap::Args)]
+pub(crate) struct PatternArgs {
+    /// The pattern, exactly as set.
+    pub(crate) pattern: String,
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
 }
 
 /// The users file of the data directory that `data` names.
 fn store(data: &DataArgs) -> anyhow::Result<AuthStore> {
-    let settings = data
-        .settings(sentinel_registry::PartialSettings::default())?
-        .resolve();
+    let settings = data.resolve()?;
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
             "cannot create data directory {}",
@@ -237,6 +239,11 @@ fn store(data: &DataArgs) -> anyhow::Result<AuthStore> {
         )
     })?;
     Ok(AuthStore::new(&settings.data_dir))
+}
+
+/// The users file of the existing data directory that `data` names.
+fn existing_store(data: &DataArgs) -> anyhow::Result<AuthStore> {
+    Ok(AuthStore::new(&data.existing()?.data_dir))
 }
 
 fn change<T>(
@@ -248,22 +255,11 @@ fn change<T>(
 
 /// A password from stdin's first line, or a generated one (then printed).
 fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
-    if !from_stdin {
-        return Ok((sentinel_registry::generate_password()?, true));
+    if from_stdin {
+        Ok((crate::secret_from_stdin("password")?, false))
+    } else {
+        Ok((sentinel_registry::generate_password()?, true))
     }
-    if std::io::stdin().is_terminal() {
-        eprintln!("password (then Enter):");
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the password from stdin")?;
-    let password = line.trim_end_matches(['\n', '\r']).to_owned();
-    if password.is_empty() {
-        bail!("no password on stdin");
-    }
-    Ok((password, false))
 }
 
 /// Now, in whole seconds since the Unix epoch, as the users file records it.
@@ -283,21 +279,37 @@ pub(crate) fn user(command: UserCommand) -> anyhow::Result<()> {
             data,
         } => {
             let (password, generated) = password(password_stdin)?;
-            change(&data, |state| state.add_user(&name, &password, role, now()))?;
+            let first = change(&data, |state| {
+                let first = state.users.is_empty();
+                state
+                    .add_user(&name, &password, role, now())
+                    .map(|()| first)
+            })?;
             println!("added user {name} ({role})");
+            if first {
+                println!(
+                    "the first user: authentication turns on at the server's next start (it is on whenever users exist, unless --auth=false); a server running without it now goes on without it until restarted"
+                );
+                if role != Role::Admin {
+                    println!(
+                        "there is no administrator yet: add one with --role admin to manage users, tokens and policies over HTTP"
+                    );
+                }
+            }
             if generated {
                 println!("password: {password}");
                 println!("(shown only now: it is stored hashed)");
             }
         }
-        UserCommand::List { data } => {
-            let state = store(&data)?.load()?;
+        UserCommand::List(data) => {
+            let state = existing_store(&data)?.load()?;
             println!("{:<24} {:<10}", "USER", "ROLE");
             for (name, user) in &state.users {
                 println!("{name:<24} {:<10}", user.role.to_string());
             }
         }
         UserCommand::Remove { name, data } => {
+            data.existing()?;
             change(&data, |state| state.remove_user(&name).map(drop))?;
             println!("removed user {name}");
         }
@@ -357,7 +369,7 @@ pub(crate) fn token(command: TokenCommand) -> anyhow::Result<()> {
             println!("(shown only now: it is stored hashed)");
         }
         TokenCommand::List { user, data } => {
-            let state = store(&data)?.load()?;
+            let state = existing_store(&data)?.load()?;
             println!(
                 "{:<14} {:<16} {:<16} {:<18} {:<12} EXPIRES",
                 "ID", "USER", "NAME", "REPOSITORIES", "ACTIONS"
@@ -391,6 +403,7 @@ pub(crate) fn token(command: TokenCommand) -> anyhow::Result<()> {
             let id = id
                 .trim_start_matches(sentinel_auth::TOKEN_PREFIX)
                 .to_owned();
+            data.existing()?;
             change(&data, |state| state.revoke_token(&id).map(drop))?;
             println!("revoked token {id}");
         }
@@ -407,8 +420,8 @@ pub(crate) fn org(command: OrgCommand) -> anyhow::Result<()> {
             })?;
             println!("created organisation {name}");
         }
-        OrgCommand::List { data } => {
-            let state = store(&data)?.load()?;
+        OrgCommand::List(data) => {
+            let state = existing_store(&data)?.load()?;
             for (name, org) in &state.organisations {
                 let members: Vec<String> = org
                     .members
@@ -428,6 +441,7 @@ pub(crate) fn org(command: OrgCommand) -> anyhow::Result<()> {
             println!("{user} is a {role} of {org}");
         }
         OrgCommand::RemoveMember { org, user, data } => {
+            data.existing()?;
             change(&data, |state| state.remove_member(&org, &user))?;
             println!("removed {user} from {org}");
         }
@@ -456,11 +470,12 @@ pub(crate) fn repo(command: RepoCommand) -> anyhow::Result<()> {
             println!("granted {user} {access} on {name}");
         }
         RepoCommand::Revoke { name, user, data } => {
+            data.existing()?;
             change(&data, |state| state.revoke_grant(&name, &user))?;
             println!("revoked {user}'s grant on {name}");
         }
         RepoCommand::Show { name, data } => {
-            let state = store(&data)?.load()?;
+            let state = existing_store(&data)?.load()?;
             let policy = state.policy(&name);
             println!("{name}: {}", policy.visibility);
             for (user, access) in &policy.grants {
@@ -471,17 +486,14 @@ pub(crate) fn repo(command: RepoCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The signature policy file of the data directory that `data` names, and
+/// The signature policy file of the data directory of `settings`, and
 /// the policies the configuration file (if given) sets.
 fn policy_file(
-    data: &DataArgs,
+    settings: sentinel_registry::Settings,
 ) -> anyhow::Result<(
     sentinel_trust::PolicyFile,
     Vec<sentinel_registry::ConfiguredPolicy>,
 )> {
-    let settings = data
-        .settings(sentinel_registry::PartialSettings::default())?
-        .resolve();
     Ok((
         sentinel_trust::PolicyFile::new(&settings.data_dir),
         settings.signature_policies,
@@ -505,7 +517,7 @@ pub(crate) fn policy(command: PolicyCommand) -> anyhow::Result<()> {
             keys,
             data,
         } => {
-            let (file, configured) = policy_file(&data)?;
+            let (file, configured) = policy_file(data.resolve()?)?;
             let pattern: RepositoryPattern = pattern.parse()?;
             if let Some(error) = configured_error(&configured, &pattern) {
                 return Err(error.into());
@@ -531,8 +543,8 @@ pub(crate) fn policy(command: PolicyCommand) -> anyhow::Result<()> {
                 }
             );
         }
-        PolicyCommand::List { data } => {
-            let (file, configured) = policy_file(&data)?;
+        PolicyCommand::List(data) => {
+            let (file, configured) = policy_file(data.existing()?)?;
             println!(
                 "{:<32} {:<9} {:<14} KEYS",
                 "REPOSITORIES", "REQUIRED", "SOURCE"
@@ -569,8 +581,8 @@ pub(crate) fn policy(command: PolicyCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        PolicyCommand::Remove { pattern, data } => {
-            let (file, configured) = policy_file(&data)?;
+        PolicyCommand::Remove(PatternArgs { pattern, data }) => {
+            let (file, configured) = policy_file(data.existing()?)?;
             let pattern: RepositoryPattern = pattern.parse()?;
             if let Some(error) = configured_error(&configured, &pattern) {
                 return Err(error.into());
@@ -578,6 +590,87 @@ pub(crate) fn policy(command: PolicyCommand) -> anyhow::Result<()> {
             file.remove(&pattern)?;
             println!("removed the signature policy of {pattern}");
         }
+        PolicyCommand::Retention(command) => crate::lifecycle_policy::retention(command)?,
+        PolicyCommand::Immutable(command) => crate::lifecycle_policy::immutable(command)?,
+        PolicyCommand::Quota(command) => crate::lifecycle_policy::quota(command)?,
     }
+    Ok(())
+}
+
+/// `sentinel-registry rate-limit`: without a change, shows the limits.
+#[derive(clap::Args)]
+pub(crate) struct RateLimitArgs {
+    /// Requests per minute (0: no limit).
+    #[arg(long, value_name = "N")]
+    requests_per_minute: Option<u32>,
+    /// Requests at once before the rate holds them back (0: one second's worth).
+    #[arg(long, value_name = "M")]
+    burst_size: Option<u32>,
+    /// Change only this limit: address or user [default: both].
+    #[arg(long, value_parser = ["address", "user"])]
+    per: Option<String>,
+    /// Forget the changes and return to the limits of the settings.
+    #[arg(long, conflicts_with_all = ["requests_per_minute", "burst_size", "per"])]
+    reset: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+/// Shows or changes the running server's rate limits through its admin socket.
+pub(crate) async fn rate_limit(args: RateLimitArgs) -> anyhow::Result<()> {
+    use axum::http::Method;
+    use sentinel_registry::admin::{self, AdminError};
+
+    let settings = args.data.resolve()?;
+    let changes = args.requests_per_minute.is_some() || args.burst_size.is_some();
+    let (method, body) = if args.reset {
+        (Method::DELETE, None)
+    } else if changes {
+        let mut body = serde_json::Map::new();
+        if let Some(rate) = args.requests_per_minute {
+            body.insert("requests_per_minute".into(), rate.into());
+        }
+        if let Some(burst) = args.burst_size {
+            body.insert("burst_size".into(), burst.into());
+        }
+        if let Some(per) = args.per {
+            body.insert("per".into(), per.into());
+        }
+        (Method::PUT, Some(body.into()))
+    } else if args.per.is_some() {
+        bail!("--per needs --requests-per-minute, --burst-size or both");
+    } else {
+        (Method::GET, None)
+    };
+    let answer = admin::call(
+        &settings.data_dir,
+        method,
+        "/api/v1/settings/rate-limit",
+        body,
+    )
+    .await
+    .map_err(|error| match error {
+        AdminError::NotRunning(_) => anyhow::anyhow!(
+            "{error}: the rate limits change only while the server runs; start it, or set \
+             --rate-limit-per-address, --rate-limit-per-user and --rate-limit-burst"
+        ),
+        AdminError::Refused { message, .. } => anyhow::anyhow!("the server refused: {message}"),
+        other => anyhow::Error::new(other),
+    })?;
+    let limit = |key: &str| {
+        let rate = answer[key]["requests_per_minute"].as_u64().unwrap_or(0);
+        let burst = answer[key]["burst_size"].as_u64().unwrap_or(0);
+        if rate == 0 {
+            "no limit".to_owned()
+        } else {
+            format!("{rate} requests per minute, bursts of {burst}")
+        }
+    };
+    println!("per address: {}", limit("per_address"));
+    println!("per user:    {}", limit("per_user"));
+    println!(
+        "source:      {}",
+        answer["source"].as_str().unwrap_or("unknown")
+    );
     Ok(())
 }

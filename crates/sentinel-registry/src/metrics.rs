@@ -42,18 +42,21 @@ pub(crate) enum Api {
     health,
     /// `/metrics`.
     metrics,
+    /// The web UI's pages and assets.
+    ui,
     /// Any other path.
     other,
 }
 
 /// Every [`Api`], in the order of their values.
-const APIS: [Api; 7] = [
+const APIS: [Api; 8] = [
     Api::oci,
     Api::packages,
     Api::manage,
     Api::token,
     Api::health,
     Api::metrics,
+    Api::ui,
     Api::other,
 ];
 
@@ -112,12 +115,22 @@ pub(crate) enum Endpoint {
     repositories,
     /// `/api/v1/signature-policies...`
     signature_policies,
+    /// `/api/v1/webhooks...`
+    webhooks,
+    /// `/api/v1/retention-policies...`, `/api/v1/retention/run`
+    retention,
+    /// `/api/v1/immutability-rules...`
+    immutability_rules,
+    /// `/api/v1/quotas...`, `/api/v1/namespaces/<ns>/usage`
+    quotas,
     /// `/api/v1/whoami`
     whoami,
     /// `/api/v1/logs`
     logs,
     /// `/api/v1/audit`
     audit,
+    /// `/api/v1/gc`
+    gc,
     /// `/token`
     token,
     /// `/healthz`, `/health`
@@ -126,6 +139,10 @@ pub(crate) enum Endpoint {
     ready,
     /// `/metrics`
     metrics,
+    /// A page of the web UI
+    page,
+    /// `/assets/...`: the UI's stylesheet, script and icon
+    asset,
     /// A path no endpoint answers.
     unknown,
 }
@@ -182,6 +199,11 @@ struct ApiLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NamespaceLabels {
+    namespace: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -221,6 +243,26 @@ pub(crate) struct Usage {
     pub upload_sessions: u64,
 }
 
+/// What became of one webhook delivery attempt.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub(crate) enum DeliveryOutcome {
+    /// The receiver answered 2xx.
+    delivered,
+    /// It failed and will be retried.
+    failed,
+    /// It failed and the retry window is over: the event is dropped.
+    given_up,
+    /// The receiver answered 410 Gone: the webhook was disabled.
+    gone,
+}
+
+/// The label of a webhook delivery attempt.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    result: DeliveryOutcome,
+}
+
 /// Every metric the server exports.
 pub(crate) struct Metrics {
     id: u64,
@@ -241,6 +283,17 @@ pub(crate) struct Metrics {
     index_bytes: Gauge<u64, AtomicU64>,
     catalogue_bytes: Gauge<u64, AtomicU64>,
     upload_sessions: Gauge<u64, AtomicU64>,
+    gc_runs: Counter,
+    gc_manifests: Counter,
+    gc_blob_links: Counter,
+    gc_blobs: Counter,
+    gc_bytes: Counter,
+    gc_last_duration: Gauge<f64, AtomicU64>,
+    webhook_deliveries: Family<DeliveryLabels, Counter>,
+    webhook_pending: Gauge<u64, AtomicU64>,
+    webhook_pulls_dropped: Counter,
+    namespace_usage: Family<NamespaceLabels, Gauge<u64, AtomicU64>>,
+    namespace_quota: Family<NamespaceLabels, Gauge<u64, AtomicU64>>,
 }
 
 /// Request latency buckets, in seconds: 0.5 ms to 60 s.
@@ -303,7 +356,45 @@ impl Metrics {
             "The running build: always 1, with the version as a label",
             build,
         );
+        let gc_last_duration = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "sentinel_gc_last_duration",
+            "How long the last garbage collection run took",
+            Unit::Seconds,
+            gc_last_duration.clone(),
+        );
+        let webhook_deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "sentinel_webhook_deliveries",
+            "Webhook delivery attempts, by result (delivered, failed, given_up, gone)",
+            webhook_deliveries.clone(),
+        );
+        let namespace_usage = Family::<NamespaceLabels, Gauge<u64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "sentinel_namespace_usage",
+            "Bytes of the distinct blobs each namespace's repositories hold",
+            Unit::Bytes,
+            namespace_usage.clone(),
+        );
+        let namespace_quota = Family::<NamespaceLabels, Gauge<u64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "sentinel_namespace_quota",
+            "The quota of each namespace that has one",
+            Unit::Bytes,
+            namespace_quota.clone(),
+        );
         Metrics {
+            webhook_deliveries,
+            webhook_pending: gauge(
+                &mut registry,
+                "sentinel_webhook_pending_deliveries",
+                "Webhook deliveries waiting to be delivered or retried",
+            ),
+            webhook_pulls_dropped: counter(
+                &mut registry,
+                "sentinel_webhook_pull_events_dropped",
+                "Pull and download events dropped because their queue was full",
+            ),
             id: NEXT_METRICS_ID.fetch_add(1, Ordering::Relaxed),
             requests,
             received: APIS.map(|api| received.get_or_create(&ApiLabels { api }).clone()),
@@ -359,6 +450,34 @@ impl Metrics {
                 "sentinel_upload_sessions",
                 "Upload sessions open (started and neither finished nor expired)",
             ),
+            gc_runs: counter(
+                &mut registry,
+                "sentinel_gc_runs",
+                "Garbage collection runs finished (dry runs excluded)",
+            ),
+            gc_manifests: counter(
+                &mut registry,
+                "sentinel_gc_deleted_manifests",
+                "Manifests deleted by garbage collection",
+            ),
+            gc_blob_links: counter(
+                &mut registry,
+                "sentinel_gc_removed_blob_links",
+                "Blob links removed from repositories by garbage collection",
+            ),
+            gc_blobs: counter(
+                &mut registry,
+                "sentinel_gc_deleted_blobs",
+                "Blobs whose bytes garbage collection deleted from storage",
+            ),
+            gc_bytes: counter(
+                &mut registry,
+                "sentinel_gc_freed_bytes",
+                "Bytes garbage collection deleted from storage",
+            ),
+            gc_last_duration,
+            namespace_usage,
+            namespace_quota,
             registry,
         }
     }
@@ -409,6 +528,36 @@ impl Metrics {
         }
     }
 
+    /// Counts a finished garbage collection run.
+    pub(crate) fn record_gc(&self, report: &crate::service::GcReport) {
+        self.gc_runs.inc();
+        self.gc_manifests.inc_by(report.manifests_deleted);
+        self.gc_blob_links.inc_by(report.blob_links_removed);
+        self.gc_blobs.inc_by(report.blobs_deleted);
+        self.gc_bytes.inc_by(report.bytes_freed);
+        // Milliseconds to seconds, for the exposition.
+        #[allow(clippy::cast_precision_loss)]
+        self.gc_last_duration
+            .set(report.duration_ms as f64 / 1000.0);
+    }
+
+    /// Counts one webhook delivery attempt.
+    pub(crate) fn webhook_delivery(&self, result: DeliveryOutcome) {
+        self.webhook_deliveries
+            .get_or_create(&DeliveryLabels { result })
+            .inc();
+    }
+
+    /// Sets the number of pending webhook deliveries.
+    pub(crate) fn set_webhook_pending(&self, pending: u64) {
+        self.webhook_pending.set(pending);
+    }
+
+    /// Counts `count` more pull events dropped.
+    pub(crate) fn webhook_pulls_dropped(&self, count: u64) {
+        self.webhook_pulls_dropped.inc_by(count);
+    }
+
     /// Sets the background figures.
     pub(crate) fn set_usage(&self, usage: &Usage) {
         self.blobs.set(usage.blobs);
@@ -416,6 +565,23 @@ impl Metrics {
         self.index_bytes.set(usage.index_bytes);
         self.catalogue_bytes.set(usage.catalogue_bytes);
         self.upload_sessions.set(usage.upload_sessions);
+    }
+
+    /// Sets the namespace gauges to `namespaces` (and only those).
+    pub(crate) fn set_namespaces(&self, namespaces: &[crate::service::NamespaceUsage]) {
+        self.namespace_usage.clear();
+        self.namespace_quota.clear();
+        for namespace in namespaces {
+            let labels = NamespaceLabels {
+                namespace: namespace.namespace.clone(),
+            };
+            self.namespace_usage
+                .get_or_create(&labels)
+                .set(namespace.usage);
+            if let Some(quota) = namespace.quota {
+                self.namespace_quota.get_or_create(&labels).set(quota);
+            }
+        }
     }
 
     /// The exposition, in the OpenMetrics text format, with the uploads in
@@ -479,12 +645,19 @@ mod tests {
             blobs: 3,
             ..Usage::default()
         });
+        metrics.set_namespaces(&[crate::service::NamespaceUsage {
+            namespace: "acme".to_owned(),
+            usage: 42,
+            quota: Some(100),
+        }]);
         let text = metrics.render(2);
         for line in [
             "sentinel_pushes_total 1",
             "sentinel_pulls_total 1",
             "sentinel_auth_failures_total 1",
             "sentinel_stored_blobs 3",
+            "sentinel_namespace_usage_bytes{namespace=\"acme\"} 42",
+            "sentinel_namespace_quota_bytes{namespace=\"acme\"} 100",
             "sentinel_uploads_in_progress 2",
             "sentinel_http_received_bytes_total{api=\"oci\"} 30",
             "sentinel_http_request_duration_seconds_count{api=\"oci\",endpoint=\"manifest\",method=\"GET\",status=\"200\"} 1",

@@ -1,8 +1,8 @@
 //! The server's life: opening the data, binding the listener (and the
 //! metrics listener, if it has its own address), serving, and the
 //! housekeeping that runs beside it (expiring idle uploads, reloading the
-//! users file, forgetting quiet clients' rate-limit state, measuring the
-//! storage for the metrics).
+//! users, policy and webhooks files, forgetting quiet clients' rate-limit
+//! state, measuring the storage for the metrics, delivering webhook events).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,9 +21,9 @@ use crate::auth::authentication::AuthSetup;
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::event_log::EventLog;
 use crate::metrics::{Metrics, Usage};
-use crate::middleware::RequestLimits;
+use crate::middleware::{LimitsFile, RateLimit, RateLimits, RequestLimits};
 use crate::settings::Settings;
-use crate::{api, connections, service};
+use crate::{api, connections, service, webhook_sender};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,12 +52,26 @@ pub enum StartError {
     /// the policy file).
     #[error("cannot load the signature policies")]
     SignaturePolicy(#[from] sentinel_trust::TrustError),
+    /// The webhooks could not be loaded (the webhooks file, the HTTP client).
+    #[error("cannot load the webhooks")]
+    Webhooks(#[from] sentinel_webhooks::WebhookError),
+    /// The rate limits changed through the management API
+    /// (`rate-limits.json`) could not be read.
+    #[error("cannot load the rate limits")]
+    RateLimits(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The lifecycle rules could not be loaded (a malformed configured
+    /// rule, the lifecycle policy file).
+    #[error("cannot load the retention, immutability and quota rules")]
+    Lifecycle(#[from] sentinel_lifecycle::LifecycleError),
     /// The TLS certificate or key could not be loaded.
     #[error("cannot load the TLS certificate and key")]
     Tls(#[source] std::io::Error),
     /// Only one of the TLS certificate and key was given.
     #[error("TLS needs both tls-cert and tls-key")]
     TlsIncomplete,
+    /// A CORS origin is not `scheme://host[:port]`.
+    #[error("--cors-origin {0:?} is not an origin such as https://agents.example.com")]
+    CorsOrigin(String),
     /// `metrics-auth` was asked for with authentication off.
     #[error("metrics-auth needs authentication on (--auth)")]
     MetricsAuthWithoutAuth,
@@ -85,7 +99,12 @@ pub struct Server {
     generated_admin_password: Option<String>,
     metrics: Option<Arc<Metrics>>,
     metrics_listener: Option<(TcpListener, Router)>,
+    /// The admin socket and its application; `None` if it could not be bound.
+    admin: Option<(tokio::net::UnixListener, Router)>,
     data_dir: std::path::PathBuf,
+    /// How often garbage collection runs (zero: never).
+    gc_interval: Duration,
+    webhook_retry: webhook_sender::RetryPolicy,
 }
 
 impl Server {
@@ -104,14 +123,24 @@ impl Server {
         settings: Settings,
         events: EventLog,
     ) -> Result<Server, StartError> {
-        let (registry, storage, released, catalogue_clean) = open(&settings)?;
-        if !catalogue_clean {
-            rebuild_catalogue(&registry).await?;
+        let (registry, storage, released, catalogue) = open(&settings)?;
+        if !catalogue.clean {
+            rebuild_catalogue(&registry, catalogue.created).await?;
         }
-        let limits = Arc::new(RequestLimits::new(
-            settings.rate_limit_per_address,
-            settings.rate_limit_per_user,
-        ));
+        let configured = RateLimits {
+            per_address: RateLimit::per_second(
+                settings.rate_limit_per_address,
+                settings.rate_limit_burst,
+            ),
+            per_user: RateLimit::per_second(
+                settings.rate_limit_per_user,
+                settings.rate_limit_burst,
+            ),
+        };
+        let limits = Arc::new(
+            RequestLimits::open(configured, LimitsFile::new(&settings.data_dir))
+                .map_err(|e| StartError::RateLimits(Box::new(e)))?,
+        );
         let AuthSetup {
             authenticator,
             generated_password,
@@ -184,13 +213,30 @@ impl Server {
             metrics: metrics.clone(),
             metrics_auth: settings.metrics_auth,
             events,
+            secure_cookies: tls.is_some(),
+            sessions: Arc::default(),
         };
         let metrics_listener =
             metrics_listener.map(|listener| (listener, api::metrics_router(app.clone())));
-        let metrics_here = settings.metrics && metrics_listener.is_none();
+        let admin = match crate::admin::bind(&settings.data_dir) {
+            Ok(listener) => Some((listener, api::admin_router(app.clone()))),
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    path = %crate::admin::socket_path(&settings.data_dir).display(),
+                    "cannot open the admin socket: sentinel-registry subcommands that need the running server will not reach it"
+                );
+                None
+            }
+        };
+        let served = api::Served {
+            metrics: settings.metrics && metrics_listener.is_none(),
+            ui: settings.ui,
+            cors_origins: cors_origins(&settings.cors_origins)?,
+        };
         Ok(Server {
             listener,
-            app: api::router(app, metrics_here),
+            app: api::router(app, served),
             storage,
             registry,
             released,
@@ -201,7 +247,13 @@ impl Server {
             generated_admin_password: generated_password,
             metrics,
             metrics_listener,
+            admin,
             data_dir: settings.data_dir,
+            gc_interval: settings.gc_interval,
+            webhook_retry: webhook_sender::RetryPolicy {
+                backoff: Duration::from_millis(settings.webhook_backoff.max(1)),
+                window: Duration::from_secs(settings.webhook_retry_window),
+            },
         })
     }
 
@@ -254,10 +306,28 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         sweep_uploads(&self.registry).await;
+        let admin_socket = crate::admin::socket_path(&self.data_dir);
         let registry = self.registry.clone();
         let sweeper = tokio::spawn(sweep_uploads_periodically(self.registry));
         let flusher = tokio::spawn(flush_downloads_periodically(registry.clone()));
         let watcher = tokio::spawn(watch_files(self.auth, self.limits, registry.clone()));
+        let collector = (!self.gc_interval.is_zero()).then(|| {
+            tokio::spawn(crate::gc::periodically(
+                registry.clone(),
+                self.metrics.clone(),
+                self.gc_interval,
+                registry.gc_grace(),
+            ))
+        });
+        let sender = tokio::spawn(webhook_sender::run(
+            registry.clone(),
+            self.metrics.clone(),
+            self.webhook_retry,
+        ));
+        let pull_recorder = {
+            let registry = registry.clone();
+            tokio::spawn(async move { registry.record_queued_pulls().await })
+        };
         let measurer = self.metrics.map(|metrics| {
             tokio::spawn(measure_periodically(
                 registry.clone(),
@@ -281,6 +351,17 @@ impl Server {
                 },
             ))
         });
+        let admin_server = self.admin.map(|(listener, app)| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(crate::admin::serve(
+                listener,
+                app,
+                admin_socket,
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            ))
+        });
         let served = connections::serve(
             self.listener,
             self.app,
@@ -297,7 +378,14 @@ impl Server {
             // sender is dropped then); it lets scrapes in progress finish.
             let _ = server.await;
         }
-        for task in [sweeper, watcher, flusher].into_iter().chain(measurer) {
+        if let Some(server) = admin_server {
+            let _ = server.await;
+        }
+        for task in [sweeper, watcher, flusher, sender, pull_recorder]
+            .into_iter()
+            .chain(measurer)
+            .chain(collector)
+        {
             task.abort();
             let _ = task.await;
         }
@@ -311,12 +399,7 @@ impl Server {
     }
 }
 
-/// Upload sessions idle for this long are abandoned (their parts deleted).
-pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(24 * 60 * 60);
-/// Upload bytes that no session owns are deleted once they have not changed
-/// for this long. A monolithic push has no session while it writes; an hour
-/// without a single byte arriving is far beyond any client's patience.
-pub const ORPHANED_UPLOAD_GRACE: Duration = Duration::from_secs(60 * 60);
+pub use crate::service::{ORPHANED_UPLOAD_GRACE, UPLOAD_EXPIRY};
 /// How often idle upload sessions and orphaned upload bytes are looked for.
 const UPLOAD_SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
@@ -390,12 +473,17 @@ async fn measure_periodically(
     }
 }
 
-/// Checks the catalogue against the stored manifests (after a crash, or on
-/// data from before the catalogue existed), logging progress.
-async fn rebuild_catalogue(registry: &service::Registry) -> Result<(), StartError> {
-    tracing::info!(
-        "the package catalogue was not closed cleanly: checking it against the stored manifests"
-    );
+/// Checks the catalogue against the stored manifests (after a crash, or
+/// when it was `created` just now, on data from before the catalogue
+/// existed or on a new data directory), logging progress.
+async fn rebuild_catalogue(registry: &service::Registry, created: bool) -> Result<(), StartError> {
+    if created {
+        tracing::info!("a new package catalogue: filling it from the stored manifests");
+    } else {
+        tracing::info!(
+            "the package catalogue was not closed cleanly: checking it against the stored manifests"
+        );
+    }
     let started = std::time::Instant::now();
     let done = registry
         .reindex(false)
@@ -417,8 +505,8 @@ async fn rebuild_catalogue(registry: &service::Registry) -> Result<(), StartErro
 /// another process.
 const AUTH_RELOAD_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Picks up changes to the users file and the signature policy file (made
-/// by `sentinel-registry user ...` and `policy ...` while the server runs)
+/// Picks up changes to the users file, the signature policy file and the
+/// lifecycle policy file (made by `sentinel-registry user ...` and `policy ...` while the server runs)
 /// within [`AUTH_RELOAD_INTERVAL`], and forgets rate limit state of quiet
 /// clients once a minute.
 async fn watch_files(
@@ -440,6 +528,20 @@ async fn watch_files(
                 tracing::warn!(error = %crate::describe(&error), "could not reload the signature policies");
             }
         }
+        match registry.reload_webhooks() {
+            Ok(true) => tracing::info!("reloaded the webhooks"),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(error = %crate::describe(&error), "could not reload the webhooks");
+            }
+        }
+        match registry.reload_lifecycle_policies() {
+            Ok(true) => tracing::info!("reloaded the retention, immutability and quota rules"),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(error = %crate::describe(&error), "could not reload the lifecycle policies");
+            }
+        }
         count = count.wrapping_add(1);
         if count.is_multiple_of(240) {
             limits.forget_idle();
@@ -451,7 +553,8 @@ async fn watch_files(
 }
 
 /// Opens the metadata index, package catalogue and blob store named by
-/// `settings`; the flag says whether the catalogue was closed cleanly.
+/// `settings`, with what opening the catalogue found (whether it was closed
+/// cleanly, or is new).
 pub(crate) fn open(
     settings: &Settings,
 ) -> Result<
@@ -459,7 +562,7 @@ pub(crate) fn open(
         service::Registry,
         StorageLocation,
         oneshot::Receiver<()>,
-        bool,
+        sentinel_catalogue::Opened,
     ),
     StartError,
 > {
@@ -491,16 +594,31 @@ pub(crate) fn open(
         own_host,
     };
     let trust = service::Trust::new(configured_policies(settings)?, &settings.data_dir)?;
+    let source = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.listen));
+    let events = service::Events::new(
+        source,
+        &settings.data_dir,
+        Duration::from_secs(settings.webhook_timeout.max(1)),
+    )?;
+    let lifecycle = service::LifecycleRules::new(settings.lifecycle.clone(), &settings.data_dir)?;
     let (release_guard, released) = crate::service::ReleaseGuard::new();
     let registry = service::Registry::new(
         Arc::new(index),
         blobs,
         Arc::new(catalogue),
-        policy,
-        trust,
+        service::Rules {
+            packages: policy,
+            trust,
+            lifecycle,
+            events,
+        },
         release_guard,
-    );
-    Ok((registry, storage, released, opened.clean))
+    )
+    .with_gc_grace(settings.gc_grace);
+    Ok((registry, storage, released, opened))
 }
 
 /// The signature policies of the configuration, with their key files read.
@@ -521,6 +639,31 @@ fn configured_policies(
                 configured.require,
                 keys,
             )
+        })
+        .collect()
+}
+
+/// The CORS origins of the settings as header values: each a scheme,
+/// a host and maybe a port, nothing else (`*` is not accepted: name the
+/// sites that may call the API).
+fn cors_origins(origins: &[String]) -> Result<Vec<axum::http::HeaderValue>, StartError> {
+    origins
+        .iter()
+        .map(|origin| {
+            let refused = || StartError::CorsOrigin(origin.clone());
+            let url = url::Url::parse(origin).map_err(|_| refused())?;
+            let plain = matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url.username().is_empty()
+                && url.password().is_none()
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.path() == "/"
+                && !origin.ends_with('/');
+            if !plain {
+                return Err(refused());
+            }
+            axum::http::HeaderValue::from_str(origin).map_err(|_| refused())
         })
         .collect()
 }

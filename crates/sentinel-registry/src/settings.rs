@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -49,6 +50,10 @@ pub struct Settings {
     pub rate_limit_per_address: u32,
     /// Requests per second allowed for one signed-in user (0: no limit).
     pub rate_limit_per_user: u32,
+    /// Requests one client address, or one user, may send at once before
+    /// its per-second rate holds it back (0: one second's worth, the rate
+    /// itself).
+    pub rate_limit_burst: u32,
     /// Failed logins per minute allowed for one user name from one address
     /// (3x from one address across names, 10x for one name across addresses)
     /// before further attempts are refused for a while (0: no limit).
@@ -85,6 +90,16 @@ pub struct Settings {
     /// Signature policies of the configuration file (`[[signature-policy]]`):
     /// fixed while the server runs, and winning over the policy file.
     pub signature_policies: Vec<ConfiguredPolicy>,
+    /// Retention policies, tag immutability rules and namespace quotas of
+    /// the configuration file (`[[retention-policy]]`, `[[immutable-tags]]`,
+    /// `[[quota]]`): fixed while the server runs, and winning over the
+    /// lifecycle policy file.
+    pub lifecycle: sentinel_lifecycle::Rules,
+    /// Whether the web UI is served at `/`.
+    pub ui: bool,
+    /// Origins (`https://agents.example.com`) whose pages may call the
+    /// package API `/v1/` from a browser (CORS); none by default.
+    pub cors_origins: Vec<String>,
     /// Whether `/metrics` is served.
     pub metrics: bool,
     /// A separate address to serve `/metrics` on instead of `listen`.
@@ -99,6 +114,69 @@ pub struct Settings {
     /// Log events kept in memory for `/api/v1/logs` (and as many audit
     /// events for `/api/v1/audit`).
     pub log_events: usize,
+    /// How often garbage collection runs while the server serves
+    /// ([`Duration::ZERO`]: never; `sentinel-registry gc` runs it by hand).
+    pub gc_interval: Duration,
+    /// Garbage collection keeps manifests and blob links pushed, linked or
+    /// looked at more recently than this, whatever references them.
+    pub gc_grace: Duration,
+    /// Seconds one webhook delivery attempt may take.
+    pub webhook_timeout: u64,
+    /// Seconds a webhook delivery is retried for before it is given up.
+    pub webhook_retry_window: u64,
+    /// Milliseconds of the first webhook retry's backoff ceiling; each
+    /// retry doubles it (up to an hour) and waits a random time below it.
+    pub webhook_backoff: u64,
+}
+
+/// A length of time as the settings take it: `90s`, `10m`, `6h`, `1d`,
+/// `1h 30m`, or `0` (also `off`) for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period(pub Duration);
+
+/// A length of time that [`Period`] cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a length of time (such as 90s, 10m, 6h, 1d or 0)")]
+pub struct InvalidPeriod(String);
+
+impl std::str::FromStr for Period {
+    type Err = InvalidPeriod;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "0" | "off" => Ok(Period(Duration::ZERO)),
+            trimmed => humantime::parse_duration(trimmed)
+                .map(Period)
+                .map_err(|_| InvalidPeriod(text.to_owned())),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Period {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A length of time in whole seconds, given as a number of seconds or as a
+/// [`Period`] (`"24h"`).
+fn seconds_or_period<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Seconds(u64),
+        Text(String),
+    }
+    match Given::deserialize(deserializer)? {
+        Given::Seconds(seconds) => Ok(Some(seconds)),
+        Given::Text(text) => text
+            .parse::<Period>()
+            .map(|period| Some(period.0.as_secs()))
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 /// A floor of free disk space: bytes, or a percentage of the file system.
@@ -200,6 +278,7 @@ impl Default for Settings {
             tls_key: None,
             rate_limit_per_address: 0,
             rate_limit_per_user: 0,
+            rate_limit_burst: 0,
             failed_logins_per_minute: 10,
             body_timeout: 60,
             header_timeout: 10,
@@ -213,12 +292,20 @@ impl Default for Settings {
             http2_max_streams: 32,
             immutable_versions: true,
             signature_policies: Vec::new(),
+            lifecycle: sentinel_lifecycle::Rules::default(),
+            ui: true,
+            cors_origins: Vec::new(),
             metrics: true,
             metrics_listen: None,
             metrics_auth: false,
             min_free_disk: DiskFloor::Bytes(1 << 30),
             readiness_interval: 2,
             log_events: 10_000,
+            gc_interval: Duration::ZERO,
+            gc_grace: crate::service::DEFAULT_GC_GRACE,
+            webhook_timeout: 10,
+            webhook_retry_window: 24 * 60 * 60,
+            webhook_backoff: 1_000,
         }
     }
 }
@@ -252,6 +339,8 @@ pub struct PartialSettings {
     pub rate_limit_per_address: Option<u32>,
     /// See [`Settings::rate_limit_per_user`].
     pub rate_limit_per_user: Option<u32>,
+    /// See [`Settings::rate_limit_burst`].
+    pub rate_limit_burst: Option<u32>,
     /// See [`Settings::failed_logins_per_minute`].
     pub failed_logins_per_minute: Option<u32>,
     /// See [`Settings::body_timeout`].
@@ -279,6 +368,19 @@ pub struct PartialSettings {
     /// See [`Settings::signature_policies`].
     #[serde(rename = "signature-policy")]
     pub signature_policies: Option<Vec<ConfiguredPolicy>>,
+    /// See [`Settings::lifecycle`].
+    #[serde(rename = "retention-policy")]
+    pub retention_policies: Option<Vec<sentinel_lifecycle::RetentionPolicy>>,
+    /// See [`Settings::lifecycle`].
+    #[serde(rename = "immutable-tags")]
+    pub immutable_tags: Option<Vec<sentinel_lifecycle::ImmutabilityRule>>,
+    /// See [`Settings::lifecycle`].
+    #[serde(rename = "quota")]
+    pub quotas: Option<Vec<sentinel_lifecycle::Quota>>,
+    /// See [`Settings::ui`].
+    pub ui: Option<bool>,
+    /// See [`Settings::cors_origins`].
+    pub cors_origins: Option<Vec<String>>,
     /// See [`Settings::metrics`].
     pub metrics: Option<bool>,
     /// See [`Settings::metrics_listen`].
@@ -291,6 +393,18 @@ pub struct PartialSettings {
     pub readiness_interval: Option<u64>,
     /// See [`Settings::log_events`].
     pub log_events: Option<usize>,
+    /// See [`Settings::gc_interval`].
+    pub gc_interval: Option<Period>,
+    /// See [`Settings::gc_grace`].
+    pub gc_grace: Option<Period>,
+    /// See [`Settings::webhook_timeout`].
+    pub webhook_timeout: Option<u64>,
+    /// See [`Settings::webhook_retry_window`]; the file gives a duration
+    /// (`"24h"`) or a number of seconds.
+    #[serde(default, deserialize_with = "seconds_or_period")]
+    pub webhook_retry_window: Option<u64>,
+    /// See [`Settings::webhook_backoff`].
+    pub webhook_backoff: Option<u64>,
 }
 
 /// Why the settings could not be loaded.
@@ -350,6 +464,7 @@ impl PartialSettings {
             tls_key: self.tls_key.or(below.tls_key),
             rate_limit_per_address: self.rate_limit_per_address.or(below.rate_limit_per_address),
             rate_limit_per_user: self.rate_limit_per_user.or(below.rate_limit_per_user),
+            rate_limit_burst: self.rate_limit_burst.or(below.rate_limit_burst),
             failed_logins_per_minute: self
                 .failed_logins_per_minute
                 .or(below.failed_logins_per_minute),
@@ -369,12 +484,22 @@ impl PartialSettings {
             http2_max_streams: self.http2_max_streams.or(below.http2_max_streams),
             immutable_versions: self.immutable_versions.or(below.immutable_versions),
             signature_policies: self.signature_policies.or(below.signature_policies),
+            retention_policies: self.retention_policies.or(below.retention_policies),
+            immutable_tags: self.immutable_tags.or(below.immutable_tags),
+            quotas: self.quotas.or(below.quotas),
+            ui: self.ui.or(below.ui),
+            cors_origins: self.cors_origins.or(below.cors_origins),
             metrics: self.metrics.or(below.metrics),
             metrics_listen: self.metrics_listen.or(below.metrics_listen),
             metrics_auth: self.metrics_auth.or(below.metrics_auth),
             min_free_disk: self.min_free_disk.or(below.min_free_disk),
             readiness_interval: self.readiness_interval.or(below.readiness_interval),
             log_events: self.log_events.or(below.log_events),
+            gc_interval: self.gc_interval.or(below.gc_interval),
+            gc_grace: self.gc_grace.or(below.gc_grace),
+            webhook_timeout: self.webhook_timeout.or(below.webhook_timeout),
+            webhook_retry_window: self.webhook_retry_window.or(below.webhook_retry_window),
+            webhook_backoff: self.webhook_backoff.or(below.webhook_backoff),
         }
     }
 
@@ -398,6 +523,7 @@ impl PartialSettings {
             rate_limit_per_user: self
                 .rate_limit_per_user
                 .unwrap_or(defaults.rate_limit_per_user),
+            rate_limit_burst: self.rate_limit_burst.unwrap_or(defaults.rate_limit_burst),
             failed_logins_per_minute: self
                 .failed_logins_per_minute
                 .unwrap_or(defaults.failed_logins_per_minute),
@@ -427,6 +553,13 @@ impl PartialSettings {
             signature_policies: self
                 .signature_policies
                 .unwrap_or(defaults.signature_policies),
+            lifecycle: sentinel_lifecycle::Rules {
+                retention: self.retention_policies.unwrap_or_default(),
+                immutable_tags: self.immutable_tags.unwrap_or_default(),
+                quotas: self.quotas.unwrap_or_default(),
+            },
+            ui: self.ui.unwrap_or(defaults.ui),
+            cors_origins: self.cors_origins.unwrap_or(defaults.cors_origins),
             metrics: self.metrics.unwrap_or(defaults.metrics),
             metrics_listen: self.metrics_listen.or(defaults.metrics_listen),
             metrics_auth: self.metrics_auth.unwrap_or(defaults.metrics_auth),
@@ -435,6 +568,13 @@ impl PartialSettings {
                 .readiness_interval
                 .unwrap_or(defaults.readiness_interval),
             log_events: self.log_events.unwrap_or(defaults.log_events),
+            gc_interval: self.gc_interval.map_or(defaults.gc_interval, |p| p.0),
+            gc_grace: self.gc_grace.map_or(defaults.gc_grace, |p| p.0),
+            webhook_timeout: self.webhook_timeout.unwrap_or(defaults.webhook_timeout),
+            webhook_retry_window: self
+                .webhook_retry_window
+                .unwrap_or(defaults.webhook_retry_window),
+            webhook_backoff: self.webhook_backoff.unwrap_or(defaults.webhook_backoff),
         }
     }
 }
@@ -479,7 +619,7 @@ mod tests {
             &file,
             "auth = true\nservice = \"registry.example\"\npublic-url = \"https://registry.example\"\n\
              token-ttl = 60\ntls-cert = \"cert.pem\"\ntls-key = \"key.pem\"\n\
-             rate-limit-per-address = 100\nrate-limit-per-user = 50\nfailed-logins-per-minute = 0\n",
+             rate-limit-per-address = 100\nrate-limit-per-user = 50\nrate-limit-burst = 200\nfailed-logins-per-minute = 0\n",
         )
         .unwrap();
         let settings = PartialSettings::from_file(&file).unwrap().resolve();
@@ -494,10 +634,48 @@ mod tests {
         assert_eq!(settings.tls_key, Some(PathBuf::from("key.pem")));
         assert_eq!(settings.rate_limit_per_address, 100);
         assert_eq!(settings.rate_limit_per_user, 50);
+        assert_eq!(settings.rate_limit_burst, 200);
         assert_eq!(settings.failed_logins_per_minute, 0);
         let defaults = PartialSettings::default().resolve();
         assert_eq!(defaults.auth, None, "on only when users exist");
         assert_eq!(defaults.failed_logins_per_minute, 10);
+    }
+
+    #[test]
+    fn gc_periods_come_from_the_file_and_read_like_durations() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sentinel.toml");
+        std::fs::write(&file, "gc-interval = \"6h\"\ngc-grace = \"1h 30m\"\n").unwrap();
+        let settings = PartialSettings::from_file(&file).unwrap().resolve();
+        assert_eq!(settings.gc_interval, Duration::from_secs(6 * 3600));
+        assert_eq!(settings.gc_grace, Duration::from_secs(90 * 60));
+        let defaults = PartialSettings::default().resolve();
+        assert_eq!(defaults.gc_interval, Duration::ZERO, "off unless asked for");
+        assert_eq!(defaults.gc_grace, Duration::from_secs(3600));
+        assert_eq!("off".parse::<Period>().unwrap(), Period(Duration::ZERO));
+        assert_eq!("0".parse::<Period>().unwrap(), Period(Duration::ZERO));
+        assert_eq!(
+            "90s".parse::<Period>().unwrap(),
+            Period(Duration::from_secs(90))
+        );
+        assert!("soon".parse::<Period>().is_err());
+        std::fs::write(&file, "gc-interval = \"weekly\"\n").unwrap();
+        assert!(PartialSettings::from_file(&file).is_err());
+    }
+
+    #[test]
+    fn the_webhook_retry_window_is_a_duration_or_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sentinel.toml");
+        for (text, seconds) in [("\"90m\"", 90 * 60), ("\"1d\"", 86_400), ("3600", 3600)] {
+            std::fs::write(&file, format!("webhook-retry-window = {text}\n")).unwrap();
+            let settings = PartialSettings::from_file(&file).unwrap().resolve();
+            assert_eq!(settings.webhook_retry_window, seconds, "{text}");
+        }
+        std::fs::write(&file, "webhook-retry-window = \"soon\"\n").unwrap();
+        assert!(PartialSettings::from_file(&file).is_err());
+        let defaults = PartialSettings::default().resolve();
+        assert_eq!(defaults.webhook_retry_window, 24 * 60 * 60);
     }
 
     #[test]
@@ -593,6 +771,34 @@ mod tests {
                     keys: vec![],
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn lifecycle_rules_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sentinel.toml");
+        std::fs::write(
+            &file,
+            "[[retention-policy]]\nrepositories = \"acme/*\"\nkeep-last = 5\nkeep-matching = \">=1.0.0\"\n\n\
+             [[immutable-tags]]\nrepositories = \"acme/*\"\ntags = [\"release-*\", \"v*\"]\n\n\
+             [[quota]]\nnamespace = \"acme\"\nbytes = \"10GiB\"\n\n\
+             [[quota]]\nnamespace = \"bob\"\nbytes = 1000\n",
+        )
+        .unwrap();
+        let settings = PartialSettings::from_file(&file).unwrap().resolve();
+        let rules = &settings.lifecycle;
+        assert_eq!(rules.retention.len(), 1);
+        assert_eq!(rules.retention[0].keep_last, Some(5));
+        assert!(rules.retention[0].keep_signed && rules.retention[0].keep_stack_members);
+        assert_eq!(rules.immutable_tags[0].tags.len(), 2);
+        assert_eq!(
+            rules.quotas.iter().map(|q| q.bytes).collect::<Vec<_>>(),
+            vec![10 << 30, 1000]
+        );
+        assert_eq!(
+            PartialSettings::default().resolve().lifecycle,
+            sentinel_lifecycle::Rules::default()
         );
     }
 

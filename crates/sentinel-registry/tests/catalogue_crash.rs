@@ -163,7 +163,7 @@ async fn a_missing_catalogue_is_built_from_the_manifests_on_start() {
     std::fs::remove_file(dir.path().join("catalogue.redb")).expect("the catalogue's file");
 
     let server = Process::start(dir.path());
-    assert!(server.started_saying("not closed cleanly"));
+    assert!(server.started_saying("a new package catalogue: filling it from the stored manifests"));
     let after = rows(&versions(&client, &server, "team/planner").await);
     assert_eq!(after, [("1.0.0".to_owned(), one, serde_json::Value::Null)]);
     let found: serde_json::Value = client

@@ -2,32 +2,13 @@
 //! `repo`), on a data directory, and a running server picking their changes
 //! up without a restart.
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "support/process.rs"]
+mod process;
+
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// Runs `sentinel-registry ARGS --data-dir DIR`, with `stdin` piped in.
-fn run(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sentinel-registry"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sentinel-registry");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child
-        .wait_with_output()
-        .expect("wait for sentinel-registry")
-}
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -39,7 +20,7 @@ fn stderr(output: &Output) -> String {
 
 /// Runs a command that must succeed and returns its stdout.
 fn ok(data_dir: &Path, args: &[&str], stdin: &str) -> String {
-    let output = run(data_dir, args, stdin);
+    let output = process::command(data_dir, args, stdin);
     assert!(
         output.status.success(),
         "{args:?} failed: {}",
@@ -50,7 +31,7 @@ fn ok(data_dir: &Path, args: &[&str], stdin: &str) -> String {
 
 /// Runs a command that must fail with one error line and returns it.
 fn fails(data_dir: &Path, args: &[&str], stdin: &str) -> String {
-    let output = run(data_dir, args, stdin);
+    let output = process::command(data_dir, args, stdin);
     assert!(!output.status.success(), "{args:?} should fail");
     let text = stderr(&output);
     assert_eq!(text.trim().lines().count(), 1, "one line: {text}");
@@ -68,6 +49,11 @@ fn users_tokens_organisations_and_repositories_are_managed_from_the_command_line
         "alice-password\n",
     );
     assert!(added.contains("added user alice (publisher)"), "{added}");
+    assert!(
+        added.contains("authentication turns on at the server's next start")
+            && added.contains("there is no administrator yet"),
+        "the first user says what it changes: {added}"
+    );
     let generated = ok(data, &["user", "add", "bob", "--role", "reader"], "");
     let password_line = generated
         .lines()
@@ -357,4 +343,71 @@ fn a_token_names_each_resource_once_and_at_most_32() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 400);
+}
+
+#[test]
+fn fsck_reindex_and_gc_refuse_a_directory_without_a_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("not-a-registry");
+    for command in [&["fsck"][..], &["reindex"], &["gc"], &["gc", "--dry-run"]] {
+        let output = process::command(&nowhere, command, "");
+        assert_eq!(output.status.code(), Some(2), "{command:?}");
+        let error = fails(&nowhere, command, "");
+        assert!(
+            error.contains("no registry data in"),
+            "{command:?}: {error}"
+        );
+        assert!(
+            !nowhere.exists(),
+            "{command:?} created {}",
+            nowhere.display()
+        );
+    }
+    // Nor a directory that exists but holds no registry.
+    let error = fails(dir.path(), &["gc"], "");
+    assert!(error.contains("no registry data in"), "{error}");
+    assert!(!dir.path().join("index.redb").exists());
+}
+
+#[test]
+fn listing_and_removing_refuse_a_missing_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("sentinel-dtaa");
+    let commands: &[&[&str]] = &[
+        &["user", "list"],
+        &["user", "remove", "alice"],
+        &["token", "list"],
+        &["org", "list"],
+        &["repo", "show", "acme/app"],
+        &["policy", "list"],
+        &["policy", "remove", "acme/*"],
+        &["policy", "retention", "list"],
+        &["policy", "retention", "remove", "acme/*"],
+        &["policy", "immutable", "list"],
+        &["policy", "quota", "list"],
+        &["webhook", "list"],
+        &["webhook", "remove", "ci"],
+        &["webhook", "enable", "ci"],
+        &["webhook", "test", "ci"],
+        &["webhook", "deliveries", "ci"],
+    ];
+    for command in commands {
+        let output = process::command(&nowhere, command, "");
+        assert_eq!(output.status.code(), Some(2), "{command:?}");
+        let error = fails(&nowhere, command, "");
+        assert!(
+            error.contains("no registry data directory"),
+            "{command:?}: {error}"
+        );
+        assert!(
+            !nowhere.exists(),
+            "{command:?} created {}",
+            nowhere.display()
+        );
+    }
+    // What sets things up may start a data directory (before the server's
+    // first start): an empty one lists nothing.
+    ok(&nowhere, &["user", "add", "alice"], "");
+    assert!(ok(&nowhere, &["webhook", "list"], "").lines().count() == 1);
+    assert!(!ok(&nowhere, &["policy", "quota", "list"], "").contains("acme"));
 }

@@ -259,12 +259,33 @@ impl From<RegistryError> for ApiError {
             | RegistryError::VersionTaken { digest, .. } => {
                 ApiError::new(ErrorCode::Denied, message).with_detail(json!({ "digest": digest }))
             }
+            RegistryError::QuotaExceeded {
+                namespace,
+                quota,
+                usage,
+                size,
+            } => ApiError::new(ErrorCode::Denied, message).with_detail(json!({
+                "namespace": namespace,
+                "quota": quota,
+                "usage": usage,
+                "size": size,
+            })),
+            RegistryError::TagImmutable(refused) => ApiError::new(ErrorCode::Denied, message)
+                .with_detail(json!({
+                    "tag": refused.tag.as_str(),
+                    "digest": refused.digest,
+                    "rule": refused.rule,
+                    "tag_pattern": refused.pattern,
+                })),
             RegistryError::ManifestTooLarge => ApiError::new(ErrorCode::SizeInvalid, message)
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE),
             RegistryError::ManifestBlobUnknown(digest) => {
                 ApiError::new(ErrorCode::ManifestBlobUnknown, message)
                     .with_detail(json!({ "digest": digest }))
             }
+            RegistryError::BlobBeingDeleted(_) => ApiError::new(ErrorCode::Unknown, message)
+                .with_status(StatusCode::SERVICE_UNAVAILABLE)
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
             RegistryError::NameUnknown(name) => ApiError::new(ErrorCode::NameUnknown, message)
                 .with_detail(json!({ "name": name.as_str() })),
             RegistryError::BodyInterrupted(ref cause) if is_body_timeout(cause) => body_timeout(

@@ -1,6 +1,6 @@
 //! `GET /metrics`: the Prometheus exposition (OpenMetrics text). With
 //! `metrics-auth`, only signed-in users (any role: the metrics name no
-//! repository or user) may read it; anonymous callers get `401` with a Basic
+//! repository or user, only namespaces, with their usage and quota) may read it; anonymous callers get `401` with a Basic
 //! challenge. Credentials are those of the management API: a password or
 //! personal access token as Basic, or the token as `Bearer` (Prometheus'
 //! `basic_auth` or `authorization`).
@@ -30,6 +30,12 @@ pub(crate) async fn metrics(
         && let Err(refusal) = manage::authenticate(auth, &headers, peer.ip()).await
     {
         return refusal.into_response();
+    }
+    match app.registry.namespace_usages().await {
+        Ok(namespaces) => metrics.set_namespaces(&namespaces),
+        Err(error) => {
+            tracing::warn!(error = %crate::describe(&error), "could not read the namespaces' usage for the metrics");
+        }
     }
     let text = metrics.render(app.in_flight.uploads_in_progress());
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()

@@ -132,7 +132,11 @@ async fn issue(
         )
         .map_err(|error| ApiError::new(ErrorCode::Unknown, error.to_string()))?;
     let refresh_token = match (&request.credentials, principal) {
-        (Credentials::Bearer(token), _) => Some(token.clone()),
+        // A refresh token is handed back as it is; a personal access token
+        // is not one.
+        (Credentials::Bearer(token), _) if !token.starts_with(sentinel_auth::TOKEN_PREFIX) => {
+            Some(token.clone())
+        }
         // Only a password login earns a refresh token: one from a personal
         // access token would outlive the token's revocation.
         (Credentials::Basic { .. }, Some(principal))
@@ -190,9 +194,13 @@ fn parse(
         }
     } else {
         match credentials(headers) {
+            // A bare personal access token stands for its user.
+            Ok(Credentials::Bearer(token)) if token.starts_with(sentinel_auth::TOKEN_PREFIX) => {
+                Credentials::Bearer(token)
+            }
             Ok(Credentials::Bearer(_)) => {
                 return Err(bad_request(
-                    "send Basic credentials (or none) to GET /token; refresh tokens go in a POST form"
+                    "send Basic credentials, a personal access token (or nothing) to GET /token; refresh tokens go in a POST form"
                         .to_owned(),
                 ));
             }
@@ -228,6 +236,11 @@ async fn authenticate(
         Credentials::Nothing => Ok(None),
         Credentials::Basic { user, secret } => auth
             .login(user, secret, client)
+            .await
+            .map(Some)
+            .map_err(|error| error::login_refused(auth, headers, error)),
+        Credentials::Bearer(token) if token.starts_with(sentinel_auth::TOKEN_PREFIX) => auth
+            .token_login(token, client)
             .await
             .map(Some)
             .map_err(|error| error::login_refused(auth, headers, error)),

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use sentinel_auth::{
     AuthFailure, AuthState, AuthStore, CredentialVerifier, Principal, Role, SharedAuth,
     TokenRestriction, is_current,
@@ -208,15 +208,7 @@ impl Authenticator {
         if let Some(url) = &self.public_url {
             return url.clone();
         }
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| {
-                !h.is_empty()
-                    && h.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-            })
-            .unwrap_or("localhost");
+        let host = crate::host::registry_host(None, headers);
         format!("{}://{host}", self.scheme)
     }
 
@@ -258,6 +250,15 @@ impl Authenticator {
             attempt.failed();
             audit::login_failed(&printable(user), client, "no such user name");
             return Err(LoginError::Refused(AuthFailure::BadCredentials));
+        }
+        // The identity (refresh) token a login saved in place of the
+        // password works wherever the password does. One that does not
+        // verify is checked as a password below, and fails as one.
+        if looks_like_jwt(secret)
+            && let Ok(principal) = self.refresh_principal(secret)
+            && principal.user == user
+        {
+            return Ok(principal);
         }
         let is_token = secret.starts_with(sentinel_auth::TOKEN_PREFIX);
         // The fast path reads the state as of the last reload (at most 250 ms
@@ -366,6 +367,17 @@ impl Authenticator {
                 .await
                 .map(Caller::User)
                 .map_err(Unidentified::Login),
+            // A bare personal access token works as a bearer token too; one
+            // refused is a refused bearer token (`invalid_token`).
+            Ok(Credentials::Bearer(token)) if token.starts_with(sentinel_auth::TOKEN_PREFIX) => {
+                self.token_login(&token, client)
+                    .await
+                    .map(Caller::User)
+                    .map_err(|error| match error {
+                        LoginError::Refused(_) => Unidentified::Token(TokenRejected::Invalid),
+                        other => Unidentified::Login(other),
+                    })
+            }
             Ok(Credentials::Bearer(token)) => self
                 .verify_bearer(&token)
                 .map(Caller::Token)
@@ -404,26 +416,30 @@ impl Authenticator {
     }
 
     /// Checks a refresh token: its signature, expiry, and that its user still
-    /// has the password it was issued under.
+    /// has the password it was issued under. A refusal is audited.
     pub(crate) fn verify_refresh(
         &self,
         token: &str,
         client: IpAddr,
     ) -> Result<Principal, TokenRejected> {
-        let refused = |reason: TokenRejected| {
+        self.refresh_principal(token).inspect_err(|reason| {
             audit::login_failed("-", client, &reason.to_string());
-            reason
-        };
+        })
+    }
+
+    /// The user a refresh token stands for, if it is one of ours and
+    /// current (see [`Authenticator::verify_refresh`]); nothing is audited.
+    fn refresh_principal(&self, token: &str) -> Result<Principal, TokenRejected> {
         let claims = self
             .authority
             .verify_refresh(token)
-            .map_err(|_| refused(TokenRejected::RefreshInvalid))?;
+            .map_err(|_| TokenRejected::RefreshInvalid)?;
         let state = self.state();
         let user = state
             .users
             .get(&claims.sub)
             .filter(|_| is_current(&state, &claims.sub, Some(claims.r#gen), None, now()))
-            .ok_or_else(|| refused(TokenRejected::RefreshRevoked))?;
+            .ok_or(TokenRejected::RefreshRevoked)?;
         Ok(Principal {
             user: claims.sub.clone(),
             role: user.role,
@@ -431,6 +447,17 @@ impl Authenticator {
             token: None,
         })
     }
+}
+
+/// Whether `secret` has the shape of a JSON Web Token (three base64url
+/// parts, the first a JSON object): the identity token `agent login` and
+/// `docker login` keep in place of a password.
+pub(crate) fn looks_like_jwt(secret: &str) -> bool {
+    secret.starts_with("eyJ")
+        && secret.split('.').count() == 3
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// The user behind a token's claims, as of `state`.

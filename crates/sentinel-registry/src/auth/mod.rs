@@ -7,6 +7,8 @@
 //!   `/token` issues, and names the realm a refused client should log in at.
 //! - [`authorization`]: who x action x repository -> decision.
 //! - [`audit`]: the trail of who did what.
+//! - [`personal_tokens`]: creating and revoking personal access tokens
+//!   (the management API and the UI's settings page).
 //!
 //! With authentication off there is no [`Authenticator`], and every request
 //! is allowed. With it on, a request is from a [`Caller`]: anonymous, the
@@ -18,6 +20,7 @@ pub(crate) mod authentication;
 pub(crate) mod authorization;
 mod credentials;
 mod login_limits;
+pub(crate) mod personal_tokens;
 
 use std::sync::Arc;
 

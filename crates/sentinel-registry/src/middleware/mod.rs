@@ -21,7 +21,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-pub(crate) use rate_limit::RequestLimits;
+pub(crate) use rate_limit::{
+    LimitsChange, LimitsChangeError, LimitsFile, LimitsSource, RateLimit, RateLimits, RequestLimits,
+};
 
 use crate::api::ApiError;
 use crate::metrics::Metrics;

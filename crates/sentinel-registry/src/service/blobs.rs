@@ -76,22 +76,24 @@ impl Registry {
     ///
     /// With `from`, the blob must be in that repository. Without it, any
     /// repository that holds the blob will do (the spec's automatic content
-    /// discovery): knowing a digest is taken as having its content.
+    /// discovery): knowing a digest is taken as having its content. A blob
+    /// new to the repository's namespace counts against its quota.
     pub async fn mount(
         &self,
         repository: &RepositoryName,
         digest: &Digest,
         from: Option<&RepositoryName>,
     ) -> Result<MountOutcome, RegistryError> {
-        let size = match from {
-            Some(from) => self.index.repository_blob(from, digest).await?,
-            None => self.index.blob(digest).await?,
-        };
-        match size {
-            Some(size) => {
-                self.index.link_blob(repository, digest, size).await?;
-                Ok(MountOutcome::Mounted)
-            }
+        let mounted = self
+            .index
+            .mount_blob(repository, digest, from, self.quota_of(repository))
+            .await
+            .map_err(RegistryError::from);
+        if let Err(refused) = &mounted {
+            self.quota_refused(repository, refused).await;
+        }
+        match mounted? {
+            Some(_) => Ok(MountOutcome::Mounted),
             None => Ok(MountOutcome::Session(self.start_upload(repository).await?)),
         }
     }

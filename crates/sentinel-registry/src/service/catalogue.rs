@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use futures_util::StreamExt;
 use semver::Version;
 use sentinel_catalogue::{
-    Day, Dependent, PackageSummary, PackageVersion, PackageVersions, SearchPage, SearchQuery,
-    Visible,
+    Day, Dependent, FacetedPage, PackageSummary, PackageVersion, PackageVersions, SearchPage,
+    SearchQuery, Visible,
 };
 use sentinel_oci::{Digest, RepositoryName};
 use sentinel_package::PackageKind;
@@ -104,6 +104,35 @@ impl Registry {
         visible: Visible<'_>,
     ) -> Result<SearchPage, RegistryError> {
         Ok(self.catalogue.search(query, visible).await?)
+    }
+
+    /// [`Registry::search_packages`] with how many of all the matches are
+    /// of each kind and have each capability.
+    pub async fn search_packages_faceted(
+        &self,
+        query: &SearchQuery,
+        visible: Visible<'_>,
+    ) -> Result<FacetedPage, RegistryError> {
+        Ok(self.catalogue.search_faceted(query, visible).await?)
+    }
+
+    /// Downloads of the package in `repository` on each of the last `days`
+    /// days (today included, at most a year), oldest first.
+    pub async fn daily_downloads(
+        &self,
+        repository: &RepositoryName,
+        days: u32,
+    ) -> Result<Vec<(Day, u64)>, RegistryError> {
+        Ok(self
+            .catalogue
+            .daily_downloads(repository, days, today())
+            .await?)
+    }
+
+    /// Whether `repository` holds a catalogued package. Cheap.
+    pub async fn holds_package(&self, repository: &RepositoryName) -> Result<bool, RegistryError> {
+        let any = Version::new(0, 0, 0);
+        Ok(self.catalogue.holding(repository, &any).await?.is_some())
     }
 
     /// Every version of the package in `repository`.

@@ -91,6 +91,23 @@ pub enum RegistryError {
     /// The caller may not publish to the repository a package would go to.
     #[error("publishing to {0} is denied")]
     PublishDenied(RepositoryName),
+    /// The push would take the namespace over its quota (checked when an
+    /// upload starts, with its declared size, and when a blob is linked).
+    #[error("{}", quota_message(namespace, *quota, *usage, *size))]
+    QuotaExceeded {
+        /// The namespace.
+        namespace: String,
+        /// Its quota in bytes.
+        quota: u64,
+        /// The bytes it holds.
+        usage: u64,
+        /// The bytes the refused upload or blob would add (0 if unknown).
+        size: u64,
+    },
+    /// A tag matching an immutability rule would be moved or deleted, or
+    /// the manifest it names deleted.
+    #[error("{}", immutable_message(.0))]
+    TagImmutable(Box<ImmutableTag>),
     /// The catalogue failed.
     #[error(transparent)]
     Catalogue(#[from] sentinel_catalogue::CatalogueError),
@@ -106,6 +123,10 @@ pub enum RegistryError {
     /// The request body ended before it was complete (the client went away).
     #[error(transparent)]
     BodyInterrupted(StorageError),
+    /// Garbage collection is deleting the blob's bytes right now: the
+    /// request can be repeated in a moment, when they are gone.
+    #[error("blob {0} is being deleted by garbage collection; try again")]
+    BlobBeingDeleted(Digest),
     /// The metadata index failed.
     #[error(transparent)]
     Index(IndexError),
@@ -133,7 +154,75 @@ impl From<IndexError> for RegistryError {
     fn from(error: IndexError) -> Self {
         match error {
             IndexError::MissingReference(digest) => RegistryError::ManifestBlobUnknown(digest),
+            IndexError::BlobDeleting(digest) => RegistryError::BlobBeingDeleted(digest),
+            IndexError::QuotaExceeded {
+                namespace,
+                quota,
+                usage,
+                size,
+            } => RegistryError::QuotaExceeded {
+                namespace,
+                quota,
+                usage,
+                size,
+            },
             other => RegistryError::Index(other),
         }
     }
+}
+
+/// "namespace acme is at its quota: 10.0 GiB used of 10.0 GiB" (or over
+/// it) or, when the refused bytes are what would tip it over, "namespace
+/// acme has 9.9 GiB of its 10.0 GiB quota: 200.0 MiB more would exceed it".
+fn quota_message(namespace: &str, quota: u64, usage: u64, size: u64) -> String {
+    use sentinel_lifecycle::human_bytes;
+    let (used, of) = (human_bytes(usage), human_bytes(quota));
+    if usage >= quota {
+        let state = if usage > quota { "over" } else { "at" };
+        return format!("namespace {namespace} is {state} its quota: {used} used of {of}");
+    }
+    let more = if size > 0 {
+        format!("{} more", human_bytes(size))
+    } else {
+        "this push".to_owned()
+    };
+    format!("namespace {namespace} has {used} of its {of} quota: {more} would exceed it")
+}
+
+/// Why an immutability rule refused a change of a tag: a push may go under
+/// a new tag, a deletion may not happen at all.
+fn immutable_message(refused: &ImmutableTag) -> String {
+    let ImmutableTag {
+        repository,
+        tag,
+        digest,
+        rule,
+        pattern,
+        deleting,
+    } = refused;
+    let consequence = if *deleting {
+        "neither the tag nor its manifest can be deleted while the rule stands"
+    } else {
+        "push under a new tag"
+    };
+    format!(
+        "tag {tag} of {repository} is immutable (rule {rule}: {pattern}); it names {digest} for good, so {consequence}"
+    )
+}
+
+/// The tag an immutability rule keeps from changing, and the rule.
+#[derive(Debug)]
+pub struct ImmutableTag {
+    /// The repository.
+    pub repository: RepositoryName,
+    /// The tag.
+    pub tag: Tag,
+    /// The manifest it names.
+    pub digest: Digest,
+    /// The repository pattern of the rule.
+    pub rule: String,
+    /// The tag pattern the tag matches.
+    pub pattern: String,
+    /// Whether a deletion was refused (else a push that would move it).
+    pub deleting: bool,
 }

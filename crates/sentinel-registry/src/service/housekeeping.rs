@@ -8,6 +8,13 @@ use sentinel_index::IndexError;
 
 use super::{Registry, RegistryError, StoredUpload, UploadSession, now};
 
+/// Upload sessions idle for this long are abandoned (their parts deleted).
+pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(24 * 60 * 60);
+/// Upload bytes that no session owns are deleted once they have not changed
+/// for this long. A monolithic push has no session while it writes; an hour
+/// without a single byte arriving is far beyond any client's patience.
+pub const ORPHANED_UPLOAD_GRACE: Duration = Duration::from_secs(60 * 60);
+
 /// Whether `session` (`None` if its record could not be read) changed at
 /// `cutoff` or later.
 fn is_fresh(session: Option<&UploadSession>, cutoff: u64) -> bool {

@@ -31,6 +31,21 @@ impl Registry {
         Ok(self.blobs.read(digest, None).await?)
     }
 
+    /// The blobs no repository holds whose bytes garbage collection has not
+    /// deleted yet (orphaned, or marked as being deleted by a run that was
+    /// interrupted), with their recorded sizes.
+    pub async fn uncollected_blobs(&self) -> Result<Vec<(Digest, u64)>, RegistryError> {
+        let mut blobs: Vec<(Digest, u64)> = self
+            .index
+            .orphaned_blobs()
+            .await?
+            .into_iter()
+            .map(|orphan| (orphan.digest, orphan.size))
+            .collect();
+        blobs.extend(self.index.deleting_blobs().await?);
+        Ok(blobs)
+    }
+
     /// Every upload session the index records, readable or not.
     pub async fn upload_sessions(&self) -> Result<Vec<ListedUpload>, RegistryError> {
         Ok(self.index.uploads().await?)

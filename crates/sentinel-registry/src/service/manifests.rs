@@ -71,24 +71,40 @@ impl Registry {
             ),
             Packaged::No => None,
         };
-        if let Some(signed) = super::signatures::signature_subject(&parsed) {
+        let signed = super::signatures::signature_subject(&parsed).cloned();
+        if let Some(signed) = &signed {
             self.check_signature_artifact(repository, &digest, &body, signed)
                 .await?;
         }
+        let media_type = parsed.kind.media_type().to_owned();
+        let events = self.push_events(
+            repository,
+            &digest,
+            &media_type,
+            tag,
+            entry.as_ref(),
+            signed.as_ref(),
+            pushed_by,
+        );
+        let has_events = !events.is_empty();
         let subject = parsed.subject.clone();
         let descriptor: Option<Descriptor> = subject
             .as_ref()
             .map(|_| parsed.referrer_descriptor(digest.clone(), body.len() as u64));
         let manifest = NewManifest {
             digest: digest.clone(),
-            media_type: parsed.kind.media_type().to_owned(),
+            media_type,
             body: body.to_vec(),
             blobs: parsed.blobs,
             manifests: parsed.manifests,
             subject: subject.clone().zip(descriptor),
+            events,
         };
         let Some(tag) = tag else {
             self.index.put_manifest(repository, manifest, None).await?;
+            if has_events {
+                self.events_recorded();
+            }
             self.signatures_pushed(repository, &digest).await;
             // Stored again by digest: catalogued if a tag already names it.
             if let Some(entry) = entry
@@ -114,6 +130,9 @@ impl Registry {
         self.index
             .put_manifest(repository, manifest, Some(tag))
             .await?;
+        if has_events {
+            self.events_recorded();
+        }
         self.signatures_pushed(repository, &digest).await;
         if let Some(entry) = entry {
             self.catalogue(entry).await;
@@ -125,14 +144,16 @@ impl Registry {
         Ok(PushedManifest { digest, subject })
     }
 
-    /// Refuses to move `tag` away from `previous` when it is a version that
-    /// names a package and versions are immutable.
+    /// Refuses to move `tag` away from `previous` when an immutability rule
+    /// covers it, or when it is a version that names a package and versions
+    /// are immutable.
     pub(super) fn check_tag_move(
         &self,
         repository: &RepositoryName,
         tag: &Tag,
         previous: &StoredManifest,
     ) -> Result<(), RegistryError> {
+        self.check_tag_mutable(repository, tag, &previous.digest, false)?;
         if !self.policy.immutable_versions
             || sentinel_package::versions::tag_version(tag.as_str()).is_none()
         {
@@ -145,6 +166,32 @@ impl Registry {
                 digest: previous.digest.clone(),
             }),
             _ => Ok(()),
+        }
+    }
+
+    /// Refuses to change `tag` (which names `digest`) when an immutability
+    /// rule covers it: to move it, or with `deleting`, to delete it or its
+    /// manifest.
+    pub(super) fn check_tag_mutable(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+        digest: &Digest,
+        deleting: bool,
+    ) -> Result<(), RegistryError> {
+        let lifecycle = self.lifecycle();
+        match lifecycle.immutable_tag(repository.as_str(), tag.as_str()) {
+            Some((rule, pattern)) => Err(RegistryError::TagImmutable(Box::new(
+                super::error::ImmutableTag {
+                    repository: repository.clone(),
+                    tag: tag.clone(),
+                    digest: digest.clone(),
+                    rule: rule.repositories.to_string(),
+                    pattern: pattern.to_string(),
+                    deleting,
+                },
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -171,15 +218,28 @@ impl Registry {
         }
     }
 
-    /// Deletes a tag (the manifest stays) or a manifest by digest (with its tags).
+    /// Deletes a tag (the manifest stays) or a manifest by digest (with its
+    /// tags), as asked by `deleted_by`. Neither goes while an immutability
+    /// rule covers the tag, or one of the manifest's tags.
     pub async fn delete_manifest(
         &self,
         repository: &RepositoryName,
         reference: &Reference,
+        deleted_by: Option<&str>,
     ) -> Result<(), RegistryError> {
         let deleted = match reference {
             Reference::Digest(digest) => {
-                let deleted = self.index.delete_manifest(repository, digest).await?;
+                let _tags = self.tag_locks.lock(repository.as_str()).await;
+                let tags = self.index.manifest_tags(repository, digest).await?;
+                for tag in &tags {
+                    self.check_tag_mutable(repository, tag, digest, true)?;
+                }
+                let tags = tags.iter().map(Tag::to_string).collect();
+                let events = self.manifest_deleted_events(repository, digest, tags, deleted_by);
+                let deleted = self
+                    .index
+                    .delete_manifest(repository, digest, events)
+                    .await?;
                 if deleted {
                     self.uncatalogue(repository, digest).await;
                 }
@@ -188,7 +248,16 @@ impl Registry {
             Reference::Tag(tag) => {
                 let _tags = self.tag_locks.lock(repository.as_str()).await;
                 let previous = self.index.tagged_manifest(repository, tag).await?;
-                let deleted = self.index.delete_tag(repository, tag).await?;
+                if let Some(previous) = &previous {
+                    self.check_tag_mutable(repository, tag, &previous.digest, true)?;
+                }
+                let events = self.tag_deleted_events(
+                    repository,
+                    tag,
+                    previous.as_ref().map(|p| &p.digest),
+                    deleted_by,
+                );
+                let deleted = self.index.delete_tag(repository, tag, events).await?;
                 if let Some(previous) = previous.filter(|_| deleted) {
                     self.uncatalogue_if_untagged(repository, &previous.digest)
                         .await?;
@@ -197,6 +266,7 @@ impl Registry {
             }
         };
         if deleted {
+            self.events_recorded();
             self.signatures_changed(repository);
             Ok(())
         } else {

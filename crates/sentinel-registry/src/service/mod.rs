@@ -10,18 +10,30 @@
 //! packages and keeping the package catalogue in step), `catalogue`
 //! (questions about packages and rebuilding the catalogue),
 //! `housekeeping` (expiring idle sessions, sweeping orphaned upload bytes),
-//! `health` (the readiness checks and the storage figures) and `inventory`
-//! (what `fsck` reads).
+//! `gc` (garbage collection: unreferenced manifests, blob links and bytes),
+//! `health` (the readiness checks and the storage figures), `inventory`
+//! (what `fsck` reads), `events` (the webhooks in force and the events
+//! recorded for them in the index's outbox), `lifecycle` (the quota,
+//! retention and immutability rules in force, quota checks and namespace
+//! usage), `retention` (deleting the package versions no retention
+//! policy keeps) and `browse` (what the web UI's repository pages count).
 
 mod blobs;
+mod browse;
 mod catalogue;
 mod error;
+mod events;
+mod gc;
 mod health;
 mod housekeeping;
 mod inventory;
+mod lifecycle;
 mod manifests;
 mod packages;
 mod publish;
+mod retention;
+#[cfg(test)]
+mod retention_tests;
 mod signatures;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -29,6 +41,7 @@ mod uploads;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use sentinel_catalogue::Catalogue;
 use sentinel_index::MetadataIndex;
@@ -37,9 +50,15 @@ use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 pub use blobs::MountOutcome;
 pub use catalogue::{Reindexed, VersionChoice};
-pub use error::RegistryError;
+pub use error::{ImmutableTag, RegistryError};
+pub(crate) use events::{Events, event_identity, now_millis};
+pub use gc::{GcOptions, GcReport};
 pub(crate) use health::Readiness;
+pub use housekeeping::{ORPHANED_UPLOAD_GRACE, UPLOAD_EXPIRY};
+pub(crate) use lifecycle::LifecycleRules;
+pub use lifecycle::NamespaceUsage;
 pub use publish::PublishTarget;
+pub use retention::{RetentionReport, RetiredVersion};
 pub use sentinel_index::{ListedUpload, Page, PageRequest, StoredManifest, UploadSession};
 pub use sentinel_storage::StoredUpload;
 pub use signatures::SignatureEntry;
@@ -71,37 +90,80 @@ pub struct Registry {
     policy: Arc<PackagePolicy>,
     /// The signature policies and what the registry worked out from them.
     trust: Arc<Trust>,
+    /// The webhooks in force and the events recorded for them.
+    events: Arc<Events>,
+    /// The retention policies, tag immutability rules and quotas.
+    lifecycle: Arc<LifecycleRules>,
     /// One lock per upload session in use, so two requests never append to
     /// the same session at once while different sessions never wait on each other.
     upload_locks: KeyedLocks,
     /// One lock per repository whose tags are being changed, so a tag's
     /// check (is it a version already taken?) and its move are one step.
     tag_locks: KeyedLocks,
+    /// Garbage collection: one run at a time, and the last report.
+    gc: Arc<gc::GcState>,
+    /// The grace period of garbage collection, which a look at a blob or
+    /// manifest renews (after half of it has passed).
+    gc_grace: Duration,
     /// Dropped with the last clone: tells the server the index is closed.
     _release: Arc<ReleaseGuard>,
 }
 
+/// The garbage collection grace period unless configured: far longer than
+/// any pause between a client finding a blob present and pushing the
+/// manifest that references it.
+pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(60 * 60);
+
+/// The rules a registry works under: how it treats packages, the signature
+/// policies, the lifecycle rules, and the webhooks it records events for.
+pub(crate) struct Rules {
+    /// How packages are treated.
+    pub(crate) packages: PackagePolicy,
+    /// The signature policies.
+    pub(crate) trust: Trust,
+    /// The retention policies, tag immutability rules and quotas.
+    pub(crate) lifecycle: LifecycleRules,
+    /// The webhooks in force and the events recorded for them.
+    pub(crate) events: Events,
+}
+
 impl Registry {
-    /// A registry over `index`, `blobs` and `catalogue`, under the
-    /// signature policies of `trust`; `release` is dropped with the last clone.
+    /// A registry over `index`, `blobs` and `catalogue`, under `rules`;
+    /// `release` is dropped with the last clone.
     pub(crate) fn new(
         index: Arc<dyn MetadataIndex>,
         blobs: BlobStore,
         catalogue: Arc<dyn Catalogue>,
-        policy: PackagePolicy,
-        trust: Trust,
+        rules: Rules,
         release: ReleaseGuard,
     ) -> Self {
+        let Rules {
+            packages,
+            trust,
+            lifecycle,
+            events,
+        } = rules;
         Registry {
             index,
             blobs,
             catalogue,
-            policy: Arc::new(policy),
+            policy: Arc::new(packages),
             trust: Arc::new(trust),
+            events: Arc::new(events),
+            lifecycle: Arc::new(lifecycle),
             upload_locks: KeyedLocks::default(),
             tag_locks: KeyedLocks::default(),
+            gc: Arc::default(),
+            gc_grace: DEFAULT_GC_GRACE,
             _release: Arc::new(release),
         }
+    }
+
+    /// This registry with garbage collection's grace period set to `grace`
+    /// (the default is [`DEFAULT_GC_GRACE`]).
+    pub(crate) fn with_gc_grace(mut self, grace: Duration) -> Self {
+        self.gc_grace = grace;
+        self
     }
 
     /// Waits for, and holds, the lock of upload session `id`.

@@ -18,6 +18,10 @@ use sentinel_package::versions::{tag_version, version_tag};
 use sentinel_package::{Definition, MAX_DEFINITION_BYTES, PackageContents, PackageKind};
 
 use super::{Registry, RegistryError};
+
+/// A blob read as a blocking [`std::io::Read`], on the blocking pool.
+pub(super) type BlobReader =
+    tokio_util::io::SyncIoBridge<tokio_util::io::StreamReader<sentinel_storage::BlobStream, Bytes>>;
 use crate::clock::now;
 
 /// The largest `.sntl` layer read into memory and parsed on the request's
@@ -225,21 +229,33 @@ impl Registry {
         &self,
         artifact: &PackageArtifact,
     ) -> Result<(PackageContents, Option<Vec<u8>>), RegistryError> {
-        let layer = &artifact.package;
-        let stream = match self.blobs.read(&layer.digest, None).await {
+        let contents = self
+            .read_blob_blocking(
+                &artifact.package.digest,
+                RegistryError::ManifestBlobUnknown,
+                |reader| sentinel_package::read_package_file(reader, "README.md", MAX_README_BYTES),
+            )
+            .await?;
+        Self::layer_read(artifact, contents)
+    }
+
+    /// Streams blob `digest` into `work` as a blocking reader, on the
+    /// blocking pool; a missing blob is `missing(digest)`.
+    pub(super) async fn read_blob_blocking<T: Send + 'static>(
+        &self,
+        digest: &Digest,
+        missing: fn(Digest) -> RegistryError,
+        work: impl FnOnce(BlobReader) -> T + Send + 'static,
+    ) -> Result<T, RegistryError> {
+        let stream = match self.blobs.read(digest, None).await {
             Ok(stream) => stream,
-            Err(sentinel_storage::StorageError::Missing(_)) => {
-                return Err(RegistryError::ManifestBlobUnknown(layer.digest.clone()));
-            }
+            Err(sentinel_storage::StorageError::Missing(_)) => return Err(missing(digest.clone())),
             Err(error) => return Err(error.into()),
         };
         let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-        let contents = tokio::task::spawn_blocking(move || {
-            sentinel_package::read_package_file(reader, "README.md", MAX_README_BYTES)
-        })
-        .await
-        .map_err(|e| RegistryError::Internal(e.to_string()))?;
-        Self::layer_read(artifact, contents)
+        tokio::task::spawn_blocking(move || work(reader))
+            .await
+            .map_err(|e| RegistryError::Internal(e.to_string()))
     }
 
     /// The outcome of reading `artifact`'s layer as a package.

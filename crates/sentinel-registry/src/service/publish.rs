@@ -83,6 +83,16 @@ impl Registry {
         may_push: impl FnOnce(&RepositoryName) -> bool + Send,
         pushed_by: Option<&str>,
     ) -> Result<Published, RegistryError> {
+        // Refused before a byte is stored when the namespace the package
+        // goes to is known and at its quota already.
+        let known = match &target {
+            PublishTarget::Repository(repository) => Some(repository.clone()),
+            PublishTarget::Namespace(Some(namespace)) => namespace.parse().ok(),
+            PublishTarget::Namespace(None) => None,
+        };
+        if let Some(repository) = known {
+            self.check_quota(&repository, None).await?;
+        }
         let (sender, chunks) = mpsc::sync_channel::<Bytes>(16);
         let verifier = tokio::task::spawn_blocking(move || {
             verify_package(ChunkReader {
@@ -229,12 +239,12 @@ impl Registry {
                 return Ok((published, Committed::No));
             }
         }
-        upload.commit(&package_digest).await?;
-        self.index
-            .link_blob(&repository, &package_digest, size)
+        self.check_new_blob_quota(&repository, &package_digest, size + config_size)
+            .await?;
+        self.commit_blob(upload, &repository, &package_digest)
             .await?;
         let one_chunk = futures_util::stream::iter([Ok::<_, std::io::Error>(config)]);
-        self.put_blob(&repository, &config_digest, one_chunk)
+        self.put_blob(&repository, &config_digest, Some(config_size), one_chunk)
             .await?;
         let manifest = build_manifest(
             definition,

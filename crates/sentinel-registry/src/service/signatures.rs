@@ -22,14 +22,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use arc_swap::ArcSwap;
+use sentinel_durable::FileStamp;
 use sentinel_oci::{Digest, ParsedManifest, RepositoryName};
 use sentinel_signature::{
     ENVELOPE_MEDIA_TYPE, Envelope, KeyId, MAX_ENVELOPE_BYTES, PublicKey, SIGNATURE_ARTIFACT_TYPE,
     VerifyError,
 };
-use sentinel_trust::{
-    FileStamp, Policies, PolicyFile, RepositoryPattern, SignaturePolicy, TrustError,
-};
+use sentinel_trust::{Policies, PolicyFile, RepositoryPattern, SignaturePolicy, TrustError};
 
 use super::{KeyedLocks, Registry, RegistryError};
 

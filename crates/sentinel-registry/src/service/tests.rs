@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use sentinel_index::RedbIndex;
+use sentinel_index::{MetadataIndex as _, RedbIndex};
 use sentinel_oci::{Digest, RepositoryName};
 use sentinel_storage::BlobStore;
 
@@ -35,8 +35,18 @@ fn registry_and_index(dir: &std::path::Path) -> (Registry, RedbIndex) {
         Arc::new(index.clone()),
         blobs,
         Arc::new(catalogue),
-        policy,
-        super::Trust::new(Vec::new(), dir).unwrap(),
+        super::Rules {
+            packages: policy,
+            trust: super::Trust::new(Vec::new(), dir).unwrap(),
+            lifecycle: super::LifecycleRules::new(sentinel_lifecycle::Rules::default(), dir)
+                .unwrap(),
+            events: super::Events::new(
+                "http://127.0.0.1".to_owned(),
+                dir,
+                std::time::Duration::from_secs(1),
+            )
+            .unwrap(),
+        },
         guard,
     );
     (registry, index)
@@ -180,7 +190,12 @@ async fn a_monolithic_push_that_fails_after_writing_leaves_no_upload_bytes() {
     // the bytes were written and found to match their digest.
     std::fs::write(dir.path().join("storage/blobs"), b"in the way").unwrap();
     let result = registry
-        .put_blob(&repository, &Digest::sha256(b"bytes"), chunk(b"bytes"))
+        .put_blob(
+            &repository,
+            &Digest::sha256(b"bytes"),
+            None,
+            chunk(b"bytes"),
+        )
         .await;
     assert!(
         matches!(result, Err(RegistryError::Storage(_))),
@@ -196,14 +211,14 @@ async fn pushing_a_blob_already_stored_links_that_copy() {
     let digest = Digest::sha256(b"shared");
     let first: RepositoryName = "a/b".parse().unwrap();
     registry
-        .put_blob(&first, &digest, chunk(b"shared"))
+        .put_blob(&first, &digest, None, chunk(b"shared"))
         .await
         .unwrap();
     // As after a crash between publishing and linking: stored, not linked.
     registry.index.unlink_blob(&first, &digest).await.unwrap();
     let second: RepositoryName = "c/d".parse().unwrap();
     registry
-        .put_blob(&second, &digest, chunk(b"shared"))
+        .put_blob(&second, &digest, None, chunk(b"shared"))
         .await
         .unwrap();
     let held = registry.blob(&second, &digest).await.unwrap();
@@ -213,4 +228,164 @@ async fn pushing_a_blob_already_stored_links_that_copy() {
             .unwrap();
     assert_eq!(bytes.concat(), b"shared");
     assert_eq!(upload_files(dir.path()), Vec::<String>::new());
+}
+
+/// Stores `data` as a blob of `repository`.
+async fn put(registry: &Registry, repository: &RepositoryName, data: &'static [u8]) -> Digest {
+    let digest = Digest::sha256(data);
+    let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(data))]);
+    registry
+        .put_blob(repository, &digest, None, body)
+        .await
+        .unwrap();
+    digest
+}
+
+/// Pushes an image manifest of `config` and `layer` (stored already).
+async fn push_image(
+    registry: &Registry,
+    repository: &RepositoryName,
+    config: (&Digest, usize),
+    layer: (&Digest, usize),
+    tag: Option<&str>,
+) -> Digest {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.0, "size": layer.1}],
+    }))
+    .unwrap();
+    let reference = match tag {
+        Some(tag) => sentinel_oci::Reference::Tag(tag.parse().unwrap()),
+        None => sentinel_oci::Reference::Digest(Digest::sha256(&body)),
+    };
+    registry
+        .put_manifest(
+            repository,
+            &reference,
+            Some("application/vnd.oci.image.manifest.v1+json"),
+            Bytes::from(body),
+            None,
+        )
+        .await
+        .unwrap()
+        .digest
+}
+
+#[tokio::test]
+async fn garbage_collection_frees_the_bytes_of_what_nothing_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let repository: RepositoryName = "gc/app".parse().unwrap();
+    let config = put(&registry, &repository, b"{}").await;
+    let kept_layer = put(&registry, &repository, b"kept layer").await;
+    let loose_layer = put(&registry, &repository, b"loose layer bytes").await;
+    push_image(
+        &registry,
+        &repository,
+        (&config, 2),
+        (&kept_layer, 10),
+        Some("v1"),
+    )
+    .await;
+    let loose = push_image(
+        &registry,
+        &repository,
+        (&config, 2),
+        (&loose_layer, 17),
+        None,
+    )
+    .await;
+
+    // Within the grace period nothing goes.
+    let young = registry
+        .collect_garbage(super::GcOptions::new(false, Duration::from_secs(3600)), &[])
+        .await
+        .unwrap();
+    assert_eq!((young.manifests_deleted, young.blobs_deleted), (0, 0));
+
+    let dry = registry
+        .collect_garbage(super::GcOptions::new(true, Duration::ZERO), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            dry.manifests_deleted,
+            dry.blob_links_removed,
+            dry.blobs_deleted,
+            dry.bytes_freed
+        ),
+        (1, 1, 1, 17)
+    );
+    assert!(registry.blobs.exists(&loose_layer).await.unwrap());
+
+    let report = registry
+        .collect_garbage(super::GcOptions::new(false, Duration::ZERO), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.manifests_deleted,
+            report.blob_links_removed,
+            report.blobs_deleted,
+            report.bytes_freed
+        ),
+        (1, 1, 1, 17)
+    );
+    assert_eq!(registry.last_gc_report(), Some(report));
+    assert!(!registry.blobs.exists(&loose_layer).await.unwrap());
+    assert!(registry.blobs.exists(&kept_layer).await.unwrap());
+    assert!(registry.blobs.exists(&config).await.unwrap());
+    assert!(matches!(
+        registry
+            .manifest(&repository, &sentinel_oci::Reference::Digest(loose))
+            .await,
+        Err(RegistryError::ManifestUnknown(_))
+    ));
+    // The deleted blob can be pushed again, bytes and all.
+    put(&registry, &repository, b"loose layer bytes").await;
+    assert!(registry.blobs.exists(&loose_layer).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_commit_waits_for_the_deletion_of_its_digest_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, index) = registry_and_index(dir.path());
+    let repository: RepositoryName = "gc/app".parse().unwrap();
+    let digest = put(&registry, &repository, b"contended").await;
+    assert!(index.unlink_blob(&repository, &digest).await.unwrap());
+    assert_eq!(
+        index
+            .begin_blob_deletions(std::slice::from_ref(&digest))
+            .await
+            .unwrap(),
+        vec![(digest.clone(), 9)]
+    );
+    // A mount of the blob finds nothing to mount.
+    assert!(matches!(
+        registry.mount(&repository, &digest, None).await.unwrap(),
+        super::MountOutcome::Session(_)
+    ));
+    let pushing = {
+        let registry = registry.clone();
+        let repository = repository.clone();
+        tokio::spawn(async move { put(&registry, &repository, b"contended").await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !pushing.is_finished(),
+        "the commit waits while the bytes are deleted"
+    );
+    registry.blobs.delete(&digest).await.unwrap();
+    index
+        .finish_blob_deletions(std::slice::from_ref(&digest))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), pushing)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(registry.blobs.exists(&digest).await.unwrap());
+    assert_eq!(registry.blob(&repository, &digest).await.unwrap().size, 9);
 }

@@ -2,11 +2,13 @@
 //! (which owns its bytes in storage) and records the session in the index
 //! between requests.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use futures_util::Stream;
 use sentinel_index::IndexError;
 use sentinel_oci::{Digest, RepositoryName};
-use sentinel_storage::{BlobUpload, StorageError, UploadProgress};
+use sentinel_storage::{BlobUpload, UploadProgress};
 
 use super::{Registry, RegistryError, UploadSession, now};
 
@@ -39,6 +41,13 @@ async fn to_completion<T: Send + 'static>(
         .map_err(|e| RegistryError::Internal(e.to_string()))?
 }
 
+/// How long a commit waits between attempts to reserve a digest whose bytes
+/// garbage collection is deleting (one storage delete: milliseconds, or a
+/// few retries on an object store).
+const RESERVE_RETRY: Duration = Duration::from_millis(50);
+/// How many attempts a commit makes before answering that the blob is busy.
+const RESERVE_ATTEMPTS: u32 = 200;
+
 /// A fresh upload id.
 fn new_upload_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -67,11 +76,64 @@ where
 }
 
 impl Registry {
-    /// Opens an upload session in `repository`.
+    /// Makes `upload` blob `digest` of `repository`: reserves the digest
+    /// (so garbage collection cannot start deleting its bytes), commits the
+    /// bytes to storage, then links the blob, drops the reservation and the
+    /// upload's session (if it has one) in one transaction. While the
+    /// digest's bytes are being deleted the reservation waits, boundedly,
+    /// for the deletion to end. See docs/gc.md.
+    pub(super) async fn commit_blob(
+        &self,
+        upload: &BlobUpload,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        let id = upload.id();
+        // Refused before the bytes become a blob when they would take the
+        // namespace over its quota; the link checks again, atomically.
+        self.check_new_blob_quota(repository, digest, upload.progress().offset)
+            .await?;
+        let mut reserved = false;
+        for _ in 0..RESERVE_ATTEMPTS {
+            if self.index.reserve_blob(digest, id, now()).await? {
+                reserved = true;
+                break;
+            }
+            tokio::time::sleep(RESERVE_RETRY).await;
+        }
+        if !reserved {
+            return Err(RegistryError::BlobBeingDeleted(digest.clone()));
+        }
+        let linked = async {
+            match upload.commit(digest).await {
+                Ok(committed) => {
+                    tracing::debug!(upload = %id, %digest, ?committed, "upload committed")
+                }
+                Err(e) => return Err(RegistryError::from(e)),
+            }
+            let limit = self.quota_of(repository);
+            self.index
+                .link_uploaded_blob(repository, digest, upload.progress().offset, id, limit)
+                .await?;
+            Ok(())
+        }
+        .await;
+        if linked.is_err()
+            && let Err(error) = self.index.release_blob(digest, id).await
+        {
+            // The reservation expires on its own (see docs/gc.md).
+            tracing::warn!(%error, %digest, "could not release a blob reservation");
+        }
+        linked
+    }
+
+    /// Opens an upload session in `repository`; refused while the
+    /// repository's namespace is at or over its quota.
     pub async fn start_upload(
         &self,
         repository: &RepositoryName,
     ) -> Result<UploadSession, RegistryError> {
+        self.check_quota(repository, None).await?;
         let session = UploadSession::new(new_upload_id(), repository, now());
         self.index.put_upload(&session).await?;
         Ok(session)
@@ -156,32 +218,43 @@ impl Registry {
             let session = this.upload(&repository, &id).await?;
             let mut upload = this.upload_handle(&session);
             append_at(&mut upload, start, length, body).await?;
-            match upload.commit(&digest).await {
-                Ok(committed) => {
-                    tracing::debug!(upload = %id, %digest, ?committed, "upload committed")
-                }
+            match this.commit_blob(&upload, &repository, &digest).await {
                 // The upload's bytes are gone: so goes its session.
-                Err(mismatch @ StorageError::DigestMismatch { .. }) => {
+                Err(mismatch @ RegistryError::DigestMismatch { .. }) => {
                     this.index.delete_upload(&id).await?;
-                    return Err(mismatch.into());
+                    Err(mismatch)
                 }
-                Err(e) => return Err(e.into()),
+                // Over the quota: the bytes and the session go. Refused
+                // before the commit, nothing was stored; refused by the link
+                // (another push took the room meanwhile), the stored blob is
+                // linked nowhere new, and garbage collection's.
+                Err(refused @ RegistryError::QuotaExceeded { .. }) => {
+                    this.quota_refused(&repository, &refused).await;
+                    upload.cancel().await;
+                    this.index.delete_upload(&id).await?;
+                    Err(refused)
+                }
+                other => other,
             }
-            this.index
-                .link_uploaded_blob(&repository, &digest, upload.progress().offset, &id)
-                .await?;
-            Ok(())
         })
         .await
     }
 
-    /// Stores `body` as blob `digest` of `repository` in one request.
+    /// Stores `body` as blob `digest` of `repository` in one request;
+    /// `declared` is the body's length, if the client said it. Refused
+    /// before anything is stored when the namespace is over its quota or
+    /// `declared` bytes would take it over, and before the bytes become a
+    /// blob when what arrived would.
     pub async fn put_blob(
         &self,
         repository: &RepositoryName,
         digest: &Digest,
+        declared: Option<u64>,
         body: impl BodyStream,
     ) -> Result<(), RegistryError> {
+        if self.quota_of(repository).is_some() && self.index.blob(digest).await?.is_none() {
+            self.check_quota(repository, declared).await?;
+        }
         let this = self.clone();
         let repository = repository.clone();
         let digest = digest.clone();
@@ -196,11 +269,7 @@ impl Registry {
                 .open_upload(new_upload_id(), UploadProgress::default());
             let stored = async {
                 upload.append(body, None).await?;
-                upload.commit(&digest).await?;
-                this.index
-                    .link_blob(&repository, &digest, upload.progress().offset)
-                    .await?;
-                Ok(())
+                this.commit_blob(&upload, &repository, &digest).await
             }
             .await;
             if stored.is_err() {

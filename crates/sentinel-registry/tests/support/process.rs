@@ -5,9 +5,9 @@
 // Each test binary uses a different subset of these methods.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The `sentinel-registry serve` process, its base URL, and the lines it
 /// printed before it was listening (the start-up log).
@@ -106,4 +106,38 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `sentinel-registry ARGS --data-dir DIR` (a command beside `serve`)
+/// with `stdin` piped in, and returns its output whatever its exit.
+pub fn command(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sentinel-registry"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sentinel-registry");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child
+        .wait_with_output()
+        .expect("wait for sentinel-registry")
+}
+
+/// [`command`], which must succeed: its standard output.
+pub fn command_ok(data_dir: &Path, args: &[&str], stdin: &str) -> String {
+    let output = command(data_dir, args, stdin);
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }

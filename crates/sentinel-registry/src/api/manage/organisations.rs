@@ -19,15 +19,39 @@ struct NewOrganisation {
 }
 
 impl ManagementRequest<'_> {
-    pub(super) fn list_organisations(&self) -> Result<Response, ApiError> {
-        let state = self.auth.state();
-        let admin = self.is_admin();
-        let organisations: Vec<Value> = state
-            .organisations
-            .iter()
-            .filter(|(_, org)| admin || org.members.contains_key(&self.caller.user))
-            .map(|(name, org)| json!({ "name": name, "members": org.members, "created": org.created }))
-            .collect();
+    /// `GET /orgs`: the organisations the caller may see, each with its
+    /// namespace's usage and quota.
+    pub(super) async fn list_organisations(&self) -> Result<Response, ApiError> {
+        let visible: Vec<(String, Value)> = {
+            let state = self.users()?.state();
+            let admin = self.is_admin();
+            state
+                .organisations
+                .iter()
+                .filter(|(_, org)| admin || org.members.contains_key(&self.caller.user))
+                .map(|(name, org)| {
+                    let listed =
+                        json!({ "name": name, "members": org.members, "created": org.created });
+                    (name.clone(), listed)
+                })
+                .collect()
+        };
+        let mut organisations = Vec::with_capacity(visible.len());
+        for (name, mut listed) in visible {
+            let usage = self
+                .registry
+                .namespace_usage(&name)
+                .await
+                .map_err(|error| {
+                    ApiError::management(
+                        crate::api::error::ManagementCode::Internal,
+                        crate::describe(&error),
+                    )
+                })?;
+            listed["usage"] = json!(usage.usage);
+            listed["quota"] = json!(usage.quota);
+            organisations.push(listed);
+        }
         Ok(axum::Json(json!({ "organisations": organisations })).into_response())
     }
 
@@ -42,7 +66,7 @@ impl ManagementRequest<'_> {
     }
 
     pub(super) fn require_org_admin(&self, org: &str) -> Result<(), ApiError> {
-        let state = self.auth.state();
+        let state = self.users()?.state();
         // An organisation one may not manage answers the same whether or
         // not it exists.
         if may_manage_organisation(&state, self.caller, org) {

@@ -6,7 +6,7 @@ use sentinel_auth::{Access, Visibility, may_administer};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ManagementRequest, denied, no_content, not_found};
+use super::{ManagementRequest, denied, no_content, no_endpoint};
 use crate::api::ApiError;
 
 /// `PUT /repositories/<name>/visibility`.
@@ -47,7 +47,7 @@ impl ManagementRequest<'_> {
         } else {
             (rest, RepositorySetting::Policy)
         };
-        let state = self.auth.state();
+        let state = self.users()?.state();
         if !may_administer(&state, self.caller, name) {
             // The same answer whether or not the repository exists.
             return Err(denied(format!(
@@ -93,9 +93,7 @@ impl ManagementRequest<'_> {
                 self.audit("repo-revoke", &format!("{name}: {user}"));
                 Ok(no_content())
             }
-            _ => Err(not_found(format!(
-                "no such management endpoint: {method} /api/v1/{path}"
-            ))),
+            _ => Err(no_endpoint(method, path)),
         }
     }
 }

@@ -3,13 +3,15 @@
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use percent_encoding::percent_decode_str;
 use sentinel_signature::PublicKey;
 use sentinel_trust::{PolicySource, RepositoryPattern, SignaturePolicy, TrustError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ManagementRequest, invalid, no_content, not_found};
+use super::{
+    ManagementRequest, item_in, listed, no_content, no_endpoint, not_found, off_thread,
+    pattern_to_set,
+};
 use crate::api::ApiError;
 use crate::api::error::ManagementCode;
 
@@ -62,20 +64,15 @@ impl ManagementRequest<'_> {
         path: &str,
     ) -> Result<Response, ApiError> {
         self.require_admin()?;
-        let pattern = path
-            .strip_prefix("signature-policies")
-            .and_then(|rest| rest.strip_prefix('/'))
-            .map(|rest| percent_decode_str(rest).decode_utf8_lossy().into_owned())
-            .filter(|rest| !rest.is_empty());
+        let pattern = item_in(path, "signature-policies");
         match (method.clone(), pattern) {
-            (Method::GET, None) => {
-                let policies = self.registry.signature_policies();
-                let listed: Vec<Value> = policies
+            (Method::GET, None) => Ok(listed(
+                "policies",
+                self.registry
+                    .signature_policies()
                     .iter()
-                    .map(|(policy, source)| policy_json(policy, source))
-                    .collect();
-                Ok(axum::Json(json!({ "policies": listed })).into_response())
-            }
+                    .map(|(policy, source)| policy_json(policy, source)),
+            )),
             (Method::GET, Some(pattern)) => {
                 let pattern = parse_pattern(&pattern)?;
                 let policies = self.registry.signature_policies();
@@ -91,18 +88,15 @@ impl ManagementRequest<'_> {
                 let pattern = parse_pattern(&pattern)?;
                 let registry = self.registry.clone();
                 let removed = pattern.clone();
-                tokio::task::spawn_blocking(move || registry.remove_signature_policy(&removed))
-                    .await
-                    .map_err(|_| {
-                        ApiError::management(ManagementCode::Internal, "the change could not run")
-                    })?
-                    .map_err(policy_error)?;
+                off_thread(
+                    move || registry.remove_signature_policy(&removed),
+                    policy_error,
+                )
+                .await?;
                 self.audit("signature-policy-remove", &pattern.to_string());
                 Ok(no_content())
             }
-            _ => Err(not_found(format!(
-                "no such management endpoint: {method} /api/v1/{path}"
-            ))),
+            _ => Err(no_endpoint(method, path)),
         }
     }
 
@@ -110,15 +104,7 @@ impl ManagementRequest<'_> {
     /// (`PUT`) or of the body (`POST`).
     async fn set_policy(&self, from_path: Option<String>) -> Result<Response, ApiError> {
         let new: NewPolicy = self.json()?;
-        let pattern = match (from_path, new.repositories) {
-            (Some(path), Some(body)) if path != body => {
-                return Err(invalid(format!(
-                    "the path names {path} but the body {body}"
-                )));
-            }
-            (Some(pattern), _) | (None, Some(pattern)) => pattern,
-            (None, None) => return Err(invalid("give the repositories the policy covers")),
-        };
+        let pattern = pattern_to_set(from_path, new.repositories, "policy")?;
         let pattern = parse_pattern(&pattern)?;
         let keys = new
             .keys
@@ -135,12 +121,7 @@ impl ManagementRequest<'_> {
             .map_err(policy_error)?;
         let listed = policy_json(&policy, PolicySource::File);
         let registry = self.registry.clone();
-        tokio::task::spawn_blocking(move || registry.set_signature_policy(policy))
-            .await
-            .map_err(|_| {
-                ApiError::management(ManagementCode::Internal, "the change could not run")
-            })?
-            .map_err(policy_error)?;
+        off_thread(move || registry.set_signature_policy(policy), policy_error).await?;
         self.audit("signature-policy-set", &pattern.to_string());
         Ok((StatusCode::OK, axum::Json(listed)).into_response())
     }

@@ -1,14 +1,16 @@
 //! `/tokens`: personal access tokens.
 
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use sentinel_auth::{AuthError, TokenScope};
+use sentinel_auth::AuthError;
 use sentinel_token::Actions;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ManagementRequest, created, denied, invalid, no_content};
 use crate::api::ApiError;
-use crate::auth::now;
+use crate::api::error::ManagementCode;
+use crate::auth::personal_tokens::{self, TokenChangeError};
 
 /// `POST /tokens`.
 #[derive(Deserialize)]
@@ -22,6 +24,18 @@ struct NewToken {
     /// `pull,push`; absent: every action.
     actions: Option<String>,
     expires_in_days: Option<u64>,
+}
+
+/// The management API's answer to a refused token change.
+fn token_change_error(error: TokenChangeError) -> ApiError {
+    match error {
+        TokenChangeError::Invalid(message) => invalid(message),
+        TokenChangeError::Auth(error) => ApiError::from(error),
+        TokenChangeError::Unavailable => {
+            ApiError::management(ManagementCode::Internal, "the change could not run")
+                .with_status(StatusCode::SERVICE_UNAVAILABLE)
+        }
+    }
 }
 
 /// A token's listing (never its secret or hash).
@@ -58,7 +72,7 @@ impl ManagementRequest<'_> {
         if user != self.caller.user {
             self.require_admin()?;
         }
-        let state = self.auth.state();
+        let state = self.users()?.state();
         let tokens: Vec<Value> = state
             .tokens_of(Some(&user))
             .into_iter()
@@ -78,44 +92,32 @@ impl ManagementRequest<'_> {
                 "a personal access token cannot create tokens: sign in with your password",
             ));
         }
-        let actions = match &new.actions {
-            Some(text) => match text.parse::<Actions>() {
-                Ok(actions) if actions.is_empty() => {
-                    return Err(invalid(
-                        "a token needs at least one action: pull, push or delete",
-                    ));
-                }
-                Ok(actions) => actions,
-                Err(error) => return Err(invalid(error.to_string())),
-            },
-            // Unrestricted (stored as the empty set, which means every action).
-            None => Actions::NONE,
-        };
-        let scope = TokenScope {
-            repositories: new.repositories.clone(),
-            actions,
-        };
-        let expires = match new.expires_in_days {
-            Some(days) => Some(
-                days.checked_mul(86_400)
-                    .and_then(|seconds| now().checked_add(seconds))
-                    .ok_or_else(|| invalid("expires_in_days is too large"))?,
-            ),
-            None => None,
-        };
-        let owner = user.clone();
-        let name = new.name.clone();
-        let (token, text) = self
-            .update(move |state| state.create_token(&owner, &name, scope, expires, now()))
-            .await?;
-        self.audit("token-create", &format!("{} ({})", token.id, token.user));
+        if self.identity_token && !self.is_admin() {
+            return Err(denied(
+                "a saved login (identity token) cannot create tokens: sign in with your password",
+            ));
+        }
+        let scope = personal_tokens::scope(new.repositories.clone(), new.actions.as_deref())
+            .map_err(token_change_error)?;
+        let expires = personal_tokens::expiry(new.expires_in_days).map_err(token_change_error)?;
+        let (token, text) = personal_tokens::create(
+            self.users()?,
+            &user,
+            &new.name,
+            scope,
+            expires,
+            &self.caller.user,
+            self.client,
+        )
+        .await
+        .map_err(token_change_error)?;
         let mut body = token_json(&token);
         body["token"] = json!(text);
         Ok(created(body))
     }
 
     pub(super) async fn revoke_token(&self, id: &str) -> Result<Response, ApiError> {
-        let state = self.auth.state();
+        let state = self.users()?.state();
         let owner = state.tokens.get(id).map(|t| t.user.clone());
         let itself = self.caller.token.as_ref().is_some_and(|t| t.id == id);
         match owner {
@@ -131,10 +133,9 @@ impl ManagementRequest<'_> {
                 return Err(ApiError::from(AuthError::UnknownToken(id.to_owned())));
             }
         }
-        let target = id.to_owned();
-        self.update(move |state| state.revoke_token(&target).map(drop))
-            .await?;
-        self.audit("token-revoke", id);
+        personal_tokens::revoke(self.users()?, id, &self.caller.user, self.client)
+            .await
+            .map_err(token_change_error)?;
         Ok(no_content())
     }
 }

@@ -40,7 +40,7 @@ pub(super) struct NewRole {
 impl ManagementRequest<'_> {
     pub(super) fn list_users(&self) -> Result<Response, ApiError> {
         self.require_admin()?;
-        let state = self.auth.state();
+        let state = self.users()?.state();
         let users: Vec<Value> = state
             .users
             .iter()
@@ -69,7 +69,7 @@ impl ManagementRequest<'_> {
     }
 
     pub(super) async fn set_password(&self, name: &str) -> Result<Response, ApiError> {
-        if name != self.caller.user || self.caller.token.is_some() {
+        if name != self.caller.user || self.caller.token.is_some() || self.identity_token {
             self.require_admin()?;
         }
         let new: NewPassword = self.json()?;

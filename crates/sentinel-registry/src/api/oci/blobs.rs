@@ -101,6 +101,7 @@ pub(crate) async fn serve_blob(
         registry.check_signed_blob(repository, digest).await?;
     }
     let blob = registry.blob(repository, digest).await?;
+    registry.touch_blob(repository, digest).await;
     let size = blob.size;
     let range = match parse_range(request.header(&header::RANGE), size) {
         RangeRequest::Unsatisfiable => {

@@ -39,6 +39,7 @@ pub(crate) async fn get(
     let repository = repository(name)?;
     let reference = reference(reference_text, false)?;
     let manifest = registry.manifest(&repository, &reference).await?;
+    registry.touch_manifest(&repository, &manifest.digest).await;
     if registry.signature_required(&repository) && !request.may_push(name) {
         registry
             .check_signed_manifest(&repository, &manifest.digest)
@@ -48,6 +49,17 @@ pub(crate) async fn get(
     let body = if request.method == Method::HEAD {
         Body::empty()
     } else {
+        let tag = match &reference {
+            Reference::Tag(tag) => Some(tag),
+            Reference::Digest(_) => None,
+        };
+        registry.record_pull(
+            &repository,
+            &manifest.digest,
+            &manifest.media_type,
+            tag,
+            Some(request.caller.user()),
+        );
         Body::from(manifest.body)
     };
     let mut response = (StatusCode::OK, body).into_response();
@@ -163,11 +175,15 @@ pub(crate) async fn put(
 /// `DELETE /v2/<name>/manifests/<reference>`: a tag, or a manifest with all its tags.
 pub(crate) async fn delete(
     registry: &Registry,
+    request: &Request,
     name: &str,
     reference_text: &str,
 ) -> Result<Response, ApiError> {
     let repository = repository(name)?;
     let reference = reference(reference_text, false)?;
-    registry.delete_manifest(&repository, &reference).await?;
+    let user = Some(request.caller.user()).filter(|user| !user.is_empty());
+    registry
+        .delete_manifest(&repository, &reference, user)
+        .await?;
     Ok(empty(StatusCode::ACCEPTED, []))
 }

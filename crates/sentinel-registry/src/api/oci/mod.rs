@@ -431,7 +431,7 @@ async fn route(
             manifests::put(registry, &app.in_flight, &request, body, name, reference).await
         }
         (Endpoint::Manifest(name, reference), Method::DELETE) => {
-            manifests::delete(registry, name, reference).await
+            manifests::delete(registry, &request, name, reference).await
         }
         (Endpoint::Blob(name, digest), Method::GET | Method::HEAD) => {
             blobs::get(registry, &request, name, digest).await

@@ -146,8 +146,11 @@ pub(crate) async fn start(
     }
     if let Some(expected) = request.query("digest") {
         let expected = digest(&expected)?;
+        let declared = request
+            .header(&axum::http::header::CONTENT_LENGTH)
+            .and_then(|length| length.parse().ok());
         registry
-            .put_blob(&repository, &expected, body.into_data_stream())
+            .put_blob(&repository, &expected, declared, body.into_data_stream())
             .await?;
         return Ok(created(&repository, &expected));
     }

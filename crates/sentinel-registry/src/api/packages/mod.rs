@@ -37,13 +37,14 @@ use super::oci::{self, Request, header_value};
 use crate::auth::authorization::Requirement;
 use crate::auth::{Caller, audit};
 use crate::clock::rfc3339;
-use crate::service::{PublishTarget, SignatureEntry, VersionChoice};
+use crate::service::{PublishTarget, RegistryError, SignatureEntry, VersionChoice};
 
 mod answers;
 mod search;
 mod versions;
 
 pub(crate) use answers::Answers;
+pub(crate) use search::{cursor_at, read_search, signed_matches};
 
 use search::{popular, search};
 use versions::{delete, dependents, deprecate, download, info, publish, versions};

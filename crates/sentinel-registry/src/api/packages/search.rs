@@ -1,52 +1,57 @@
 //! `GET /v1/packages/search` and `GET /v1/packages/popular`, and the
-//! query parameters they read.
+//! query parameters they read (which the UI's search page reads too:
+//! [`read_search`]).
 
 use super::*;
 
+/// What is wrong with a query parameter, for a `400`.
+type Malformed = String;
+
 /// A query parameter of at most `max` bytes.
-fn bounded(request: &Request, key: &str, max: usize) -> Result<Option<String>, ApiError> {
+fn bounded(request: &Request, key: &str, max: usize) -> Result<Option<String>, Malformed> {
     match request.form_query(key) {
-        Some(value) if value.len() > max => Err(invalid(format!(
+        Some(value) if value.len() > max => Err(format!(
             "{key} is {} bytes long; at most {max} are accepted",
             value.len()
-        ))),
+        )),
         Some(value) if value.is_empty() => Ok(None),
         other => Ok(other),
     }
 }
 
-/// `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
-fn limit(request: &Request) -> Result<usize, ApiError> {
-    match request.form_query("limit") {
+/// `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent or empty
+/// (as an empty form field sends it, like every other filter).
+fn limit(request: &Request) -> Result<usize, Malformed> {
+    match request.form_query("limit").filter(|text| !text.is_empty()) {
         None => Ok(DEFAULT_LIMIT),
         Some(text) => match text.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(invalid(format!(
+            _ => Err(format!(
                 "limit must be a whole number from 1 to {MAX_LIMIT}, not {text:?}"
-            ))),
+            )),
         },
     }
 }
 
 /// `kind`: `agent` or `stack`.
-fn kind(request: &Request) -> Result<Option<PackageKind>, ApiError> {
+fn kind(request: &Request) -> Result<Option<PackageKind>, Malformed> {
     match request.form_query("kind").as_deref() {
         None | Some("") => Ok(None),
         Some("agent") => Ok(Some(PackageKind::Agent)),
         Some("stack") => Ok(Some(PackageKind::Stack)),
-        Some(other) => Err(invalid(format!(
+        Some(other) => Err(format!(
             "kind must be agent or stack, not {:?}",
             truncate(other)
-        ))),
+        )),
     }
 }
 
 /// The offset a cursor stands for.
-fn cursor(request: &Request) -> Result<usize, ApiError> {
+fn cursor(request: &Request) -> Result<usize, Malformed> {
     let Some(text) = request.form_query("cursor").filter(|c| !c.is_empty()) else {
         return Ok(0);
     };
-    let malformed = || invalid("the cursor is not one this registry gave out");
+    let malformed = || "the cursor is not one this registry gave out".to_owned();
     let bytes = URL_SAFE_NO_PAD
         .decode(text.as_bytes())
         .map_err(|_| malformed())?;
@@ -60,14 +65,14 @@ fn cursor(request: &Request) -> Result<usize, ApiError> {
 }
 
 /// `signed`: `true` keeps packages whose shown version a trusted key signed.
-fn signed_only(request: &Request) -> Result<bool, ApiError> {
+fn signed_only(request: &Request) -> Result<bool, Malformed> {
     match request.form_query("signed").as_deref() {
         None | Some("") | Some("false") => Ok(false),
         Some("true") => Ok(true),
-        Some(other) => Err(invalid(format!(
+        Some(other) => Err(format!(
             "signed must be true or false, not {:?}",
             truncate(other)
-        ))),
+        )),
     }
 }
 
@@ -89,8 +94,10 @@ fn summary_json(summary: &PackageSummary, signatures: &[SignatureEntry]) -> Valu
     })
 }
 
-/// `GET /v1/packages/search`.
-pub(super) async fn search(app: &App, request: &Request) -> Result<Response, ApiError> {
+/// The search a request asks for (`q`, `kind`, `capability`, `tag`,
+/// `author`, `model`, `sort`, `cursor`, `limit`) and whether it asks for
+/// signed packages only (`signed`); what is wrong with it otherwise.
+pub(crate) fn read_search(request: &Request) -> Result<(SearchQuery, bool), Malformed> {
     let text = bounded(request, "q", MAX_QUERY_BYTES)?.unwrap_or_default();
     let sort = match request.form_query("sort").as_deref() {
         None | Some("") | Some("relevance") => Sort::Relevance,
@@ -98,10 +105,10 @@ pub(super) async fn search(app: &App, request: &Request) -> Result<Response, Api
         Some("updated") => Sort::Updated,
         Some("name") => Sort::Name,
         Some(other) => {
-            return Err(invalid(format!(
+            return Err(format!(
                 "sort must be relevance, downloads, updated or name, not {:?}",
                 truncate(other)
-            )));
+            ));
         }
     };
     let query = SearchQuery {
@@ -111,13 +118,32 @@ pub(super) async fn search(app: &App, request: &Request) -> Result<Response, Api
         tag: bounded(request, "tag", MAX_FILTER_BYTES)?,
         author: bounded(request, "author", MAX_FILTER_BYTES)?,
         model: bounded(request, "model", MAX_FILTER_BYTES)?,
+        namespace: bounded(request, "namespace", MAX_FILTER_BYTES)?,
         sort,
         offset: cursor(request)?,
         limit: limit(request)?,
     };
+    Ok((query, signed_only(request)?))
+}
+
+/// The cursor of the results from `offset` on, if a cursor may reach it.
+pub(crate) fn cursor_at(offset: usize) -> Option<String> {
+    (offset <= MAX_OFFSET).then(|| URL_SAFE_NO_PAD.encode(format!("o:{offset}")))
+}
+
+/// `GET /v1/packages/search`.
+pub(super) async fn search(app: &App, request: &Request) -> Result<Response, ApiError> {
+    let (query, signed) = read_search(request).map_err(invalid)?;
     let visible = |repository: &RepositoryName| request.can_see(repository.as_str());
-    let (found, total) = if signed_only(request)? {
-        signed_matches(app, &query, &visible).await?
+    let (found, total) = if signed {
+        let signed = signed_matches(app, &query, &visible).await?;
+        let total = signed.len();
+        let page = signed
+            .into_iter()
+            .skip(query.offset)
+            .take(query.limit)
+            .collect();
+        (page, total)
     } else {
         let page = app.registry.search_packages(&query, &visible).await?;
         let mut found = Vec::with_capacity(page.packages.len());
@@ -131,8 +157,7 @@ pub(super) async fn search(app: &App, request: &Request) -> Result<Response, Api
         (found, page.total)
     };
     let next = query.offset + found.len();
-    let next_cursor =
-        (next < total && next <= MAX_OFFSET).then(|| URL_SAFE_NO_PAD.encode(format!("o:{next}")));
+    let next_cursor = if next < total { cursor_at(next) } else { None };
     let packages: Vec<Value> = found
         .iter()
         .map(|(summary, signatures)| summary_json(summary, signatures))
@@ -143,14 +168,15 @@ pub(super) async fn search(app: &App, request: &Request) -> Result<Response, Api
     ))
 }
 
-/// A page of the matches of `query` whose shown version a trusted key
-/// signed, and how many there are: every match is looked at (the catalogue
-/// does not know signatures), a page of [`MAX_LIMIT`] at a time.
-async fn signed_matches(
+/// Every match of `query` (from the first, whatever its offset) whose
+/// shown version a trusted key signed, with its signatures: every match is
+/// looked at (the catalogue does not know signatures), a page of
+/// [`MAX_LIMIT`] at a time, up to [`MAX_OFFSET`].
+pub(crate) async fn signed_matches(
     app: &App,
     query: &SearchQuery,
     visible: sentinel_catalogue::Visible<'_>,
-) -> Result<(Vec<(PackageSummary, Vec<SignatureEntry>)>, usize), ApiError> {
+) -> Result<Vec<(PackageSummary, Vec<SignatureEntry>)>, RegistryError> {
     let mut signed = Vec::new();
     let mut all = SearchQuery {
         offset: 0,
@@ -174,13 +200,7 @@ async fn signed_matches(
             break;
         }
     }
-    let total = signed.len();
-    let page = signed
-        .into_iter()
-        .skip(query.offset)
-        .take(query.limit)
-        .collect();
-    Ok((page, total))
+    Ok(signed)
 }
 
 /// `GET /v1/packages/popular`.
@@ -198,7 +218,12 @@ pub(super) async fn popular(app: &App, request: &Request) -> Result<Response, Ap
     let visible = |repository: &RepositoryName| request.can_see(repository.as_str());
     let found = app
         .registry
-        .popular(days, kind(request)?, limit(request)?, &visible)
+        .popular(
+            days,
+            kind(request).map_err(invalid)?,
+            limit(request).map_err(invalid)?,
+            &visible,
+        )
         .await?;
     let mut packages: Vec<Value> = Vec::with_capacity(found.len());
     for summary in &found {

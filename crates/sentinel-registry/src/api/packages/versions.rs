@@ -256,6 +256,10 @@ pub(super) async fn download(
         header::CONTENT_DISPOSITION,
         header_value(&format!("attachment; filename=\"{file_name}\"")),
     );
+    if request.method == Method::GET {
+        app.registry
+            .record_package_download(&entry, Some(request.caller.user()));
+    }
     Ok(response)
 }
 
@@ -274,7 +278,11 @@ pub(super) async fn delete(
     };
     let digest = listed.digest.clone();
     app.registry
-        .delete_manifest(&repository, &Reference::Digest(digest.clone()))
+        .delete_manifest(
+            &repository,
+            &Reference::Digest(digest.clone()),
+            Some(request.caller.user()).filter(|user| !user.is_empty()),
+        )
         .await?;
     audit::record(
         "delete",
