@@ -68,6 +68,9 @@ pub enum Command {
     /// A registry itself: ping, health, metrics, logs, and what the saved credentials may do.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// A Sentinel registry's settings: repository permissions and visibility, rate limits, webhooks, retention, immutable tags, quotas.
+    #[command(subcommand)]
+    Configure(ConfigureCommand),
 }
 
 /// Where a command talks to, when its reference names no registry.
@@ -664,7 +667,7 @@ pub enum RegistryAuthCommand {
     Test(AuthTestArgs),
 }
 
-/// The registry an `agent registry` command talks to.
+/// The registry an `agent registry` or `agent configure` command talks to.
 #[derive(Debug, Args, Clone)]
 pub struct RegistryTarget {
     /// The registry, host[:port] or URL (default: --registry, the profile's, the configured default).
@@ -774,6 +777,223 @@ pub struct AuthTestArgs {
     /// Also ask which of pull, push and delete the credentials may do on this repository.
     #[arg(long, value_name = "REPOSITORY")]
     pub repository: Option<String>,
+
+    /// The registry and output format.
+    #[command(flatten)]
+    pub target: RegistryTarget,
+}
+
+/// `agent configure ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigureCommand {
+    /// Grants on a repository: add, remove, list.
+    #[command(subcommand)]
+    Permission(PermissionCommand),
+    /// Set who may pull a repository: public, private or org.
+    Visibility(VisibilityArgs),
+    /// Show or change the registry's request rate limits, live (administrators).
+    RateLimit(RateLimitArgs),
+    /// Where the registry sends its events: add, list, remove, test (administrators).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// Retention policies: which package versions the registry keeps; and running them now.
+    #[command(subcommand)]
+    Retention(crate::commands::configure::retention::RetentionCommand),
+    /// Tag immutability rules: tags that never move once set.
+    #[command(subcommand)]
+    Immutable(crate::commands::configure::immutable::ImmutableCommand),
+    /// Namespace quotas: how many bytes a user or organisation may store.
+    #[command(subcommand)]
+    Quota(crate::commands::configure::quota::QuotaCommand),
+}
+
+/// `agent configure permission ...`.
+#[derive(Debug, Subcommand)]
+pub enum PermissionCommand {
+    /// Grant a user read, write or admin on a repository (replacing their grant).
+    Add(PermissionAddArgs),
+    /// Remove a user's grant on a repository.
+    Remove(PermissionRemoveArgs),
+    /// List a repository's visibility and grants.
+    List(PermissionListArgs),
+}
+
+/// The values of `--permission`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PermissionArg {
+    /// Pull.
+    Read,
+    /// Pull, push and delete.
+    Write,
+    /// Pull, push, delete, and manage the repository's visibility and grants.
+    Admin,
+}
+
+/// The repository an `agent configure` command changes.
+#[derive(Debug, Args)]
+pub struct RepositoryTarget {
+    /// The repository: [registry/]repository.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// The output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+
+    /// The registry and profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Arguments of `agent configure permission add`.
+#[derive(Debug, Args)]
+pub struct PermissionAddArgs {
+    /// The user granted.
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+
+    /// What the user may do.
+    #[arg(long, value_enum, value_name = "PERMISSION")]
+    pub permission: PermissionArg,
+
+    /// The repository, registry and output format.
+    #[command(flatten)]
+    pub target: RepositoryTarget,
+}
+
+/// Arguments of `agent configure permission remove`.
+#[derive(Debug, Args)]
+pub struct PermissionRemoveArgs {
+    /// The user whose grant goes.
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+
+    /// Remove the grant only if it is this one.
+    #[arg(long, value_enum, value_name = "PERMISSION")]
+    pub permission: Option<PermissionArg>,
+
+    /// The repository, registry and output format.
+    #[command(flatten)]
+    pub target: RepositoryTarget,
+}
+
+/// Arguments of `agent configure permission list`.
+#[derive(Debug, Args)]
+pub struct PermissionListArgs {
+    /// The repository, registry and output format.
+    #[command(flatten)]
+    pub target: RepositoryTarget,
+}
+
+/// Arguments of `agent configure visibility`.
+#[derive(Debug, Args)]
+pub struct VisibilityArgs {
+    /// The repository: [registry/]repository.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Who may pull it.
+    #[arg(value_enum, value_name = "VISIBILITY")]
+    pub visibility: VisibilityArg,
+
+    /// The output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+
+    /// The registry and profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// The values of `agent configure rate-limit --per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RateLimitScopeArg {
+    /// The limit per client address.
+    Address,
+    /// The limit per signed-in user.
+    User,
+}
+
+/// Arguments of `agent configure rate-limit`.
+#[derive(Debug, Args)]
+pub struct RateLimitArgs {
+    /// Requests per minute (0: no limit).
+    #[arg(long, value_name = "N")]
+    pub requests_per_minute: Option<u32>,
+
+    /// Requests at once before the rate holds them back (0: one second's worth).
+    #[arg(long, value_name = "M")]
+    pub burst_size: Option<u32>,
+
+    /// Change only this limit (default: both the per-address and the per-user limit).
+    #[arg(long, value_enum, value_name = "LIMIT")]
+    pub per: Option<RateLimitScopeArg>,
+
+    /// Forget the changes and return to the limits of the registry's settings.
+    #[arg(long, conflicts_with_all = ["requests_per_minute", "burst_size", "per"])]
+    pub reset: bool,
+
+    /// The registry and output format.
+    #[command(flatten)]
+    pub target: RegistryTarget,
+}
+
+/// `agent configure webhook ...`.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add a webhook; its secret (given with --secret-stdin, else generated) is shown once.
+    Add(WebhookAddArgs),
+    /// List the registry's webhooks (never their secrets).
+    List(WebhookListArgs),
+    /// Remove a webhook, with its pending deliveries.
+    Remove(WebhookNameArgs),
+    /// Send a webhook a test event now and show what its receiver answered.
+    Test(WebhookNameArgs),
+}
+
+/// Arguments of `agent configure webhook add`.
+#[derive(Debug, Args)]
+pub struct WebhookAddArgs {
+    /// The webhook's name (lowercase letters, digits, '-', '_', '.').
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// Where events are POSTed (http:// or https://).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    /// Comma-separated: push, pull, delete, publish, signature, quota, gc,
+    /// all, or full types (io.sentinel.manifest.pushed).
+    #[arg(long, value_name = "EVENTS")]
+    pub events: String,
+
+    /// Only events of repositories matching this pattern (acme/*).
+    #[arg(long, value_name = "PATTERN")]
+    pub repository: Option<String>,
+
+    /// Read the secret from the first line of stdin (else the registry generates one).
+    #[arg(long)]
+    pub secret_stdin: bool,
+
+    /// The registry and output format.
+    #[command(flatten)]
+    pub target: RegistryTarget,
+}
+
+/// Arguments of `agent configure webhook list`.
+#[derive(Debug, Args)]
+pub struct WebhookListArgs {
+    /// The registry and output format.
+    #[command(flatten)]
+    pub target: RegistryTarget,
+}
+
+/// Arguments of `agent configure webhook remove` and `test`.
+#[derive(Debug, Args)]
+pub struct WebhookNameArgs {
+    /// The webhook's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
 
     /// The registry and output format.
     #[command(flatten)]

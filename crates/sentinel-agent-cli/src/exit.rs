@@ -15,7 +15,7 @@
 //! | 10 | a signature that does not verify (changed, damaged or malformed) and no valid one |
 //! | 11 | a valid signature, but for another digest, and no valid one for this one |
 //! | 12 | the registry is not ready: `/readyz` failed, or `/v2/` answered neither 200 nor 401 (`agent registry health`) |
-//! | 13 | the registry lacks the Sentinel API the command needs (`agent registry metrics`, `logs`) |
+//! | 13 | the registry lacks the Sentinel API the command needs (`agent registry metrics`, `logs`, `agent configure`) |
 //! | 130 | interrupted (Ctrl-C) |
 
 use sentinel_client::{ClientError, ErrorKind};

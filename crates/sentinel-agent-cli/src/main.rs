@@ -86,5 +86,6 @@ async fn run(cli: Cli, interrupted: Arc<AtomicBool>) -> anyhow::Result<()> {
         Command::Verify(args) => commands::verify::run(&context, args).await,
         Command::Trust(command) => commands::trust::run(&context, command),
         Command::Registry(command) => commands::registry::run(&context, command).await,
+        Command::Configure(command) => commands::configure::run(&context, command).await,
     }
 }

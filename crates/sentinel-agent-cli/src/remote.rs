@@ -82,7 +82,7 @@ impl<'a> Remote<'a> {
 
 /// Whether a reference's first component is a registry host, by docker's
 /// rule (`sentinel_oci::looks_like_registry`).
-fn names_registry(text: &str) -> bool {
+pub(crate) fn names_registry(text: &str) -> bool {
     text.split_once('/')
         .is_some_and(|(first, _)| sentinel_oci::looks_like_registry(first))
 }

@@ -11,7 +11,7 @@ mod common;
 #[path = "support/distribution.rs"]
 mod distribution;
 
-use common::AgentHome;
+use common::{AgentHome, host};
 use distribution::{Distribution, RegistryAuth};
 use sentinel_client::{ClientOptions, ReferrerIndexing, RegistryClient, RegistryLocation};
 use sentinel_conformance::TestRegistry;
@@ -21,14 +21,6 @@ use serde_json::{Value, json};
 const SBOM_TYPE: &str = "application/vnd.example.sbom";
 const SIGNATURE_TYPE: &str = "application/vnd.example.signature";
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
-
-fn host(registry: &TestRegistry) -> String {
-    registry
-        .base_url()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string()
-}
 
 fn client(host: &str) -> RegistryClient {
     RegistryClient::new(

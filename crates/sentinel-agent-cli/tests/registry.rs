@@ -17,7 +17,7 @@ mod htpasswd;
 #[path = "support/token_issuer.rs"]
 mod token_issuer;
 
-use common::{AgentHome, Run};
+use common::{AgentHome, Run, admin_call, as_user, host};
 use distribution::{Distribution, RegistryAuth};
 use sentinel_conformance::{ADMIN_PASSWORD, TestRegistry};
 use serde_json::{Value, json};
@@ -25,25 +25,6 @@ use token_issuer::TokenIssuer;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "alice-password-1";
-
-fn host(registry: &TestRegistry) -> String {
-    registry
-        .base_url()
-        .trim_start_matches("http://")
-        .to_string()
-}
-
-/// `agent ARGS` with a user name and password in the environment.
-async fn as_user(home: &AgentHome, user: &str, password: &str, args: &[&str]) -> Run {
-    let output = home
-        .command(args)
-        .env("DOCKER_USERNAME", user)
-        .env("DOCKER_PASSWORD", password)
-        .output()
-        .await
-        .expect("run agent");
-    Run::from(output)
-}
 
 /// Standard output as JSON.
 fn json_of(run: &Run) -> Value {
@@ -261,22 +242,6 @@ async fn sentinel_without_authentication() {
     assert_eq!(auth["sentinel"], true);
     assert_eq!(auth["authentication_off"], true);
     assert_eq!(auth["granted"], json!(["pull", "push", "delete"]));
-}
-
-/// A management API call as the bootstrap admin.
-async fn admin_call(registry: &TestRegistry, method: reqwest::Method, path: &str, body: Value) {
-    let response = reqwest::Client::new()
-        .request(method, registry.url(path))
-        .basic_auth("admin", Some(ADMIN_PASSWORD))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{path}: {}",
-        response.status()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -90,6 +90,32 @@ async fn push_without_a_reference_uses_the_name_and_version() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_version_tag_that_is_not_the_packages_version_is_refused_before_any_upload() {
+    let registry = TestRegistry::start().await;
+    let host = host(&registry);
+    let home = AgentHome::new();
+    let dir = home.write_agent("hello", "0.2.0");
+    let reference = format!("{host}/me/hello:0.1.0");
+    let refused = home
+        .fails(&["push", &reference, dir.to_str().unwrap()], 2)
+        .await;
+    assert!(
+        refused
+            .stderr
+            .contains("tag 0.1.0 is a version, but the package is version 0.2.0"),
+        "{}",
+        refused.stderr
+    );
+    // Nothing reached the registry, and the store names nothing.
+    let tags = reqwest::get(registry.url("/v2/me/hello/tags/list"))
+        .await
+        .unwrap();
+    assert_eq!(tags.status(), reqwest::StatusCode::NOT_FOUND);
+    let images = home.ok(&["images"]).await;
+    assert!(!images.stdout.contains("me/hello"), "{}", images.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn missing_tags_and_unreachable_registries_have_their_own_exit_codes() {
     let registry = TestRegistry::start().await;
     let host = host(&registry);

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use bytes::Bytes;
-use common::{AgentHome, tree};
+use common::{AgentHome, host, tree};
 use distribution::{Distribution, RegistryAuth};
 use sentinel_client::{ClientOptions, RegistryClient, RegistryLocation};
 use sentinel_conformance::TestRegistry;
@@ -37,14 +37,6 @@ const OTHER_SUBJECT: i32 = 11;
 const AUTH: i32 = 3;
 /// A bad argument.
 const USAGE: i32 = 2;
-
-fn host(registry: &TestRegistry) -> String {
-    registry
-        .base_url()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string()
-}
 
 /// Generates the key `name` in `home` and returns its public key file.
 async fn generate(home: &AgentHome, name: &str) -> PathBuf {

@@ -10,9 +10,9 @@ mod common;
 #[path = "support/distribution.rs"]
 mod distribution;
 
-use common::{AgentHome, Run};
+use common::{AgentHome, admin_call, as_user, host};
 use distribution::{Distribution, RegistryAuth};
-use sentinel_conformance::{ADMIN_PASSWORD, TestRegistry};
+use sentinel_conformance::TestRegistry;
 use serde_json::{Value, json};
 
 /// The tags pushed for `team/planner`, in push order: versions with a
@@ -30,14 +30,6 @@ const TAGS: &[(&str, &str)] = &[
 
 /// The version tags, newest first.
 const NEWEST_FIRST: &[&str] = &["2.0.0-rc.1", "v1.10.0", "1.9.0", "1.2.5_build.7", "1.2.0"];
-
-fn host(registry: &TestRegistry) -> String {
-    registry
-        .base_url()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string()
-}
 
 /// Pushes every tag of [`TAGS`] to `host/team/planner`, each from an agent
 /// of the version it names.
@@ -270,34 +262,6 @@ async fn requirements_resolve_over_the_configured_registries() {
         tags_of(&versions),
         ["1.1.0"],
         "the first registry that has it"
-    );
-}
-
-/// Runs `agent` in `home` with `username` and `password` in the environment.
-async fn as_user(home: &AgentHome, username: &str, password: &str, args: &[&str]) -> Run {
-    let output = home
-        .command(args)
-        .env("DOCKER_USERNAME", username)
-        .env("DOCKER_PASSWORD", password)
-        .output()
-        .await
-        .expect("run agent");
-    Run::from(output)
-}
-
-/// A management API call as the bootstrap admin.
-async fn admin_call(registry: &TestRegistry, method: reqwest::Method, path: &str, body: Value) {
-    let response = reqwest::Client::new()
-        .request(method, registry.url(path))
-        .basic_auth("admin", Some(ADMIN_PASSWORD))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{path}: {}",
-        response.status()
     );
 }
 

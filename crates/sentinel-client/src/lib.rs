@@ -49,6 +49,7 @@ mod sink;
 mod token;
 mod transport;
 mod upload;
+mod webhooks;
 
 pub use client::{ClientOptions, DEFAULT_CHUNK_SIZE, DEFAULT_IDLE_TIMEOUT, RegistryClient};
 pub use diagnostics::{
@@ -58,7 +59,10 @@ pub use diagnostics::{
 pub use error::{ClientError, ErrorKind};
 pub use location::{RegistryLocation, Scheme};
 pub use login::LoginOutcome;
-pub use management::{ManagementApi, Visibility};
+pub use management::{
+    Access, ManagementApi, RateLimit, RateLimitChange, RateLimitScope, RateLimits,
+    RepositorySettings, Visibility,
+};
 pub use manifests::{FetchedManifest, ManifestHead, StoredManifest};
 pub use packages::{
     PackageHit, PackageVersion, PackageVersions, SearchQuery, SearchResults, VersionsQuery,
@@ -67,6 +71,9 @@ pub use progress::{NoProgress, TransferProgress};
 pub use push::BlobPush;
 pub use reference::{DEFAULT_TAG, ResolvedReference};
 pub use referrer_push::{PushedReferrer, ReferrerIndexing};
+/// The HTTP method of a [`RegistryClient::management_call`].
+pub use reqwest::Method;
 pub use retry::RetryPolicy;
 pub use sentinel_credentials::Credential;
 pub use sentinel_oci::ImageReferenceError;
+pub use webhooks::{NewWebhook, WebhookDelivery, WebhookInfo};

@@ -25,6 +25,16 @@
 //!   [`events`] and [`test_auth`]: what `agent registry` shows of a
 //!   registry, from `/v2/` and Sentinel's health, metrics, logs and
 //!   management APIs.
+//! - [`webhooks()`], [`add_webhook`], [`remove_webhook`], [`test_webhook`]:
+//!   a Sentinel registry's webhooks, through its management API.
+//! - [`grant`], [`revoke`], [`repository_settings`], [`set_visibility`],
+//!   [`rate_limits`], [`change_rate_limits`], [`reset_rate_limits`]: what
+//!   `agent configure` changes through Sentinel's management API.
+//! - [`retention_policies`], [`set_retention_policy`], [`run_retention`],
+//!   [`immutability_rules`], [`set_immutability_rule`], [`quotas`],
+//!   [`set_quota`], [`namespace_usage`] and their removals: what `agent
+//!   configure retention|immutable|quota` manages through Sentinel's
+//!   management API.
 //! - [`KeyDirectory`]: signing keys in the configuration directory;
 //!   [`sign()`] and [`sign_detached`]: a signature pushed as an artifact
 //!   whose subject is the signed manifest, or written beside a package file;
@@ -38,13 +48,16 @@
 //! a [`WorkflowError`] whose source chain keeps the client, package or store
 //! error beneath.
 
+mod configure;
 mod copy;
 mod error;
 mod images;
 mod inspect;
 mod keys;
+mod lifecycle;
 mod local;
 mod login;
+mod management;
 mod manifest;
 mod observe;
 mod progress;
@@ -58,7 +71,12 @@ mod trust;
 mod unpack;
 mod verify;
 mod versions;
+mod webhooks;
 
+pub use configure::{
+    change_rate_limits, grant, rate_limits, repository_settings, reset_rate_limits, revoke,
+    set_visibility,
+};
 pub use copy::{
     BlobTally, CopiedTag, CopyReport, CopyRequest, IN_MEMORY_BLOB, MAX_DEPTH, MAX_MANIFESTS, Tally,
     copy,
@@ -67,13 +85,19 @@ pub use error::{BoxError, Result, WorkflowError};
 pub use images::{Filter, ImageRow, list};
 pub use inspect::{Inspection, inspect};
 pub use keys::{DEFAULT_KEY_NAME, GeneratedKey, KEYS_DIR, KeyDirectory, KeyEntry, read_public_key};
+pub use lifecycle::{
+    ImmutabilitySpec, NamespaceQuota, RetentionRun, RetentionSpec, RetiredVersion,
+    immutability_rules, namespace_usage, quotas, remove_immutability_rule, remove_quota,
+    remove_retention_policy, retention_policies, run_retention, set_immutability_rule, set_quota,
+    set_retention_policy,
+};
 pub use local::{Removal, remove, tag};
 pub use login::check_credential;
 pub use manifest::DescriptorView;
 pub use observe::{
     AuthReport, Challenge, Check, Exposition, ExpositionError, HealthReport, MetricSeries,
-    MetricsSummary, PingReport, PopularPackage, Sample, TESTED_ACTIONS, Tls, events, health,
-    metric_series, metrics_summary, ping, test_auth,
+    MetricsSummary, NamespaceFigures, PingReport, PopularPackage, Sample, TESTED_ACTIONS, Tls,
+    events, health, metric_series, metrics_summary, ping, test_auth,
 };
 pub use progress::{Progress, Transfer};
 pub use pull::{Extract, PullReport, Resolved, resolve};
@@ -92,3 +116,4 @@ pub use verify::{
     detached_signature_path, verify, verify_detached,
 };
 pub use versions::{Resolution, VersionListing, VersionRow, VersionSource, versions};
+pub use webhooks::{add_webhook, remove_webhook, test_webhook, webhooks};

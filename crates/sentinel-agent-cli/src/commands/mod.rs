@@ -1,5 +1,6 @@
 //! One module per group of subcommands.
 
+pub mod configure;
 pub mod copy;
 pub mod images;
 pub mod init;

@@ -31,7 +31,7 @@ pub async fn run(context: &Context, command: RegistryCommand) -> anyhow::Result<
 
 /// The client for the registry the arguments name: the positional
 /// REGISTRY, else `--registry`, the profile's, the configured default.
-fn client(context: &Context, target: &RegistryTarget) -> anyhow::Result<RegistryClient> {
+pub(crate) fn client(context: &Context, target: &RegistryTarget) -> anyhow::Result<RegistryClient> {
     let chosen = context.target(&target.remote)?;
     let address = target
         .address
@@ -47,7 +47,10 @@ fn client(context: &Context, target: &RegistryTarget) -> anyhow::Result<Registry
 }
 
 /// Prints `value` as JSON or YAML; `false` for the table format, which the caller draws.
-fn print_structured<T: Serialize>(format: OutputFormat, value: &T) -> anyhow::Result<bool> {
+pub(crate) fn print_structured<T: Serialize>(
+    format: OutputFormat,
+    value: &T,
+) -> anyhow::Result<bool> {
     match format {
         OutputFormat::Json => say!("{}", serde_json::to_string_pretty(value)?),
         OutputFormat::Yaml => say_raw!("{}", serde_norway::to_string(value)?),
@@ -57,7 +60,7 @@ fn print_structured<T: Serialize>(format: OutputFormat, value: &T) -> anyhow::Re
 }
 
 /// `key   value` lines, the keys aligned.
-fn fields(lines: &[(&str, String)]) {
+pub(crate) fn fields(lines: &[(&str, String)]) {
     let width = lines.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
     for (key, value) in lines {
         say!("{key:<width$}   {value}");
@@ -349,6 +352,24 @@ fn print_summary(summary: &MetricsSummary) {
             })
             .collect();
         table(&["NAME", "LATEST", "DOWNLOADS"], &rows);
+    }
+    if !summary.namespaces.is_empty() {
+        say!();
+        say!("Namespaces:");
+        let rows: Vec<Vec<String>> = summary
+            .namespaces
+            .iter()
+            .map(|figures| {
+                vec![
+                    figures.namespace.clone(),
+                    crate::progress::human_size(figures.usage),
+                    figures
+                        .quota
+                        .map_or_else(|| "-".to_string(), crate::progress::human_size),
+                ]
+            })
+            .collect();
+        table(&["NAMESPACE", "USAGE", "QUOTA"], &rows);
     }
 }
 

@@ -4,7 +4,8 @@ use sentinel_client::SearchQuery;
 use sentinel_workflows::{SearchOutcome, SearchSource};
 
 use crate::cli::{KindArg, OutputFormat, SearchArgs, SortArg};
-use crate::context::Context;
+use crate::config::Config;
+use crate::context::{Context, Target};
 use crate::output::{say, say_raw, table};
 use crate::remote::Remote;
 
@@ -38,6 +39,11 @@ pub async fn run(context: &Context, args: SearchArgs) -> anyhow::Result<()> {
         signed: args.signed,
     };
     let target = context.target(&args.remote)?;
+    if searches_docker_hub(&target, context.config()) {
+        eprintln!(
+            "no registry is configured, so this searches docker.io: name one with --registry REGISTRY or set default_registry in the configuration"
+        );
+    }
     let candidates = Remote::pull_candidates(context, "", target);
     let outcome = sentinel_workflows::search(&candidates, &query).await?;
     report_registries(&outcome);
@@ -47,6 +53,14 @@ pub async fn run(context: &Context, args: SearchArgs) -> anyhow::Result<()> {
         OutputFormat::Table => print_table(&outcome),
     }
     Ok(())
+}
+
+/// Whether a search falls back to Docker Hub for want of a registry: no
+/// `--registry`, `--profile` or `default_registry`, and no configured
+/// registries. A name without a registry means Docker Hub, as docker says,
+/// so a search with none configured is most likely a missing setting.
+fn searches_docker_hub(target: &Target<'_>, config: &Config) -> bool {
+    target.default_registry.is_none() && config.registries.is_empty()
 }
 
 /// One line on stderr for each registry that could not search.
@@ -103,4 +117,28 @@ fn print_table(outcome: &SearchOutcome) {
         ],
         &rows,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_search_with_no_registry_at_all_falls_back_to_docker_hub() {
+        let nowhere = Target {
+            default_registry: None,
+            profile: None,
+        };
+        assert!(searches_docker_hub(&nowhere, &Config::default()));
+        let named = Target {
+            default_registry: Some("localhost:5000".to_owned()),
+            profile: None,
+        };
+        assert!(!searches_docker_hub(&named, &Config::default()));
+        let configured: Config = serde_norway::from_str(
+            "registries:\n  - url: http://localhost:5000\n    priority: 1\n",
+        )
+        .unwrap();
+        assert!(!searches_docker_hub(&nowhere, &configured));
+    }
 }

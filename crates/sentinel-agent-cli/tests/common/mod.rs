@@ -198,3 +198,45 @@ pub async fn assert_re_push_uploads_nothing_and_mounts(home: &AgentHome, host: &
         other.stdout
     );
 }
+
+/// `host:port` of a test registry, as references name it.
+pub fn host(registry: &sentinel_conformance::TestRegistry) -> String {
+    registry
+        .base_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Runs `agent ARGS` in `home` with `user` and `password` in the environment.
+pub async fn as_user(home: &AgentHome, user: &str, password: &str, args: &[&str]) -> Run {
+    let output = home
+        .command(args)
+        .env("DOCKER_USERNAME", user)
+        .env("DOCKER_PASSWORD", password)
+        .output()
+        .await
+        .expect("run agent");
+    Run::from(output)
+}
+
+/// A management API call as the bootstrap admin, which must succeed.
+pub async fn admin_call(
+    registry: &sentinel_conformance::TestRegistry,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) {
+    let response = reqwest::Client::new()
+        .request(method, registry.url(path))
+        .basic_auth("admin", Some(sentinel_conformance::ADMIN_PASSWORD))
+        .json(&body)
+        .send()
+        .await
+        .expect("send the management call");
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+}

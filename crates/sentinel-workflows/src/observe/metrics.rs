@@ -58,6 +58,19 @@ pub struct MetricsSummary {
     pub rate_limited: u64,
     /// The most downloaded packages of the last 30 days that the caller may pull.
     pub top_packages: Vec<PopularPackage>,
+    /// What each namespace stores, and its quota, by namespace.
+    pub namespaces: Vec<NamespaceFigures>,
+}
+
+/// A namespace's usage and quota, from the namespace gauges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamespaceFigures {
+    /// The namespace (a user or an organisation).
+    pub namespace: String,
+    /// The bytes of the distinct blobs it holds.
+    pub usage: u64,
+    /// Its quota in bytes, if it has one.
+    pub quota: Option<u64>,
 }
 
 /// A package among the most downloaded.
@@ -228,7 +241,42 @@ fn summarise(
         auth_failures: count("sentinel_auth_failures_total"),
         rate_limited: count("sentinel_rate_limited_total"),
         top_packages: Vec::new(),
+        namespaces: namespaces(latest),
     }
+}
+
+/// The namespace gauges of `exposition`, by namespace.
+fn namespaces(exposition: &Exposition) -> Vec<NamespaceFigures> {
+    let of = |sample: &Sample| sample.labels.get("namespace").cloned();
+    let mut out: Vec<NamespaceFigures> = exposition
+        .series("sentinel_namespace_usage_bytes")
+        .into_iter()
+        .filter_map(|sample| {
+            Some(NamespaceFigures {
+                namespace: of(sample)?,
+                usage: whole(sample.value),
+                quota: None,
+            })
+        })
+        .collect();
+    for sample in exposition.series("sentinel_namespace_quota_bytes") {
+        let Some(namespace) = of(sample) else {
+            continue;
+        };
+        match out
+            .iter_mut()
+            .find(|figures| figures.namespace == namespace)
+        {
+            Some(figures) => figures.quota = Some(whole(sample.value)),
+            None => out.push(NamespaceFigures {
+                namespace,
+                usage: 0,
+                quota: Some(whole(sample.value)),
+            }),
+        }
+    }
+    out.sort_by(|a, b| a.namespace.cmp(&b.namespace));
+    out
 }
 
 #[cfg(test)]
@@ -247,6 +295,9 @@ mod tests {
              sentinel_stored_blobs 12\n\
              sentinel_stored_blob_bytes 1048576\n\
              sentinel_build_info{{version=\"0.1.0\"}} 1\n\
+             sentinel_namespace_usage_bytes{{namespace=\"acme\"}} 512\n\
+             sentinel_namespace_usage_bytes{{namespace=\"bob\"}} 7\n\
+             sentinel_namespace_quota_bytes{{namespace=\"acme\"}} 1024\n\
              # EOF\n"
         );
         Exposition::parse(&text).unwrap()
@@ -268,6 +319,21 @@ mod tests {
         assert_eq!(summary.index_bytes, None);
         assert_eq!(summary.auth_failures, 0);
         assert_eq!(summary.version.as_deref(), Some("0.1.0"));
+        assert_eq!(
+            summary.namespaces,
+            vec![
+                NamespaceFigures {
+                    namespace: "acme".into(),
+                    usage: 512,
+                    quota: Some(1024)
+                },
+                NamespaceFigures {
+                    namespace: "bob".into(),
+                    usage: 7,
+                    quota: None
+                },
+            ]
+        );
     }
 
     #[test]

@@ -22,7 +22,9 @@ use serde::Serialize;
 use crate::error::{Result, WorkflowError};
 
 pub use exposition::{Exposition, ExpositionError, Sample};
-pub use metrics::{MetricSeries, MetricsSummary, PopularPackage, metric_series, metrics_summary};
+pub use metrics::{
+    MetricSeries, MetricsSummary, NamespaceFigures, PopularPackage, metric_series, metrics_summary,
+};
 
 /// The actions `agent registry auth test --repository` asks the token service for.
 pub const TESTED_ACTIONS: [&str; 3] = ["pull", "push", "delete"];

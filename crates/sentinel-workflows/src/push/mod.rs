@@ -237,6 +237,17 @@ fn record_package(
         Some(tag) => tag.to_string(),
         None => record::sanitize_tag(&package.definition.version().to_string()),
     };
+    // The registry would refuse it after the upload (and the store would
+    // name a manifest no registry holds): say so before anything moves.
+    let version = package.definition.version();
+    if let Some(tagged) = sentinel_package::versions::tag_version(&tag)
+        && tagged != *version
+    {
+        return Err(WorkflowError::Usage(format!(
+            "tag {tag} is a version, but the package is version {version}: push it as {}, or change the version in its definition",
+            sentinel_package::versions::version_tag(version)
+        )));
+    }
     let reference = with_tag(&reference, &tag)?;
     let manifest_digest = record::record_in_store(store, &package, request.description.as_deref())?;
     store.set_name(&reference.to_string(), &manifest_digest, BTreeMap::new())?;
