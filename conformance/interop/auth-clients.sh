@@ -51,18 +51,8 @@ containerd_pid=
 dockerd_pid=
 cleanup() {
   set +e
-  if [ -n "$dockerd_pid" ]; then
-    kill "$dockerd_pid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$dockerd_pid" 2>/dev/null
-    wait "$dockerd_pid" 2>/dev/null
-  fi
-  if [ -n "$containerd_pid" ]; then
-    kill "$containerd_pid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$containerd_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$containerd_pid" 2>/dev/null
-    wait "$containerd_pid" 2>/dev/null
-  fi
+  stop_dockerd
+  stop_containerd
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   unmount_and_remove_work
 }
@@ -162,66 +152,18 @@ tar -C rootfs -cf rootfs.tar .
 
 # --- containerd (for dockerd, and for ctr in part 4) -------------------------
 client=containerd
-cat >"$work/containerd.toml" <<EOF
-version = 2
-root = "$work/containerd/root"
-state = "$work/containerd/state"
-temp = "$work/tmp"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$work/containerd.sock"
-[ttrpc]
-  address = "$work/containerd.sock.ttrpc"
-[debug]
-  address = "$work/containerd-debug.sock"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$work/containerd/opt"
-EOF
-containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
-containerd_pid=$!
-for _ in $(seq 1 100); do
-  ctr -a "$work/containerd.sock" version >/dev/null 2>&1 && break
-  kill -0 "$containerd_pid" 2>/dev/null || fail "start containerd (it exited)" "$work/containerd.log"
-  sleep 0.1
-done
-ctr -a "$work/containerd.sock" version >"$work/out" 2>&1 || fail "start containerd (socket not ready)" "$work/containerd.log"
+start_containerd "$work/tmp" || fail "$start_failure" "$work/containerd.log"
 
 # --- 1. docker ----------------------------------------------------------------
 # --- 1. docker ----------------------------------------------------------------
 client=docker
-cat >"$work/daemon.json" <<EOF2
-{
-  "data-root": "$work/docker/data",
-  "exec-root": "$work/docker/exec",
-  "pidfile": "$work/docker/dockerd.pid",
-  "deprecated-key-path": "$work/docker/key.json",
-  "hosts": ["unix://$work/docker.sock"],
-  "containerd": "$work/containerd.sock",
-  "containerd-namespace": "auth-docker",
-  "containerd-plugins-namespace": "auth-docker-plugins",
-  "bridge": "none",
-  "iptables": false,
-  "ip6tables": false,
-  "ip-forward": false,
-  "ip-masq": false,
-  "userland-proxy": false,
-  "insecure-registries": ["$addr"],
-  "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 1024, "Soft": 1024}},
-  "features": {"buildkit": false}
-}
-EOF2
-dockerd --config-file "$work/daemon.json" >"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
+start_dockerd auth-docker '"insecure-registries": ["'"$addr"'"],
+  "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 1024, "Soft": 1024}},' ||
+  fail "$start_failure" "$work/dockerd.log"
 docker_config=$work/docker-cli
 mkdir -p "$docker_config"
 echo '{}' >"$docker_config/config.json"
 docker() { timeout "$limit" env DOCKER_HOST="unix://$work/docker.sock" DOCKER_CONFIG="$docker_config" "$docker_cli" "$@"; }
-for _ in $(seq 1 150); do
-  docker version >/dev/null 2>&1 && break
-  kill -0 "$dockerd_pid" 2>/dev/null || fail "start dockerd (it exited)" "$work/dockerd.log"
-  sleep 0.1
-done
-docker version >"$work/out" 2>&1 || fail "start dockerd (API not answering)" "$work/dockerd.log"
 
 refused "docker login with a wrong password" 'unauthori[sz]ed|denied|incorrect|invalid' \
   docker login -u alice --password-stdin "$addr" <<<"$wrong_password"

@@ -31,7 +31,7 @@ server_pid=
 containerd_pid=
 cleanup() {
   set +e
-  [ -n "$containerd_pid" ] && kill "$containerd_pid" 2>/dev/null && wait "$containerd_pid" 2>/dev/null
+  stop_containerd
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   unmount_and_remove_work
 }
@@ -104,31 +104,10 @@ step "sign signed/ok" "$signer" "$work/signer.pem" "http://$addr" signed/ok "$pu
 
 # containerd pulls the signed image, and is refused the unsigned one.
 client=containerd
-mkdir -p "$work/containerd/tmp" "$work/certs.d"
-cat >"$work/containerd.toml" <<EOF
-version = 2
-root = "$work/containerd/root"
-state = "$work/containerd/state"
-temp = "$work/containerd/tmp"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$work/containerd.sock"
-[ttrpc]
-  address = "$work/containerd.sock.ttrpc"
-[debug]
-  address = "$work/containerd-debug.sock"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$work/containerd/opt"
-EOF
+mkdir -p "$work/certs.d"
 export TMPDIR=$work/containerd/tmp
-containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
-containerd_pid=$!
+start_containerd "$TMPDIR" || fail "$start_failure" "$work/containerd.log"
 ctr() { command ctr -a "$work/containerd.sock" -n "$ns" "$@"; }
-for _ in $(seq 1 100); do
-  ctr version >/dev/null 2>&1 && break
-  kill -0 "$containerd_pid" 2>/dev/null || fail "start containerd (it exited)" "$work/containerd.log"
-  sleep 0.1
-done
 client=ctr
 step "ctr images pull --plain-http signed/ok" ctr images pull --plain-http --hosts-dir "$work/certs.d" "$addr/signed/ok:v1"
 got=$(ctr images ls | awk -v r="$addr/signed/ok:v1" '$1 == r {print $3}')

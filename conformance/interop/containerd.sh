@@ -34,24 +34,10 @@ cleanup() {
       sleep 0.2
       ctr -a "$work/containerd.sock" -n "$ns" tasks delete -f "$task" >/dev/null 2>&1
     done
-    kill "$containerd_pid" 2>/dev/null && wait "$containerd_pid" 2>/dev/null
-    # Shims this containerd started (they outlive it by design).
-    # Containers whose manager is gone: runc itself kills them and removes
-    # their cgroups (runc's state is in the work dir).
-    for state in "$work"/runc/*/*/state.json; do
-      [ -f "$state" ] || continue
-      dir=${state%/state.json}
-      runc --root "${dir%/*}" delete -f "${dir##*/}" >/dev/null 2>&1
-    done
-    for cmdline in /proc/[0-9]*/cmdline; do
-      case "$(tr '\0' ' ' 2>/dev/null <"$cmdline")" in
-        *containerd-shim*"-address $work/containerd.sock"*)
-          pid=${cmdline#/proc/}
-          kill "${pid%/cmdline}" 2>/dev/null
-          ;;
-      esac
-    done
   fi
+  # Containers whose manager is gone: runc itself kills them and removes
+  # their cgroups (runc's state is in the work dir).
+  stop_containerd "$work/runc"
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   unmount_and_remove_work
 }
@@ -97,35 +83,13 @@ start_registry "$binary" "$work" || fail "start the registry"
 # containerd with everything of its own in the work dir; no CRI plugin.
 client=containerd
 cd "$work"
-mkdir -p "$work/certs.d" "$work/fifo" "$work/runc" "$work/containerd/tmp"
-cat >"$work/containerd.toml" <<EOF
-version = 2
-root = "$work/containerd/root"
-state = "$work/containerd/state"
-temp = "$work/containerd/tmp"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$work/containerd.sock"
-[ttrpc]
-  address = "$work/containerd.sock.ttrpc"
-[debug]
-  address = "$work/containerd-debug.sock"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$work/containerd/opt"
-EOF
+mkdir -p "$work/certs.d" "$work/fifo" "$work/runc"
 # The shims' sockets go to /run/containerd/s/ whatever the config says
 # (containerd 1.6); each is removed when its shim exits.
 # ctr mounts the image's rootfs under $TMPDIR to read /etc/group.
 export TMPDIR=$work/containerd/tmp
-containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
-containerd_pid=$!
+start_containerd "$TMPDIR" || fail "$start_failure" "$work/containerd.log"
 ctr() { command ctr -a "$work/containerd.sock" -n "$ns" "$@"; }
-for _ in $(seq 1 100); do
-  ctr version >/dev/null 2>&1 && break
-  kill -0 "$containerd_pid" 2>/dev/null || fail "start containerd (it exited)" "$work/containerd.log"
-  sleep 0.1
-done
-ctr version >"$work/out" 2>&1 || fail "start containerd (socket not ready)" "$work/containerd.log"
 
 # Another client pushes first: skopeo, an image built with umoci. skopeo's
 # machine-wide blob-info cache would make later pushes cross-repository mounts

@@ -37,33 +37,10 @@ containerd_pid=
 dockerd_pid=
 cleanup() {
   set +e
-  if [ -n "$dockerd_pid" ]; then
-    for c in $("$docker_cli" -H "unix://$work/docker.sock" ps -aq 2>/dev/null); do
-      "$docker_cli" -H "unix://$work/docker.sock" rm -f "$c" >/dev/null 2>&1
-    done
-    kill "$dockerd_pid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$dockerd_pid" 2>/dev/null
-    wait "$dockerd_pid" 2>/dev/null
-  fi
-  if [ -n "$containerd_pid" ]; then
-    kill "$containerd_pid" 2>/dev/null && wait "$containerd_pid" 2>/dev/null
-    # Containers whose manager is gone: runc itself kills them and removes
-    # their cgroups (runc's state is in the work dir).
-    for state in "$work"/docker/exec/runtime-runc/*/*/state.json; do
-      [ -f "$state" ] || continue
-      dir=${state%/state.json}
-      runc --root "${dir%/*}" delete -f "${dir##*/}" >/dev/null 2>&1
-    done
-    for cmdline in /proc/[0-9]*/cmdline; do
-      case "$(tr '\0' ' ' 2>/dev/null <"$cmdline")" in
-        *containerd-shim*"-address $work/containerd.sock"*)
-          pid=${cmdline#/proc/}
-          kill "${pid%/cmdline}" 2>/dev/null
-          ;;
-      esac
-    done
-  fi
+  stop_dockerd
+  # Containers whose manager is gone: runc itself kills them and removes
+  # their cgroups (runc's state is in the work dir).
+  stop_containerd "$work/docker/exec/runtime-runc"
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   for dir in /sys/fs/cgroup/*/"$cgroup_parent"; do
     [ -d "$dir" ] && rmdir "$dir" 2>/dev/null
@@ -116,67 +93,19 @@ export TMPDIR=$work/tmp
 # containerd for dockerd, everything in the work dir, no CRI plugin. (dockerd
 # would otherwise start one of its own as a child.)
 client=containerd
-cat >"$work/containerd.toml" <<EOF
-version = 2
-root = "$work/containerd/root"
-state = "$work/containerd/state"
-temp = "$work/tmp"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$work/containerd.sock"
-[ttrpc]
-  address = "$work/containerd.sock.ttrpc"
-[debug]
-  address = "$work/containerd-debug.sock"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$work/containerd/opt"
-EOF
-containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
-containerd_pid=$!
-for _ in $(seq 1 100); do
-  [ -S "$work/containerd.sock" ] && ctr -a "$work/containerd.sock" version >/dev/null 2>&1 && break
-  kill -0 "$containerd_pid" 2>/dev/null || fail "start containerd (it exited)" "$work/containerd.log"
-  sleep 0.1
-done
-ctr -a "$work/containerd.sock" version >"$work/out" 2>&1 || fail "start containerd (socket not ready)" "$work/containerd.log"
+start_containerd "$work/tmp" || fail "$start_failure" "$work/containerd.log"
 
 # dockerd: no bridge, no iptables, no forwarding; the registry is insecure.
 # (deprecated-key-path: dockerd 20.10 otherwise writes /etc/docker/key.json.)
 client=docker
-cat >"$work/daemon.json" <<EOF
-{
-  "data-root": "$work/docker/data",
-  "exec-root": "$work/docker/exec",
-  "pidfile": "$work/docker/dockerd.pid",
-  "deprecated-key-path": "$work/docker/key.json",
-  "hosts": ["unix://$work/docker.sock"],
-  "containerd": "$work/containerd.sock",
-  "containerd-namespace": "sentinel-interop",
-  "containerd-plugins-namespace": "sentinel-interop-plugins",
-  "bridge": "none",
-  "iptables": false,
-  "ip6tables": false,
-  "ip-forward": false,
-  "ip-masq": false,
-  "userland-proxy": false,
-  "insecure-registries": ["$addr"],
-  "cgroup-parent": "/$cgroup_parent",
-  "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 1024, "Soft": 1024}},
-  "features": {"buildkit": false}
-}
-EOF
-dockerd --config-file "$work/daemon.json" >"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
+start_dockerd sentinel-interop '"insecure-registries": ["'"$addr"'"],
+  "cgroup-parent": "/'"$cgroup_parent"'",
+  "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 1024, "Soft": 1024}},' ||
+  fail "$start_failure" "$work/dockerd.log"
 export DOCKER_HOST=unix://$work/docker.sock
 export DOCKER_CONFIG=$work/docker-cli
 mkdir -p "$DOCKER_CONFIG"
 echo '{}' >"$DOCKER_CONFIG/config.json"
-for _ in $(seq 1 150); do
-  docker version >/dev/null 2>&1 && break
-  kill -0 "$dockerd_pid" 2>/dev/null || fail "start dockerd (it exited)" "$work/dockerd.log"
-  sleep 0.1
-done
-docker version >"$work/out" 2>&1 || fail "start dockerd (API not answering on $DOCKER_HOST)" "$work/dockerd.log"
 
 # Rootfs tarballs: busybox, a script printing the platform it was built as,
 # and random data whose checksum the container prints.

@@ -90,3 +90,128 @@ with_blob_info_cache() {
   unshare --mount --propagation private sh -c \
     'mount --bind "$1" /var/lib/containers/cache && shift && exec "$@"' sh "$@"
 }
+
+# start_containerd TEMP: starts containerd with its root, state, sockets and
+# config under $work (no CRI plugin; its temporary files in TEMP), logging to
+# $work/containerd.log, and waits for its socket $work/containerd.sock to
+# answer. Sets containerd_pid. On failure sets start_failure to the step that
+# failed and returns 1 (the caller reports it with its own fail).
+start_containerd() {
+  local temp=$1
+  mkdir -p "$temp"
+  cat >"$work/containerd.toml" <<EOF_CONTAINERD
+version = 2
+root = "$work/containerd/root"
+state = "$work/containerd/state"
+temp = "$temp"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$work/containerd.sock"
+[ttrpc]
+  address = "$work/containerd.sock.ttrpc"
+[debug]
+  address = "$work/containerd-debug.sock"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$work/containerd/opt"
+EOF_CONTAINERD
+  containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
+  containerd_pid=$!
+  for _ in $(seq 1 100); do
+    [ -S "$work/containerd.sock" ] && command ctr -a "$work/containerd.sock" version >/dev/null 2>&1 && return 0
+    if ! kill -0 "$containerd_pid" 2>/dev/null; then
+      start_failure="start containerd (it exited)"
+      return 1
+    fi
+    sleep 0.1
+  done
+  start_failure="start containerd (socket not ready)"
+  return 1
+}
+
+# start_dockerd NAMESPACE [JSON]: starts dockerd over the containerd of
+# start_containerd, with all its state under $work, no bridge and no
+# iptables (containers use --network host or none), its containerd objects
+# in NAMESPACE, and JSON (more "key": value lines of daemon.json, each
+# ending in a comma) added to its configuration; logs to $work/dockerd.log.
+# Waits for its API on $work/docker.sock (15 s). Sets dockerd_pid; on
+# failure sets start_failure and returns 1.
+start_dockerd() {
+  local namespace=$1 extra=${2:-}
+  cat >"$work/daemon.json" <<EOF_DOCKERD
+{
+  "data-root": "$work/docker/data",
+  "exec-root": "$work/docker/exec",
+  "pidfile": "$work/docker/dockerd.pid",
+  "deprecated-key-path": "$work/docker/key.json",
+  "hosts": ["unix://$work/docker.sock"],
+  "containerd": "$work/containerd.sock",
+  "containerd-namespace": "$namespace",
+  "containerd-plugins-namespace": "$namespace-plugins",
+  "bridge": "none",
+  "iptables": false,
+  "ip6tables": false,
+  "ip-forward": false,
+  "ip-masq": false,
+  "userland-proxy": false,
+  $extra
+  "features": {"buildkit": false}
+}
+EOF_DOCKERD
+  dockerd --config-file "$work/daemon.json" >"$work/dockerd.log" 2>&1 &
+  dockerd_pid=$!
+  for _ in $(seq 1 150); do
+    DOCKER_HOST="unix://$work/docker.sock" "${docker_cli:-docker}" version >/dev/null 2>&1 && return 0
+    if ! kill -0 "$dockerd_pid" 2>/dev/null; then
+      start_failure="start dockerd (it exited)"
+      return 1
+    fi
+    sleep 0.1
+  done
+  start_failure="start dockerd (API not answering on unix://$work/docker.sock)"
+  return 1
+}
+
+# stop_dockerd: if start_dockerd started dockerd, removes its containers and
+# stops it (SIGKILL after 10 s).
+stop_dockerd() {
+  [ -n "${dockerd_pid:-}" ] || return 0
+  local c
+  for c in $("${docker_cli:-docker}" -H "unix://$work/docker.sock" ps -aq 2>/dev/null); do
+    "${docker_cli:-docker}" -H "unix://$work/docker.sock" rm -f "$c" >/dev/null 2>&1
+  done
+  kill "$dockerd_pid" 2>/dev/null
+  for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$dockerd_pid" 2>/dev/null
+  wait "$dockerd_pid" 2>/dev/null
+  dockerd_pid=
+}
+
+# stop_containerd [RUNC_ROOTS]: if start_containerd started containerd, stops
+# it (SIGKILL after 10 s); then has runc kill and delete the containers whose
+# state is under RUNC_ROOTS (a directory whose subdirectories are runc roots,
+# e.g. $work/docker/exec/runtime-runc) and stops the shims this containerd
+# started, which outlive it by design.
+stop_containerd() {
+  [ -n "${containerd_pid:-}" ] || return 0
+  local runc_roots=${1:-} state dir cmdline pid
+  kill "$containerd_pid" 2>/dev/null
+  for _ in $(seq 1 100); do kill -0 "$containerd_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$containerd_pid" 2>/dev/null
+  wait "$containerd_pid" 2>/dev/null
+  containerd_pid=
+  if [ -n "$runc_roots" ]; then
+    for state in "$runc_roots"/*/*/state.json; do
+      [ -f "$state" ] || continue
+      dir=${state%/state.json}
+      runc --root "${dir%/*}" delete -f "${dir##*/}" >/dev/null 2>&1
+    done
+  fi
+  for cmdline in /proc/[0-9]*/cmdline; do
+    case "$(tr '\0' ' ' 2>/dev/null <"$cmdline")" in
+      *containerd-shim*"-address $work/containerd.sock"*)
+        pid=${cmdline#/proc/}
+        kill "${pid%/cmdline}" 2>/dev/null
+        ;;
+    esac
+  done
+}

@@ -62,31 +62,10 @@ dockerd_pid=
 client=setup
 cleanup() {
   set +e
-  if [ -n "$dockerd_pid" ]; then
-    for c in $("$docker_cli" -H "unix://$work/docker.sock" ps -aq 2>/dev/null); do
-      "$docker_cli" -H "unix://$work/docker.sock" rm -f "$c" >/dev/null 2>&1
-    done
-    kill "$dockerd_pid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$dockerd_pid" 2>/dev/null
-    wait "$dockerd_pid" 2>/dev/null
-  fi
-  if [ -n "$containerd_pid" ]; then
-    kill "$containerd_pid" 2>/dev/null && wait "$containerd_pid" 2>/dev/null
-    for state in "$work"/docker/exec/runtime-runc/*/*/state.json; do
-      [ -f "$state" ] || continue
-      dir=${state%/state.json}
-      runc --root "${dir%/*}" delete -f "${dir##*/}" >/dev/null 2>&1
-    done
-    for cmdline in /proc/[0-9]*/cmdline; do
-      case "$(tr '\0' ' ' 2>/dev/null <"$cmdline")" in
-        *containerd-shim*"-address $work/containerd.sock"*)
-          pid=${cmdline#/proc/}
-          kill "${pid%/cmdline}" 2>/dev/null
-          ;;
-      esac
-    done
-  fi
+  stop_dockerd
+  # Containers whose manager is gone: runc itself kills them and removes
+  # their cgroups (runc's state is in the work dir).
+  stop_containerd "$work/docker/exec/runtime-runc"
   for dir in /sys/fs/cgroup/*/"$cgroup_parent" /sys/fs/cgroup/"$cgroup_parent"; do
     [ -d "$dir" ] && rmdir "$dir" 2>/dev/null
   done
@@ -165,66 +144,18 @@ t0=$(date +%s)
 
 # --- containerd and dockerd, all their state in $work -----------------------
 client=containerd
-cat >"$work/containerd.toml" <<EOF
-version = 2
-root = "$work/containerd/root"
-state = "$work/containerd/state"
-temp = "$work/tmp"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$work/containerd.sock"
-[ttrpc]
-  address = "$work/containerd.sock.ttrpc"
-[debug]
-  address = "$work/containerd-debug.sock"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$work/containerd/opt"
-EOF
-containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
-containerd_pid=$!
-for _ in $(seq 1 100); do
-  [ -S "$work/containerd.sock" ] && ctr -a "$work/containerd.sock" version >/dev/null 2>&1 && break
-  kill -0 "$containerd_pid" 2>/dev/null || fail "start containerd (it exited)" "$work/containerd.log"
-  sleep 0.1
-done
-ctr -a "$work/containerd.sock" version >"$work/out" 2>&1 || fail "start containerd (socket not ready)" "$work/containerd.log"
+start_containerd "$work/tmp" || fail "$start_failure" "$work/containerd.log"
 
 # No bridge, no iptables: containers run with --network host (the registry,
 # bound to 127.0.0.1) or --network none.
 client=docker
-cat >"$work/daemon.json" <<EOF
-{
-  "data-root": "$work/docker/data",
-  "exec-root": "$work/docker/exec",
-  "pidfile": "$work/docker/dockerd.pid",
-  "deprecated-key-path": "$work/docker/key.json",
-  "hosts": ["unix://$work/docker.sock"],
-  "containerd": "$work/containerd.sock",
-  "containerd-namespace": "sentinel-deploy",
-  "containerd-plugins-namespace": "sentinel-deploy-plugins",
-  "bridge": "none",
-  "iptables": false,
-  "ip6tables": false,
-  "ip-forward": false,
-  "ip-masq": false,
-  "userland-proxy": false,
-  "cgroup-parent": "/$cgroup_parent",
-  "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 4096, "Soft": 4096}},
-  "features": {"buildkit": false}
-}
-EOF
-dockerd --config-file "$work/daemon.json" >"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
+start_dockerd sentinel-deploy '"cgroup-parent": "/'"$cgroup_parent"'",
+  "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 4096, "Soft": 4096}},' ||
+  fail "$start_failure" "$work/dockerd.log"
 export DOCKER_HOST=unix://$work/docker.sock
 export DOCKER_CONFIG=$work/docker-cli
 mkdir -p "$DOCKER_CONFIG"
 echo '{}' >"$DOCKER_CONFIG/config.json"
-for _ in $(seq 1 150); do
-  docker version >/dev/null 2>&1 && break
-  kill -0 "$dockerd_pid" 2>/dev/null || fail "start dockerd (it exited)" "$work/dockerd.log"
-  sleep 0.1
-done
-docker version >"$work/out" 2>&1 || fail "start dockerd (API not answering on $DOCKER_HOST)" "$work/dockerd.log"
 
 t0=$(date +%s)
 step "docker import the base as debian:bookworm-slim" docker import "$base_tar" debian:bookworm-slim
