@@ -87,6 +87,40 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+class WebhookReceiver:
+    """An HTTP receiver on 127.0.0.1 that answers every POST with 204 and
+    counts them: the webhook of the webhooks-off baseline."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                self.rfile.read(length)
+                outer.received += 1
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args):
+                pass
+
+        self.received = 0
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Server:
     """A registry process on 127.0.0.1:port, stopped by its PID."""
 
@@ -1393,9 +1427,13 @@ def main():
     p.add_argument("--setup-threads", type=int, default=4)
     p.add_argument("--setup-timeout", type=int, default=600)
     p.add_argument("--cross-check", action="store_true", help="also measure manifest GET with hload")
-    p.add_argument("--baseline", choices=("distribution", "metrics-off"), default="distribution",
-                   help="the second server: Distribution, or the same Sentinel with "
-                   "--metrics=false (the cost of metrics; the second column is then 'metrics-off')")
+    p.add_argument("--baseline", choices=("distribution", "metrics-off", "webhooks-off"),
+                   default="distribution",
+                   help="the second server: Distribution; or the same Sentinel with "
+                   "--metrics=false (the cost of metrics; the second column is then 'metrics-off'); "
+                   "or the same Sentinel without the webhook the first one then has, which "
+                   "receives every event (pushes, pulls, ...) on a receiver in this process "
+                   "(the cost of webhooks; the second column is then 'webhooks-off')")
     p.add_argument("--attach", help="command started around each sentinel run, e.g. "
                    "'perf record -g -p {pid} -o /tmp/{workload}.data'; stopped with SIGINT")
     p.add_argument("--attach-only", help="comma-separated workloads to attach to")
@@ -1407,6 +1445,7 @@ def main():
     started = time.perf_counter()
     workdir = tempfile.mkdtemp(prefix="sentinel-bench-", dir=args.workdir)
     servers = []
+    receiver = None
     stop_requested = []
 
     def on_signal(signum, _frame):
@@ -1426,11 +1465,23 @@ def main():
              "--data-dir", os.path.join(workdir, "sentinel-data")],
             env, workdir, s_port,
         )
-        if args.baseline == "metrics-off":
+        if args.baseline == "webhooks-off":
+            receiver = WebhookReceiver()
+            receiver.start()
+            add = subprocess.run(
+                [args.sentinel, "webhook", "add", "bench", "--url", receiver.url, "--events", "all",
+                 "--data-dir", os.path.join(workdir, "sentinel-data")],
+                env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            if add.returncode != 0:
+                raise BenchError(f"sentinel-registry webhook add failed: {add.stderr.strip()}")
+            log(f"the sentinel column delivers every event to a webhook at {receiver.url}")
+        if args.baseline in ("metrics-off", "webhooks-off"):
+            name = args.baseline
             distribution = Server(
-                "metrics-off",
+                name,
                 [args.sentinel, "serve", "--listen", f"127.0.0.1:{d_port}",
-                 "--data-dir", os.path.join(workdir, "metrics-off-data"), "--metrics=false"],
+                 "--data-dir", os.path.join(workdir, f"{name}-data")]
+                + (["--metrics=false"] if name == "metrics-off" else []),
                 env, workdir, d_port,
             )
         else:
@@ -1473,6 +1524,9 @@ def main():
     finally:
         for server in servers:
             server.stop()
+        if receiver is not None:
+            log(f"the webhook receiver got {receiver.received} deliveries")
+            receiver.stop()
         if args.keep or (failed and not interrupted):
             log(f"data and logs kept in {workdir}")
         else:

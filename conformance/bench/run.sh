@@ -23,7 +23,10 @@
 # --packages N (package pushes per run; default --small-pushes),
 # --attach 'perf record -g -p {pid} -o /tmp/{workload}.data', --keep,
 # --baseline metrics-off (the second server is this Sentinel with --metrics=false
-# instead of Distribution: the cost of metrics, e.g. with --only get), ...
+# instead of Distribution: the cost of metrics, e.g. with --only get),
+# --baseline webhooks-off (the first server delivers every event to a webhook
+# on a receiver in bench.py, the second has none: the cost of webhooks, e.g.
+# with --only small,get), ...
 #
 # Needs python3, curl, wrk, a C compiler (for hload.c, the HEAD load
 # generator), docker-registry, and openssl (the signed-get workload's key):
@@ -53,7 +56,7 @@ while [[ $# -gt 0 ]]; do
         --quick)
             pass+=(--blob-mib 32 --reps 1 --pull-reps 1 --duration 2 --latency-duration 1
                    --tags 100 --repos 100 --small-pushes 20) ;;
-        -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) pass+=("$1") ;;
     esac
     shift
