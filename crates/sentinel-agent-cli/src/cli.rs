@@ -43,6 +43,8 @@ pub enum Command {
     Stack(StackCommand),
     /// Copy a package or image, with its referrers (signatures, SBOMs), between registries.
     Copy(CopyArgs),
+    /// Delete a tag, or a manifest with every tag naming it, from a registry.
+    Delete(DeleteArgs),
     /// List the packages in the local store.
     Images(ImagesArgs),
     /// Show a package's manifest, definition, digests, sizes and referrers.
@@ -231,6 +233,27 @@ pub struct CopyArgs {
     /// Print only each destination reference and digest; no progress.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// The output format of the report.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+
+    /// The registry for references that name none, and the profile.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Arguments of `agent delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// What to delete: [registry/][namespace/]name:tag (the tag alone) or
+    /// [registry/][namespace/]name@digest (the manifest and all its tags).
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Delete without asking (needed when standard input is not a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
 
     /// The output format of the report.
     #[arg(long, value_enum, default_value_t)]

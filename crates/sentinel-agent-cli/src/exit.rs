@@ -15,7 +15,7 @@
 //! | 10 | a signature that does not verify (changed, damaged or malformed) and no valid one |
 //! | 11 | a valid signature, but for another digest, and no valid one for this one |
 //! | 12 | the registry is not ready: `/readyz` failed, or `/v2/` answered neither 200 nor 401 (`agent registry health`) |
-//! | 13 | the registry lacks the Sentinel API the command needs (`agent registry metrics`, `logs`, `agent configure`) |
+//! | 13 | the registry lacks what the command needs: a Sentinel API (`agent registry metrics`, `logs`, `agent configure`), or deleting tags (`agent delete`) |
 //! | 130 | interrupted (Ctrl-C) |
 
 use sentinel_client::{ClientError, ErrorKind};
@@ -47,7 +47,7 @@ pub const BAD_SIGNATURE: u8 = 10;
 pub const OTHER_SUBJECT: u8 = 11;
 /// The registry is up but not ready to serve.
 pub const NOT_READY: u8 = 12;
-/// The registry lacks the Sentinel API the command needs.
+/// The registry lacks what the command needs (a Sentinel API, deleting tags).
 pub const UNSUPPORTED: u8 = 13;
 /// The user pressed Ctrl-C.
 pub const INTERRUPTED: u8 = 130;

@@ -75,6 +75,7 @@ async fn run(cli: Cli, interrupted: Arc<AtomicBool>) -> anyhow::Result<()> {
         Command::Search(args) => commands::search::run(&context, args).await,
         Command::Stack(command) => commands::stack::run(&context, command).await,
         Command::Copy(args) => commands::copy::run(&context, args).await,
+        Command::Delete(args) => commands::delete::run(&context, args).await,
         Command::Images(args) => commands::images::images(&context, args),
         Command::Inspect(args) => commands::inspect::run(&context, args).await,
         Command::Tag(args) => commands::images::tag(&context, args),

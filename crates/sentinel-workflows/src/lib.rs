@@ -35,6 +35,8 @@
 //!   [`set_quota`], [`namespace_usage`] and their removals: what `agent
 //!   configure retention|immutable|quota` manages through Sentinel's
 //!   management API.
+//! - [`Deletion`]: a tag, or a manifest with its tags, deleted from a
+//!   registry once it has been looked up and shown.
 //! - [`KeyDirectory`]: signing keys in the configuration directory;
 //!   [`sign()`] and [`sign_detached`]: a signature pushed as an artifact
 //!   whose subject is the signed manifest, or written beside a package file;
@@ -50,6 +52,7 @@
 
 mod configure;
 mod copy;
+mod delete;
 mod error;
 mod images;
 mod inspect;
@@ -81,6 +84,7 @@ pub use copy::{
     BlobTally, CopiedTag, CopyReport, CopyRequest, IN_MEMORY_BLOB, MAX_DEPTH, MAX_MANIFESTS, Tally,
     copy,
 };
+pub use delete::{DeleteReport, Deleted, Deletion};
 pub use error::{BoxError, Result, WorkflowError};
 pub use images::{Filter, ImageRow, list};
 pub use inspect::{Inspection, inspect};

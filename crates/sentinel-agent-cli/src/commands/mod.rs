@@ -2,6 +2,7 @@
 
 pub mod configure;
 pub mod copy;
+pub mod delete;
 pub mod images;
 pub mod init;
 pub mod inspect;
