@@ -146,7 +146,28 @@ agent run team/web-searcher --env SEARCH_ENDPOINT=https://search.example.com/v1/
 | setting | default | what it does |
 |---|---|---|
 | SEARCH_ENDPOINT_FOR_THE_WEB_SEARCH_BACKEND_OF_THIS_AGENT | https://search.example.com/v1/query | the search backend the agent queries for every question it is asked |
+
+![How a question flows: search, read, summarise](docs/flow.png)
 MD
+# The README's image, from the package: three boxes, 320x80.
+mkdir -p "$work/packages/web-searcher-1.0.0/docs"
+python3 - "$work/packages/web-searcher-1.0.0/docs/flow.png" <<'PY'
+import struct, sys, zlib
+width, height = 320, 80
+colours = [(0x2b, 0x6c, 0xb0), (0x2f, 0x85, 0x5a), (0xb7, 0x79, 0x1f)]
+rows = bytearray()
+for y in range(height):
+    rows.append(0)
+    for x in range(width):
+        box, inside = divmod(x, width // 3)
+        edge = y < 8 or y >= height - 8 or inside < 8 or inside >= width // 3 - 8
+        rows.extend((255, 255, 255) if edge else colours[min(box, 2)])
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+png += chunk(b"IDAT", zlib.compress(bytes(rows), 9)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
 cp -r "$work/packages/web-searcher-1.0.0" "$work/packages/web-searcher-1.1.0"
 sed -i 's/^version: 1.0.0/version: 1.1.0/' "$work/packages/web-searcher-1.1.0/agent.yaml"
 
@@ -230,7 +251,13 @@ readme hostile <<'MD'
 <iframe src="javascript:window.__xss=7"></iframe>
 
 <div onmouseover="window.__xss=8">hover</div>
+
+![a vector](evil.svg)
 MD
+# An image that is a script, served only as an image.
+cat >"$work/packages/hostile/evil.svg" <<'SVG'
+<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" onload="window.__xss=9"><script>window.__xss=10</script><rect width="40" height="40" fill="#c00"/></svg>
+SVG
 
 package secret-planner agent.yaml <<'YAML'
 name: secret-planner

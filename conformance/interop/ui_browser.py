@@ -769,8 +769,9 @@ def xss_package(run):
 @step("files")
 def files(run):
     """A version's files: the list from the package page, a Markdown file
-    rendered, the definition shown as text; the hostile README's file page
-    runs nothing."""
+    rendered, the definition shown as text, the README's image and an image
+    file's page loaded from the package; the hostile README's file page, and
+    its SVG opened on its own, run nothing."""
     browser = run.browser("visitor")
     package = run.fixture["signed"]["package"]
     browser.open(f"/packages/{package}")
@@ -784,6 +785,15 @@ def files(run):
     browser.click_and_load(browser.link_to("a.file-link", f"{browser.path}/agent.yaml"))
     text = browser.text("#file-text")
     check("name: web-searcher" in text, f"agent.yaml shows {text[:80]!r}")
+    # The README's image loads from the package, and so does an image's page.
+    browser.open(f"/packages/{package}")
+    image = browser.one("#readme img")
+    check(urlsplit(image.get_attribute("src")).path.endswith("/raw/docs/flow.png"),
+          f"the README's image loads from {image.get_attribute('src')}")
+    check(loaded_width(browser, image) == 320, f"the README's image on {browser.path} did not load")
+    version = run.fixture["signed"]["version"]
+    browser.open(f"/packages/{package}/{version}/files/docs/flow.png")
+    check(loaded_width(browser, browser.one("#file-image")) == 320, f"the image on {browser.path} did not load")
     hostile = run.fixture["hostile"]
     browser.open(f"/packages/{hostile}/6.6.6/files/README.md", console="csp")
     browser.driver.execute_script(
@@ -791,6 +801,29 @@ def files(run):
         "  for (const type of ['mouseover', 'mouseenter', 'focus', 'load', 'error'])"
         "    el.dispatchEvent(new Event(type));")
     browser.audit(console="csp")
+    # An SVG image holding scripts, opened on its own: its policy runs none.
+    browser.driver.get(f"{run.base}/packages/{hostile}/6.6.6/raw/evil.svg")
+    try:
+        alert = browser.driver.switch_to.alert
+        text = alert.text
+        alert.dismiss()
+        raise Failure(f"an alert opened on {browser.path}: {text!r}")
+    except NoAlertPresentException:
+        pass
+    check(browser.all("rect"), f"{browser.path} is not the SVG image")
+    ran = browser.driver.execute_script("return window.__xss === undefined ? null : window.__xss")
+    check(ran is None, f"the SVG's script ran when it was opened on its own: window.__xss = {ran}")
+
+
+def loaded_width(browser, image):
+    """The natural width of IMAGE once it has loaded (0 if it failed), waiting
+    up to 10 s."""
+    script = "return arguments[0].complete ? arguments[0].naturalWidth : null"
+    try:
+        WebDriverWait(browser.driver, 10).until(lambda d: d.execute_script(script, image) is not None)
+    except TimeoutException:
+        return 0
+    return browser.driver.execute_script(script, image)
 
 
 @step("xss-search")

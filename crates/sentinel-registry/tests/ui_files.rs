@@ -1,7 +1,8 @@
 //! The files of a package version over real HTTP with the real binary: the
 //! list from the inventory, a Markdown file rendered with its relative links
 //! leading to the other files, text shown escaped, a file that is not text
-//! or too long, and the same visibility as the package page.
+//! or too long, images served as they are (and nothing else), and the same
+//! visibility as the package page.
 
 #[path = "support/packages.rs"]
 mod packages;
@@ -203,4 +204,140 @@ fn a_version_s_files_are_listed_and_shown() {
         assert_eq!(status, 404, "{path}");
         assert!(!body.contains("nobody else"), "{body}");
     }
+}
+
+/// A 2x2 PNG: red, green; blue, white.
+const TINY_PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x02\x00\x00\x00\x02\x08\x02\x00\x00\x00\xfd\xd4\x9a\x73\x00\x00\x00\x12\x49\x44\x41\x54\x78\xda\x63\xf8\xcf\xc0\xc0\x00\xc2\x0c\xff\x81\x00\x00\x1f\xee\x05\xfb\xf1\xab\xba\x77\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
+
+#[test]
+fn images_are_served_as_they_are_and_nothing_else_is() {
+    use sha2::Digest as _;
+
+    let data = tempfile::tempdir().unwrap();
+    process::command_ok(
+        data.path(),
+        &["user", "add", ALICE.0, "--password-stdin"],
+        &format!("{}\n", ALICE.1),
+    );
+    let server = Process::start(data.path());
+    let http = reqwest::blocking::Client::new();
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>"#;
+    let pics = package(
+        "pics",
+        &[
+            (
+                "README.md",
+                b"# Pics\n\n![diagram](docs/diagram.png) ![logo](logo.svg) ![page](page.html)\n",
+            ),
+            ("docs/diagram.png", TINY_PNG),
+            ("logo.svg", svg),
+            ("page.html", b"<script>alert(3)</script>"),
+        ],
+    );
+    let hidden = package("shy", &[("face.png", TINY_PNG)]);
+    for (repository, sntl) in [("alice/pics", pics), ("alice/shy", hidden)] {
+        let published = http
+            .put(server.url(&format!("/v1/packages/publish?repository={repository}")))
+            .basic_auth(ALICE.0, Some(ALICE.1))
+            .body(sntl)
+            .send()
+            .unwrap();
+        assert_eq!(published.status(), 201, "{repository}");
+    }
+    process::command_ok(
+        data.path(),
+        &["repo", "visibility", "alice/pics", "public"],
+        "",
+    );
+    let get = |path: &str| http.get(server.url(path)).send().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get("/packages/alice/pics").status() != 200 {
+        assert!(Instant::now() < deadline, "alice/pics never became public");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let raw = "/packages/alice/pics/1.0.0/raw";
+
+    // The README's relative images load from the package; a file that is
+    // not an image is no image source.
+    let page = get("/packages/alice/pics").text().unwrap();
+    for image in ["docs/diagram.png", "logo.svg"] {
+        assert!(
+            page.contains(&format!(r#"src="{raw}/{image}""#)),
+            "{image}: {page}"
+        );
+    }
+    assert!(!page.contains("page.html"), "{page}");
+
+    // The image as it is, typed, tagged with its SHA-256, and under a
+    // policy where nothing runs.
+    let response = get(&format!("{raw}/docs/diagram.png"));
+    assert_eq!(response.status(), 200);
+    let header = |response: &reqwest::blocking::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header(&response, "content-type"), "image/png");
+    assert_eq!(header(&response, "x-content-type-options"), "nosniff");
+    assert!(header(&response, "cache-control").starts_with("private"));
+    let policy = header(&response, "content-security-policy");
+    assert!(
+        policy.contains("sandbox") && policy.contains("default-src 'none'"),
+        "{policy}"
+    );
+    assert!(!policy.contains("script-src"), "{policy}");
+    let etag = header(&response, "etag");
+    assert_eq!(
+        etag,
+        format!("\"{}\"", hex::encode(sha2::Sha256::digest(TINY_PNG)))
+    );
+    assert_eq!(response.bytes().unwrap().as_ref(), TINY_PNG);
+    // Asked again with its tag: not sent again.
+    let again = http
+        .get(server.url(&format!("{raw}/docs/diagram.png")))
+        .header("if-none-match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().unwrap().is_empty());
+    // An SVG is an image too, and its scripts cannot run even opened alone.
+    let response = get(&format!("{raw}/logo.svg"));
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "content-type"), "image/svg+xml");
+    assert!(header(&response, "content-security-policy").contains("sandbox"));
+
+    // Nothing else is served as it is: not HTML, not Markdown, not a file
+    // the package lacks, not a path out of it.
+    for path in [
+        format!("{raw}/page.html"),
+        format!("{raw}/README.md"),
+        format!("{raw}/nothing.png"),
+        format!("{raw}/"),
+        "/packages/alice/pics/9.9.9/raw/docs/diagram.png".to_owned(),
+    ] {
+        let response = get(&path);
+        assert_eq!(response.status(), 404, "{path}");
+        assert!(
+            header(&response, "content-type").starts_with("text/html"),
+            "{path}"
+        );
+        let body = response.text().unwrap();
+        assert!(!body.contains("alert(3)"), "{path}: {body}");
+    }
+
+    // The file's page shows the image.
+    let shown = get("/packages/alice/pics/1.0.0/files/docs/diagram.png")
+        .text()
+        .unwrap();
+    assert!(
+        shown.contains(&format!(r#"id="file-image" src="{raw}/docs/diagram.png""#)),
+        "{shown}"
+    );
+
+    // A private package's images are as missing as its page.
+    let response = get("/packages/alice/shy/1.0.0/raw/face.png");
+    assert_eq!(response.status(), 404);
+    assert_ne!(response.bytes().unwrap().as_ref(), TINY_PNG);
 }

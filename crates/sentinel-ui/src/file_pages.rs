@@ -1,5 +1,6 @@
 //! The files of a package version: the list its inventory gives, and one
-//! file shown (Markdown rendered and sanitised, other text as text).
+//! file shown (Markdown rendered and sanitised, an image as an image, other
+//! text as text).
 
 use std::sync::Arc;
 
@@ -80,6 +81,11 @@ pub enum FileBody {
         /// Whether the file is longer than what is shown.
         cut: bool,
     },
+    /// An image, shown from the file as it is: `src` is its URL.
+    Image {
+        /// The file as it is: `/packages/acme/planner/1.0.0/raw/docs/a.png`.
+        src: String,
+    },
     /// Not text (not UTF-8, or holding NUL bytes): not shown.
     Binary,
     /// The package, or the file, is too large to read here.
@@ -116,6 +122,19 @@ mod tests {
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(html.contains(r#"id="file-cut""#), "{html}");
         assert!(html.contains("src/&#60;main&#62;.py"), "{html}");
+    }
+
+    #[test]
+    fn an_image_is_shown_from_the_file_as_it_is() {
+        let html = render(&page(FileBody::Image {
+            src: "/packages/acme/planner/1.0.0/raw/docs/a%20b.png".to_owned(),
+        }))
+        .unwrap();
+        assert!(
+            html.contains(r#"src="/packages/acme/planner/1.0.0/raw/docs/a%20b.png""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"id="file-image""#), "{html}");
     }
 
     #[test]

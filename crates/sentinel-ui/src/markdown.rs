@@ -12,9 +12,10 @@
 //!   `http` or `https` (the page's Content-Security-Policy allows only
 //!   images from the registry itself, so remote images do not load);
 //!   a relative link (`docs/usage.md`) leads to that file in the package's
-//!   files view when the page gives [`FileLinks`] (resolved against the
-//!   rendered file's directory; one that climbs out of the package, or an
-//!   absolute path, is dropped), relative images are dropped, and so is
+//!   files view when the page gives [`FileLinks`], and a relative image
+//!   (`docs/diagram.png`) loads from the package ([`image_type`] lists the
+//!   kinds); both resolve against the rendered file's directory, and one
+//!   that climbs out of the package, or an absolute path, is dropped, as is
 //!   anything else (`javascript:`, `data:`, `vbscript:`, however written or
 //!   encoded): the text stays, without its link;
 //! - headings go down one level (a README's `#` is an `<h2>`), so the
@@ -46,25 +47,68 @@ const LINK_REL: &str = "noopener noreferrer nofollow";
 const ANCHOR_PREFIX: &str = "readme-";
 
 /// Where the relative links of a package's Markdown lead: the package
-/// version's files view, from the directory of the file rendered.
+/// version's files view, from the directory of the file rendered; and
+/// where its relative images load from: the version's files as they are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileLinks {
     /// The files view: `/packages/acme/planner/1.0.0/files`.
     files: String,
+    /// The files as they are: `/packages/acme/planner/1.0.0/raw`.
+    raw: String,
     /// The rendered file's directory in the package, as path segments.
     directory: Vec<String>,
 }
 
 impl FileLinks {
     /// Links from the package file `path` (`README.md`, `docs/usage.md`)
-    /// into the files view at `files` (`/packages/acme/planner/1.0.0/files`).
-    pub fn new(files: impl Into<String>, path: &str) -> FileLinks {
+    /// of the version whose page is `version`
+    /// (`/packages/acme/planner/1.0.0`): to its files view (`.../files`)
+    /// and, for images, to the files as they are (`.../raw`).
+    pub fn new(version: &str, path: &str) -> FileLinks {
         let mut directory: Vec<String> = path.split('/').map(str::to_owned).collect();
         directory.pop();
         FileLinks {
-            files: files.into(),
+            files: format!("{version}/files"),
+            raw: format!("{version}/raw"),
             directory,
         }
+    }
+
+    /// Where the image source `value` loads from: a relative path to an
+    /// image of the package (a kind [`image_type`] knows) becomes that
+    /// file as it is; `None` for anything else (a scheme, an absolute path,
+    /// a path out of the package, a file that is not an image).
+    fn image(&self, value: &str) -> Option<String> {
+        let value = value.trim();
+        if value.contains(':') || value.starts_with('/') || value.starts_with('\\') {
+            return None;
+        }
+        let path = value.split(['#', '?']).next().unwrap_or_default();
+        let path = self.package_path(path)?;
+        image_type(&path)?;
+        Some(file_href(&self.raw, &path))
+    }
+
+    /// The package file the relative `path` names from the rendered file's
+    /// directory (percent-decoded, `.` and `..` applied); `None` when it
+    /// climbs out of the package or names nothing.
+    fn package_path(&self, path: &str) -> Option<String> {
+        let decoded = percent_encoding::percent_decode_str(path)
+            .decode_utf8()
+            .ok()?;
+        let mut segments = self.directory.clone();
+        for segment in decoded.split('/') {
+            match segment {
+                // Browsers read `\` as `/`: it would climb where `..` is checked.
+                segment if segment.contains('\\') => return None,
+                "" | "." => {}
+                ".." => {
+                    segments.pop()?;
+                }
+                segment => segments.push(segment.to_owned()),
+            }
+        }
+        (!segments.is_empty()).then(|| segments.join("/"))
     }
 
     /// Where the relative URL `url` leads: `#part` to the anchor of this
@@ -83,30 +127,28 @@ impl FileLinks {
         if path.is_empty() {
             return fragment.map(|fragment| format!("#{ANCHOR_PREFIX}{fragment}"));
         }
-        let decoded = percent_encoding::percent_decode_str(path)
-            .decode_utf8()
-            .ok()?;
-        let mut segments = self.directory.clone();
-        for segment in decoded.split('/') {
-            match segment {
-                // Browsers read `\` as `/`: it would climb where `..` is checked.
-                segment if segment.contains('\\') => return None,
-                "" | "." => {}
-                ".." => {
-                    segments.pop()?;
-                }
-                segment => segments.push(segment.to_owned()),
-            }
-        }
-        if segments.is_empty() {
-            return None;
-        }
-        let mut href = file_href(&self.files, &segments.join("/"));
+        let mut href = file_href(&self.files, &self.package_path(path)?);
         if let Some(fragment) = fragment {
             href.push_str(&format!("#{ANCHOR_PREFIX}{fragment}"));
         }
         Some(href)
     }
+}
+
+/// The content type a package file is served with as an image, by its
+/// extension: PNG, JPEG, GIF, WebP, AVIF and SVG; `None` for any other
+/// file, which is never served as it is.
+pub fn image_type(path: &str) -> Option<&'static str> {
+    let (_, extension) = path.rsplit_once('.')?;
+    Some(match extension.to_ascii_lowercase().as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "svg" => "image/svg+xml",
+        _ => return None,
+    })
 }
 
 /// The page of the package file `path` (`docs/my notes.md`) in the files
@@ -310,8 +352,15 @@ fn demoted(level: HeadingLevel) -> HeadingLevel {
     }
 }
 
-/// The sanitiser of rendered READMEs, whose relative links go by `links`.
+/// What the sanitiser's attribute filter puts before an image source it
+/// resolved into the package, so that the relative URL step after it keeps
+/// the source as it is. The filter drops any attribute that holds it.
+const RESOLVED_IMAGE: &str = "__sentinel-resolved-image__";
+
+/// The sanitiser of rendered READMEs, whose relative links and images go
+/// by `links`.
 fn sanitiser(links: Option<FileLinks>) -> ammonia::Builder<'static> {
+    let images = links.clone();
     let mut builder = ammonia::Builder::default();
     builder
         .url_schemes(HashSet::from(LINK_SCHEMES))
@@ -324,10 +373,15 @@ fn sanitiser(links: Option<FileLinks>) -> ammonia::Builder<'static> {
         .id_prefix(Some(ANCHOR_PREFIX))
         .link_rel(Some(LINK_REL))
         .rm_tags(["area", "map"])
-        .attribute_filter(|element, attribute, value| {
-            // Images load from http(s) or this registry, never mailto.
-            if element == "img" && attribute == "src" && !image_source(value) {
+        .attribute_filter(move |element, attribute, value| {
+            // Only this filter may mark a value (see RESOLVED_IMAGE).
+            if value.contains(RESOLVED_IMAGE) {
                 return None;
+            }
+            // Images load from http(s) or the package, never mailto.
+            if element == "img" && attribute == "src" && !image_source(value) {
+                let resolved = images.as_ref()?.image(value)?;
+                return Some(Cow::Owned(format!("{RESOLVED_IMAGE}{resolved}")));
             }
             Some(Cow::Borrowed(value))
         });
@@ -340,6 +394,9 @@ struct RelativeUrls(Option<FileLinks>);
 
 impl ammonia::UrlRelativeEvaluate<'static> for RelativeUrls {
     fn evaluate<'url>(&self, url: &'url str) -> Option<Cow<'url, str>> {
+        if let Some(image) = url.strip_prefix(RESOLVED_IMAGE) {
+            return Some(Cow::Borrowed(image));
+        }
         match &self.0 {
             Some(links) => links.resolve(url).map(Cow::Owned),
             None => fragment_link(url),
@@ -524,7 +581,7 @@ mod tests {
 
     #[test]
     fn relative_links_lead_into_the_files_view() {
-        let from_readme = FileLinks::new("/packages/acme/planner/1.0.0/files", "README.md");
+        let from_readme = FileLinks::new("/packages/acme/planner/1.0.0", "README.md");
         let html = readme_html(
             "[usage](docs/usage.md) [part](docs/usage.md#set-up) [q](./src/main.py?raw=1) \
              [space](docs/my%20notes.md) [up](../secrets) [abs](/etc/passwd) [net](//evil.example/x) \
@@ -544,8 +601,13 @@ mod tests {
                 "{href}: {html}"
             );
         }
+        // An image loads from the package as it is.
+        assert!(
+            html.contains(r#"src="/packages/acme/planner/1.0.0/raw/docs/arch.png""#),
+            "{html}"
+        );
         // Out of the package, absolute or protocol-relative: text only.
-        for gone in ["secrets", "/etc/passwd", "evil.example", "docs/arch.png"] {
+        for gone in ["secrets", "/etc/passwd", "evil.example"] {
             assert!(!html.contains(gone), "{gone}: {html}");
         }
         assert!(
@@ -554,7 +616,7 @@ mod tests {
         );
 
         // From a file in a directory, links resolve against it.
-        let from_docs = FileLinks::new("/packages/acme/planner/1.0.0/files", "docs/usage.md");
+        let from_docs = FileLinks::new("/packages/acme/planner/1.0.0", "docs/usage.md");
         let html = readme_html(
             "[back](../README.md) [next](next.md) [out](../../x)",
             Some(&from_docs),
@@ -568,6 +630,55 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains(r#"/x""#), "{html}");
+    }
+
+    #[test]
+    fn relative_images_load_from_the_package_as_they_are() {
+        let links = FileLinks::new("/packages/acme/planner/1.0.0", "docs/usage.md");
+        let raw = "/packages/acme/planner/1.0.0/raw";
+        let html = readme_html(
+            "![a](arch.png) ![b](../logo.SVG#part) ![c](shots/one%20two.webp?x=1) \
+             <img src=\"diagram.jpeg\" onerror=\"alert(1)\" alt=\"d\">",
+            Some(&links),
+        );
+        for src in [
+            format!("{raw}/docs/arch.png"),
+            format!("{raw}/logo.SVG"),
+            format!("{raw}/docs/shots/one%20two.webp"),
+            format!("{raw}/docs/diagram.jpeg"),
+        ] {
+            assert!(html.contains(&format!(r#"src="{src}""#)), "{src}: {html}");
+        }
+        assert_inert(&html);
+        // Not an image, out of the package, absolute, another scheme, a
+        // backslash, or a value dressed as one this sanitiser resolved:
+        // no source at all.
+        for input in [
+            "![x](notes.txt)",
+            "![x](../../up.png)",
+            "![x](/packages/acme/planner/1.0.0/raw/docs/arch.png)",
+            "![x](//evil.example/a.png)",
+            "![x](data:image/png;base64,AAAA)",
+            "![x](a%5C..%5C..%5Cb.png)",
+            "<img src=\"__sentinel-resolved-image__/v2/_catalog\">",
+            "<img src=\"arch.png__sentinel-resolved-image__\">",
+            "<a href=\"__sentinel-resolved-image__/v2/_catalog\">y</a>",
+        ] {
+            let html = readme_html(input, Some(&links));
+            assert!(!html.contains("src="), "{input} gave {html}");
+            assert!(!html.contains("href="), "{input} gave {html}");
+        }
+        // Without a package to load from, relative images go.
+        assert!(!readme_html("![a](arch.png)", None).contains("src="));
+    }
+
+    #[test]
+    fn image_types_are_known_by_extension() {
+        assert_eq!(image_type("a/b.PNG"), Some("image/png"));
+        assert_eq!(image_type("x.jpg"), Some("image/jpeg"));
+        assert_eq!(image_type("x.svg"), Some("image/svg+xml"));
+        assert_eq!(image_type("x.html"), None);
+        assert_eq!(image_type("png"), None);
     }
 
     #[test]
@@ -608,7 +719,7 @@ mod tests {
 
     #[test]
     fn a_backslash_cannot_climb_out_of_the_files() {
-        let links = FileLinks::new("/packages/a/1.0.0/files", "README.md");
+        let links = FileLinks::new("/packages/a/1.0.0", "README.md");
         let html = readme_html(
             "[x](a%5C..%5C..%5C..%5Cv2%5C_catalog) [y](a\\..\\..\\v2)",
             Some(&links),

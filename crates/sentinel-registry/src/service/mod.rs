@@ -49,6 +49,7 @@ use sentinel_storage::BlobStore;
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 pub use blobs::MountOutcome;
+pub use browse::MAX_BROWSED_PACKAGE_BYTES;
 pub use catalogue::{Reindexed, VersionChoice};
 pub use error::{ImmutableTag, RegistryError};
 pub(crate) use events::{Events, event_identity, now_millis};

@@ -6,6 +6,7 @@
 //! | `/` | [`home`] | search box, most downloaded, recently updated, totals |
 //! | `/search` | [`search`] | results with filters, sorts, facets and pages |
 //! | `/packages/{name}[/{version}]` | [`package`] | README, facts, versions, signatures, downloads, pull commands |
+//! | `/packages/{name}/{version}/files[/{path}]`, `.../raw/{path}` | [`files`] | a version's files; one shown; an image as it is |
 //! | `/assets/{file}` | here | the embedded stylesheet, script and icon |
 //! | `/sign-in` (GET, POST), `/sign-out` (POST) | [`sign_in`] | the sign-in form; opening and ending a session ([`session`]) |
 //! | `/settings`, `/settings/tokens[/{id}/revoke]` (POST) | [`settings`] | the signed-in user's personal access tokens: list, create, revoke |
@@ -103,8 +104,14 @@ async fn security_headers(
 ) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    // A file served as it is comes with a stricter policy of its own.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
     for (name, value) in [
-        ("content-security-policy", CONTENT_SECURITY_POLICY),
         ("x-frame-options", "DENY"),
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "same-origin"),

@@ -1,6 +1,8 @@
 //! `GET /packages/{name}` and `GET /packages/{name}/{version}`: one
 //! package, at its latest version or the one named; and
-//! `/packages/{name}/{version}/files[/{path}]`, its files (see `files`).
+//! `/packages/{name}/{version}/files[/{path}]`, its files, and
+//! `/packages/{name}/{version}/raw/{path}`, an image among them as it is
+//! (see `files`).
 //!
 //! A package name is a repository path and may hold `/`, so the path is read
 //! from the right: when the last segment is an exact semantic version
@@ -9,10 +11,11 @@
 //! otherwise the whole path names the package. A repository whose last path
 //! component looks like a version (`team/1.0.0`) is therefore only reachable
 //! as `/packages/team/1.0.0/latest` or with a version after it. Before
-//! that, a path with a segment `files` after an exact version that follows
-//! a repository name names the files of that version (the first such
-//! segment from the left: what comes after it is a file's path); a
-//! repository named like `team/1.0.0/files` therefore has no page.
+//! that, a path with a segment `files` or `raw` after an exact version that
+//! follows a repository name names the files of that version (the first
+//! such segment from the left: what comes after it is a file's path); a
+//! repository named like `team/1.0.0/files` or `team/1.0.0/raw` therefore
+//! has no page.
 //!
 //! A package the visitor may not see is a 404, as a missing one is.
 
@@ -43,9 +46,14 @@ const MAX_VERSION_ROWS: usize = 100;
 /// goes stale, and every registry in the process may share them.
 pub(super) static READMES: LazyLock<Readmes> = LazyLock::new(Readmes::default);
 
+/// The page of the version `entry`.
+pub(super) fn version_href(entry: &PackageVersion) -> String {
+    format!("/packages/{}/{}", entry.repository, entry.version)
+}
+
 /// The files view of the version `entry`.
 pub(super) fn files_href(entry: &PackageVersion) -> String {
-    format!("/packages/{}/{}/files", entry.repository, entry.version)
+    format!("{}/files", version_href(entry))
 }
 
 /// What a `/packages/...` path names.
@@ -53,8 +61,17 @@ pub(super) fn files_href(entry: &PackageVersion) -> String {
 struct Named {
     repository: String,
     version: Option<Version>,
-    /// For the files of a version: the file's path (empty: the list).
-    files: Option<String>,
+    /// Which of the version's files, if any.
+    part: Option<Part>,
+}
+
+/// The files of a version a path names.
+#[derive(Debug, PartialEq, Eq)]
+enum Part {
+    /// `files[/{path}]`: the list (an empty path) or one file's page.
+    Files(String),
+    /// `raw/{path}`: one file as it is.
+    Raw(String),
 }
 
 /// Reads the path after `/packages/`: a version's files, else from the
@@ -62,9 +79,11 @@ struct Named {
 fn parse(path: &str) -> Named {
     let segments: Vec<&str> = path.split('/').collect();
     for at in 2..segments.len() {
-        if segments[at] != "files" {
-            continue;
-        }
+        let part: fn(String) -> Part = match segments[at] {
+            "files" => Part::Files,
+            "raw" => Part::Raw,
+            _ => continue,
+        };
         let head = segments[..at - 1].join("/");
         if let Ok(version) = Version::parse(segments[at - 1])
             && head.parse::<RepositoryName>().is_ok()
@@ -72,12 +91,12 @@ fn parse(path: &str) -> Named {
             return Named {
                 repository: head,
                 version: Some(version),
-                files: Some(
+                part: Some(part(
                     segments[at + 1..]
                         .join("/")
                         .trim_end_matches('/')
                         .to_owned(),
-                ),
+                )),
             };
         }
     }
@@ -89,21 +108,21 @@ fn parse(path: &str) -> Named {
             return Named {
                 repository: head.to_owned(),
                 version: None,
-                files: None,
+                part: None,
             };
         }
         if let Ok(version) = Version::parse(last) {
             return Named {
                 repository: head.to_owned(),
                 version: Some(version),
-                files: None,
+                part: None,
             };
         }
     }
     Named {
         repository: path.to_owned(),
         version: None,
-        files: None,
+        part: None,
     }
 }
 
@@ -184,8 +203,10 @@ async fn render(app: &App, visit: &Visit, path: &str) -> Result<Response, PageEr
     let Some(entry) = app.registry.package_version(&repository, &version).await? else {
         return Err(no_such_package(repository.as_str()));
     };
-    if let Some(path) = &named.files {
-        return super::files::render(app, visit, &entry, path).await;
+    match &named.part {
+        Some(Part::Files(path)) => return super::files::render(app, visit, &entry, path).await,
+        Some(Part::Raw(path)) => return super::files::raw(app, visit, &entry, path).await,
+        None => {}
     }
     let now = crate::clock::now();
     let signatures = app
@@ -222,7 +243,7 @@ async fn render(app: &App, visit: &Visit, path: &str) -> Result<Response, PageEr
         .as_deref()
         .filter(|r| !r.trim().is_empty())
         .map(|markdown| {
-            let links = FileLinks::new(files_href(&entry), "README.md");
+            let links = FileLinks::new(&version_href(&entry), "README.md");
             READMES.html(
                 &format!("{repository}@{}", entry.digest),
                 markdown,
@@ -589,13 +610,13 @@ mod tests {
         Named {
             repository: repository.to_owned(),
             version: version.map(|v| Version::parse(v).unwrap()),
-            files: None,
+            part: None,
         }
     }
 
     fn files(repository: &str, version: &str, path: &str) -> Named {
         Named {
-            files: Some(path.to_owned()),
+            part: Some(Part::Files(path.to_owned())),
             ..named(repository, Some(version))
         }
     }
@@ -626,6 +647,15 @@ mod tests {
             named("team/files", Some("1.0.0"))
         );
         assert_eq!(parse("team/latest/files"), named("team/latest/files", None));
+        // The files as they are, the same way.
+        assert_eq!(
+            parse("team/planner/1.0.0/raw/docs/a.png"),
+            Named {
+                part: Some(Part::Raw("docs/a.png".to_owned())),
+                ..named("team/planner", Some("1.0.0"))
+            }
+        );
+        assert_eq!(parse("team/raw/1.0.0"), named("team/raw", Some("1.0.0")));
     }
 
     #[test]
