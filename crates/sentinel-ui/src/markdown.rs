@@ -429,17 +429,23 @@ pub struct Readmes {
 }
 
 impl Readmes {
+    /// The HTML kept for `key`, if it was rendered already: cheap, for a
+    /// caller that renders a miss elsewhere (off an async runtime's
+    /// threads) with [`Readmes::html`].
+    pub fn kept(&self, key: &str) -> Option<Arc<str>> {
+        self.kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
     /// The sanitised HTML of `markdown` with `links`, rendered once per
     /// `key`: `key` must name the content and where its links lead (a
     /// repository and a version's manifest digest).
     pub fn html(&self, key: &str, markdown: &str, links: Option<&FileLinks>) -> Arc<str> {
-        if let Some(html) = self
-            .kept
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-        {
-            return Arc::clone(html);
+        if let Some(html) = self.kept(key) {
+            return html;
         }
         let html: Arc<str> = readme_html(markdown, links).into();
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
@@ -812,6 +818,8 @@ mod tests {
         // The same key is the same content: the kept HTML answers.
         let again = readmes.html("sha256:a", "# Something else", None);
         assert!(Arc::ptr_eq(&first, &again));
+        assert!(Arc::ptr_eq(&first, &readmes.kept("sha256:a").unwrap()));
+        assert!(readmes.kept("sha256:c").is_none());
         let other = readmes.html("sha256:b", "# Two", None);
         assert!(other.contains(">Two</h2>"));
         for i in 0..MAX_KEPT + 1 {

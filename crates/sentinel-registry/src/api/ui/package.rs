@@ -238,18 +238,26 @@ async fn render(app: &App, visit: &Visit, path: &str) -> Result<Response, PageEr
     let recent: u64 = days.iter().map(|(_, n)| n).sum();
     let (dependencies_title, dependencies) = dependencies(app, visit, &entry).await?;
     let dependents = dependents(app, visit, &repository).await?;
-    let readme = entry
-        .readme
-        .as_deref()
-        .filter(|r| !r.trim().is_empty())
-        .map(|markdown| {
-            let links = FileLinks::new(&version_href(&entry), "README.md");
-            READMES.html(
-                &format!("{repository}@{}", entry.digest),
-                markdown,
-                Some(&links),
-            )
-        });
+    let readme = match entry.readme.as_deref().filter(|r| !r.trim().is_empty()) {
+        None => None,
+        Some(markdown) => {
+            let key = format!("{repository}@{}", entry.digest);
+            match READMES.kept(&key) {
+                Some(html) => Some(html),
+                None => {
+                    // Rendering may take milliseconds: off the request's thread.
+                    let links = FileLinks::new(&version_href(&entry), "README.md");
+                    let markdown = markdown.to_owned();
+                    let html = tokio::task::spawn_blocking(move || {
+                        READMES.html(&key, &markdown, Some(&links))
+                    })
+                    .await
+                    .map_err(|e| PageError::Internal(e.to_string()))?;
+                    Some(html)
+                }
+            }
+        }
+    };
     // The catalogue keeps the first MAX_README_BYTES, cut at a character:
     // a README that long was longer.
     let readme_cut = entry
