@@ -21,8 +21,8 @@ fn package(name: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     packages::agent(name, "1.0.0", "", files)
 }
 
-#[test]
-fn a_version_s_files_are_listed_and_shown() {
+/// A registry whose one user is alice, and its data directory.
+fn start() -> (tempfile::TempDir, Process) {
     let data = tempfile::tempdir().unwrap();
     process::command_ok(
         data.path(),
@@ -30,6 +30,48 @@ fn a_version_s_files_are_listed_and_shown() {
         &format!("{}\n", ALICE.1),
     );
     let server = Process::start(data.path());
+    (data, server)
+}
+
+/// Publishes `sntl` to `repository` as alice; when `public`, makes it
+/// public and waits until an anonymous visitor sees its page.
+fn publish(
+    (data, server): &(tempfile::TempDir, Process),
+    repository: &str,
+    sntl: Vec<u8>,
+    public: bool,
+) {
+    let http = reqwest::blocking::Client::new();
+    let published = http
+        .put(server.url(&format!("/v1/packages/publish?repository={repository}")))
+        .basic_auth(ALICE.0, Some(ALICE.1))
+        .body(sntl)
+        .send()
+        .unwrap();
+    assert_eq!(published.status(), 201, "{repository}");
+    if !public {
+        return;
+    }
+    process::command_ok(
+        data.path(),
+        &["repo", "visibility", repository, "public"],
+        "",
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let page = server.url(&format!("/packages/{repository}"));
+    while http.get(&page).send().unwrap().status() != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "{repository} never became public"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_version_s_files_are_listed_and_shown() {
+    let registry = start();
+    let server = &registry.1;
     let http = reqwest::blocking::Client::new();
     let long = "line of text\n".repeat(50_000);
     // Incompressible: the package is larger than the registry reads whole,
@@ -60,30 +102,13 @@ fn a_version_s_files_are_listed_and_shown() {
             ("docs/my notes.txt", b"spaces in the name\n"),
         ],
     );
+    publish(&registry, "alice/demo", demo, true);
     let hidden = package("hidden", &[("secret.txt", b"nobody else\n")]);
-    for (repository, sntl) in [("alice/demo", demo), ("alice/hidden", hidden)] {
-        let published = http
-            .put(server.url(&format!("/v1/packages/publish?repository={repository}")))
-            .basic_auth(ALICE.0, Some(ALICE.1))
-            .body(sntl)
-            .send()
-            .unwrap();
-        assert_eq!(published.status(), 201, "{repository}");
-    }
-    process::command_ok(
-        data.path(),
-        &["repo", "visibility", "alice/demo", "public"],
-        "",
-    );
+    publish(&registry, "alice/hidden", hidden, false);
     let get = |path: &str| {
         let response = http.get(server.url(path)).send().unwrap();
         (response.status().as_u16(), response.text().unwrap())
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get("/packages/alice/demo").0 != 200 {
-        assert!(Instant::now() < deadline, "alice/demo never became public");
-        std::thread::sleep(Duration::from_millis(250));
-    }
     let files = "/packages/alice/demo/1.0.0/files";
 
     // The package page links its files, and its README's relative links
@@ -164,23 +189,7 @@ fn a_version_s_files_are_listed_and_shown() {
     // A long list is paged, 1,000 files a page.
     let names: Vec<String> = (0..1_001).map(|n| format!("data/{n:04}.txt")).collect();
     let many: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
-    let published = http
-        .put(server.url("/v1/packages/publish?repository=alice/many"))
-        .basic_auth(ALICE.0, Some(ALICE.1))
-        .body(package("many", &many))
-        .send()
-        .unwrap();
-    assert_eq!(published.status(), 201);
-    process::command_ok(
-        data.path(),
-        &["repo", "visibility", "alice/many", "public"],
-        "",
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get("/packages/alice/many").0 != 200 {
-        assert!(Instant::now() < deadline, "alice/many never became public");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    publish(&registry, "alice/many", package("many", &many), true);
     let many_files = "/packages/alice/many/1.0.0/files";
     let (_, first) = get(many_files);
     assert_eq!(first.matches(r#"<tr class="file">"#).count(), 1_000);
@@ -213,13 +222,8 @@ const TINY_PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x
 fn images_are_served_as_they_are_and_nothing_else_is() {
     use sha2::Digest as _;
 
-    let data = tempfile::tempdir().unwrap();
-    process::command_ok(
-        data.path(),
-        &["user", "add", ALICE.0, "--password-stdin"],
-        &format!("{}\n", ALICE.1),
-    );
-    let server = Process::start(data.path());
+    let registry = start();
+    let server = &registry.1;
     let http = reqwest::blocking::Client::new();
     let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>"#;
     let pics = package(
@@ -234,27 +238,14 @@ fn images_are_served_as_they_are_and_nothing_else_is() {
             ("page.html", b"<script>alert(3)</script>"),
         ],
     );
-    let hidden = package("shy", &[("face.png", TINY_PNG)]);
-    for (repository, sntl) in [("alice/pics", pics), ("alice/shy", hidden)] {
-        let published = http
-            .put(server.url(&format!("/v1/packages/publish?repository={repository}")))
-            .basic_auth(ALICE.0, Some(ALICE.1))
-            .body(sntl)
-            .send()
-            .unwrap();
-        assert_eq!(published.status(), 201, "{repository}");
-    }
-    process::command_ok(
-        data.path(),
-        &["repo", "visibility", "alice/pics", "public"],
-        "",
+    publish(&registry, "alice/pics", pics, true);
+    publish(
+        &registry,
+        "alice/shy",
+        package("shy", &[("face.png", TINY_PNG)]),
+        false,
     );
     let get = |path: &str| http.get(server.url(path)).send().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get("/packages/alice/pics").status() != 200 {
-        assert!(Instant::now() < deadline, "alice/pics never became public");
-        std::thread::sleep(Duration::from_millis(250));
-    }
     let raw = "/packages/alice/pics/1.0.0/raw";
 
     // The README's relative images load from the package; a file that is
