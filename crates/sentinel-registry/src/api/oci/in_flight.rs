@@ -1,8 +1,9 @@
-//! Bounds on what requests in progress may hold: blob uploads (counted) and
-//! the manifest bodies being received (in bytes), overall, per client address
-//! and per signed-in user. A request over a bound is refused at once with
-//! `429 TOOMANYREQUESTS` and `Retry-After`, so a client that opens many
-//! uploads or manifest bodies and stalls them holds only its own share.
+//! Bounds on what requests in progress may hold: blob uploads (counted),
+//! the manifest bodies being received and the package files (the web UI's
+//! images) being sent (in bytes), overall, per client address and per
+//! signed-in user. A request over a bound is refused at once with `429`
+//! and `Retry-After`, so a client that opens many uploads, manifest bodies
+//! or image downloads and stalls them holds only its own share.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,11 +21,20 @@ use sentinel_oci::MAX_MANIFEST_SIZE;
 /// manifests in progress usually end within that.
 const RETRY_AFTER_SECONDS: u32 = 2;
 
-/// The bounds on uploads and manifest bodies in progress.
+/// The bounds on uploads, manifest bodies and package files in progress.
 pub(crate) struct InFlight {
     uploads: Arc<Budget>,
     manifest_bytes: Arc<Budget>,
+    package_file_bytes: Arc<Budget>,
 }
+
+/// The bytes of package files (the web UI's images) that answers may hold
+/// in memory at once, in the whole server.
+const PACKAGE_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The bytes of package files that answers to one client address, or to
+/// one user, may hold at once.
+const PACKAGE_FILE_BYTES_SHARE: u64 = 16 * 1024 * 1024;
 
 impl InFlight {
     /// The bounds configured in `settings`.
@@ -53,6 +63,12 @@ impl InFlight {
                 manifest_share,
                 manifest_share,
             )),
+            package_file_bytes: Arc::new(Budget::new(
+                "package file answers",
+                PACKAGE_FILE_BYTES,
+                PACKAGE_FILE_BYTES_SHARE,
+                PACKAGE_FILE_BYTES_SHARE,
+            )),
         }
     }
 
@@ -65,6 +81,18 @@ impl InFlight {
     /// How many uploads are in progress now.
     pub(crate) fn uploads_in_progress(&self) -> u64 {
         self.uploads.lock().total
+    }
+
+    /// Holds `bytes` of the memory for package files being sent, for a
+    /// request from `client` by `user` (empty when anonymous), until the
+    /// answer is sent or dropped.
+    pub(crate) fn package_file_bytes(
+        &self,
+        client: IpAddr,
+        user: &str,
+        bytes: u64,
+    ) -> Result<Held, ApiError> {
+        self.package_file_bytes.take(client, user, bytes)
     }
 
     /// Holds `bytes` of the manifest memory for a request from `client` by

@@ -263,6 +263,9 @@ pub(crate) enum PageError {
     /// 403: a form without its CSRF token, or sent from another site;
     /// nothing changed.
     Forbidden(String),
+    /// 429: the registry holds as much for this visitor, or for everyone,
+    /// as it may at once; trying again shortly works.
+    Busy(String),
     /// 500: the registry failed; logged, and the visitor is told little.
     Internal(String),
 }
@@ -273,6 +276,7 @@ impl PageError {
             PageError::NotFound(message) => (StatusCode::NOT_FOUND, message),
             PageError::Invalid(message) => (StatusCode::BAD_REQUEST, message),
             PageError::Forbidden(message) => (StatusCode::FORBIDDEN, message),
+            PageError::Busy(message) => (StatusCode::TOO_MANY_REQUESTS, message),
             PageError::Internal(message) => {
                 tracing::error!(error = %message, "a page failed");
                 (
