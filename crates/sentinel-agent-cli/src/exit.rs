@@ -133,7 +133,7 @@ fn workflow_code(error: &WorkflowError) -> Option<u8> {
             SignatureFailure::BadSignature { .. } => BAD_SIGNATURE,
             SignatureFailure::OtherSubject { .. } => OTHER_SUBJECT,
         }),
-        WorkflowError::LimitExceeded(_) => Some(GENERAL),
+        WorkflowError::LimitExceeded(_) | WorkflowError::Changed(_) => Some(GENERAL),
         WorkflowError::Unsupported(_) => Some(UNSUPPORTED),
         WorkflowError::Registries(_)
         | WorkflowError::Unnamed(_)

@@ -72,6 +72,16 @@ impl Deletion {
                 reference.registry()
             )));
         };
+        // A digest asked for is the one deleted, whatever the registry says.
+        if let Some(digest) = reference.digest()
+            && head.digest != *digest
+        {
+            return Err(WorkflowError::Integrity(format!(
+                "{} answered for {digest} with the digest {}; nothing was deleted",
+                reference.registry(),
+                head.digest
+            )));
+        }
         Ok(Deletion {
             reference,
             client,
@@ -107,9 +117,26 @@ impl Deletion {
         }
     }
 
-    /// Deletes the tag or the manifest.
+    /// Deletes the tag or the manifest. A tag that names another manifest
+    /// by now (pushed to while the deletion was being confirmed) is left
+    /// alone: [`WorkflowError::Changed`].
     pub async fn apply(self) -> Result<DeleteReport> {
         let repository = self.reference.repository();
+        if self.deleted == Deleted::Tag {
+            let now = self
+                .client
+                .head_manifest(repository, &self.asked())
+                .await?
+                .map(|head| head.digest);
+            if now.as_ref() != Some(&self.digest) {
+                return Err(WorkflowError::Changed(format!(
+                    "{} names {} now, not {}; nothing was deleted",
+                    self.target(),
+                    now.map_or_else(|| "nothing".to_owned(), |digest| digest.to_string()),
+                    self.digest
+                )));
+            }
+        }
         match self.client.delete_manifest(repository, &self.asked()).await {
             Ok(()) => {}
             Err(ClientError::Registry { status, .. })

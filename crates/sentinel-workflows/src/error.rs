@@ -1,8 +1,9 @@
 //! Why a workflow failed.
 //!
-//! Five variants are the workflow's own verdicts ([`WorkflowError::Usage`],
+//! Six variants are the workflow's own verdicts ([`WorkflowError::Usage`],
 //! [`WorkflowError::NotFound`], [`WorkflowError::Integrity`],
-//! [`WorkflowError::Signature`], [`WorkflowError::Unsupported`]); every other
+//! [`WorkflowError::Signature`], [`WorkflowError::Unsupported`],
+//! [`WorkflowError::Changed`]); every other
 //! variant says what was being done and keeps the error that stopped it as
 //! its source, so a caller walking the chain finds the client, package or
 //! store error beneath.
@@ -56,6 +57,10 @@ pub enum WorkflowError {
         /// The registry's refusal.
         source: ClientError,
     },
+    /// What the user was shown changed before it was acted on (a tag
+    /// pushed to while its deletion was being confirmed); nothing was done.
+    #[error("{0}")]
+    Changed(String),
     /// The registry lacks what the command needs (Sentinel's health,
     /// metrics or logs API): the text says which registry and what it answered.
     #[error("{0}")]

@@ -427,3 +427,44 @@ async fn versions_and_requirements_follow_the_tag_lists_pages() {
         .unwrap();
     assert!(matches!(malformed, WorkflowError::Usage(_)), "{malformed}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tag_pushed_to_while_its_deletion_waits_is_left_alone() {
+    let registry = TestRegistry::start().await;
+    let registries = OneRegistry::of(&registry);
+    let author = Workspace::new();
+    let first = author.write_agent("hello", "0.1.0");
+    let pushed = author
+        .push(&registries, &push_dir("me/hello:stable", &first))
+        .await
+        .unwrap();
+    let shown = sentinel_workflows::Deletion::plan(&registries, "me/hello:stable")
+        .await
+        .unwrap();
+    assert_eq!(shown.digest, pushed[0].1.digest);
+    // Someone pushes to the tag while the deletion is being confirmed.
+    let second = author.write_agent("hello", "0.2.0");
+    let moved = author
+        .push(&registries, &push_dir("me/hello:stable", &second))
+        .await
+        .unwrap();
+    assert_ne!(moved[0].1.digest, pushed[0].1.digest);
+    match shown.apply().await {
+        Err(WorkflowError::Changed(message)) => {
+            assert!(message.contains("nothing was deleted"), "{message}")
+        }
+        other => panic!("the moved tag was not left alone: {other:?}"),
+    }
+    // Looked up again, it goes.
+    let again = sentinel_workflows::Deletion::plan(&registries, "me/hello:stable")
+        .await
+        .unwrap();
+    assert_eq!(again.digest, moved[0].1.digest);
+    let report = again.apply().await.unwrap();
+    assert_eq!(report.deleted, sentinel_workflows::Deleted::Tag);
+    let gone = sentinel_workflows::Deletion::plan(&registries, "me/hello:stable").await;
+    assert!(
+        matches!(gone, Err(WorkflowError::NotFound(_))),
+        "the tag is still there"
+    );
+}
